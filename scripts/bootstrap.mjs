@@ -1,0 +1,67 @@
+#!/usr/bin/env node
+// Installs what `npm start` / `npm test` need on a fresh machine, using only Node's standard library:
+// npm packages (when node_modules is missing or older than package-lock.json) and the Debian
+// packages redis-server and sip-tester (sipp) through apt-get when missing and we are root.
+import { spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const purpose = process.argv.includes('--for')
+  ? process.argv[process.argv.indexOf('--for') + 1]
+  : 'test';
+
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+  return r.status === 0;
+}
+
+function onPath(bin) {
+  return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
+}
+
+function fail(message) {
+  process.stderr.write(`sipfleet bootstrap: ${message}\n`);
+  process.exit(1);
+}
+
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 20 || (major === 20 && minor < 6))
+  fail(`Node.js >= 20.6 is required (found ${process.version})`);
+
+// npm packages
+const lock = join(root, 'package-lock.json');
+const marker = join(root, 'node_modules', '.package-lock.json');
+if (
+  !existsSync(marker) ||
+  (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs)
+) {
+  process.stderr.write('sipfleet bootstrap: installing npm packages\n');
+  const args = existsSync(lock)
+    ? ['ci', '--no-audit', '--no-fund']
+    : ['install', '--no-audit', '--no-fund'];
+  if (!run('npm', args)) fail('npm could not install the packages (see above)');
+}
+
+// Debian packages: binary -> package
+const wanted = [['redis-server', 'redis-server']];
+if (purpose === 'test') wanted.push(['sipp', 'sip-tester']);
+const missing = wanted.filter(([bin]) => !onPath(bin));
+if (missing.length > 0) {
+  const pkgs = missing.map(([, pkg]) => pkg);
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!isRoot || !onPath('apt-get')) {
+    fail(
+      `missing ${missing.map(([b]) => b).join(', ')}: install the Debian package(s) ${pkgs.join(' ')} (apt-get install ${pkgs.join(' ')})`,
+    );
+  }
+  process.stderr.write(`sipfleet bootstrap: apt-get install ${pkgs.join(' ')}\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  run('apt-get', ['update', '-qq'], { env });
+  if (!run('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...pkgs], { env })) {
+    fail(`apt-get could not install ${pkgs.join(' ')}`);
+  }
+  const still = missing.filter(([bin]) => !onPath(bin));
+  if (still.length > 0) fail(`still missing after apt-get: ${still.map(([b]) => b).join(', ')}`);
+}
