@@ -1,0 +1,282 @@
+// Real redis-server processes for tests (never a mock): standalone, Sentinel (1 master, 1 replica,
+// 3 sentinels) and a 3-master Cluster. Every child is killed and every temp dir removed by stop(),
+// and again at process exit in case a test forgot (or crashed before its `after`).
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './ports.js';
+
+const HOST = '127.0.0.1';
+const live = new Set<ChildProcess>();
+const dirs = new Set<string>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const child of live) child.kill('SIGKILL');
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
+}
+
+function tempDir(tag: string): string {
+  installExitHook();
+  const dir = mkdtempSync(join(tmpdir(), `sipfleet-${tag}-`));
+  dirs.add(dir);
+  return dir;
+}
+
+function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  dirs.delete(dir);
+}
+
+/** A unique key prefix per test, so tests sharing one server never see each other's keys. */
+export function uniquePrefix(): string {
+  return `t-${randomBytes(4).toString('hex')}`;
+}
+
+/** Runs one command with the real `redis-cli` (the operator's tool) and returns its raw output. */
+export function redisCli(port: number, ...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(
+      'redis-cli',
+      ['-h', HOST, '-p', String(port), ...args],
+      { timeout: 10_000 },
+      (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message} ${stderr}`)) : resolve(stdout),
+    );
+  });
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, deadlineMs = 20_000) {
+  const until = Date.now() + deadlineMs;
+  let last: unknown;
+  while (Date.now() < until) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      last = err;
+    }
+    await sleep(50);
+  }
+  throw new Error(`redis-server helper: timed out waiting for ${what} ${String(last ?? '')}`);
+}
+
+/** One redis-server child; start() may be called again after kill() (same port, same dir). */
+class ServerProcess {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly port: number,
+    private readonly args: string[],
+  ) {}
+
+  async start(): Promise<void> {
+    const child = spawn('redis-server', this.args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
+    child.stderr?.on('data', (d: Buffer) => (output = (output + d.toString()).slice(-4000)));
+    live.add(child);
+    this.child = child;
+    this.exited = new Promise((resolve) =>
+      child.once('exit', () => {
+        live.delete(child);
+        resolve();
+      }),
+    );
+    let failed = false;
+    void this.exited.then(() => (failed = true));
+    await waitFor(`redis-server on port ${this.port}`, async () => {
+      if (failed) throw new Error(`redis-server exited: ${output}`);
+      return (await redisCli(this.port, 'PING')).trim() === 'PONG';
+    });
+  }
+
+  /** SIGKILL, like a crash; resolves when the process is gone. */
+  async kill(): Promise<void> {
+    if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
+      this.child.kill('SIGKILL');
+    }
+    this.child = undefined;
+    await this.exited;
+  }
+}
+
+export interface RedisServer {
+  url: string;
+  host: string;
+  port: number;
+  /** Crash the server (SIGKILL); data is lost unless `appendonly` was asked for. */
+  kill(): Promise<void>;
+  /** Start it again on the same port and dir, after kill(). */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface StartRedisOptions {
+  /** Keep an AOF in the temp dir (survives kill/restart). @default false */
+  appendonly?: boolean;
+  /** Extra redis-server arguments, e.g. ['--notify-keyspace-events', 'Kh']. */
+  args?: string[];
+}
+
+/** A standalone redis-server on a free port with its own temp dir. */
+export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisServer> {
+  const port = await freePort();
+  const dir = tempDir('redis');
+  const server = new ServerProcess(port, [
+    '--port', String(port), '--bind', HOST, '--dir', dir, '--save', '',
+    '--appendonly', opts.appendonly ? 'yes' : 'no', ...(opts.args ?? []),
+  ]); // prettier-ignore
+  try {
+    await server.start();
+  } catch (err) {
+    removeDir(dir);
+    throw err;
+  }
+  return {
+    url: `redis://${HOST}:${port}`,
+    host: HOST,
+    port,
+    kill: () => server.kill(),
+    restart: () => server.start(),
+    stop: async () => {
+      await server.kill();
+      removeDir(dir);
+    },
+  };
+}
+
+export interface SentinelSetup {
+  /** `redis-sentinel://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3/<masterName>` */
+  url: string;
+  masterName: string;
+  masterPort: number;
+  replicaPort: number;
+  sentinelPorts: number[];
+  stop(): Promise<void>;
+}
+
+/** 1 master, 1 replica and 3 sentinels (quorum 2), all on free ports, configs in one temp dir. */
+export async function startSentinelSetup(masterName = 'sipfleet'): Promise<SentinelSetup> {
+  const dir = tempDir('sentinel');
+  const servers: ServerProcess[] = [];
+  const stop = async () => {
+    await Promise.all(servers.map((s) => s.kill()));
+    removeDir(dir);
+  };
+  try {
+    const masterPort = await freePort();
+    const replicaPort = await freePort();
+    const common = (port: number) => ['--port', String(port), '--bind', HOST, '--save', '',
+      '--appendonly', 'no', '--dir', dir, '--dbfilename', `dump-${port}.rdb`]; // prettier-ignore
+    const master = new ServerProcess(masterPort, common(masterPort));
+    servers.push(master);
+    await master.start();
+    const replica = new ServerProcess(replicaPort, [
+      ...common(replicaPort), '--replicaof', HOST, String(masterPort),
+    ]); // prettier-ignore
+    servers.push(replica);
+    await replica.start();
+    await waitFor('replica link up', async () =>
+      (await redisCli(replicaPort, 'INFO', 'replication')).includes('master_link_status:up'),
+    );
+    const sentinelPorts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      const conf = join(dir, `sentinel-${port}.conf`);
+      // Sentinel rewrites its config file at run time, so each gets its own writable file.
+      writeFileSync(
+        conf,
+        [
+          `port ${port}`,
+          `bind ${HOST}`,
+          `dir ${dir}`,
+          `sentinel monitor ${masterName} ${HOST} ${masterPort} 2`,
+          `sentinel down-after-milliseconds ${masterName} 2000`,
+          `sentinel failover-timeout ${masterName} 10000`,
+          '',
+        ].join('\n'),
+      );
+      const sentinel = new ServerProcess(port, [conf, '--sentinel']);
+      servers.push(sentinel);
+      await sentinel.start();
+      sentinelPorts.push(port);
+    }
+    for (const port of sentinelPorts) {
+      await waitFor(`sentinel ${port} knows the master`, async () =>
+        (await redisCli(port, 'SENTINEL', 'get-master-addr-by-name', masterName)).includes(
+          String(masterPort),
+        ),
+      );
+    }
+    return {
+      url: `redis-sentinel://${sentinelPorts.map((p) => `${HOST}:${p}`).join(',')}/${masterName}`,
+      masterName,
+      masterPort,
+      replicaPort,
+      sentinelPorts,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+export interface ClusterSetup {
+  /** `redis-cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3` */
+  url: string;
+  ports: number[];
+  stop(): Promise<void>;
+}
+
+/** 3 masters, no replicas, slots spread by `redis-cli --cluster create`; waits for cluster_state:ok. */
+export async function startCluster(): Promise<ClusterSetup> {
+  const dir = tempDir('cluster');
+  const servers: ServerProcess[] = [];
+  const stop = async () => {
+    await Promise.all(servers.map((s) => s.kill()));
+    removeDir(dir);
+  };
+  try {
+    const ports: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      // The bus port is chosen explicitly: port+10000 may be taken or above 65535.
+      const busPort = await freePort();
+      const server = new ServerProcess(port, [
+        '--port', String(port), '--bind', HOST, '--dir', dir, '--save', '', '--appendonly', 'no',
+        '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`,
+        '--cluster-port', String(busPort), '--cluster-node-timeout', '3000',
+        '--dbfilename', `dump-${port}.rdb`,
+      ]); // prettier-ignore
+      servers.push(server);
+      await server.start();
+      ports.push(port);
+    }
+    await new Promise<void>((resolve, reject) => {
+      execFile(
+        'redis-cli',
+        ['--cluster', 'create', ...ports.map((p) => `${HOST}:${p}`), '--cluster-yes'],
+        { timeout: 30_000 },
+        (err, _stdout, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`)) : resolve()),
+      );
+    });
+    for (const port of ports) {
+      await waitFor(`cluster_state:ok on ${port}`, async () =>
+        (await redisCli(port, 'CLUSTER', 'INFO')).includes('cluster_state:ok'),
+      );
+    }
+    return { url: `redis-cluster://${ports.map((p) => `${HOST}:${p}`).join(',')}`, ports, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
