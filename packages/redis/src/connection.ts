@@ -1,0 +1,211 @@
+// The connection factory: one setting in, one fail-fast ioredis client out, with a `ready` flag and
+// up/down events for /readyz and metrics (services build the metric; this package stays prom-free).
+import { EventEmitter } from 'node:events';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { SipfleetRedisError, toRedisError } from './errors.js';
+import { DEFAULT_KEY_PREFIX, KeyBuilder } from './keys.js';
+import {
+  type HostPort,
+  type RedisSetting,
+  type RedisTarget,
+  parseRedisSetting,
+} from './settings.js';
+
+export interface RedisConnectionOptions {
+  /** URL (`redis://`, `rediss://`, `redis-sentinel://`, `redis-cluster://`) or object form. */
+  redis: RedisSetting;
+  /** Every key and channel starts with `<keyPrefix>:`. @default 'sipfleet' */
+  keyPrefix?: string;
+  /** TCP connect timeout per attempt. @default 2000 */
+  connectTimeoutMs?: number;
+  /** A command without an answer after this long rejects with SIPFLEET_ERR_REDIS_TIMEOUT. @default 1000 */
+  commandTimeoutMs?: number;
+  /** Reconnect backoff doubles from 50 ms up to this cap, forever. @default 2000 */
+  maxRetryDelayMs?: number;
+  /** CLIENT SETNAME, so `CLIENT LIST` shows who is who. @default 'sipfleet' */
+  connectionName?: string;
+}
+
+export interface RedisConnectionEvents {
+  /** The connection became usable (first connect and every reconnect). */
+  up: [];
+  /** The connection was lost; commands now reject with SIPFLEET_ERR_REDIS_UNAVAILABLE. */
+  down: [cause: SipfleetRedisError | undefined];
+}
+
+/** Capped exponential backoff: 50, 100, 200, ... ms, never above `cap`, never giving up. */
+export function backoff(attempt: number, cap: number): number {
+  return Math.min(50 * 2 ** Math.min(attempt, 16), cap);
+}
+
+export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
+  readonly target: RedisTarget;
+  readonly keys: KeyBuilder;
+  /** The command client. Fail-fast: while disconnected every command rejects at once. */
+  readonly client: Redis | Cluster;
+  private readonly nodeOptions: RedisOptions;
+  private readonly maxRetryDelayMs: number;
+  private isUp = false;
+  private lastError: SipfleetRedisError | undefined;
+  private closed = false;
+
+  constructor(options: RedisConnectionOptions) {
+    super();
+    this.target = parseRedisSetting(options.redis);
+    this.keys = new KeyBuilder(options.keyPrefix ?? DEFAULT_KEY_PREFIX);
+    this.maxRetryDelayMs = options.maxRetryDelayMs ?? 2000;
+    const t = this.target;
+    this.nodeOptions = {
+      ...(t.username !== undefined ? { username: t.username } : {}),
+      ...(t.password !== undefined ? { password: t.password } : {}),
+      ...(t.tls ? { tls: {} } : {}),
+      connectTimeout: options.connectTimeoutMs ?? 2000,
+      commandTimeout: options.commandTimeoutMs ?? 1000,
+      connectionName: options.connectionName ?? 'sipfleet',
+      // Fail fast instead of queueing forever: a routing decision must not wait on Redis.
+      enableOfflineQueue: false,
+      autoResendUnfulfilledCommands: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: (attempt: number) => backoff(attempt, this.maxRetryDelayMs),
+    };
+    this.client = this.build();
+    this.client.on('ready', () => this.setUp(true));
+    this.client.on('close', () => this.setUp(false));
+    this.client.on('end', () => this.setUp(false));
+    // Without a listener ioredis would print every reconnect failure; keep the last one for `down`.
+    this.client.on('error', (err: unknown) => (this.lastError = toRedisError(err)));
+  }
+
+  /** True while commands can be sent (for /readyz and a gauge). */
+  get ready(): boolean {
+    return this.isUp;
+  }
+
+  private setUp(up: boolean): void {
+    if (up === this.isUp) return;
+    this.isUp = up;
+    if (up) {
+      this.lastError = undefined;
+      this.emit('up');
+    } else {
+      this.emit('down', this.lastError);
+    }
+  }
+
+  private build(): Redis | Cluster {
+    const t = this.target;
+    switch (t.mode) {
+      case 'standalone':
+        return new Redis({ ...this.nodeOptions, host: t.host, port: t.port, db: t.db });
+      case 'sentinel':
+        return new Redis({ ...this.sentinelOptions(t), ...this.nodeOptions });
+      case 'cluster': {
+        const {
+          retryStrategy: _perNode,
+          enableOfflineQueue: _q,
+          ...redisOptions
+        } = this.nodeOptions;
+        const opts: ClusterOptions = {
+          enableOfflineQueue: false,
+          enableReadyCheck: true,
+          clusterRetryStrategy: (attempt: number) => backoff(attempt, this.maxRetryDelayMs),
+          slotsRefreshTimeout: this.nodeOptions.connectTimeout ?? 2000,
+          redisOptions,
+        };
+        return new Cluster(t.nodes, opts);
+      }
+    }
+  }
+
+  private sentinelOptions(t: Extract<RedisTarget, { mode: 'sentinel' }>): RedisOptions {
+    return {
+      sentinels: t.sentinels,
+      name: t.name,
+      db: t.db,
+      ...(t.sentinelUsername !== undefined ? { sentinelUsername: t.sentinelUsername } : {}),
+      ...(t.sentinelPassword !== undefined ? { sentinelPassword: t.sentinelPassword } : {}),
+      ...(t.tls ? { enableTLSForSentinelMode: true } : {}),
+      sentinelRetryStrategy: (attempt: number) => backoff(attempt, this.maxRetryDelayMs),
+    };
+  }
+
+  /**
+   * Resolves once the connection is ready, rejects with SIPFLEET_ERR_REDIS_UNAVAILABLE after
+   * `timeoutMs`. Services call this at start; afterwards the connection recovers on its own.
+   */
+  waitUntilReady(timeoutMs = 10_000): Promise<void> {
+    if (this.isUp) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off('up', onUp);
+        reject(
+          new SipfleetRedisError(
+            'SIPFLEET_ERR_REDIS_UNAVAILABLE',
+            `redis not ready after ${timeoutMs} ms${this.lastError ? `: ${this.lastError.message}` : ''}`,
+          ),
+        );
+      }, timeoutMs);
+      const onUp = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.once('up', onUp);
+    });
+  }
+
+  /**
+   * The masters that hold keys: every Cluster master (as currently known), or the one master of
+   * a standalone or Sentinel deployment (undefined there: reach it through `nodeClient()`).
+   */
+  masters(): HostPort[] | undefined {
+    if (!(this.client instanceof Cluster)) return undefined;
+    return this.client.nodes('master').map((node) => ({
+      host: node.options.host ?? '127.0.0.1',
+      port: node.options.port ?? 6379,
+    }));
+  }
+
+  /**
+   * A new single-node client with the same credentials and fail-fast options, for node-local
+   * features (client-side tracking, subscriber mode): to `node` on a Cluster, otherwise to the
+   * master (Sentinel-managed, so it follows failovers). The caller owns it and must quit() it.
+   */
+  nodeClient(node?: HostPort, extra: RedisOptions = {}): Redis {
+    const t = this.target;
+    if (t.mode === 'cluster') {
+      if (!node)
+        throw new SipfleetRedisError('SIPFLEET_ERR_REDIS_CONFIG', 'cluster: node required');
+      return new Redis({ ...this.nodeOptions, ...extra, host: node.host, port: node.port });
+    }
+    if (t.mode === 'sentinel')
+      return new Redis({ ...this.sentinelOptions(t), ...this.nodeOptions, ...extra });
+    return new Redis({ ...this.nodeOptions, ...extra, host: t.host, port: t.port, db: t.db });
+  }
+
+  /** Runs one command, mapping every failure to a SipfleetRedisError. */
+  async call(command: string, ...args: (string | number | Buffer)[]): Promise<unknown> {
+    try {
+      return await this.client.call(command, ...args);
+    } catch (err) {
+      throw toRedisError(err);
+    }
+  }
+
+  /** Closes the client (QUIT if connected). Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (this.isUp) await this.client.quit();
+      else this.client.disconnect();
+    } catch {
+      this.client.disconnect();
+    }
+    this.setUp(false);
+  }
+}
+
+/** The factory: one setting, one connection. */
+export function createRedisConnection(options: RedisConnectionOptions): RedisConnection {
+  return new RedisConnection(options);
+}

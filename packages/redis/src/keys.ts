@@ -1,0 +1,160 @@
+// The one place that builds Redis key and channel names. docs/redis-keys.md lists the same
+// catalogue for operators and a test keeps the two identical.
+//
+// Every key sits under the prefix (default `sipfleet`) and carries a {hash tag}: all keys of one
+// htable, or of one dispatcher set, hash to the same Cluster slot, so a multi-key Lua script or
+// MULTI over them is legal on Redis Cluster (CROSSSLOT otherwise).
+import { SipfleetRedisError } from './errors.js';
+
+export type KeyType = 'string' | 'hash' | 'channel';
+
+export interface KeyCatalogueEntry {
+  /** The KeyBuilder method that builds it. */
+  name: keyof KeyBuilderMethods;
+  /** `<prefix>` and the method's arguments as `<placeholders>`, in argument order. */
+  pattern: string;
+  type: KeyType;
+  writer: string;
+  reader: string;
+}
+
+type KeyBuilderMethods = Omit<KeyBuilder, 'prefix'>;
+
+export const DEFAULT_KEY_PREFIX = 'sipfleet';
+
+export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
+  {
+    name: 'htEntry',
+    pattern: '<prefix>:{ht:<table>}:<key>',
+    type: 'hash',
+    writer: 'htable (sets, seti, inc, dec, delete, flush); operators with redis-cli HSET',
+    reader: 'htable cache in every process',
+  },
+  {
+    name: 'dsDestinations',
+    pattern: '<prefix>:{ds:<setid>}:dst',
+    type: 'hash',
+    writer: 'sipfleet ctl dispatcher',
+    reader: 'edge dispatcher cache, prober',
+  },
+  {
+    name: 'dsState',
+    pattern: '<prefix>:{ds:<setid>}:state',
+    type: 'hash',
+    writer: 'prober, sipfleet ctl dispatcher',
+    reader: 'edge dispatcher cache',
+  },
+  {
+    name: 'dsRoundRobin',
+    pattern: '<prefix>:{ds:<setid>}:rr',
+    type: 'string',
+    writer: 'edge (INCR, round-robin algorithm)',
+    reader: 'edge',
+  },
+  {
+    name: 'dsLoad',
+    pattern: '<prefix>:{ds:<setid>}:load',
+    type: 'hash',
+    writer: 'edge (call-load algorithm: INVITE, 2xx, BYE, CANCEL)',
+    reader: 'edge, sipfleet ctl dispatcher',
+  },
+  {
+    name: 'dsSlot',
+    pattern: '<prefix>:{ds:<setid>}:slot:<callid>',
+    type: 'string',
+    writer: 'edge (call-load slot taken on INVITE, released once on BYE or CANCEL)',
+    reader: 'edge',
+  },
+  {
+    name: 'txOwner',
+    pattern: '<prefix>:{tx:<txid>}:owner',
+    type: 'string',
+    writer: 'edge holding the transaction (short TTL)',
+    reader: 'edge receiving a CANCEL or ACK it does not hold',
+  },
+  {
+    name: 'channel',
+    pattern: '<prefix>:ev:<name>',
+    type: 'channel',
+    writer: 'event bus publishers (prober, ctl)',
+    reader: 'event bus subscribers (edges)',
+  },
+  {
+    name: 'nodeChannel',
+    pattern: '<prefix>:ev:node:<nodeid>',
+    type: 'channel',
+    writer: 'any edge handing a request to its owner',
+    reader: 'the edge with that node id',
+  },
+];
+
+/** A name segment must not carry a hash-tag brace (it would move the key to another slot). */
+function segment(what: string, value: string): string {
+  if (value === '' || value.includes('{') || value.includes('}')) {
+    throw new SipfleetRedisError(
+      'SIPFLEET_ERR_REDIS_BAD_KEY',
+      `${what} "${value}" cannot be used in a Redis key (empty or contains { or })`,
+    );
+  }
+  return value;
+}
+
+/** Escapes glob metacharacters for SCAN MATCH / PSUBSCRIBE. */
+export function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}
+
+export class KeyBuilder {
+  /** @param prefix every key starts with `<prefix>:` @default 'sipfleet' */
+  constructor(readonly prefix: string = DEFAULT_KEY_PREFIX) {
+    segment('key prefix', prefix);
+  }
+
+  /** Everything before the entry key of one htable: also the client-side tracking prefix. */
+  htTablePrefix(table: string): string {
+    return `${this.prefix}:{ht:${segment('htable name', table)}}:`;
+  }
+
+  /** One htable item: a hash with one field, `i` (integer) or `s` (string), holding the value. */
+  htEntry(table: string, key: string): string {
+    return this.htTablePrefix(table) + key;
+  }
+
+  /** SCAN MATCH pattern for every item of one htable. */
+  htEntryPattern(table: string): string {
+    return `${escapeGlob(this.htTablePrefix(table))}*`;
+  }
+
+  dsDestinations(setid: string): string {
+    return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:dst`;
+  }
+
+  dsState(setid: string): string {
+    return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:state`;
+  }
+
+  dsRoundRobin(setid: string): string {
+    return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:rr`;
+  }
+
+  dsLoad(setid: string): string {
+    return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:load`;
+  }
+
+  dsSlot(setid: string, callid: string): string {
+    return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:slot:${callid}`;
+  }
+
+  txOwner(txid: string): string {
+    return `${this.prefix}:{tx:${segment('transaction id', txid)}}:owner`;
+  }
+
+  /** Pub/sub channel names need no hash tag: PUBLISH reaches every Cluster node. */
+  channel(name: string): string {
+    return `${this.prefix}:ev:${segment('channel name', name)}`;
+  }
+
+  nodeChannel(nodeid: string): string {
+    return `${this.prefix}:ev:node:${segment('node id', nodeid)}`;
+  }
+}
