@@ -1,0 +1,191 @@
+import { createAckForNon2xx } from '@sipfleet/sip';
+import type { SipRequest, SipResponse } from '@sipfleet/sip';
+import type { SendTarget } from '@sipfleet/transport';
+import type { TransactionContext } from './context.js';
+import type { ClientTransaction, ClientTransactionHandlers } from './types.js';
+
+export type InviteClientState = 'Calling' | 'Proceeding' | 'Accepted' | 'Completed' | 'Terminated';
+
+/**
+ * INVITE client transaction, RFC 3261 section 17.1.1 (Figure 5) with RFC 6026's Accepted state.
+ *
+ * Departure from RFC 3261, on purpose (RFC 6026 section 8.4): a 2xx does not terminate the transaction. It
+ * moves to Accepted for Timer M (64*T1), and every further 2xx (retransmissions, forked answers) is passed to
+ * the TU through onResponse: a proxy must forward each of them upstream (section 16.7 step 4), and with the
+ * transaction gone they would arrive as stray responses without the client transaction for context.
+ */
+export class InviteClientTransaction implements ClientTransaction {
+  #state: InviteClientState = 'Calling';
+  /** Timer A (retransmit) in Calling. */
+  #retransmitTimer: unknown = undefined;
+  /** Timer B in Calling, D in Completed, M in Accepted, the section 9.1 guard after a CANCEL in Proceeding. */
+  #lifeTimer: unknown = undefined;
+  #interval: number;
+  #ack: Buffer | undefined = undefined;
+  /** 0: not asked, 1: asked before any provisional (sent on the first one), 2: sent. */
+  #cancel: 0 | 1 | 2 = 0;
+  readonly #ctx: TransactionContext;
+  readonly #handlers: ClientTransactionHandlers;
+  readonly #data: Buffer;
+  readonly #reliable: boolean;
+  readonly #onSendError = (err: Error): void => this.#transportError(err);
+
+  constructor(
+    ctx: TransactionContext,
+    readonly request: SipRequest,
+    readonly target: SendTarget,
+    readonly branch: string,
+    handlers: ClientTransactionHandlers,
+  ) {
+    this.#ctx = ctx;
+    this.#handlers = handlers;
+    this.#data = request.toBuffer();
+    this.#reliable = target.protocol === 'tcp';
+    this.#interval = ctx.timers.A;
+  }
+
+  get state(): InviteClientState {
+    return this.#state;
+  }
+
+  get isInvite(): boolean {
+    return true;
+  }
+
+  /** Section 17.1.1.2: send the INVITE; Timer A on unreliable transports only, Timer B always. */
+  start(): void {
+    const { clock, timers } = this.#ctx;
+    if (!this.#reliable)
+      this.#retransmitTimer = clock.setTimeout(() => this.#timerA(), this.#interval);
+    this.#lifeTimer = clock.setTimeout(() => this.#timerB(), timers.B);
+    this.#ctx.sender.send(this.target, this.#data, this.#onSendError);
+  }
+
+  /**
+   * Section 9.1: "a CANCEL request SHOULD NOT be sent to cancel a request... until a provisional response was
+   * received". Before the first provisional the wish is remembered; after a final there is nothing to cancel.
+   */
+  cancel(): void {
+    if (this.#cancel !== 0) return;
+    if (this.#state === 'Calling') this.#cancel = 1;
+    else if (this.#state === 'Proceeding') this.#sendCancel();
+  }
+
+  receiveResponse(res: SipResponse): void {
+    const status = res.status;
+    switch (this.#state) {
+      case 'Calling':
+      case 'Proceeding':
+        if (status < 200) {
+          if (this.#state === 'Calling') {
+            // "In the Proceeding state, the client transaction SHOULD NOT retransmit the request any longer";
+            // Timer B only bounds the Calling state: Proceeding is bounded by the proxy's Timer C.
+            this.#state = 'Proceeding';
+            this.#clearTimers();
+          }
+          if (this.#cancel === 1) this.#sendCancel();
+          this.#handlers.onResponse(res, this);
+        } else if (status < 300) {
+          this.#state = 'Accepted';
+          this.#clearTimers();
+          this.#lifeTimer = this.#ctx.clock.setTimeout(() => this.#terminate(), this.#ctx.timers.M);
+          this.#handlers.onResponse(res, this);
+        } else {
+          // Section 17.1.1.2: pass the response up and generate an ACK (17.1.1.3), sent "to the same address,
+          // port, and transport to which the original request was sent".
+          this.#state = 'Completed';
+          this.#clearTimers();
+          this.#ack = createAckForNon2xx(this.request, res).toBuffer();
+          // Timer D: "at least 32 seconds for unreliable transports, and ... zero seconds for reliable".
+          if (!this.#reliable) {
+            this.#lifeTimer = this.#ctx.clock.setTimeout(
+              () => this.#terminate(),
+              this.#ctx.timers.D,
+            );
+          }
+          this.#ctx.sender.send(this.target, this.#ack, this.#onSendError);
+          this.#handlers.onResponse(res, this);
+          if (this.#reliable) this.#terminate();
+        }
+        return;
+      case 'Accepted':
+        // RFC 6026 section 8.4: "any 2xx responses received in Accepted state MUST be passed to the TU".
+        if (status >= 200 && status < 300) this.#handlers.onResponse(res, this);
+        return;
+      case 'Completed':
+        // "Any retransmissions of the final response ... MUST cause the ACK to be re-passed to the transport
+        // layer for retransmission, but the newly received response MUST NOT be passed up to the TU."
+        if (status >= 300 && this.#ack !== undefined) {
+          this.#ctx.retransmitted('request');
+          this.#ctx.sender.send(this.target, this.#ack, this.#onSendError);
+        }
+        return;
+      case 'Terminated':
+        return;
+    }
+  }
+
+  /** Stops every timer without telling anyone (layer shutdown). */
+  dispose(): void {
+    this.#state = 'Terminated';
+    this.#clearTimers();
+  }
+
+  #timerA(): void {
+    this.#retransmitTimer = undefined;
+    if (this.#state !== 'Calling') return;
+    // Section 17.1.1.2: retransmit and reset Timer A "with a value of 2*T1" - doubling without a cap.
+    this.#interval *= 2;
+    this.#retransmitTimer = this.#ctx.clock.setTimeout(() => this.#timerA(), this.#interval);
+    this.#ctx.retransmitted('request');
+    this.#ctx.sender.send(this.target, this.#data, this.#onSendError);
+  }
+
+  #timerB(): void {
+    this.#lifeTimer = undefined;
+    if (this.#state !== 'Calling') return;
+    this.#terminate();
+    this.#handlers.onTimeout(this);
+  }
+
+  #cancelGuard(): void {
+    this.#lifeTimer = undefined;
+    if (this.#state !== 'Proceeding') return;
+    // Section 9.1: "If there is no final response for the original request in 64*T1 seconds ..., the client
+    // SHOULD then consider the original transaction cancelled and SHOULD destroy the client transaction".
+    this.#terminate();
+    this.#handlers.onTimeout(this);
+  }
+
+  #sendCancel(): void {
+    this.#cancel = 2;
+    this.#lifeTimer = this.#ctx.clock.setTimeout(() => this.#cancelGuard(), this.#ctx.timers.B);
+    this.#ctx.sendCancel(this);
+  }
+
+  /** Section 17.1.4: inform the TU and go straight to Terminated. After a final the TU has its answer already. */
+  #transportError(err: Error): void {
+    if (this.#state !== 'Calling' && this.#state !== 'Proceeding') return;
+    this.#terminate();
+    this.#handlers.onTransportError(this, err);
+  }
+
+  #terminate(): void {
+    if (this.#state === 'Terminated') return;
+    this.#state = 'Terminated';
+    this.#clearTimers();
+    this.#ctx.clientTerminated(this.branch, false, this);
+  }
+
+  #clearTimers(): void {
+    const clock = this.#ctx.clock;
+    if (this.#retransmitTimer !== undefined) {
+      clock.clearTimeout(this.#retransmitTimer);
+      this.#retransmitTimer = undefined;
+    }
+    if (this.#lifeTimer !== undefined) {
+      clock.clearTimeout(this.#lifeTimer);
+      this.#lifeTimer = undefined;
+    }
+  }
+}

@@ -1,0 +1,214 @@
+import { createResponse } from '@sipfleet/sip';
+import type { SipRequest, SipResponse } from '@sipfleet/sip';
+import type { RemoteInfo, SendTarget } from '@sipfleet/transport';
+import type { TransactionContext } from './context.js';
+import { TRYING_DELAY_MS } from './timers.js';
+import type { ServerTransaction } from './types.js';
+
+export type InviteServerState =
+  'Proceeding' | 'Accepted' | 'Completed' | 'Confirmed' | 'Terminated';
+
+/**
+ * INVITE server transaction, RFC 3261 section 17.2.1 (Figure 7) with RFC 6026's Accepted state: after a 2xx
+ * the transaction stays for Timer L (64*T1), absorbs INVITE retransmissions (a UAS core retransmits its 2xx
+ * itself, so they must not reach the TU as new requests), sends further 2xx the TU passes down, and hands any
+ * ACK that matches it to the TU as a stray ACK (onRequest with tx null).
+ */
+export class InviteServerTransaction implements ServerTransaction {
+  #state: InviteServerState = 'Proceeding';
+  /** The 200 ms Trying timer in Proceeding, Timer G in Completed. */
+  #retransmitTimer: unknown = undefined;
+  /** Timer H in Completed, I in Confirmed, L in Accepted. */
+  #lifeTimer: unknown = undefined;
+  #interval = 0;
+  /** The most recent provisional in Proceeding, the final in Completed (what a retransmission gets back). */
+  #last: Buffer | undefined = undefined;
+  #final: SipResponse | undefined = undefined;
+  readonly #ctx: TransactionContext;
+  readonly #target: SendTarget;
+  readonly #reliable: boolean;
+  readonly #onSendError = (err: Error): void => this.#transportError(err);
+  onTerminated?: () => void;
+  onTimeout?: () => void;
+  onTransportError?: (err: Error) => void;
+
+  constructor(
+    ctx: TransactionContext,
+    readonly request: SipRequest,
+    readonly remote: RemoteInfo,
+    /** The layer's table key (matching.ts). */
+    readonly key: string,
+    /** Where responses go (section 18.2.2), computed once by the layer. */
+    target: SendTarget,
+  ) {
+    this.#ctx = ctx;
+    this.#target = target;
+    this.#reliable = remote.protocol === 'tcp';
+  }
+
+  get state(): InviteServerState {
+    return this.#state;
+  }
+
+  get isInvite(): boolean {
+    return true;
+  }
+
+  get finalStatus(): number | undefined {
+    return this.#final?.status;
+  }
+
+  /** The To tag of the final response: what a non-2xx ACK carries (RFC 2543 matching, CANCEL's 200). */
+  get finalToTag(): string | undefined {
+    return this.#final?.to.tag;
+  }
+
+  /**
+   * Section 17.2.1: "the server transaction MUST generate a 100 (Trying) response unless it knows that the TU
+   * will generate a provisional or final response within 200 ms". A proxy cannot know, so 'immediate' is its
+   * default; 'after200ms' waits for the TU first.
+   */
+  start(trying: 'immediate' | 'after200ms'): void {
+    if (trying === 'immediate') this.#sendTrying();
+    else
+      this.#retransmitTimer = this.#ctx.clock.setTimeout(
+        () => this.#tryingTimer(),
+        TRYING_DELAY_MS,
+      );
+  }
+
+  respond(res: SipResponse): void {
+    const status = res.status;
+    if (this.#state === 'Accepted') {
+      // RFC 6026 section 7.1: 2xx responses from the TU are sent in Accepted (a proxy forwards every 2xx).
+      if (status >= 200 && status < 300) this.#send(res.toBuffer());
+      return;
+    }
+    if (this.#state !== 'Proceeding') return; // a final was sent already
+    this.#clearTimers();
+    const data = res.toBuffer();
+    const { clock, timers } = this.#ctx;
+    if (status < 200) {
+      this.#last = data;
+    } else if (status < 300) {
+      this.#state = 'Accepted';
+      this.#final = res;
+      this.#last = undefined;
+      this.#lifeTimer = clock.setTimeout(() => this.#terminate(), timers.L);
+    } else {
+      this.#state = 'Completed';
+      this.#final = res;
+      this.#last = data;
+      // Timer G only on unreliable transports; Timer H on all.
+      if (!this.#reliable) {
+        this.#interval = timers.G;
+        this.#retransmitTimer = clock.setTimeout(() => this.#timerG(), this.#interval);
+      }
+      this.#lifeTimer = clock.setTimeout(() => this.#timerH(), timers.H);
+    }
+    this.#send(data);
+  }
+
+  /** An INVITE retransmission (section 17.2.1). */
+  receiveRequest(): void {
+    // "If a request retransmission is received while in the Proceeding state, the most recent provisional
+    // response that was received from the TU MUST be passed to the transport layer for retransmission";
+    // in Completed the final is. Accepted and Confirmed absorb it.
+    if ((this.#state === 'Proceeding' || this.#state === 'Completed') && this.#last !== undefined) {
+      this.#ctx.retransmitted('response');
+      this.#send(this.#last);
+    }
+  }
+
+  /** An ACK that matched this transaction. */
+  receiveAck(ack: SipRequest, remote: RemoteInfo): void {
+    switch (this.#state) {
+      case 'Completed':
+        // "If an ACK is received while the server transaction is in the Completed state, the server transaction
+        // MUST transition to the Confirmed state"; Timer I is T4 on UDP and zero on reliable transports.
+        this.#state = 'Confirmed';
+        this.#clearTimers();
+        if (this.#reliable) this.#terminate();
+        else
+          this.#lifeTimer = this.#ctx.clock.setTimeout(() => this.#terminate(), this.#ctx.timers.I);
+        return;
+      case 'Accepted':
+        // RFC 6026 section 7.1: "passed to the TU" - for a proxy, an ACK for a 2xx that reused the INVITE branch.
+        this.#ctx.user.onRequest(ack, null, remote);
+        return;
+      default:
+        // Confirmed: ACK retransmissions absorbed. Proceeding: an ACK before any final has nothing to acknowledge.
+        return;
+    }
+  }
+
+  /** Stops every timer without telling anyone (layer shutdown). */
+  dispose(): void {
+    this.#state = 'Terminated';
+    this.#clearTimers();
+  }
+
+  #tryingTimer(): void {
+    this.#retransmitTimer = undefined;
+    if (this.#state === 'Proceeding' && this.#last === undefined) this.#sendTrying();
+  }
+
+  #sendTrying(): void {
+    const trying = createResponse(this.request, 100).toBuffer();
+    this.#last = trying;
+    this.#send(trying);
+  }
+
+  #timerG(): void {
+    this.#retransmitTimer = undefined;
+    if (this.#state !== 'Completed' || this.#last === undefined) return;
+    // "timer G is reset with a value that doubles, unless that value exceeds T2, in which case it is reset with
+    // the value of T2".
+    this.#interval = Math.min(2 * this.#interval, this.#ctx.timers.T2);
+    this.#retransmitTimer = this.#ctx.clock.setTimeout(() => this.#timerG(), this.#interval);
+    this.#ctx.retransmitted('response');
+    this.#send(this.#last);
+  }
+
+  #timerH(): void {
+    this.#lifeTimer = undefined;
+    if (this.#state !== 'Completed') return;
+    // "the server transaction MUST transition to the Terminated state, and MUST indicate to the TU that a
+    // transaction failure has occurred".
+    this.#terminate(() => this.onTimeout?.());
+  }
+
+  /**
+   * Section 17.2.4: a failed response send should be retried at the next address of section 18.2.2 (the
+   * Via's sent-by, then SRV). Out of scope here: the transaction terminates and the TU is told.
+   */
+  #transportError(err: Error): void {
+    if (this.#state === 'Terminated') return;
+    this.#terminate(() => this.onTransportError?.(err));
+  }
+
+  #send(data: Buffer): void {
+    this.#ctx.sender.send(this.#target, data, this.#onSendError);
+  }
+
+  #terminate(beforeTerminated?: () => void): void {
+    if (this.#state === 'Terminated') return;
+    this.#state = 'Terminated';
+    this.#clearTimers();
+    this.#ctx.serverTerminated(this.key, this);
+    beforeTerminated?.();
+    this.onTerminated?.();
+  }
+
+  #clearTimers(): void {
+    const clock = this.#ctx.clock;
+    if (this.#retransmitTimer !== undefined) {
+      clock.clearTimeout(this.#retransmitTimer);
+      this.#retransmitTimer = undefined;
+    }
+    if (this.#lifeTimer !== undefined) {
+      clock.clearTimeout(this.#lifeTimer);
+      this.#lifeTimer = undefined;
+    }
+  }
+}
