@@ -1,0 +1,150 @@
+/**
+ * Via-based routing at the transport boundary: stamping `received` / `rport` on incoming requests
+ * (RFC 3261 section 18.2.1, RFC 3581 section 4) and choosing where a response goes (RFC 3261 section
+ * 18.2.2, RFC 3581 section 4).
+ */
+import net from 'node:net';
+import type { SipRequest, Via } from '@sipfleet/sip';
+import type { RemoteInfo, SendTarget } from './types.js';
+
+/** RFC 3261 section 18.2.2 / 19.1.2: port when sent-by has none (UDP and TCP; TLS is out of scope). */
+export const DEFAULT_SIP_PORT = 5060;
+
+/**
+ * RFC 3261 section 18.2.1: "If the host portion of the "sent-by" field contains a domain name, or if it
+ * contains an IP address that differs from the packet source address, the server MUST add a "received"
+ * parameter to that Via header field value."
+ * RFC 3581 section 4: an `rport` without value "MUST" get the source port, and then the server "MUST
+ * insert a "received" parameter containing the source IP address that the request came from, even if
+ * it is identical to the value of the "sent-by" component".
+ *
+ * A `received` already present but different from the source is overwritten (a client cannot steer
+ * responses elsewhere with it); an `rport` that already has a value is left alone (RFC 3581 only
+ * defines the empty case).
+ *
+ * Only the top Via value is re-rendered (popped with removeFirstValue, pushed back with
+ * prependHeader): the other Via values stay byte-for-byte as received, and the parameters of the top
+ * one keep their order and spelling. No-op when nothing needs to change.
+ */
+export function applyReceived(req: SipRequest, remote: RemoteInfo): void {
+  const via = req.topVia;
+  if (via === undefined) return;
+  const fillRport = via.rport === null;
+  const wantReceived =
+    via.rport !== undefined || via.received !== undefined || !sameAddress(via.host, remote.address);
+  const receivedMissing =
+    wantReceived && (via.received === undefined || !sameAddress(via.received, remote.address));
+  if (!fillRport && !receivedMissing) return;
+  const raw = req.removeFirstValue('via');
+  if (raw === undefined) return;
+  req.prependHeader(
+    'Via',
+    rewriteViaParams(
+      raw.trim(),
+      receivedMissing ? remote.address : undefined,
+      fillRport ? remote.port : undefined,
+    ),
+  );
+}
+
+/**
+ * RFC 3261 section 18.2.2 + RFC 3581 section 4: where to send a response, given the top Via of the
+ * request (after applyReceived) and where the request came from.
+ *
+ * - The transport is the one the request arrived on (`remote.protocol`), not Via's sent-protocol: the
+ *   layer can only answer on UDP or TCP, and it is where the client is listening for sure.
+ * - TCP: "the response MUST be sent using the existing connection to the source of the original
+ *   request ... if that connection is still open" -> `connectionId`; the transport falls back to
+ *   `received` (else sent-by) and the sent-by port (default 5060) when it is gone.
+ * - UDP with `rport`: `received` + `rport` (source address and port: the NAT binding).
+ * - UDP otherwise: `received` if present else sent-by, with the sent-by port (default 5060).
+ *
+ * Departures: `maddr` is ignored (multicast responses are out of scope, and honouring it would let a
+ * request aim our responses at any host). A sent-by host that is a name is never resolved: it differs
+ * from the source address, so applyReceived has put the source address in `received`; if the caller
+ * skipped applyReceived, the source address is used.
+ */
+export function responseTarget(topVia: Via, remote: RemoteInfo): SendTarget {
+  const sentBy = stripBrackets(topVia.host);
+  const received = topVia.received === undefined ? undefined : stripBrackets(topVia.received);
+  const address = received ?? (net.isIP(sentBy) !== 0 ? sentBy : remote.address);
+  const port = topVia.port ?? DEFAULT_SIP_PORT;
+  if (remote.protocol === 'tcp') {
+    return remote.connectionId === undefined
+      ? { protocol: 'tcp', address, port }
+      : { protocol: 'tcp', address, port, connectionId: remote.connectionId };
+  }
+  if (topVia.rport !== undefined) {
+    // rport === null means applyReceived was skipped: the source port is what rport asks for.
+    return {
+      protocol: 'udp',
+      address: received ?? remote.address,
+      port: topVia.rport ?? remote.port,
+    };
+  }
+  return { protocol: 'udp', address, port };
+}
+
+/** `[2001:db8::1]` -> `2001:db8::1` (socket APIs take the bare literal). */
+export function stripBrackets(host: string): string {
+  return host.length > 1 && host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+/** Same IP? Names never match. IPv6 literals are compared in canonical form (`::1` = `0:0::1`). */
+function sameAddress(host: string, address: string): boolean {
+  const bare = stripBrackets(host);
+  if (bare === address) return true;
+  if (!net.isIPv6(bare) || !net.isIPv6(address)) return false;
+  try {
+    return (
+      new net.SocketAddress({ address: bare, family: 'ipv6' }).address ===
+      new net.SocketAddress({ address, family: 'ipv6' }).address
+    );
+  } catch {
+    return false; // e.g. a zone index inet_pton refuses: treat as different, so received is added
+  }
+}
+
+/**
+ * Sets `received` and/or the `rport` value in one via-parm text, keeping every other byte: existing
+ * parameters are replaced in place, a new `received` goes last.
+ */
+function rewriteViaParams(
+  viaParm: string,
+  received: string | undefined,
+  rport: number | undefined,
+): string {
+  const segments = splitParams(viaParm);
+  let receivedDone = received === undefined;
+  for (let i = 1; i < segments.length; i++) {
+    const segment = segments[i] as string;
+    const eq = segment.indexOf('=');
+    const name = (eq < 0 ? segment : segment.slice(0, eq)).trim().toLowerCase();
+    if (name === 'received' && received !== undefined) {
+      segments[i] = `received=${received}`;
+      receivedDone = true;
+    } else if (name === 'rport' && rport !== undefined) {
+      segments[i] = `rport=${rport}`;
+    }
+  }
+  if (!receivedDone) segments.push(`received=${received}`);
+  return segments.join(';');
+}
+
+/** Splits at `;` outside double-quoted strings (generic-param values may be quoted). */
+function splitParams(text: string): string[] {
+  const out: string[] = [];
+  let start = 0;
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === '"') quoted = !quoted;
+    else if (ch === '\\' && quoted) i++;
+    else if (ch === ';' && !quoted) {
+      out.push(text.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(text.slice(start));
+  return out;
+}
