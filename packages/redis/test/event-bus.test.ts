@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startCluster, startRedis, uniquePrefix } from '../../../test/helpers/redis-server.js';
+import { EventBus, RedisConnection, type SipfleetRedisError } from '../src/index.js';
+
+interface Events extends Record<string, unknown> {
+  ds: { setid: string; uri: string; state: 'up' | 'down' };
+}
+
+async function eventually(what: string, check: () => boolean): Promise<void> {
+  const until = Date.now() + 15_000;
+  while (!check()) {
+    if (Date.now() > until) assert.fail(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+const setups = {
+  standalone: async () => {
+    const s = await startRedis();
+    return { url: s.url, stop: () => s.stop() };
+  },
+  cluster: startCluster,
+};
+
+for (const [mode, start] of Object.entries(setups)) {
+  describe(`event bus on ${mode}`, () => {
+    let setup: { url: string; stop(): Promise<void> };
+    before(async () => {
+      setup = await start();
+    });
+    after(() => setup.stop());
+
+    test('typed JSON events reach another process-like bus; bad messages are reported, not thrown', async (t) => {
+      const prefix = uniquePrefix();
+      const a = new RedisConnection({ redis: setup.url, keyPrefix: prefix });
+      const b = new RedisConnection({ redis: setup.url, keyPrefix: prefix });
+      const errors: SipfleetRedisError[] = [];
+      const publisher = new EventBus<Events>(a);
+      const bus = new EventBus<Events>(b, { onError: (e) => errors.push(e) });
+      t.after(async () => {
+        await bus.close();
+        await publisher.close();
+        await a.close();
+        await b.close();
+      });
+      await Promise.all([a.waitUntilReady(), b.waitUntilReady()]);
+      const got: Events['ds'][] = [];
+      const unsubscribe = await bus.subscribe('ds', (e) => got.push(e));
+      await publisher.publish('ds', { setid: '1', uri: 'sip:a', state: 'down' });
+      await eventually('event', () => got.length === 1);
+      assert.deepEqual(got[0], { setid: '1', uri: 'sip:a', state: 'down' });
+
+      await a.call('PUBLISH', a.keys.channel('ds'), '{not json');
+      await eventually('bad event reported', () => errors.length === 1);
+      assert.equal(errors[0]?.code, 'SIPFLEET_ERR_REDIS_BAD_EVENT');
+
+      await unsubscribe();
+      await publisher.publish('ds', { setid: '1', uri: 'sip:a', state: 'up' });
+      await sleep(100);
+      assert.equal(got.length, 1);
+    });
+  });
+}
