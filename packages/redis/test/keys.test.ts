@@ -5,10 +5,10 @@ import { KEY_CATALOGUE, KeyBuilder, SipfleetRedisError } from '../src/index.js';
 
 const DOC = new URL('../../../docs/redis-keys.md', import.meta.url);
 
-/** Rows of the first markdown table whose header starts with `| name |`. */
+/** Rows of the markdown table whose first header cell is `name`. */
 function docRows(): Record<string, string>[] {
   const lines = readFileSync(DOC, 'utf8').split('\n');
-  const start = lines.findIndex((l) => l.startsWith('| name |'));
+  const start = lines.findIndex((l) => /^\| name +\|/.test(l));
   assert.ok(start >= 0, 'docs/redis-keys.md has no key table');
   const cells = (line: string) =>
     line
