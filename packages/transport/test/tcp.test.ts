@@ -1,0 +1,195 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { TransportError, TransportErrorCode, TransportLayer } from '../src/index.js';
+import { closedPort, inbox, rawClient, sipMessage } from './helpers.js';
+
+describe('TCP transport (RFC 3261 sections 18.2.2, 18.3; RFC 5626 3.5.1)', () => {
+  let server: TransportLayer;
+  let client: TransportLayer;
+  let serverPort: number;
+  before(async () => {
+    server = await TransportLayer.listen(
+      [
+        { protocol: 'tcp', address: '127.0.0.1', port: 0 },
+        { protocol: 'tcp', address: '::1', port: 0 },
+      ],
+      { maxMessageBytes: 1000 },
+    );
+    client = await TransportLayer.listen([{ protocol: 'tcp', address: '127.0.0.1', port: 0 }]);
+    serverPort = server.sentBy('tcp', 'IPv4').port;
+  });
+  after(async () => {
+    await client.close();
+    await server.close();
+  });
+
+  it('frames messages split across chunks and several messages in one chunk', async (t) => {
+    const inS = inbox(server);
+    const peer = await rawClient(serverPort);
+    t.after(() => peer.socket.destroy());
+    const m1 = sipMessage('split', 'body with\r\n\r\ninside');
+    const m2 = sipMessage('two');
+    const m3 = sipMessage('three', 'xyz');
+    peer.socket.write(m1.subarray(0, 10));
+    await new Promise((resolve) => setImmediate(resolve));
+    peer.socket.write(m1.subarray(10, m1.length - 3));
+    await new Promise((resolve) => setImmediate(resolve));
+    peer.socket.write(Buffer.concat([m1.subarray(m1.length - 3), m2, m3]));
+    assert.deepEqual((await inS.next()).data, m1);
+    const second = await inS.next();
+    assert.deepEqual(second.data, m2);
+    assert.deepEqual((await inS.next()).data, m3);
+    assert.equal(second.remote.protocol, 'tcp');
+    assert.equal(second.remote.address, '127.0.0.1');
+    assert.equal(second.remote.port, peer.socket.localPort);
+    assert.equal(typeof second.remote.connectionId, 'number');
+    assert.deepEqual(second.remote.local, { address: '127.0.0.1', port: serverPort });
+  });
+
+  it('answers a double-CRLF ping with one CRLF and keeps framing after it', async (t) => {
+    const inS = inbox(server);
+    const peer = await rawClient(serverPort);
+    t.after(() => peer.socket.destroy());
+    peer.socket.write('\r\n\r\n');
+    await peer.waitFor('\r\n');
+    assert.equal(peer.received(), '\r\n');
+    peer.socket.write(Buffer.concat([Buffer.from('\r\n\r\n'), sipMessage('after-ping')]));
+    assert.deepEqual((await inS.next()).data, sipMessage('after-ping'));
+    await peer.waitFor('\r\n\r\n'); // the second pong
+    assert.equal(peer.received(), '\r\n\r\n');
+  });
+
+  it('drops an oversize message and closes the connection', async () => {
+    const inS = inbox(server);
+    const peer = await rawClient(serverPort);
+    peer.socket.write(sipMessage('big', 'x'.repeat(2000)));
+    const drop = await inS.nextDrop();
+    assert.equal(drop.reason, TransportErrorCode.MessageTooLarge);
+    assert.equal(drop.remote.port, peer.socket.localPort);
+    await peer.closed;
+    assert.equal(inS.messages.length, 0);
+  });
+
+  it('drops a message without Content-Length and closes the connection', async () => {
+    const inS = inbox(server);
+    const peer = await rawClient(serverPort);
+    peer.socket.write('OPTIONS sip:a@b SIP/2.0\r\nCall-ID: nocl\r\n\r\n');
+    const drop = await inS.nextDrop();
+    assert.equal(drop.reason, TransportErrorCode.FramingNoContentLength);
+    await peer.closed;
+  });
+
+  it('answers over the connection a request came on (accepted side, by id and by address)', async (t) => {
+    const inS = inbox(server);
+    const peer = await rawClient(serverPort);
+    t.after(() => peer.socket.destroy());
+    peer.socket.write(sipMessage('req'));
+    const { remote } = await inS.next();
+    const before = server.tcpConnectionCount;
+    // By connectionId, with a wrong fallback address: the open connection wins.
+    server.send(
+      { protocol: 'tcp', address: '127.0.0.1', port: 1, connectionId: remote.connectionId },
+      sipMessage('by-id'),
+    );
+    await peer.waitFor('by-id');
+    // By the peer's address:port (e.g. a new request towards a client that connected to us).
+    server.send(
+      { protocol: 'tcp', address: remote.address, port: remote.port },
+      sipMessage('by-addr'),
+    );
+    await peer.waitFor('by-addr');
+    assert.equal(server.tcpConnectionCount, before);
+  });
+
+  it('opens one connection on demand, queues sends while connecting, and reuses it both ways', async () => {
+    const inS = inbox(server);
+    const inC = inbox(client);
+    const target = { protocol: 'tcp' as const, address: '127.0.0.1', port: serverPort };
+    const errors: Error[] = [];
+    for (const id of ['q1', 'q2', 'q3']) client.send(target, sipMessage(id), (e) => errors.push(e));
+    const got = [await inS.next(), await inS.next(), await inS.next()];
+    assert.deepEqual(
+      got.map((m) => m.data),
+      ['q1', 'q2', 'q3'].map((id) => sipMessage(id)),
+    );
+    const connectionId = got[0]?.remote.connectionId;
+    assert.ok(got.every((m) => m.remote.connectionId === connectionId));
+    assert.equal(client.tcpConnectionCount, 1);
+    // The server answers on that connection; the client sees it on its outgoing connection.
+    server.send({ ...target, address: '127.0.0.1', port: 1, connectionId }, sipMessage('resp'));
+    const back = await inC.next();
+    assert.deepEqual(back.data, sipMessage('resp'));
+    assert.deepEqual(back.remote.local, { address: '127.0.0.1', port: client.sentBy('tcp').port });
+    // A later request to the same address reuses the connection.
+    client.send(target, sipMessage('again'));
+    const again = await inS.next();
+    assert.equal(again.remote.connectionId, connectionId);
+    assert.equal(client.tcpConnectionCount, 1);
+    assert.deepEqual(errors, []);
+  });
+
+  it('opens an IPv6 connection to an IPv6 target', async (t) => {
+    const v6 = await TransportLayer.listen([{ protocol: 'tcp', address: '::1', port: 0 }]);
+    t.after(() => v6.close());
+    const inS = inbox(server);
+    v6.send(
+      { protocol: 'tcp', address: '::1', port: server.sentBy('tcp', 'IPv6').port },
+      sipMessage('six'),
+    );
+    const got = await inS.next();
+    assert.equal(got.remote.family, 'IPv6');
+    assert.equal(got.remote.address, '::1');
+    assert.deepEqual(got.data, sipMessage('six'));
+  });
+
+  it('reports a refused connect through onError of every queued send', async () => {
+    const port = await closedPort();
+    const target = { protocol: 'tcp' as const, address: '127.0.0.1', port };
+    const errors = await Promise.all(
+      [1, 2].map(
+        (n) => new Promise<Error>((resolve) => client.send(target, sipMessage(`r${n}`), resolve)),
+      ),
+    );
+    for (const err of errors) {
+      assert.ok(err instanceof TransportError);
+      assert.equal(err.code, TransportErrorCode.Connect);
+      assert.equal((err.cause as NodeJS.ErrnoException).code, 'ECONNREFUSED');
+    }
+  });
+
+  it('reports a TCP target of a family with no listener as NO_SOCKET', async () => {
+    const err = await new Promise<Error>((resolve) =>
+      client.send({ protocol: 'tcp', address: '::1', port: 5060 }, sipMessage('x'), resolve),
+    );
+    assert.equal((err as TransportError).code, TransportErrorCode.NoSocket);
+  });
+
+  it('closes a connection idle for tcpIdleTimeoutMs', async (t) => {
+    const short = await TransportLayer.listen(
+      [{ protocol: 'tcp', address: '127.0.0.1', port: 0 }],
+      {
+        tcpIdleTimeoutMs: 50,
+      },
+    );
+    t.after(() => short.close());
+    const peer = await rawClient(short.sentBy('tcp').port);
+    await peer.closed; // would hang (test timeout) if the idle timer did not fire
+    // The server side sees its 'close' a moment after the peer does.
+    while (short.tcpConnectionCount > 0) await new Promise((resolve) => setImmediate(resolve));
+  });
+
+  it('fails queued sends with CLOSED when the layer closes mid-connect, and refuses later sends', async () => {
+    const layer = await TransportLayer.listen([{ protocol: 'tcp', address: '127.0.0.1', port: 0 }]);
+    // 192.0.2.0/24 (TEST-NET-1) is not routed: the connect stays pending until we close.
+    const pending = new Promise<Error>((resolve) =>
+      layer.send({ protocol: 'tcp', address: '192.0.2.1', port: 5060 }, sipMessage('x'), resolve),
+    );
+    await layer.close();
+    const err = (await pending) as TransportError;
+    assert.ok([TransportErrorCode.Closed, TransportErrorCode.Connect].includes(err.code));
+    const later = await new Promise<Error>((resolve) =>
+      layer.send({ protocol: 'tcp', address: '127.0.0.1', port: 1 }, sipMessage('x'), resolve),
+    );
+    assert.equal((later as TransportError).code, TransportErrorCode.Closed);
+  });
+});
