@@ -1,0 +1,214 @@
+// Lexical rules shared by every SIP value parser: RFC 3261 section 25.1 (basic rules) and 19.1.2 (URI
+// character classes). Tables are indexed by latin1 char code; everything scans with charCodeAt, no regex.
+import { SipErrorCode, fail } from './errors.js';
+
+function table(extra: string, base?: Uint8Array): Uint8Array {
+  const t = base ? Uint8Array.from(base) : new Uint8Array(256);
+  for (let c = 0; c < extra.length; c++) t[extra.charCodeAt(c)] = 1;
+  return t;
+}
+const ALPHANUM = table('abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789');
+/** token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~") */
+export const TOKEN = table("-.!%*_+`'~", ALPHANUM);
+/** unreserved = alphanum / mark; mark = "-" / "_" / "." / "!" / "~" / "*" / "'" / "(" / ")" */
+export const UNRESERVED = table("-_.!~*'()", ALPHANUM);
+/** user = 1*( unreserved / escaped / user-unreserved ) */
+export const USER = table('&=+$,;?/', UNRESERVED);
+/** password = *( unreserved / escaped / "&" / "=" / "+" / "$" / "," ) */
+export const PASSWORD = table('&=+$,', UNRESERVED);
+/** paramchar = param-unreserved / unreserved / escaped */
+export const PARAM = table('[]/:&+$', UNRESERVED);
+/** hname / hvalue = *( hnv-unreserved / unreserved / escaped ) */
+export const HNV = table('[]/?:+$', UNRESERVED);
+/** Host names, IPv4 and (inside brackets) IPv6; "_" is tolerated because real deployments use it. */
+export const HOST = table('-._', ALPHANUM);
+export const IPV6 = table('0123456789abcdefABCDEF:.');
+
+export function isWs(c: number): boolean {
+  return c === 32 || c === 9;
+}
+
+/** Index of the first non-SP/HTAB char at or after i. */
+export function skipWs(s: string, i: number): number {
+  while (i < s.length && isWs(s.charCodeAt(i))) i++;
+  return i;
+}
+
+/** Index just after the run of chars in `t` starting at i. */
+export function scan(s: string, i: number, t: Uint8Array): number {
+  while (i < s.length && t[s.charCodeAt(i)] === 1) i++;
+  return i;
+}
+
+export function isToken(s: string): boolean {
+  return s.length > 0 && scan(s, 0, TOKEN) === s.length;
+}
+
+/**
+ * Reads a quoted-string starting at s[i] === '"' (RFC 3261 section 25.1: quoted-pair = "\" any char but
+ * CR/LF). Returns the unescaped content and the index after the closing quote.
+ */
+export function readQuoted(s: string, i: number, what: string): { value: string; end: number } {
+  let out = '';
+  let from = i + 1;
+  for (let j = from; j < s.length; j++) {
+    const c = s.charCodeAt(j);
+    if (c === 92 /* \ */) {
+      out += s.slice(from, j);
+      j++;
+      if (j >= s.length) break;
+      from = j; // the escaped char starts the next literal run
+    } else if (c === 34 /* " */) {
+      return { value: out + s.slice(from, j), end: j + 1 };
+    }
+  }
+  return fail(SipErrorCode.HEADER, `unterminated quoted string in ${what}`);
+}
+
+/** Quotes a display name or parameter value, escaping '"' and '\'. */
+export function quote(s: string): string {
+  let out = '"';
+  let from = 0;
+  for (let j = 0; j < s.length; j++) {
+    const c = s.charCodeAt(j);
+    if (c === 34 || c === 92) {
+      out += s.slice(from, j) + '\\';
+      from = j;
+    }
+  }
+  return out + s.slice(from) + '"';
+}
+
+function hex(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 65 && c <= 70) return c - 55;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
+
+/**
+ * Checks that s[from, to) only holds chars of `allowed` or `%HH` escapes, and returns it unescaped
+ * (RFC 3261 section 19.1.2: escaped = "%" HEXDIG HEXDIG).
+ */
+export function unescapeChecked(
+  s: string,
+  from: number,
+  to: number,
+  allowed: Uint8Array,
+  what: string,
+): string {
+  let out = '';
+  let run = from;
+  for (let j = from; j < to; j++) {
+    const c = s.charCodeAt(j);
+    if (allowed[c] === 1) continue;
+    if (c === 37 /* % */ && j + 2 < to) {
+      const h = hex(s.charCodeAt(j + 1));
+      const l = hex(s.charCodeAt(j + 2));
+      if (h >= 0 && l >= 0) {
+        out += s.slice(run, j) + String.fromCharCode(h * 16 + l);
+        j += 2;
+        run = j + 1;
+        continue;
+      }
+    }
+    fail(SipErrorCode.URI, `invalid character ${JSON.stringify(s[j])} in ${what}`);
+  }
+  return run === from ? s.slice(from, to) : out + s.slice(run, to);
+}
+
+const HEX = '0123456789ABCDEF';
+/** Escapes every char not in `allowed` as %HH. */
+export function escape(s: string, allowed: Uint8Array): string {
+  let out = '';
+  let run = 0;
+  for (let j = 0; j < s.length; j++) {
+    const c = s.charCodeAt(j);
+    if (allowed[c] === 1) continue;
+    out += s.slice(run, j) + '%' + HEX[(c >> 4) & 15] + HEX[c & 15];
+    run = j + 1;
+  }
+  return run === 0 ? s : out + s.slice(run);
+}
+
+/**
+ * Splits a header value at top-level commas (RFC 3261 section 7.3.1), ignoring commas inside quoted strings
+ * and inside <...>. Parts are trimmed; empty parts are kept so strict callers (Via) can reject them.
+ */
+export function splitList(value: string): string[] {
+  const parts: string[] = [];
+  let start = 0;
+  let angle = false;
+  for (let j = 0; j < value.length; j++) {
+    const c = value.charCodeAt(j);
+    if (c === 34 /* " */) {
+      // skip the quoted string; an unterminated one runs to the end and the value parser reports it
+      for (j++; j < value.length; j++) {
+        const q = value.charCodeAt(j);
+        if (q === 92) j++;
+        else if (q === 34) break;
+      }
+    } else if (c === 60 /* < */) angle = true;
+    else if (c === 62 /* > */) angle = false;
+    else if (c === 44 /* , */ && !angle) {
+      parts.push(value.slice(start, j).trim());
+      start = j + 1;
+    }
+  }
+  parts.push(value.slice(start).trim());
+  return parts;
+}
+
+/**
+ * Parses `*( SEMI generic-param )` starting at s[i] (which must be ';' or the end), as used after a Via
+ * sent-by, a name-addr and an addr-spec (RFC 3261 section 25.1: generic-param = token [ EQUAL gen-value ],
+ * gen-value = token / host / quoted-string, SEMI and EQUAL allow surrounding whitespace). Keys are lower-cased;
+ * values are kept as written (quoted strings keep their quotes). Fails on anything left over.
+ */
+export function parseGenericParams(
+  s: string,
+  i: number,
+  into: Map<string, string | null>,
+  what: string,
+): void {
+  const n = s.length;
+  for (;;) {
+    i = skipWs(s, i);
+    if (i >= n) return;
+    if (s.charCodeAt(i) !== 59 /* ; */) fail(SipErrorCode.HEADER, `unexpected text in ${what}`);
+    i = skipWs(s, i + 1);
+    const ns = i;
+    i = scan(s, i, TOKEN);
+    if (i === ns) fail(SipErrorCode.HEADER, `empty parameter in ${what}`);
+    const key = s.slice(ns, i).toLowerCase();
+    i = skipWs(s, i);
+    if (i < n && s.charCodeAt(i) === 61 /* = */) {
+      i = skipWs(s, i + 1);
+      const vs = i;
+      if (s.charCodeAt(i) === 34) {
+        i = readQuoted(s, i, what).end;
+      } else if (s.charCodeAt(i) === 91 /* [ */) {
+        i = scan(s, i + 1, IPV6);
+        if (s.charCodeAt(i) !== 93) fail(SipErrorCode.HEADER, `bad IPv6 reference in ${what}`);
+        i++;
+      } else {
+        i = scan(s, i, TOKEN);
+      }
+      if (i === vs) fail(SipErrorCode.HEADER, `empty parameter value in ${what}`);
+      into.set(key, s.slice(vs, i));
+    } else {
+      into.set(key, null);
+    }
+  }
+}
+
+/** Renders a params map back to `;k=v;flag`. */
+export function renderParams(params: Map<string, string | null>): string {
+  let out = '';
+  for (const [k, v] of params) out += v === null ? ';' + k : ';' + k + '=' + v;
+  return out;
+}
+
+/** scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) (checked loosely: first char is not special-cased) */
+export const ALPHANUM_SCHEME = table('+-.', ALPHANUM);
+export const DIGITS = table('0123456789');

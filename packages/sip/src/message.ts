@@ -1,0 +1,449 @@
+// SIP messages (RFC 3261 section 7): header fields kept as split lines, routing headers parsed on first
+// read and cached, and a serialiser that copies untouched lines byte-for-byte.
+import { SipErrorCode, SipParseError, fail } from './errors.js';
+import { splitList } from './grammar.js';
+import { headerKey, isListHeader, newField } from './headers.js';
+import type { HeaderField } from './headers.js';
+import { parseNameAddrLazy } from './name-addr.js';
+import type { NameAddr } from './name-addr.js';
+import { checkCallId, parseBoundedInt, parseCSeq, parseMaxForwards } from './scalars.js';
+import type { CSeq } from './scalars.js';
+import { parseUri } from './uri.js';
+import type { SipUri } from './uri.js';
+import { parseVia } from './via.js';
+import type { Via } from './via.js';
+
+/** Where a parsed message came from; absent for messages built in code. */
+export interface MessageSource {
+  /** The whole input decoded as latin1 (one char per byte). */
+  readonly text: string;
+  /** Range of the start line incl. its line terminator. */
+  readonly startLineStart: number;
+  readonly startLineEnd: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+const CRLF = '\r\n';
+
+/** RFC 3261 section 20.17: rfc1123-date = wkday "," SP date1 SP time SP "GMT" */
+const RFC1123_DATE =
+  /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/;
+
+export abstract class SipMessage {
+  body: Buffer = EMPTY;
+  /** @internal header fields in message order; fields are immutable, mutators replace them */
+  protected fields: HeaderField[] = [];
+  /** @internal */
+  protected source: MessageSource | undefined;
+
+  // Lazily parsed routing headers; `undefined` = not parsed yet. Mutators reset the ones they touch.
+  private cVias: Via[] | undefined;
+  private cTopVia: Via | null | undefined;
+  private cCallId: string | undefined;
+  private cCSeq: CSeq | undefined;
+  private cFrom: NameAddr | undefined;
+  private cTo: NameAddr | undefined;
+  private cMaxForwards: number | null | undefined;
+  private cRoutes: NameAddr[] | undefined;
+  private cRecordRoutes: NameAddr[] | undefined;
+  private cContacts: NameAddr[] | undefined;
+
+  /** @internal used by the parser */
+  static init(msg: SipMessage, fields: HeaderField[], source: MessageSource, body: Buffer): void {
+    msg.fields = fields;
+    msg.source = source;
+    msg.body = body;
+  }
+
+  /** The start line without its line terminator. */
+  protected abstract renderStartLine(): string;
+  /** True if the start line differs from the parsed one (or there is none). */
+  protected abstract startLineChanged(): boolean;
+
+  // ---- raw header access (RFC 3261 section 7.3) ----
+
+  /** Raw value of the first field with that name (case-insensitive, compact forms equivalent). */
+  getHeader(name: string): string | undefined {
+    const key = headerKey(name);
+    for (const f of this.fields) if (f.key === key) return f.value;
+    return undefined;
+  }
+
+  /** All values; comma-separated lists are split (respecting quotes and <>), empty elements dropped. */
+  getHeaders(name: string): string[] {
+    const key = headerKey(name);
+    const list = isListHeader(key);
+    const out: string[] = [];
+    for (const f of this.fields) {
+      if (f.key !== key) continue;
+      if (!list || !f.value.includes(',')) {
+        if (f.value !== '' || !list) out.push(f.value);
+        continue;
+      }
+      for (const v of splitList(f.value)) if (v !== '') out.push(v);
+    }
+    return out;
+  }
+
+  hasHeader(name: string): boolean {
+    const key = headerKey(name);
+    for (const f of this.fields) if (f.key === key) return true;
+    return false;
+  }
+
+  /** Replaces every field of that name by one, at the position of the first (or at the end). */
+  setHeader(name: string, value: string): void {
+    const field = newField(name, value);
+    let at = -1;
+    const kept: HeaderField[] = [];
+    for (const f of this.fields) {
+      if (f.key === field.key) {
+        if (at < 0) at = kept.length;
+      } else kept.push(f);
+    }
+    kept.splice(at < 0 ? kept.length : at, 0, field);
+    this.fields = kept;
+    this.invalidate(field.key);
+  }
+
+  /** Adds a field before the first field of that name, or before the first header line if none. */
+  prependHeader(name: string, value: string): void {
+    const field = newField(name, value);
+    const at = this.fields.findIndex((f) => f.key === field.key);
+    this.fields.splice(at < 0 ? 0 : at, 0, field);
+    this.invalidate(field.key);
+  }
+
+  /** Adds a field after the last field of that name, or at the end. */
+  appendHeader(name: string, value: string): void {
+    const field = newField(name, value);
+    let at = this.fields.length;
+    for (let j = this.fields.length - 1; j >= 0; j--) {
+      if (this.fields[j]?.key === field.key) {
+        at = j + 1;
+        break;
+      }
+    }
+    this.fields.splice(at, 0, field);
+    this.invalidate(field.key);
+  }
+
+  /** Removes all fields of that name; returns how many there were. */
+  removeHeader(name: string): number {
+    const key = headerKey(name);
+    const before = this.fields.length;
+    this.fields = this.fields.filter((f) => f.key !== key);
+    const removed = before - this.fields.length;
+    if (removed > 0) this.invalidate(key);
+    return removed;
+  }
+
+  /**
+   * Pops the first value of a possibly comma-listed header (Via pop in RFC 3261 section 16.7 step 3, Route
+   * pop in 16.4): the field is removed if it held one value, else re-rendered with the remaining ones.
+   */
+  removeFirstValue(name: string): string | undefined {
+    const key = headerKey(name);
+    const at = this.fields.findIndex((f) => f.key === key);
+    const field = this.fields[at];
+    if (field === undefined) return undefined;
+    this.invalidate(key);
+    const parts = isListHeader(key) && field.value.includes(',') ? splitList(field.value) : [];
+    const rest = parts.slice(1).filter((p) => p !== '');
+    if (rest.length === 0) {
+      this.fields.splice(at, 1);
+      return parts.length > 0 ? parts[0] : field.value;
+    }
+    this.fields[at] = { ...newField(field.name, rest.join(', ')), name: field.name };
+    return parts[0];
+  }
+
+  private invalidate(key: string): void {
+    switch (key) {
+      case 'via':
+        this.cVias = undefined;
+        this.cTopVia = undefined;
+        break;
+      case 'call-id':
+        this.cCallId = undefined;
+        break;
+      case 'cseq':
+        this.cCSeq = undefined;
+        break;
+      case 'from':
+        this.cFrom = undefined;
+        break;
+      case 'to':
+        this.cTo = undefined;
+        break;
+      case 'max-forwards':
+        this.cMaxForwards = undefined;
+        break;
+      case 'route':
+        this.cRoutes = undefined;
+        break;
+      case 'record-route':
+        this.cRecordRoutes = undefined;
+        break;
+      case 'contact':
+        this.cContacts = undefined;
+        break;
+    }
+  }
+
+  // ---- routing headers, parsed lazily and cached ----
+  // Parsed values are snapshots: edit the message through the mutators above, e.g.
+  // `msg.removeFirstValue('via'); msg.prependHeader('via', via.toString())`.
+
+  /** Value of the only field with that key; RFC 3261 section 8.1.1 makes these mandatory and single. */
+  private single(key: string, what: string): string {
+    let found: string | undefined;
+    for (const f of this.fields) {
+      if (f.key !== key) continue;
+      if (found !== undefined) fail(SipErrorCode.MISSING_HEADER, `more than one ${what} header`);
+      found = f.value;
+    }
+    if (found === undefined) fail(SipErrorCode.MISSING_HEADER, `missing ${what} header`);
+    return found;
+  }
+
+  get vias(): Via[] {
+    if (this.cVias === undefined) {
+      const vias: Via[] = [];
+      for (const f of this.fields) {
+        if (f.key !== 'via') continue;
+        for (const v of f.value.includes(',') ? splitList(f.value) : [f.value]) vias.push(parseVia(v));
+      }
+      this.cVias = vias;
+      this.cTopVia = vias[0] ?? null;
+    }
+    return this.cVias;
+  }
+
+  /** The top Via; parses only the first via-parm unless `vias` was read. */
+  get topVia(): Via | undefined {
+    if (this.cTopVia === undefined) {
+      const value = this.getHeader('via');
+      if (value === undefined) this.cTopVia = null;
+      else {
+        const first = value.includes(',') ? splitList(value)[0] : value;
+        this.cTopVia = parseVia(first ?? '');
+      }
+    }
+    return this.cTopVia ?? undefined;
+  }
+
+  get callId(): string {
+    return (this.cCallId ??= checkCallId(this.single('call-id', 'Call-ID')));
+  }
+
+  get cseq(): CSeq {
+    return (this.cCSeq ??= parseCSeq(this.single('cseq', 'CSeq')));
+  }
+
+  get from(): NameAddr {
+    return (this.cFrom ??= parseNameAddrLazy(this.single('from', 'From')));
+  }
+
+  get to(): NameAddr {
+    return (this.cTo ??= parseNameAddrLazy(this.single('to', 'To')));
+  }
+
+  /** undefined when absent (a proxy then adds one, RFC 3261 section 16.6 step 3). */
+  get maxForwards(): number | undefined {
+    if (this.cMaxForwards === undefined) {
+      const value = this.getHeader('max-forwards');
+      this.cMaxForwards = value === undefined ? null : parseMaxForwards(value);
+    }
+    return this.cMaxForwards ?? undefined;
+  }
+
+  get routes(): NameAddr[] {
+    return (this.cRoutes ??= this.getHeaders('route').map(parseNameAddrLazy));
+  }
+
+  get recordRoutes(): NameAddr[] {
+    return (this.cRecordRoutes ??= this.getHeaders('record-route').map(parseNameAddrLazy));
+  }
+
+  /** Contact values; the REGISTER wildcard `Contact: *` yields no entry (read it with getHeader). */
+  get contacts(): NameAddr[] {
+    return (this.cContacts ??= this.getHeaders('contact')
+      .filter((v) => v !== '*')
+      .map(parseNameAddrLazy));
+  }
+
+  /**
+   * Strict check of the headers the lazy parser leaves alone: Route, Record-Route, Contact (with their
+   * URIs), Date (RFC 4475 section 3.1.2.12) and Expires. parseMessage does not call it; a registrar or UA
+   * that consumes those headers should.
+   * @throws SipParseError
+   */
+  validate(): void {
+    for (const a of [...this.routes, ...this.recordRoutes, ...this.contacts]) void a.uri;
+    const date = this.getHeader('date');
+    if (date !== undefined && !RFC1123_DATE.test(date)) fail(SipErrorCode.HEADER, 'Date: bad format');
+    const expires = this.getHeader('expires');
+    if (expires !== undefined) parseBoundedInt(expires, 0xffffffff, 'Expires');
+  }
+
+  // ---- body ----
+
+  /**
+   * Replaces the body (strings are taken as latin1: pass a Buffer for UTF-8) and Content-Length; sets
+   * Content-Type when given, and drops it when the body becomes empty without one.
+   */
+  setBody(body: Buffer | string, contentType?: string): void {
+    this.body = typeof body === 'string' ? Buffer.from(body, 'latin1') : body;
+    if (contentType !== undefined) this.setHeader('Content-Type', contentType);
+    else if (this.body.length === 0) this.removeHeader('content-type');
+    if (this.hasHeader('content-length')) this.setHeader('Content-Length', String(this.body.length));
+  }
+
+  // ---- serialisation ----
+
+  /**
+   * Untouched start line and header lines are copied byte-for-byte from the input; changed or new fields
+   * are rendered as `Name: value`. Content-Length always matches the body (RFC 3261 section 18.3: it MUST
+   * be present on stream transports), so it is added when missing.
+   */
+  toBuffer(): Buffer {
+    const src = this.source;
+    const text = src?.text ?? '';
+    let head =
+      src !== undefined && !this.startLineChanged()
+        ? text.slice(src.startLineStart, src.startLineEnd)
+        : this.renderStartLine() + CRLF;
+    const bodyLength = String(this.body.length);
+    let clDone = false;
+    let runStart = -1;
+    let runEnd = -1;
+    for (const f of this.fields) {
+      let value = f.value;
+      if (f.key === 'content-length') {
+        if (clDone) continue; // a duplicate (equal values only get past the parser)
+        clDone = true;
+        value = bodyLength;
+      }
+      if (f.start >= 0 && value === f.value) {
+        if (f.start === runEnd) runEnd = f.end;
+        else {
+          if (runStart >= 0) head += text.slice(runStart, runEnd);
+          runStart = f.start;
+          runEnd = f.end;
+        }
+        continue;
+      }
+      if (runStart >= 0) {
+        head += text.slice(runStart, runEnd);
+        runStart = runEnd = -1;
+      }
+      head += f.name + ': ' + value + CRLF;
+    }
+    if (runStart >= 0) head += text.slice(runStart, runEnd);
+    if (!clDone) head += 'Content-Length: ' + bodyLength + CRLF;
+    head += CRLF;
+    const out = Buffer.allocUnsafe(head.length + this.body.length);
+    out.write(head, 0, 'latin1');
+    this.body.copy(out, head.length);
+    return out;
+  }
+
+  toString(): string {
+    return this.toBuffer().toString('latin1');
+  }
+
+  /** Independent deep copy (for forking): own header list and body, parsed caches rebuilt on demand. */
+  clone(): this {
+    const copy = Object.create(Object.getPrototypeOf(this) as object) as this;
+    Object.assign(copy, this);
+    copy.fields = this.fields.slice();
+    copy.body = Buffer.from(this.body);
+    copy.cVias = copy.cTopVia = undefined;
+    copy.cCallId = undefined;
+    copy.cCSeq = undefined;
+    copy.cFrom = copy.cTo = undefined;
+    copy.cMaxForwards = undefined;
+    copy.cRoutes = copy.cRecordRoutes = copy.cContacts = undefined;
+    copy.afterClone();
+    return copy;
+  }
+
+  /** Lets subclasses drop their own caches in a clone. */
+  protected afterClone(): void {}
+}
+
+export class SipRequest extends SipMessage {
+  private origMethod: string | undefined;
+  private origUri: string | undefined;
+  private cUri: { text: string; uri: SipUri } | undefined;
+
+  constructor(
+    public method: string,
+    public uri: string,
+  ) {
+    super();
+  }
+
+  /** @internal used by the parser: remember the start line as parsed, for verbatim output */
+  markParsed(): void {
+    this.origMethod = this.method;
+    this.origUri = this.uri;
+  }
+
+  /**
+   * The Request-URI, parsed on first read (re-parsed if `uri` changed).
+   * @throws SipParseError 416 for schemes other than sip/sips/tel, 400 for malformed URIs
+   */
+  get parsedUri(): SipUri {
+    if (this.cUri === undefined || this.cUri.text !== this.uri) {
+      this.cUri = { text: this.uri, uri: parseUri(this.uri) };
+    }
+    return this.cUri.uri;
+  }
+
+  setUri(uri: string): void {
+    if (uri.length === 0 || /[\s<>]/.test(uri)) {
+      throw new SipParseError(SipErrorCode.URI, `invalid Request-URI ${JSON.stringify(uri)}`);
+    }
+    this.uri = uri;
+  }
+
+  protected renderStartLine(): string {
+    return `${this.method} ${this.uri} SIP/2.0`;
+  }
+
+  protected startLineChanged(): boolean {
+    return this.method !== this.origMethod || this.uri !== this.origUri;
+  }
+
+  protected override afterClone(): void {
+    this.cUri = undefined;
+  }
+}
+
+export class SipResponse extends SipMessage {
+  private origStatus: number | undefined;
+  private origReason: string | undefined;
+
+  constructor(
+    public status: number,
+    public reason: string,
+  ) {
+    super();
+  }
+
+  /** @internal used by the parser */
+  markParsed(): void {
+    this.origStatus = this.status;
+    this.origReason = this.reason;
+  }
+
+  protected renderStartLine(): string {
+    return `SIP/2.0 ${this.status} ${this.reason}`;
+  }
+
+  protected startLineChanged(): boolean {
+    return this.status !== this.origStatus || this.reason !== this.origReason;
+  }
+}

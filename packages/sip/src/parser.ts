@@ -1,0 +1,247 @@
+// Message framing and start line (RFC 3261 sections 7.1, 7.2, 7.3, 7.4, 7.5, 18.3; torture cases of
+// RFC 4475 section 3.1). The header block is split in one indexOf/charCodeAt pass; values stay raw until a
+// getter needs them.
+import { SipErrorCode, SipParseError } from './errors.js';
+import { ALPHANUM_SCHEME, TOKEN, isWs, scan } from './grammar.js';
+import { headerKey } from './headers.js';
+import type { HeaderField } from './headers.js';
+import { SipMessage, SipRequest, SipResponse } from './message.js';
+import { parseContentLength } from './scalars.js';
+
+export interface ParseOptions {
+  /**
+   * Larger inputs are rejected with status 413 before any parsing.
+   * @default Infinity
+   */
+  maxBytes?: number;
+}
+
+const FOLD = /\r?\n[ \t]/g;
+
+/** 'SIP/2.0' compared case-insensitively ("SIP" is a case-insensitive literal in ABNF). */
+function isSip20(s: string, from: number, to: number): boolean {
+  return to - from === 7 && s.slice(from, to).toUpperCase() === 'SIP/2.0';
+}
+
+/** SIP-Version = "SIP" "/" 1*DIGIT "." 1*DIGIT */
+function looksLikeVersion(v: string): boolean {
+  if (v.length < 7 || v.slice(0, 4).toUpperCase() !== 'SIP/') return false;
+  const dot = v.indexOf('.', 4);
+  if (dot < 5 || dot === v.length - 1) return false;
+  for (let j = 4; j < v.length; j++) {
+    const c = v.charCodeAt(j);
+    if (j !== dot && (c < 48 || c > 57)) return false;
+  }
+  return true;
+}
+
+/** Request-URI shape: `scheme ":" ...` with no whitespace or controls (RFC 4475 3.1.2.7, 3.1.2.8). */
+function badRequestUri(uri: string): string | undefined {
+  const colon = uri.indexOf(':');
+  if (colon <= 0 || scan(uri, 0, ALPHANUM_SCHEME) !== colon) return 'Request-URI has no scheme';
+  for (let j = 0; j < uri.length; j++) {
+    const c = uri.charCodeAt(j);
+    if (c <= 32 || c === 127 || c === 60 || c === 62) return 'invalid character in Request-URI';
+  }
+  return undefined;
+}
+
+/**
+ * Parses one SIP message: a UDP datagram or one framed TCP message. The start line, the header split,
+ * Content-Length and the headers every element needs (Via, From, To, Call-ID, CSeq, Max-Forwards) are
+ * checked here; other headers are parsed on first read.
+ *
+ * Body: Content-Length bytes after the empty line; extra trailing bytes are ignored (RFC 4475 3.1.1.8),
+ * fewer bytes are an error (RFC 3261 section 18.3, RFC 4475 3.1.2.2); without Content-Length the body is the
+ * rest of the input (RFC 3261 section 18.3 allows that for UDP).
+ *
+ * @throws SipParseError only; `.request` is set when the request can still be answered with `.status`.
+ */
+export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipRequest | SipResponse {
+  const max = opts?.maxBytes ?? Infinity;
+  if (data.length > max) {
+    throw new SipParseError(SipErrorCode.TOO_LARGE, `message of ${data.length} bytes exceeds ${max}`, 413);
+  }
+  const text = typeof data === 'string' ? data : data.toString('latin1');
+  const n = text.length;
+
+  // RFC 3261 section 7.5: "ignore any CRLF appearing before the start-line"
+  let pos = 0;
+  while (pos < n && (text.charCodeAt(pos) === 13 || text.charCodeAt(pos) === 10)) pos++;
+  if (pos >= n) throw new SipParseError(SipErrorCode.EMPTY, 'empty message');
+  const lf = text.indexOf('\n', pos);
+  if (lf < 0) throw new SipParseError(SipErrorCode.TRUNCATED, 'no end of start line');
+  const lineEnd = text.charCodeAt(lf - 1) === 13 ? lf - 1 : lf;
+
+  // ---- start line (RFC 3261 sections 7.1, 7.2) ----
+  let msg: SipRequest | SipResponse;
+  let deferred: SipParseError | undefined; // request start-line faults: still parse headers to answer them
+  const sp1 = text.indexOf(' ', pos);
+  if (sp1 < 0 || sp1 >= lineEnd) {
+    throw new SipParseError(SipErrorCode.START_LINE, 'start line has no SP');
+  }
+  if (text.startsWith('SIP/', pos) && looksLikeVersion(text.slice(pos, sp1))) {
+    // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase; RFC 4475 3.1.1.13 asks to accept an
+    // empty Reason-Phrase, and we also accept the missing SP before it.
+    if (!isSip20(text, pos, sp1)) {
+      throw new SipParseError(SipErrorCode.VERSION, `unsupported version ${text.slice(pos, sp1)}`, 505);
+    }
+    const cs = sp1 + 1;
+    const ce = scan(text, cs, DIGIT_TABLE);
+    const code = Number(text.slice(cs, ce));
+    if (ce - cs !== 3 || code < 100 || code > 699 || (ce < lineEnd && text.charCodeAt(ce) !== 32)) {
+      throw new SipParseError(SipErrorCode.START_LINE, 'bad Status-Code');
+    }
+    msg = new SipResponse(code, ce < lineEnd ? text.slice(ce + 1, lineEnd) : '');
+  } else {
+    // Request-Line = Method SP Request-URI SP SIP-Version CRLF: exactly two single SPs (RFC 4475 3.1.2.9,
+    // 3.1.2.10)
+    const method = text.slice(pos, sp1);
+    if (scan(method, 0, TOKEN) !== method.length) {
+      throw new SipParseError(SipErrorCode.START_LINE, 'bad method');
+    }
+    const sp2 = text.lastIndexOf(' ', lineEnd - 1);
+    const uri = text.slice(sp1 + 1, sp2 > sp1 ? sp2 : lineEnd);
+    const version = sp2 > sp1 ? text.slice(sp2 + 1, lineEnd) : '';
+    msg = new SipRequest(method, uri);
+    if (!looksLikeVersion(version)) {
+      deferred = new SipParseError(SipErrorCode.START_LINE, 'bad Request-Line');
+    } else if (!isSip20(version, 0, version.length)) {
+      deferred = new SipParseError(SipErrorCode.VERSION, `unsupported version ${version}`, 505);
+    } else {
+      const why = badRequestUri(uri);
+      if (why !== undefined) deferred = new SipParseError(SipErrorCode.START_LINE, why);
+    }
+  }
+  msg.markParsed();
+
+  // ---- header fields (RFC 3261 section 7.3) ----
+  const fields: HeaderField[] = [];
+  let i = lf + 1;
+  let bodyStart = -1;
+  let contentLength = -1;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 10) {
+      bodyStart = i + 1;
+      break;
+    }
+    if (c === 13 && text.charCodeAt(i + 1) === 10) {
+      bodyStart = i + 2;
+      break;
+    }
+    let e = text.indexOf('\n', i);
+    if (e < 0) break;
+    // continuation lines (header folding): LWS = [*WSP CRLF] 1*WSP
+    let folded = false;
+    while (e + 1 < n && isWs(text.charCodeAt(e + 1))) {
+      folded = true;
+      e = text.indexOf('\n', e + 1);
+      if (e < 0) break;
+    }
+    if (e < 0) break;
+    const colon = text.indexOf(':', i);
+    const ne = scan(text, i, TOKEN);
+    if (ne === i || colon < 0 || colon > e) {
+      throw new SipParseError(SipErrorCode.HEADER, 'malformed header line');
+    }
+    // HCOLON = *( SP / HTAB ) ":" SWS
+    for (let j = ne; j < colon; j++) {
+      if (!isWs(text.charCodeAt(j))) {
+        throw new SipParseError(SipErrorCode.HEADER, 'malformed header name');
+      }
+    }
+    const raw = text.slice(colon + 1, e + 1);
+    const value = (folded ? raw.replace(FOLD, ' ') : raw).trim();
+    const name = text.slice(i, ne);
+    const key = headerKey(name);
+    if (key === 'content-length') {
+      let cl: number;
+      try {
+        cl = parseContentLength(value);
+      } catch (err) {
+        deferred ??= err as SipParseError;
+        cl = 0;
+      }
+      // RFC 4475 3.3.9: two different Content-Length values leave the framing undecidable
+      if (contentLength >= 0 && cl !== contentLength) {
+        deferred ??= new SipParseError(SipErrorCode.CONTENT_LENGTH, 'conflicting Content-Length');
+      }
+      contentLength = cl;
+    }
+    fields.push({ key, name, value, start: i, end: e + 1 });
+    i = e + 1;
+  }
+  if (bodyStart < 0) throw new SipParseError(SipErrorCode.TRUNCATED, 'no empty line after headers');
+
+  // ---- body (RFC 3261 sections 7.4, 18.3) ----
+  const available = n - bodyStart;
+  let bodyEnd = n;
+  if (contentLength >= 0) {
+    if (contentLength > available) {
+      deferred ??= new SipParseError(
+        SipErrorCode.CONTENT_LENGTH,
+        `Content-Length ${contentLength} exceeds the ${available} bytes received`,
+      );
+      bodyEnd = bodyStart;
+    } else bodyEnd = bodyStart + contentLength;
+  }
+  const body =
+    typeof data === 'string'
+      ? Buffer.from(text.slice(bodyStart, bodyEnd), 'latin1')
+      : data.subarray(bodyStart, bodyEnd);
+  SipMessage.init(msg, fields, { text, startLineStart: pos, startLineEnd: lf + 1 }, body);
+
+  // ---- headers every element relies on (RFC 3261 section 8.1.1, 8.2.2) ----
+  try {
+    if (deferred !== undefined) throw deferred;
+    checkCore(msg);
+  } catch (err) {
+    if (
+      err instanceof SipParseError &&
+      err.request === undefined &&
+      msg instanceof SipRequest &&
+      answerable(msg)
+    ) {
+      throw new SipParseError(err.code as SipErrorCode, err.message, err.status, msg);
+    }
+    throw err;
+  }
+  return msg;
+}
+
+const DIGIT_TABLE = new Uint8Array(256).fill(1, 48, 58);
+
+/** Parses (and caches) the routing headers; throws the first fault. */
+function checkCore(msg: SipRequest | SipResponse): void {
+  void msg.topVia;
+  if (msg.topVia === undefined) throw new SipParseError(SipErrorCode.MISSING_HEADER, 'missing Via header');
+  void msg.from;
+  void msg.to;
+  void msg.callId;
+  const cseq = msg.cseq;
+  void msg.vias;
+  void msg.maxForwards;
+  if (msg instanceof SipRequest) {
+    // RFC 4475 3.1.2.17/18: the CSeq method must match the Request-Line method
+    if (cseq.method !== msg.method) {
+      throw new SipParseError(SipErrorCode.CSEQ_MISMATCH, 'CSeq method differs from the request method');
+    }
+    // RFC 3261 section 19.1.1 table 1: headers are not allowed in a Request-URI (RFC 4475 3.1.2.11)
+    const scheme = msg.uri.slice(0, 5).toLowerCase();
+    if (scheme.startsWith('sip:') || scheme === 'sips:' || scheme.startsWith('tel:')) {
+      if (msg.parsedUri.headers.size > 0) {
+        throw new SipParseError(SipErrorCode.URI, 'headers are not allowed in a Request-URI');
+      }
+    }
+  }
+}
+
+/** Whether a response can be built: Via, From, To, Call-ID and CSeq all parse. */
+function answerable(msg: SipRequest): boolean {
+  try {
+    return msg.topVia !== undefined && !!msg.from && !!msg.to && !!msg.callId && !!msg.cseq;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,113 @@
+// Via header field values (RFC 3261 sections 18.2, 20.42; grammar in 25.1; rport from RFC 3581).
+import { SipErrorCode, fail } from './errors.js';
+import { DIGITS, HOST, IPV6, TOKEN, parseGenericParams, renderParams, scan, skipWs } from './grammar.js';
+
+export interface Via {
+  /** 'SIP/2.0' */
+  protocol: string;
+  /** Upper case: 'UDP' | 'TCP' | 'TLS' | 'SCTP' | 'WS' | ... */
+  transport: string;
+  host: string;
+  declare port?: number;
+  declare branch?: string;
+  declare received?: string;
+  /** null = present without value (RFC 3581 request for symmetric response routing). */
+  declare rport?: number | null;
+  /** All params including branch/received/rport, keys lower-cased, values as written. */
+  params: Map<string, string | null>;
+  toString(): string;
+}
+
+class ViaValue implements Via {
+  declare port?: number;
+  declare branch?: string;
+  declare received?: string;
+  declare rport?: number | null;
+  readonly params = new Map<string, string | null>();
+  constructor(
+    public protocol: string,
+    public transport: string,
+    public host: string,
+  ) {}
+
+  /** Renders with the typed fields written back into `params` (so setting `received` is enough). */
+  toString(): string {
+    sync(this.params, 'branch', this.branch);
+    sync(this.params, 'received', this.received);
+    sync(this.params, 'rport', this.rport === undefined ? undefined : this.rport === null ? null : String(this.rport));
+    const port = this.port === undefined ? '' : ':' + this.port;
+    return `${this.protocol}/${this.transport} ${this.host}${port}${renderParams(this.params)}`;
+  }
+}
+
+function sync(params: Map<string, string | null>, key: string, value: string | null | undefined): void {
+  if (value === undefined) params.delete(key);
+  else if (params.get(key) !== value) params.set(key, value);
+}
+
+function readToken(s: string, i: number, what: string): number {
+  const end = scan(s, i, TOKEN);
+  if (end === i) fail(SipErrorCode.HEADER, `Via: missing ${what}`);
+  return end;
+}
+
+/** SLASH = SWS "/" SWS */
+function slash(s: string, i: number): number {
+  i = skipWs(s, i);
+  if (s.charCodeAt(i) !== 47) fail(SipErrorCode.HEADER, 'Via: expected "/" in sent-protocol');
+  return skipWs(s, i + 1);
+}
+
+/**
+ * Parses one via-parm: `sent-protocol LWS sent-by *( SEMI via-params )`. Whitespace is allowed around
+ * every separator (RFC 4475 section 3.1.1.1 folds a Via across three lines).
+ */
+export function parseVia(text: string): Via {
+  const s = text;
+  let i = skipWs(s, 0);
+  let e = readToken(s, i, 'protocol name');
+  const name = s.slice(i, e);
+  i = slash(s, e);
+  e = readToken(s, i, 'protocol version');
+  const version = s.slice(i, e);
+  i = slash(s, e);
+  e = readToken(s, i, 'transport');
+  const transport = s.slice(i, e).toUpperCase();
+  i = skipWs(s, e);
+  if (i === e) fail(SipErrorCode.HEADER, 'Via: expected LWS before sent-by');
+  const hs = i;
+  if (s.charCodeAt(i) === 91 /* [ */) {
+    i = scan(s, i + 1, IPV6);
+    if (s.charCodeAt(i) !== 93) fail(SipErrorCode.HEADER, 'Via: bad IPv6 reference');
+    i++;
+  } else {
+    i = scan(s, i, HOST);
+  }
+  if (i === hs) fail(SipErrorCode.HEADER, 'Via: missing sent-by host');
+  const via = new ViaValue(
+    name === 'SIP' && version === '2.0' ? 'SIP/2.0' : `${name}/${version}`,
+    transport,
+    s.slice(hs, i),
+  );
+  i = skipWs(s, i);
+  if (s.charCodeAt(i) === 58 /* : */) {
+    const ps = skipWs(s, i + 1);
+    i = scan(s, ps, DIGITS);
+    const port = Number(s.slice(ps, i));
+    if (i === ps || i - ps > 5 || port > 65535) fail(SipErrorCode.HEADER, 'Via: bad port');
+    via.port = port;
+  }
+  parseGenericParams(s, i, via.params, 'Via');
+  const branch = via.params.get('branch');
+  if (typeof branch === 'string') via.branch = branch;
+  const received = via.params.get('received');
+  if (typeof received === 'string') via.received = received;
+  const rport = via.params.get('rport');
+  if (rport === null) via.rport = null;
+  else if (rport !== undefined) {
+    const n = Number(rport);
+    if (!/^\d{1,5}$/.test(rport) || n > 65535) fail(SipErrorCode.HEADER, 'Via: bad rport');
+    via.rport = n;
+  }
+  return via;
+}
