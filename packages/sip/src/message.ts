@@ -212,7 +212,8 @@ export abstract class SipMessage {
       const vias: Via[] = [];
       for (const f of this.fields) {
         if (f.key !== 'via') continue;
-        for (const v of f.value.includes(',') ? splitList(f.value) : [f.value]) vias.push(parseVia(v));
+        for (const v of f.value.includes(',') ? splitList(f.value) : [f.value])
+          vias.push(parseVia(v));
       }
       this.cVias = vias;
       this.cTopVia = vias[0] ?? null;
@@ -282,7 +283,8 @@ export abstract class SipMessage {
   validate(): void {
     for (const a of [...this.routes, ...this.recordRoutes, ...this.contacts]) void a.uri;
     const date = this.getHeader('date');
-    if (date !== undefined && !RFC1123_DATE.test(date)) fail(SipErrorCode.HEADER, 'Date: bad format');
+    if (date !== undefined && !RFC1123_DATE.test(date))
+      fail(SipErrorCode.HEADER, 'Date: bad format');
     const expires = this.getHeader('expires');
     if (expires !== undefined) parseBoundedInt(expires, 0xffffffff, 'Expires');
   }
@@ -297,7 +299,8 @@ export abstract class SipMessage {
     this.body = typeof body === 'string' ? Buffer.from(body, 'latin1') : body;
     if (contentType !== undefined) this.setHeader('Content-Type', contentType);
     else if (this.body.length === 0) this.removeHeader('content-type');
-    if (this.hasHeader('content-length')) this.setHeader('Content-Length', String(this.body.length));
+    if (this.hasHeader('content-length'))
+      this.setHeader('Content-Length', String(this.body.length));
   }
 
   // ---- serialisation ----

@@ -17,11 +17,11 @@ import type { SipUri } from './uri.js';
 
 export interface NameAddr {
   /** Unescaped display name (quoted-string content, or the token sequence as written). */
-  declare displayName?: string;
+  displayName?: string;
   uri: SipUri;
   /** Header parameters (after the URI), keys lower-cased, values as written; flags map to null. */
   params: Map<string, string | null>;
-  declare tag?: string;
+  tag?: string;
   toString(): string;
 }
 
@@ -103,7 +103,8 @@ export function parseNameAddrLazy(text: string): NameAddrValue {
     const q = readQuoted(s, i, 'display name');
     displayName = q.value;
     i = skipWs(s, q.end);
-    if (s.charCodeAt(i) !== 60 /* < */) fail(SipErrorCode.HEADER, 'quoted display name without <URI>');
+    if (s.charCodeAt(i) !== 60 /* < */)
+      fail(SipErrorCode.HEADER, 'quoted display name without <URI>');
   } else {
     // display-name = *(token LWS): a run of tokens and spaces that ends at '<' (RFC 4475 3.1.1.6:
     // no LWS is needed before '<')

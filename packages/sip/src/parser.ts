@@ -60,7 +60,11 @@ function badRequestUri(uri: string): string | undefined {
 export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipRequest | SipResponse {
   const max = opts?.maxBytes ?? Infinity;
   if (data.length > max) {
-    throw new SipParseError(SipErrorCode.TOO_LARGE, `message of ${data.length} bytes exceeds ${max}`, 413);
+    throw new SipParseError(
+      SipErrorCode.TOO_LARGE,
+      `message of ${data.length} bytes exceeds ${max}`,
+      413,
+    );
   }
   const text = typeof data === 'string' ? data : data.toString('latin1');
   const n = text.length;
@@ -84,7 +88,11 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
     // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase; RFC 4475 3.1.1.13 asks to accept an
     // empty Reason-Phrase, and we also accept the missing SP before it.
     if (!isSip20(text, pos, sp1)) {
-      throw new SipParseError(SipErrorCode.VERSION, `unsupported version ${text.slice(pos, sp1)}`, 505);
+      throw new SipParseError(
+        SipErrorCode.VERSION,
+        `unsupported version ${text.slice(pos, sp1)}`,
+        505,
+      );
     }
     const cs = sp1 + 1;
     const ce = scan(text, cs, DIGIT_TABLE);
@@ -215,7 +223,8 @@ const DIGIT_TABLE = new Uint8Array(256).fill(1, 48, 58);
 /** Parses (and caches) the routing headers; throws the first fault. */
 function checkCore(msg: SipRequest | SipResponse): void {
   void msg.topVia;
-  if (msg.topVia === undefined) throw new SipParseError(SipErrorCode.MISSING_HEADER, 'missing Via header');
+  if (msg.topVia === undefined)
+    throw new SipParseError(SipErrorCode.MISSING_HEADER, 'missing Via header');
   void msg.from;
   void msg.to;
   void msg.callId;
@@ -225,7 +234,10 @@ function checkCore(msg: SipRequest | SipResponse): void {
   if (msg instanceof SipRequest) {
     // RFC 4475 3.1.2.17/18: the CSeq method must match the Request-Line method
     if (cseq.method !== msg.method) {
-      throw new SipParseError(SipErrorCode.CSEQ_MISMATCH, 'CSeq method differs from the request method');
+      throw new SipParseError(
+        SipErrorCode.CSEQ_MISMATCH,
+        'CSeq method differs from the request method',
+      );
     }
     // RFC 3261 section 19.1.1 table 1: headers are not allowed in a Request-URI (RFC 4475 3.1.2.11)
     const scheme = msg.uri.slice(0, 5).toLowerCase();

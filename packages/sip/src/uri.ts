@@ -17,12 +17,12 @@ import {
 export interface SipUri {
   scheme: 'sip' | 'sips' | 'tel';
   /** Unescaped user part (tel: the telephone-subscriber number). */
-  declare user?: string;
+  user?: string;
   /** Unescaped password (deprecated by RFC 3261 section 19.1.1, still parsed). */
-  declare password?: string;
+  password?: string;
   /** Host name, IPv4 address, or IPv6 reference with its brackets ('[2001:db8::1]'); '' for tel. */
   host: string;
-  declare port?: number;
+  port?: number;
   /** uri-parameters, unescaped, keys lower-cased; flag params (lr) map to null. */
   params: Map<string, string | null>;
   /** headers component (`?a=b&c=d`), unescaped. */
@@ -144,7 +144,8 @@ export function parseUri(text: string): SipUri {
   const hs = i;
   if (text.charCodeAt(i) === 91 /* [ */) {
     i = scan(text, i + 1, IPV6);
-    if (text.charCodeAt(i) !== 93 /* ] */ || i === hs + 1) fail(SipErrorCode.URI, 'bad IPv6 reference');
+    if (text.charCodeAt(i) !== 93 /* ] */ || i === hs + 1)
+      fail(SipErrorCode.URI, 'bad IPv6 reference');
     i++;
   } else {
     i = scan(text, i, HOST);

@@ -1,6 +1,15 @@
 // Via header field values (RFC 3261 sections 18.2, 20.42; grammar in 25.1; rport from RFC 3581).
 import { SipErrorCode, fail } from './errors.js';
-import { DIGITS, HOST, IPV6, TOKEN, parseGenericParams, renderParams, scan, skipWs } from './grammar.js';
+import {
+  DIGITS,
+  HOST,
+  IPV6,
+  TOKEN,
+  parseGenericParams,
+  renderParams,
+  scan,
+  skipWs,
+} from './grammar.js';
 
 export interface Via {
   /** 'SIP/2.0' */
@@ -8,11 +17,11 @@ export interface Via {
   /** Upper case: 'UDP' | 'TCP' | 'TLS' | 'SCTP' | 'WS' | ... */
   transport: string;
   host: string;
-  declare port?: number;
-  declare branch?: string;
-  declare received?: string;
+  port?: number;
+  branch?: string;
+  received?: string;
   /** null = present without value (RFC 3581 request for symmetric response routing). */
-  declare rport?: number | null;
+  rport?: number | null;
   /** All params including branch/received/rport, keys lower-cased, values as written. */
   params: Map<string, string | null>;
   toString(): string;
@@ -34,13 +43,21 @@ class ViaValue implements Via {
   toString(): string {
     sync(this.params, 'branch', this.branch);
     sync(this.params, 'received', this.received);
-    sync(this.params, 'rport', this.rport === undefined ? undefined : this.rport === null ? null : String(this.rport));
+    sync(
+      this.params,
+      'rport',
+      this.rport === undefined ? undefined : this.rport === null ? null : String(this.rport),
+    );
     const port = this.port === undefined ? '' : ':' + this.port;
     return `${this.protocol}/${this.transport} ${this.host}${port}${renderParams(this.params)}`;
   }
 }
 
-function sync(params: Map<string, string | null>, key: string, value: string | null | undefined): void {
+function sync(
+  params: Map<string, string | null>,
+  key: string,
+  value: string | null | undefined,
+): void {
   if (value === undefined) params.delete(key);
   else if (params.get(key) !== value) params.set(key, value);
 }
