@@ -182,6 +182,28 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
     return new Redis({ ...this.nodeOptions, ...extra, host: t.host, port: t.port, db: t.db });
   }
 
+  /**
+   * Every key matching a SCAN MATCH pattern, from every master (Cluster) or the one server.
+   * For start-up warming and maintenance commands, never for the call path.
+   */
+  async scan(pattern: string, count = 1000): Promise<string[]> {
+    const servers = 'nodes' in this.client ? this.client.nodes('master') : [this.client];
+    const found = new Set<string>();
+    try {
+      for (const server of servers) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await server.scan(cursor, 'MATCH', pattern, 'COUNT', count);
+          cursor = next;
+          for (const key of keys) found.add(key);
+        } while (cursor !== '0');
+      }
+    } catch (err) {
+      throw toRedisError(err);
+    }
+    return [...found];
+  }
+
   /** Runs one command, mapping every failure to a SipfleetRedisError. */
   async call(command: string, ...args: (string | number | Buffer)[]): Promise<unknown> {
     try {
