@@ -1,1 +1,10 @@
-export {};
+// @sipfleet/dispatcher: the pure core of Kamailio's dispatcher module (no I/O).
+export * from './errors.js';
+export * from './flags.js';
+export * from './prng.js';
+export * from './model.js';
+export * from './hash.js';
+export * from './list-file.js';
+export * from './algorithms.js';
+export * from './failover.js';
+export * from './state.js';

@@ -1,0 +1,406 @@
+// ds_select_dst(): the ordered list of destinations to try for one request, for every Kamailio
+// algorithm 0-13 (dispatch.c ds_manage_routes). Pure: whatever is shared across the fleet (the
+// round-robin counter, call loads, latency estimates) comes in through SelectState, so the Redis
+// layer decides where it lives and this file never does I/O. O(set size) per call; the only
+// allocation is the returned candidate array (candidate objects are cached per set).
+
+import { isActive } from './flags.js';
+import { hashAuthUsername, hashCallId, hashUri, hashValue } from './hash.js';
+import type { Destination, DestinationSet } from './model.js';
+import { randomIndex, type RandomSource } from './prng.js';
+
+/** Kamailio's algorithm numbers (dispatch.c DS_ALG_*). */
+export const DS_ALG = {
+  HASH_CALLID: 0,
+  HASH_FROM_URI: 1,
+  HASH_TO_URI: 2,
+  HASH_RURI: 3,
+  ROUND_ROBIN: 4,
+  HASH_AUTH_USER: 5,
+  RANDOM: 6,
+  HASH_PV: 7,
+  SERIAL: 8,
+  WEIGHT: 9,
+  CALL_LOAD: 10,
+  RELATIVE_WEIGHT: 11,
+  PARALLEL: 12,
+  LATENCY: 13,
+} as const;
+
+export type Algorithm = (typeof DS_ALG)[keyof typeof DS_ALG];
+
+/** The request values the hashing algorithms read; the proxy extracts only what `alg` needs. */
+export interface SelectInput {
+  /** Alg 0: Call-ID header value. */
+  readonly callId?: string;
+  /** Alg 1: From header URI (addr-spec, without display name or tag). */
+  readonly fromUri?: string;
+  /** Alg 2: To header URI. */
+  readonly toUri?: string;
+  /** Alg 3: Request-URI. */
+  readonly requestUri?: string;
+  /** Alg 5: digest username of Proxy-Authorization, else Authorization; absent when neither. */
+  readonly authUsername?: string;
+  /** Alg 7: the value Kamailio would print from `hash_pvar` (e.g. `${fromUser}@${callId}`). */
+  readonly hashValue?: string;
+}
+
+/** Latency statistics of one destination, as Kamailio's ds_ping_latency_stats keeps them (ms). */
+export interface LatencyEstimate {
+  /** EWMA of recent keepalive round trips (Kamailio EST; alpha = ds_latency_estimator_alpha). */
+  readonly estimate: number;
+  /** Long-run average (Kamailio AVG); `cc=1` destinations use estimate - average (congestion). */
+  readonly average: number;
+}
+
+/** Runtime values supplied by the caller; what each algorithm reads is listed per field. */
+export interface SelectState {
+  /**
+   * A per-(set, algorithm) counter that the caller increments once per selection: round-robin
+   * position for alg 4 and alg 5 without credentials; slot (mod 100) for alg 9 and 11; start
+   * position for alg 13. Fleet-wide it is one Redis INCR; in tests any integer.
+   */
+  readonly counter?: number;
+  /**
+   * Alg 6, and alg 9/11 when no counter is given (a random slot).
+   * @default Math.random
+   */
+  readonly random?: RandomSource;
+  /** Alg 10: active calls per duid; a missing duid counts as 0 calls. */
+  readonly loads?: ReadonlyMap<string, number>;
+  /** Alg 13: latency statistics per destination URI; a missing URI counts as 0 ms. */
+  readonly latency?: ReadonlyMap<string, LatencyEstimate>;
+}
+
+export interface SelectOptions {
+  /**
+   * Most candidates to return, the selected one included (ds_select_dst's `limit`).
+   * @default 0 (no limit)
+   */
+  readonly limit?: number;
+  /**
+   * Hash only the user part of URIs (Kamailio's `flags` modparam bit 1, DS_HASH_USER_ONLY).
+   * @default false
+   */
+  readonly userOnly?: boolean;
+}
+
+/** One destination to try, with its position in the set. */
+export interface Candidate {
+  readonly destination: Destination;
+  readonly index: number;
+}
+
+export type SelectFailureReason =
+  /** The set has no destinations. */
+  | 'empty-set'
+  /** Every destination is inactive or disabled. */
+  | 'no-active-destination'
+  /** Alg 10: every active destination is at its maxload. */
+  | 'all-at-maxload'
+  /** The algorithm needs an input or state value that was not given. */
+  | 'missing-input'
+  /** An input is unusable (a URI without host, an empty alg 7 value, a bad counter or limit). */
+  | 'bad-input';
+
+export interface Selection {
+  readonly setId: number;
+  readonly alg: number;
+  /**
+   * Destinations in the order to try them: the selected one first, then the failover order
+   * (ds_next_dst). Empty when the selection failed.
+   */
+  readonly candidates: readonly Candidate[];
+  /** Alg 12: relay to every candidate at once (parallel forking); no serial failover follows. */
+  readonly parallel: boolean;
+  readonly failure?: { readonly reason: SelectFailureReason; readonly message: string };
+}
+
+const candidateCache = new WeakMap<DestinationSet, readonly Candidate[]>();
+
+function candidatesOf(set: DestinationSet): readonly Candidate[] {
+  let list = candidateCache.get(set);
+  if (list === undefined) {
+    list = Object.freeze(
+      set.destinations.map((destination, index) => Object.freeze({ destination, index })),
+    );
+    candidateCache.set(set, list);
+  }
+  return list;
+}
+
+/**
+ * Selects destinations from `set` with Kamailio algorithm `alg`.
+ *
+ * Common rule (ds_manage_routes): the algorithm yields a number, taken modulo the set size; if
+ * that destination is inactive or disabled the next one in set order is used (wrapping); the
+ * failover list is then the destinations AFTER the selected one to the end of the set, followed by
+ * those BEFORE it, skipping inactive/disabled ones (ds_manage_routes_fill_xavp). Alg 10 and 13
+ * order differently (see there); an algorithm number Kamailio does not know uses the first entry.
+ */
+export function select(
+  set: DestinationSet,
+  alg: Algorithm | number,
+  input: SelectInput,
+  state: SelectState = {},
+  options: SelectOptions = {},
+): Selection {
+  const n = set.destinations.length;
+  if (n === 0) return failed(set, alg, 'empty-set', `destination set ${set.id} is empty`);
+  const limit = options.limit ?? 0;
+  if (!Number.isInteger(limit) || limit < 0) {
+    return failed(set, alg, 'bad-input', `limit must be a non-negative integer, got ${limit}`);
+  }
+  const max = limit === 0 ? n : Math.min(limit, n);
+  const random = state.random ?? Math.random;
+
+  let start: number;
+  switch (alg) {
+    case DS_ALG.HASH_CALLID:
+      if (input.callId === undefined) return missing(set, alg, 'callId');
+      start = hashCallId(input.callId) % n;
+      break;
+    case DS_ALG.HASH_FROM_URI:
+    case DS_ALG.HASH_TO_URI:
+    case DS_ALG.HASH_RURI: {
+      const [name, uri] =
+        alg === DS_ALG.HASH_FROM_URI
+          ? ['fromUri', input.fromUri]
+          : alg === DS_ALG.HASH_TO_URI
+            ? ['toUri', input.toUri]
+            : ['requestUri', input.requestUri];
+      if (uri === undefined) return missing(set, alg, name);
+      const h = hashUri(uri, options.userOnly ?? false);
+      if (h === undefined)
+        return failed(set, alg, 'bad-input', `${name} '${uri}' has no usable host`);
+      start = h % n;
+      break;
+    }
+    case DS_ALG.ROUND_ROBIN: {
+      const c = counterMod(state.counter, n);
+      if (typeof c === 'string')
+        return failed(set, alg, c === 'missing' ? 'missing-input' : 'bad-input', counterMessage(c));
+      start = c;
+      break;
+    }
+    case DS_ALG.HASH_AUTH_USER: {
+      // dispatch.c: no credentials (or an empty username) => round-robin, not Call-ID.
+      const user = input.authUsername?.trim() ?? '';
+      if (user !== '') {
+        start = hashAuthUsername(user) % n;
+      } else {
+        const c = counterMod(state.counter, n);
+        if (typeof c === 'string')
+          return failed(
+            set,
+            alg,
+            c === 'missing' ? 'missing-input' : 'bad-input',
+            counterMessage(c),
+          );
+        start = c;
+      }
+      break;
+    }
+    case DS_ALG.RANDOM:
+      start = randomIndex(random, n);
+      break;
+    case DS_ALG.HASH_PV: {
+      if (input.hashValue === undefined) return missing(set, alg, 'hashValue');
+      if (input.hashValue.trim() === '') return failed(set, alg, 'bad-input', 'hashValue is empty');
+      start = hashValue(input.hashValue) % n;
+      break;
+    }
+    case DS_ALG.WEIGHT:
+    case DS_ALG.RELATIVE_WEIGHT: {
+      const slots = alg === DS_ALG.WEIGHT ? set.weightSlots : set.rweightSlots;
+      let slot: number;
+      if (state.counter === undefined) {
+        slot = randomIndex(random, 100);
+      } else {
+        const c = counterMod(state.counter, 100);
+        if (typeof c === 'string') return failed(set, alg, 'bad-input', counterMessage(c));
+        slot = c;
+      }
+      start = (slots?.[slot] ?? 0) % n;
+      break;
+    }
+    case DS_ALG.CALL_LOAD:
+      return callLoad(set, state.loads, max);
+    case DS_ALG.LATENCY: {
+      let z = 0;
+      if (state.counter !== undefined) {
+        const c = counterMod(state.counter, n);
+        if (typeof c === 'string') return failed(set, alg, 'bad-input', counterMessage(c));
+        z = c;
+      }
+      return latency(set, z, state.latency, max);
+    }
+    default:
+      // DS_ALG_SERIAL (8), DS_ALG_PARALLEL (12) and unknown algorithms: the first entry.
+      start = 0;
+  }
+  return walk(set, alg, start, max, alg === DS_ALG.PARALLEL);
+}
+
+/** The common rule: first active at or after `start`, then the rest after it, then before it. */
+function walk(
+  set: DestinationSet,
+  alg: number,
+  start: number,
+  max: number,
+  parallel: boolean,
+): Selection {
+  const all = candidatesOf(set);
+  const n = all.length;
+  let first = -1;
+  for (let k = 0; k < n; k++) {
+    const i = (start + k) % n;
+    if (isActive(all[i]?.destination.flags ?? 1)) {
+      first = i;
+      break;
+    }
+  }
+  if (first < 0) {
+    return failed(set, alg, 'no-active-destination', `no active destination in set ${set.id}`);
+  }
+  const out: Candidate[] = [];
+  for (let k = 0; k < n && out.length < max; k++) {
+    const c = all[(first + k) % n];
+    if (c !== undefined && isActive(c.destination)) out.push(c);
+  }
+  return { setId: set.id, alg, candidates: out, parallel };
+}
+
+/**
+ * Alg 10 (dispatch.c ds_get_leastloaded): the active destination with the fewest active calls
+ * among those under their maxload (0 = unlimited); ties go to the earlier one in set order. The
+ * failover list follows the common rule but also skips destinations at maxload. Only the ORDER is
+ * computed here: reserving the call slot (ds_load_add) is the caller's atomic step, after which
+ * the load may have changed, exactly as Kamailio notes for its failover list. Kamailio only
+ * applies alg 10 to INVITEs (other methods use the first entry); choosing when to call it is the
+ * caller's job.
+ */
+function callLoad(
+  set: DestinationSet,
+  loads: ReadonlyMap<string, number> | undefined,
+  max: number,
+): Selection {
+  const all = candidatesOf(set);
+  const n = all.length;
+  const loadOf = (d: Destination) =>
+    d.attrs.duid === undefined ? 0 : (loads?.get(d.attrs.duid) ?? 0);
+  const underMax = (d: Destination) => !d.attrs.maxload || loadOf(d) < d.attrs.maxload;
+  let best = -1;
+  let bestLoad = Infinity;
+  let anyActive = false;
+  for (let j = 0; j < n; j++) {
+    const d = all[j]?.destination;
+    if (d === undefined || !isActive(d)) continue;
+    anyActive = true;
+    const load = loadOf(d);
+    if (underMax(d) && load < bestLoad) {
+      best = j;
+      bestLoad = load;
+    }
+  }
+  if (best < 0) {
+    return anyActive
+      ? failed(
+          set,
+          DS_ALG.CALL_LOAD,
+          'all-at-maxload',
+          `every active destination of set ${set.id} is at maxload`,
+        )
+      : failed(
+          set,
+          DS_ALG.CALL_LOAD,
+          'no-active-destination',
+          `no active destination in set ${set.id}`,
+        );
+  }
+  const out: Candidate[] = [];
+  for (let k = 0; k < n && out.length < max; k++) {
+    const c = all[(best + k) % n];
+    if (c !== undefined && isActive(c.destination) && underMax(c.destination)) out.push(c);
+  }
+  return { setId: set.id, alg: DS_ALG.CALL_LOAD, candidates: out, parallel: false };
+}
+
+/**
+ * Alg 13 (dispatch.c ds_manage_route_algo13), "latency optimized dispatching": starting at the
+ * round-robin position `z`, every active destination gets a running priority
+ *   rpriority = priority - trunc(latency / priority)   when latency > priority > 0, else priority,
+ * never below 1 when priority > 0, where latency = trunc(estimate) ms, or trunc(estimate - average)
+ * for `cc=1` destinations (congestion instead of raw latency). Candidates are sorted by rpriority
+ * descending, stable, so equal ones keep the round-robin rotation from `z`. So a destination
+ * loses one priority point per `priority` ms of latency: with priority 10, 30 ms costs 3 points.
+ * Kamailio advances its position to the selected index + 1; with a caller-supplied counter the
+ * position simply advances by one per call (see README, differences).
+ */
+function latency(
+  set: DestinationSet,
+  z: number,
+  stats: ReadonlyMap<string, LatencyEstimate> | undefined,
+  max: number,
+): Selection {
+  const all = candidatesOf(set);
+  const n = all.length;
+  const ranked: { c: Candidate; rpriority: number }[] = [];
+  for (let y = 0; y < n; y++) {
+    const c = all[(z + y) % n];
+    if (c === undefined || !isActive(c.destination)) continue;
+    const d = c.destination;
+    const s = stats?.get(d.uri);
+    const ms =
+      s === undefined
+        ? 0
+        : Math.trunc(d.attrs.congestionControl ? s.estimate - s.average : s.estimate);
+    const priority = d.priority;
+    const handicap = ms > priority && priority > 0 ? Math.trunc(ms / priority) : 0;
+    let rpriority = priority - handicap;
+    if (rpriority < 1 && priority > 0) rpriority = 1;
+    ranked.push({ c, rpriority });
+  }
+  if (ranked.length === 0) {
+    return failed(
+      set,
+      DS_ALG.LATENCY,
+      'no-active-destination',
+      `no active destination in set ${set.id}`,
+    );
+  }
+  ranked.sort((a, b) => b.rpriority - a.rpriority);
+  const out: Candidate[] = [];
+  for (const r of ranked) {
+    if (out.length >= max) break;
+    out.push(r.c);
+  }
+  return { setId: set.id, alg: DS_ALG.LATENCY, candidates: out, parallel: false };
+}
+
+type CounterProblem = 'missing' | 'invalid';
+
+function counterMod(counter: number | undefined, n: number): number | CounterProblem {
+  if (counter === undefined) return 'missing';
+  if (!Number.isSafeInteger(counter)) return 'invalid';
+  return ((counter % n) + n) % n;
+}
+
+function counterMessage(problem: CounterProblem): string {
+  return problem === 'missing'
+    ? 'this algorithm needs state.counter (the round-robin counter)'
+    : 'state.counter must be a safe integer';
+}
+
+function missing(set: DestinationSet, alg: number, field: string): Selection {
+  return failed(set, alg, 'missing-input', `algorithm ${alg} needs input.${field}`);
+}
+
+function failed(
+  set: DestinationSet,
+  alg: number,
+  reason: SelectFailureReason,
+  message: string,
+): Selection {
+  return { setId: set.id, alg, candidates: [], parallel: false, failure: { reason, message } };
+}
