@@ -1,8 +1,12 @@
 import { readFileSync } from 'node:fs';
+import { runEdge } from './commands/edge.js';
+import { runUp } from './commands/up.js';
 
 const USAGE = `usage: sipfleet <command> [options]
 
 commands:
+  edge             run one edge (SIP proxy)
+  up               run a whole fleet on this machine (embedded redis-server, edges; --demo)
   version          print the version and exit
 `;
 
@@ -21,6 +25,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     case '--version':
       process.stdout.write(`sipfleet ${version()}\n`);
       return 0;
+    case 'edge':
+      return runEdge(argv.slice(1));
+    case 'up':
+      return runUp(argv.slice(1));
     case undefined:
     case 'help':
     case '--help':

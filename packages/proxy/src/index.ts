@@ -1,0 +1,16 @@
+export { ProxyCore } from './proxy-core.js';
+export type { ProxyCoreInit } from './proxy-core.js';
+export { defaultRoute, withinDialog } from './default-route.js';
+export type { DefaultRouteOptions } from './default-route.js';
+export type {
+  BranchContext,
+  FailureContext,
+  ReplyContext,
+  RequestContext,
+  RoutingContext,
+  RoutingHooks,
+} from './hooks.js';
+export type { ProxyObserver } from './observer.js';
+export { DEFAULT_MAX_FORWARDS, DEFAULT_TIMERS } from './options.js';
+export type { AdvertisedAddress, BranchTimers, ProxyOptions } from './options.js';
+export { Myself } from './myself.js';

@@ -1,0 +1,38 @@
+import type { SipRequest } from '@sipfleet/sip';
+
+/**
+ * RFC 3261 §16.6 step 8 / §16.3 step 4: the branch we put in our Via carries a hash of the fields
+ * that stay the same when a request comes back to us unchanged (a loop) but differ when it comes
+ * back with a new Request-URI (a spiral). FNV-1a 32-bit over Request-URI, From tag, To tag,
+ * Call-ID and CSeq number.
+ */
+export function loopHash(req: SipRequest): string {
+  let h = 0x811c9dc5;
+  const parts = [req.uri, req.from.tag ?? '', req.to.tag ?? '', req.callId, String(req.cseq.seq)];
+  for (const part of parts) {
+    for (let i = 0; i < part.length; i++) {
+      h ^= part.charCodeAt(i);
+      h = Math.imul(h, 0x01000193);
+    }
+    h ^= 0x7c; // separator, so ('ab','c') and ('a','bc') differ
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+/** Our branches look like `z9hG4bK` + `sf` + loop hash + `.` + unique part. */
+export const OWN_BRANCH_PREFIX = 'z9hG4bKsf';
+
+let branchCounter = 0;
+const branchSalt = Math.floor(Math.random() * 0x7fffffff).toString(36);
+
+export function ownBranch(hash: string): string {
+  branchCounter = (branchCounter + 1) % 0x7fffffff;
+  return `${OWN_BRANCH_PREFIX}${hash}.${branchSalt}${branchCounter.toString(36)}`;
+}
+
+/** The loop hash embedded in one of our branches, or undefined for a branch we did not make. */
+export function hashInBranch(branch: string | undefined): string | undefined {
+  if (branch === undefined || !branch.startsWith(OWN_BRANCH_PREFIX)) return undefined;
+  return branch.slice(OWN_BRANCH_PREFIX.length, OWN_BRANCH_PREFIX.length + 8);
+}

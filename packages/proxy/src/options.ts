@@ -1,0 +1,32 @@
+import type { TransportProtocol } from '@sipfleet/transport';
+
+/** The address this proxy puts in Record-Route and recognises in Route (a fleet shares one name). */
+export interface AdvertisedAddress {
+  host: string;
+  /** @default the listening port of the protocol the request arrived on */
+  port?: number;
+}
+
+/** Per-branch timers, Kamailio tm's `fr_timer` and `fr_inv_timer`. */
+export interface BranchTimers {
+  /** No reply at all on a branch within this many ms: the branch ends as 408. @default 30000 */
+  frTimerMs: number;
+  /** INVITE branch with a provisional reply but no final within this many ms: CANCEL it, 408 (RFC 3261 Timer C). @default 120000 */
+  frInvTimerMs: number;
+}
+
+export interface ProxyOptions {
+  /** Record-Route / own-Route address. @default the listening socket's address */
+  advertised?: AdvertisedAddress;
+  /** Extra host[:port] names this proxy answers to (all fleet members' names, DNS aliases). @default [] */
+  aliases?: string[];
+  /** @default { frTimerMs: 30000, frInvTimerMs: 120000 } */
+  timers?: Partial<BranchTimers>;
+  /** Max-Forwards value added when a request has none (RFC 3261 §16.6 step 3). @default 70 */
+  maxForwards?: number;
+  /** Via sent-by per listening protocol (the transport layer knows them). */
+  sentBy: Partial<Record<TransportProtocol, { host: string; port: number }>>;
+}
+
+export const DEFAULT_TIMERS: BranchTimers = { frTimerMs: 30_000, frInvTimerMs: 120_000 };
+export const DEFAULT_MAX_FORWARDS = 70;

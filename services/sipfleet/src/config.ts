@@ -1,0 +1,176 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const port = z.number().int().min(0).max(65535);
+
+const listenSpec = z
+  .object({
+    protocol: z.enum(['udp', 'tcp']),
+    address: z.string().min(1),
+    port,
+  })
+  .strict();
+
+/**
+ * The edge's configuration. Every setting has a default, so `{}` is a valid config: one UDP and
+ * one TCP listener on 127.0.0.1:5060 and the admin port on 127.0.0.1:9060.
+ */
+export const edgeConfigSchema = z
+  .object({
+    /** Node id, unique in the fleet (metrics label, per-node maintenance). @default `<hostname>-<pid>` */
+    nodeId: z.string().min(1).default(`${hostname()}-${process.pid}`),
+    /** @default UDP and TCP on 127.0.0.1:5060 */
+    listen: z
+      .array(listenSpec)
+      .min(1)
+      .default([
+        { protocol: 'udp', address: '127.0.0.1', port: 5060 },
+        { protocol: 'tcp', address: '127.0.0.1', port: 5060 },
+      ]),
+    /** The fleet's shared name for Record-Route. @default the listening address */
+    advertise: z
+      .object({ host: z.string().min(1), port: port.optional() })
+      .strict()
+      .optional(),
+    /** Other names this edge answers to (host or host:port). @default [] */
+    aliases: z.array(z.string().min(1)).default([]),
+    admin: z
+      .object({
+        /** @default 127.0.0.1 */
+        address: z.string().min(1).default('127.0.0.1'),
+        /** 0 picks a free port (logged). @default 9060 */
+        port: port.default(9060),
+      })
+      .strict()
+      .default({ address: '127.0.0.1', port: 9060 }),
+    routing: z
+      .object({
+        /** A module whose default export is the RoutingHooks object (or a function returning it). */
+        module: z.string().min(1).optional(),
+        /** Default route: static next hop for requests addressed to the proxy. */
+        destination: z.string().min(1).optional(),
+      })
+      .strict()
+      .default({}),
+    timers: z
+      .object({
+        /** RFC 3261 T1 in ms. @default 500 */
+        T1: z.number().int().positive().default(500),
+        /** RFC 3261 T2 in ms. @default 4000 */
+        T2: z.number().int().positive().default(4000),
+        /** RFC 3261 T4 in ms. @default 5000 */
+        T4: z.number().int().positive().default(5000),
+        /** Kamailio fr_timer: no reply on a branch. @default 30000 */
+        frTimerMs: z.number().int().positive().default(30_000),
+        /** Kamailio fr_inv_timer: no final after a provisional. @default 120000 */
+        frInvTimerMs: z.number().int().positive().default(120_000),
+      })
+      .strict()
+      .default({ T1: 500, T2: 4000, T4: 5000, frTimerMs: 30_000, frInvTimerMs: 120_000 }),
+    transport: z
+      .object({
+        /** @default 60000 */
+        tcpIdleTimeoutMs: z.number().int().positive().default(60_000),
+        /** @default 65535 */
+        maxMessageBytes: z.number().int().min(1024).default(65_535),
+      })
+      .strict()
+      .default({ tcpIdleTimeoutMs: 60_000, maxMessageBytes: 65_535 }),
+    /** Max-Forwards added when a request has none. @default 70 */
+    maxForwards: z.number().int().min(1).max(255).default(70),
+    log: z
+      .object({
+        /** @default info */
+        level: z
+          .enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+          .default('info'),
+      })
+      .strict()
+      .default({ level: 'info' }),
+    shutdown: z
+      .object({
+        /** SIGTERM: longest wait for transactions to finish. @default 32000 */
+        drainTimeoutMs: z.number().int().min(0).default(32_000),
+      })
+      .strict()
+      .default({ drainTimeoutMs: 32_000 }),
+  })
+  .strict();
+
+export type EdgeConfig = z.infer<typeof edgeConfigSchema>;
+
+export class ConfigError extends Error {
+  readonly code = 'SIPFLEET_ERR_CONFIG';
+}
+
+/** Environment overrides: SIPFLEET_LISTEN=`udp:127.0.0.1:5060,tcp:[::1]:5060`, SIPFLEET_ADMIN=`host:port`. */
+export function applyEnv(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): Record<string, unknown> {
+  const out = { ...raw };
+  if (env.SIPFLEET_LISTEN) {
+    out.listen = env.SIPFLEET_LISTEN.split(',').map((item) => {
+      const m = /^(udp|tcp):(\[[^\]]+\]|[^:]+):(\d+)$/.exec(item.trim());
+      if (!m?.[1] || !m[2] || !m[3]) {
+        throw new ConfigError(
+          `SIPFLEET_LISTEN: '${item}' is not protocol:address:port (e.g. udp:127.0.0.1:5060)`,
+        );
+      }
+      return { protocol: m[1], address: m[2].replace(/^\[|\]$/g, ''), port: Number(m[3]) };
+    });
+  }
+  if (env.SIPFLEET_ADMIN) {
+    const m = /^(.+):(\d+)$/.exec(env.SIPFLEET_ADMIN.trim());
+    if (!m?.[1] || !m[2])
+      throw new ConfigError(`SIPFLEET_ADMIN: '${env.SIPFLEET_ADMIN}' is not host:port`);
+    out.admin = { address: m[1], port: Number(m[2]) };
+  }
+  return out;
+}
+
+/** Validates a raw config object; errors name every bad setting by its dotted path. */
+export function parseEdgeConfig(raw: unknown): EdgeConfig {
+  const result = edgeConfigSchema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const path = issue.path.join('.') || '(top level)';
+    return `  ${path}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+/** Reads a YAML or JSON file (YAML is a superset), applies the environment and validates. */
+export function loadEdgeConfig(file: string | undefined, env: NodeJS.ProcessEnv): EdgeConfig {
+  let raw: Record<string, unknown> = {};
+  if (file !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+    }
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(text);
+    } catch (err) {
+      throw new ConfigError(
+        `config file ${file} is not valid YAML/JSON: ${(err as Error).message}`,
+      );
+    }
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+        throw new ConfigError(`config file ${file}: the top level must be a mapping`);
+      }
+      raw = parsed as Record<string, unknown>;
+    }
+  }
+  const config = parseEdgeConfig(applyEnv(raw, env));
+  if (file !== undefined && config.routing.module !== undefined) {
+    config.routing.module = resolve(dirname(file), config.routing.module);
+  }
+  return config;
+}

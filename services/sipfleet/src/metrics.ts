@@ -1,0 +1,104 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ProxyObserver } from '@sipfleet/proxy';
+
+/** One registry per process; every metric name is listed in docs/metrics.md (a test keeps them in step). */
+export class EdgeMetrics implements ProxyObserver {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'method'>;
+  private readonly responses: Counter<'class'>;
+  private readonly latency: Histogram;
+  private readonly hookErrors: Counter<'hook'>;
+  readonly parseErrors: Counter<'action'>;
+  readonly droppedFrames: Counter<'reason'>;
+  readonly retransmissions: Counter<'kind'>;
+  readonly drainRefusals: Counter;
+  private readonly byMethod = new Map<string, Counter.Internal>();
+  private readonly byClass: Counter.Internal[];
+
+  constructor(nodeId: string, activeTransactions: () => { server: number; client: number }) {
+    this.registry.setDefaultLabels({ node: nodeId });
+    collectDefaultMetrics({ register: this.registry, prefix: 'sipfleet_process_' });
+    this.requests = new Counter({
+      name: 'sipfleet_sip_requests_total',
+      help: 'SIP requests received, by method',
+      labelNames: ['method'],
+      registers: [this.registry],
+    });
+    this.responses = new Counter({
+      name: 'sipfleet_sip_responses_total',
+      help: 'SIP responses sent upstream, by class (1xx..6xx)',
+      labelNames: ['class'],
+      registers: [this.registry],
+    });
+    this.byClass = ['1xx', '2xx', '3xx', '4xx', '5xx', '6xx'].map((c) => this.responses.labels(c));
+    this.latency = new Histogram({
+      name: 'sipfleet_relay_latency_seconds',
+      help: 'Time from a request arriving to its branch being relayed',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [this.registry],
+    });
+    this.hookErrors = new Counter({
+      name: 'sipfleet_routing_hook_errors_total',
+      help: 'Routing hooks that threw or rejected, by hook',
+      labelNames: ['hook'],
+      registers: [this.registry],
+    });
+    this.parseErrors = new Counter({
+      name: 'sipfleet_sip_parse_errors_total',
+      help: 'Malformed SIP messages, by what was done (answered 400 or dropped)',
+      labelNames: ['action'],
+      registers: [this.registry],
+    });
+    this.droppedFrames = new Counter({
+      name: 'sipfleet_transport_dropped_total',
+      help: 'Messages the transport dropped (framing errors, oversize), by reason',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
+    this.retransmissions = new Counter({
+      name: 'sipfleet_sip_retransmissions_total',
+      help: 'Retransmissions sent (request) or absorbed and answered (response)',
+      labelNames: ['kind'],
+      registers: [this.registry],
+    });
+    this.drainRefusals = new Counter({
+      name: 'sipfleet_drain_refusals_total',
+      help: 'New INVITEs refused with 503 while the edge drains',
+      registers: [this.registry],
+    });
+    new Gauge({
+      name: 'sipfleet_active_transactions',
+      help: 'Live SIP transactions, by side',
+      labelNames: ['side'],
+      registers: [this.registry],
+      collect() {
+        const counts = activeTransactions();
+        this.set({ side: 'server' }, counts.server);
+        this.set({ side: 'client' }, counts.client);
+      },
+    });
+  }
+
+  requestReceived(method: string): void {
+    let child = this.byMethod.get(method);
+    if (child === undefined) {
+      // Bound the label set: unknown extension methods share one label.
+      const label = this.byMethod.size < 32 ? method : 'other';
+      child = this.requests.labels(label);
+      this.byMethod.set(method, child);
+    }
+    child.inc();
+  }
+
+  responseSent(status: number): void {
+    this.byClass[Math.floor(status / 100) - 1]?.inc();
+  }
+
+  relayLatency(seconds: number): void {
+    this.latency.observe(seconds);
+  }
+
+  hookError(hook: string): void {
+    this.hookErrors.inc({ hook });
+  }
+}

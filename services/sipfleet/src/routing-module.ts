@@ -1,0 +1,38 @@
+import { pathToFileURL } from 'node:url';
+import type { RoutingHooks } from '@sipfleet/proxy';
+import { ConfigError } from './config.js';
+
+const HOOK_NAMES = ['request', 'branch', 'reply', 'failure'] as const;
+
+/**
+ * Loads the user's routing program: a module whose default export is a RoutingHooks object or a
+ * function returning one (sync or async). Fails at start-up, naming `routing.module`.
+ */
+export async function loadRoutingModule(path: string): Promise<RoutingHooks> {
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+  } catch (err) {
+    throw new ConfigError(`routing.module: cannot load ${path}: ${(err as Error).message}`);
+  }
+  let hooks = mod.default;
+  if (typeof hooks === 'function') hooks = await (hooks as () => unknown)();
+  if (typeof hooks !== 'object' || hooks === null) {
+    throw new ConfigError(
+      `routing.module: ${path} must export default a RoutingHooks object (or a function returning one)`,
+    );
+  }
+  const record = hooks as Record<string, unknown>;
+  for (const name of HOOK_NAMES) {
+    if (record[name] !== undefined && typeof record[name] !== 'function') {
+      throw new ConfigError(`routing.module: ${path}: hook '${name}' must be a function`);
+    }
+  }
+  const unknown = Object.keys(record).filter((k) => !(HOOK_NAMES as readonly string[]).includes(k));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `routing.module: ${path}: unknown hook(s) ${unknown.join(', ')} (expected ${HOOK_NAMES.join(', ')})`,
+    );
+  }
+  return record as RoutingHooks;
+}

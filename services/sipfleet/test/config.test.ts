@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { applyEnv, ConfigError, loadEdgeConfig, parseEdgeConfig } from '../src/config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sipfleet-config-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('an empty config gets every default', () => {
+  const config = parseEdgeConfig({});
+  assert.deepEqual(config.listen, [
+    { protocol: 'udp', address: '127.0.0.1', port: 5060 },
+    { protocol: 'tcp', address: '127.0.0.1', port: 5060 },
+  ]);
+  assert.equal(config.admin.port, 9060);
+  assert.equal(config.timers.T1, 500);
+  assert.equal(config.timers.frInvTimerMs, 120_000);
+  assert.equal(config.maxForwards, 70);
+});
+
+test('bad settings are named by their path', () => {
+  assert.throws(
+    () => parseEdgeConfig({ listen: [{ protocol: 'sctp', address: 'x', port: 5060 }] }),
+    (err: unknown) => err instanceof ConfigError && /listen\.0\.protocol/.test(err.message),
+  );
+  assert.throws(
+    () => parseEdgeConfig({ timers: { T1: -1 } }),
+    (err: unknown) => err instanceof ConfigError && /timers\.T1/.test(err.message),
+  );
+  assert.throws(
+    () => parseEdgeConfig({ admin: { port: 70000 } }),
+    (err: unknown) => err instanceof ConfigError && /admin\.port/.test(err.message),
+  );
+  assert.throws(
+    () => parseEdgeConfig({ lisen: [] }),
+    (err: unknown) => err instanceof ConfigError && /lisen/.test(err.message),
+  );
+});
+
+test('YAML files load; the environment overrides listen and admin addresses', () => {
+  const file = join(dir, 'edge.yaml');
+  writeFileSync(file, 'nodeId: e1\nrouting:\n  module: ./routes.js\nadmin:\n  port: 9999\n');
+  const config = loadEdgeConfig(file, {
+    SIPFLEET_LISTEN: 'udp:127.0.0.1:5070,tcp:[::1]:5071',
+    SIPFLEET_ADMIN: '127.0.0.1:9100',
+  });
+  assert.equal(config.nodeId, 'e1');
+  assert.deepEqual(config.listen, [
+    { protocol: 'udp', address: '127.0.0.1', port: 5070 },
+    { protocol: 'tcp', address: '::1', port: 5071 },
+  ]);
+  assert.equal(config.admin.port, 9100);
+  assert.equal(config.routing.module, join(dir, 'routes.js'));
+});
+
+test('bad environment values and unreadable files fail with the setting named', () => {
+  assert.throws(
+    () => applyEnv({}, { SIPFLEET_LISTEN: 'udp:5060' }),
+    (err: unknown) => err instanceof ConfigError && /SIPFLEET_LISTEN/.test(err.message),
+  );
+  assert.throws(
+    () => loadEdgeConfig(join(dir, 'missing.yaml'), {}),
+    (err: unknown) => err instanceof ConfigError && /cannot read config file/.test(err.message),
+  );
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, '- just\n- a list\n');
+  assert.throws(
+    () => loadEdgeConfig(bad, {}),
+    (err: unknown) => err instanceof ConfigError && /top level must be a mapping/.test(err.message),
+  );
+});
