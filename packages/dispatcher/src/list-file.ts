@@ -106,8 +106,11 @@ function parseLine(raw: string): Destination | string | undefined {
   }
   if (uriText === undefined) return 'missing destination URI after the set id';
   // dispatch.c pack_dest: a URI without scheme that fails to parse is retried with `sip:`.
+  // Kamailio also does that to another scheme (`mailto:b@h` becomes user `mailto`); we refuse it.
   let uri = uriText;
-  if (!/^sips?:/i.test(uri) && uriHashKeys(uri) === undefined) uri = `sip:${uri}`;
+  const otherScheme = /^[a-z][a-z0-9+.-]*:(?!\d+(?:[;?]|$))/i.test(uri) && !/^sips?:/i.test(uri);
+  if (otherScheme) return `'${uriText}' is not a sip:/sips: URI`;
+  if (!/^sips?:/i.test(uri)) uri = `sip:${uri}`;
   if (uriHashKeys(uri) === undefined) return `'${uriText}' is not a sip:/sips: URI with a host`;
 
   let flags = 0;
