@@ -186,7 +186,9 @@ describe('TCP transport (RFC 3261 sections 18.2.2, 18.3; RFC 5626 3.5.1)', () =>
     );
     await layer.close();
     const err = (await pending) as TransportError;
-    assert.ok([TransportErrorCode.Closed, TransportErrorCode.Connect].includes(err.code));
+    assert.ok(
+      ([TransportErrorCode.Closed, TransportErrorCode.Connect] as string[]).includes(err.code),
+    );
     const later = await new Promise<Error>((resolve) =>
       layer.send({ protocol: 'tcp', address: '127.0.0.1', port: 1 }, sipMessage('x'), resolve),
     );

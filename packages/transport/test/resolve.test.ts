@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import dns from 'node:dns';
+import { describe, it } from 'node:test';
+import { parseUri } from '@sipfleet/sip';
+import { TransportErrorCode, createResolver, resolveTarget, type LookupFn } from '../src/index.js';
+
+describe('resolveTarget (RFC 3263 without NAPTR/SRV)', () => {
+  it('uses IP literals directly, UDP and port 5060 by default', async () => {
+    assert.deepEqual(await resolveTarget(parseUri('sip:alice@192.0.2.1')), {
+      protocol: 'udp',
+      address: '192.0.2.1',
+      port: 5060,
+    });
+  });
+
+  it('honours transport (any case) and port, and strips IPv6 brackets', async () => {
+    assert.deepEqual(await resolveTarget(parseUri('sip:[2001:db8::1]:5070;transport=TCP')), {
+      protocol: 'tcp',
+      address: '2001:db8::1',
+      port: 5070,
+    });
+    assert.equal(
+      (await resolveTarget(parseUri('sip:b@192.0.2.1;transport=udp;lr'))).protocol,
+      'udp',
+    );
+  });
+
+  it('lets maddr override the host (no DNS for the host name)', async () => {
+    assert.deepEqual(
+      await resolveTarget(parseUri('sip:bob@nowhere.invalid:5080;maddr=192.0.2.9;transport=tcp')),
+      { protocol: 'tcp', address: '192.0.2.9', port: 5080 },
+    );
+  });
+
+  it('refuses sips:, tel: and transports other than udp/tcp with typed errors', async () => {
+    await assert.rejects(resolveTarget(parseUri('sips:bob@192.0.2.1')), {
+      code: TransportErrorCode.UnsupportedScheme,
+    });
+    await assert.rejects(resolveTarget(parseUri('tel:+15551234567')), {
+      code: TransportErrorCode.UnsupportedScheme,
+    });
+    for (const transport of ['tls', 'sctp', 'ws']) {
+      await assert.rejects(resolveTarget(parseUri(`sip:bob@192.0.2.1;transport=${transport}`)), {
+        code: TransportErrorCode.UnsupportedTransport,
+      });
+    }
+  });
+
+  it('resolves names with dns.lookup and reports failures as RESOLVE', async () => {
+    const target = await createResolver({ family: 4 })(parseUri('sip:localhost:5080'));
+    assert.deepEqual(target, { protocol: 'udp', address: '127.0.0.1', port: 5080 });
+    await assert.rejects(resolveTarget(parseUri('sip:bob@no-such-host.invalid')), {
+      code: TransportErrorCode.Resolve,
+    });
+  });
+
+  it('caches a name for ttlMs, shares concurrent lookups and does not cache failures', async () => {
+    let lookups = 0;
+    let now = 1_000;
+    const counting: LookupFn = (name, family) => {
+      lookups++;
+      return dns.promises.lookup(name, { family });
+    };
+    const resolve = createResolver({ family: 4, ttlMs: 30_000, lookup: counting, now: () => now });
+    const uri = parseUri('sip:LocalHost');
+    await Promise.all([resolve(uri), resolve(uri), resolve(parseUri('sip:localhost'))]);
+    assert.equal(lookups, 1);
+    now += 29_999;
+    await resolve(uri);
+    assert.equal(lookups, 1);
+    now += 1;
+    await resolve(uri);
+    assert.equal(lookups, 2);
+
+    const bad = parseUri('sip:no-such-host.invalid');
+    await assert.rejects(resolve(bad), { code: TransportErrorCode.Resolve });
+    await assert.rejects(resolve(bad), { code: TransportErrorCode.Resolve });
+    assert.equal(lookups, 4);
+  });
+});
