@@ -8,7 +8,7 @@ import type { TransactionContext } from './context.js';
 import { TransactionError } from './errors.js';
 import { InviteClientTransaction } from './invite-client-transaction.js';
 import { InviteServerTransaction } from './invite-server-transaction.js';
-import { isRfc2543Key, rfc2543ToTagMatches, serverTransactionKey } from './matching.js';
+import { isRfc2543Key, serverTransactionKey } from './matching.js';
 import { NonInviteClientTransaction } from './non-invite-client-transaction.js';
 import { NonInviteServerTransaction } from './non-invite-server-transaction.js';
 import { resolveTimers } from './timers.js';
@@ -174,13 +174,7 @@ export class TransactionLayer {
     try {
       key = serverTransactionKey(req, method === 'ACK' ? 'INVITE' : method);
       tx = this.#server.get(key);
-      if (tx !== undefined && isRfc2543Key(key)) {
-        const expected =
-          method === 'ACK' && tx instanceof InviteServerTransaction
-            ? tx.finalToTag
-            : tx.request.to.tag;
-        if (!rfc2543ToTagMatches(req, expected)) tx = undefined;
-      }
+      if (method === 'ACK' && isRfc2543Key(key)) tx = this.#matchRfc2543Ack(req, tx);
     } catch (err) {
       this.onMalformed?.(req, err);
       return;
@@ -232,14 +226,7 @@ export class TransactionLayer {
     inviteKey: string,
     remote: RemoteInfo,
   ): void {
-    let invite = this.#server.get(inviteKey);
-    if (
-      invite !== undefined &&
-      (!(invite instanceof InviteServerTransaction) ||
-        (isRfc2543Key(inviteKey) && !rfc2543ToTagMatches(cancel, invite.request.to.tag)))
-    ) {
-      invite = undefined;
-    }
+    const invite = this.#server.get(inviteKey);
     if (invite instanceof InviteServerTransaction) {
       // "the To tag of the response to the CANCEL and the To tag in the response to the original request
       // SHOULD be the same".
@@ -255,6 +242,23 @@ export class TransactionLayer {
       return;
     }
     tx.respond(createResponse(cancel, 481));
+  }
+
+  /**
+   * Section 17.2.3, RFC 2543 rules for ACK: "the To tag of the ACK matches the To tag of the response sent by
+   * the server transaction". The INVITE had that tag already (a re-INVITE: the key built with the ACK's tag
+   * finds it) or had none (an initial INVITE: look again with an empty To tag).
+   */
+  #matchRfc2543Ack(
+    ack: SipRequest,
+    found: ServerTx | undefined,
+  ): InviteServerTransaction | undefined {
+    const tag = ack.to.tag;
+    if (found instanceof InviteServerTransaction && found.finalToTag === tag) return found;
+    const initial = this.#server.get(serverTransactionKey(ack, 'INVITE', true));
+    return initial instanceof InviteServerTransaction && initial.finalToTag === tag
+      ? initial
+      : undefined;
   }
 
   #sendCancel(invite: ClientTransaction): void {
