@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createResponse, SipResponse } from '@sipfleet/sip';
+import type { SipResponse } from '@sipfleet/sip';
+import { createResponse } from '@sipfleet/sip';
 import type { ServerTransaction } from '../src/index.js';
 import { Harness, nextTicks, parse, requestText } from './helpers.js';
 

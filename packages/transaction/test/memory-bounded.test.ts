@@ -3,8 +3,8 @@
 // timer, both tables are empty and no timer is left.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createResponse, newBranch, SipResponse } from '@sipfleet/sip';
-import type { SipRequest } from '@sipfleet/sip';
+import { createResponse, newBranch } from '@sipfleet/sip';
+import type { SipRequest, SipResponse } from '@sipfleet/sip';
 import { InMemoryNetwork } from '@sipfleet/transport';
 import type { TransportProtocol } from '@sipfleet/transport';
 import { ManualClock, TransactionLayer } from '../src/index.js';
