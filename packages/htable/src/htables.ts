@@ -97,9 +97,9 @@ export class Htables extends EventEmitter<HtablesEvents> {
   private readonly retryDelayMs: number;
   private readonly pendingKeys = new Set<string>();
   private refetchScheduled = false;
-  private resyncRunning = false;
+  private resyncRunning: Promise<void> | undefined;
   private resyncAgain = false;
-  private invalidatedDuringResync = new Set<string>();
+  private changedDuringResync = new Set<string>();
   private synced = false;
   private wasReady = false;
   private closed = false;
@@ -243,7 +243,14 @@ export class Htables extends EventEmitter<HtablesEvents> {
       [t.prefix + key],
       [type, value, expire, t.def.autoexpire, t.def.updateexpire ? '1' : '0', 'set'],
     );
-    t.items.set(key, { value, expiresAt: expiresAt(Number(pttl)) });
+    this.setLocal(t, key, { value, expiresAt: expiresAt(Number(pttl)) });
+  }
+
+  /** Read-your-writes: the cache takes a write's result at once (the invalidation follows). */
+  private setLocal(t: Table, key: string, item: CachedItem | undefined): void {
+    if (item) t.items.set(key, item);
+    else t.items.delete(key);
+    if (this.resyncRunning) this.changedDuringResync.add(t.prefix + key);
   }
 
   /** `$shtinc(table=>key)` / `htable.seti`-free counter: atomic add, returns the new value. */
@@ -256,7 +263,7 @@ export class Htables extends EventEmitter<HtablesEvents> {
       [by, t.def.autoexpire, t.def.updateexpire ? '1' : '0', t.def.initval ?? 0],
     );
     const n = Number(value);
-    t.items.set(key, { value: n, expiresAt: expiresAt(Number(pttl)) });
+    this.setLocal(t, key, { value: n, expiresAt: expiresAt(Number(pttl)) });
     return n;
   }
 
@@ -292,7 +299,7 @@ export class Htables extends EventEmitter<HtablesEvents> {
   async delete(table: string, key: string): Promise<boolean> {
     const t = this.table(table);
     const removed = await this.conn.call('DEL', t.prefix + key);
-    t.items.delete(key);
+    this.setLocal(t, key, undefined);
     return removed === 1;
   }
 
@@ -424,7 +431,7 @@ export class Htables extends EventEmitter<HtablesEvents> {
       if (!t) continue;
       t.stats.invalidations++;
       this.pendingKeys.add(key);
-      if (this.resyncRunning) this.invalidatedDuringResync.add(key);
+      if (this.resyncRunning) this.changedDuringResync.add(key);
     }
     if (!this.refetchScheduled && this.pendingKeys.size > 0) {
       this.refetchScheduled = true;
@@ -473,32 +480,45 @@ export class Htables extends EventEmitter<HtablesEvents> {
     });
   }
 
-  /** Re-reads tables and replaces their caches; coalesces concurrent requests. */
-  private async resync(targets: Table[] = [...this.tables.values()]): Promise<void> {
+  /**
+   * Re-reads tables and replaces their caches. Concurrent requests share the running pass and
+   * ask for one more (which re-reads every table), so the caller's await covers its request.
+   */
+  private resync(targets: Table[] = [...this.tables.values()]): Promise<void> {
     if (this.resyncRunning) {
       this.resyncAgain = true;
-      return;
+      return this.resyncRunning;
     }
-    this.resyncRunning = true;
-    try {
-      do {
-        this.resyncAgain = false;
-        this.invalidatedDuringResync = new Set();
-        for (const t of targets) {
-          const read = await this.readTable(t);
-          t.items = read;
-          t.stats.resyncs++;
-        }
-        // A key invalidated while we were reading may have been read before its change landed.
-        for (const key of this.invalidatedDuringResync) this.pendingKeys.add(key);
-        if (this.invalidatedDuringResync.size > 0) await this.refetch();
-        targets = [...this.tables.values()];
-      } while (this.resyncAgain && !this.closed);
-      this.synced = true;
-    } finally {
-      this.resyncRunning = false;
+    this.resyncRunning = this.runResync(targets).finally(() => {
+      this.resyncRunning = undefined;
       this.updateReady();
-    }
+    });
+    return this.resyncRunning;
+  }
+
+  private async runResync(targets: Table[]): Promise<void> {
+    do {
+      this.resyncAgain = false;
+      this.changedDuringResync = new Set();
+      for (const t of targets) {
+        const read = await this.readTable(t);
+        // A key changed while we were reading may have been read before its change landed: keep
+        // what the cache holds for it (never blink to unset) and re-read it just below.
+        for (const fullKey of this.changedDuringResync) {
+          if (!fullKey.startsWith(t.prefix)) continue;
+          const key = fullKey.slice(t.prefix.length);
+          const current = t.items.get(key);
+          if (current) read.set(key, current);
+          else read.delete(key);
+        }
+        t.items = read;
+        t.stats.resyncs++;
+      }
+      for (const key of this.changedDuringResync) this.pendingKeys.add(key);
+      if (this.pendingKeys.size > 0) await this.refetch();
+      targets = [...this.tables.values()];
+    } while (this.resyncAgain && !this.closed);
+    this.synced = true;
   }
 
   /** Stops tracking and timers. The connection belongs to the caller and stays open. */
