@@ -43,7 +43,7 @@ async function eventually(
   what: string,
   check: () => boolean,
   deadlineMs = 10_000,
-): Promise<number> {
+): Promise<void> {
   const started = performance.now();
   while (!check()) {
     if (performance.now() - started > deadlineMs) assert.fail(`timed out waiting for ${what}`);
