@@ -14,7 +14,7 @@ export const TransportErrorCode = {
   Send: 'SIPFLEET_ERR_TRANSPORT_SEND',
   /** The layer (or in-memory endpoint) was closed. */
   Closed: 'SIPFLEET_ERR_TRANSPORT_CLOSED',
-  /** Stream framing: a message has no Content-Length (RFC 3261 section 18.3 makes it mandatory on streams). */
+  /** Stream framing: a message without Content-Length (mandatory on streams, RFC 3261 section 18.3). */
   FramingNoContentLength: 'SIPFLEET_ERR_TRANSPORT_FRAMING_NO_CONTENT_LENGTH',
   /** Stream framing: Content-Length is not a number, or two Content-Length fields disagree. */
   FramingBadContentLength: 'SIPFLEET_ERR_TRANSPORT_FRAMING_BAD_CONTENT_LENGTH',

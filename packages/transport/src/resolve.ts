@@ -100,7 +100,9 @@ function transportOf(uri: SipUri): TransportProtocol {
   if (uri.scheme !== 'sip') {
     throw new TransportError(
       TransportErrorCode.UnsupportedScheme,
-      `cannot send to a ${uri.scheme}: URI (${uri.scheme === 'sips' ? 'TLS is not supported' : 'not a SIP URI'})`,
+      uri.scheme === 'sips'
+        ? 'cannot send to a sips: URI (TLS is not supported)'
+        : `cannot send to a ${uri.scheme}: URI (not a SIP URI)`,
     );
   }
   if (uri.host === '') {

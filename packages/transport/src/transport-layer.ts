@@ -134,9 +134,10 @@ export class TransportLayer implements MessageSender {
   /**
    * The address for Via sent-by / Record-Route: `advertise` if set (its port defaulting to the bound
    * port), else the bound address; a wildcard bind (`0.0.0.0`, `::`) is replaced by the first
-   * non-internal, non-link-local interface address of that family. IPv6 addresses come in brackets (RFC 3261 `host`).
-   * `family` picks among several listeners of the protocol (default: the first one listed).
-   * Throws SIPFLEET_ERR_TRANSPORT_NO_SOCKET if there is no listener for the protocol: a programming error.
+   * non-internal, non-link-local interface address of that family. IPv6 addresses come in brackets
+   * (RFC 3261 `host`). `family` picks among several listeners of the protocol (default: the first
+   * one listed). Throws SIPFLEET_ERR_TRANSPORT_NO_SOCKET if there is no listener for the protocol
+   * (a programming error).
    */
   sentBy(protocol: TransportProtocol, family?: 'IPv4' | 'IPv6'): { host: string; port: number } {
     const spec = this.bound.find(

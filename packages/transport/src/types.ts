@@ -19,7 +19,7 @@ export interface SendTarget {
   protocol: TransportProtocol;
   address: string;
   port: number;
-  /** TCP: reuse this connection while it is open (RFC 3261 section 18.2.2), else fall back to address:port. */
+  /** TCP: reuse this connection while open (RFC 3261 section 18.2.2), else fall back to address:port. */
   connectionId?: number;
 }
 
@@ -29,7 +29,7 @@ export interface ListenSpec {
   address: string;
   /** 0 = ephemeral. */
   port: number;
-  /** What to put in Via sent-by / Record-Route instead of the bound address (NAT, load balancer, fleet name). */
+  /** For Via sent-by / Record-Route instead of the bound address (NAT, load balancer, fleet name). */
   advertise?: { host: string; port?: number };
 }
 

@@ -178,7 +178,7 @@ describe('TCP transport (RFC 3261 sections 18.2.2, 18.3; RFC 5626 3.5.1)', () =>
     while (short.tcpConnectionCount > 0) await new Promise((resolve) => setImmediate(resolve));
   });
 
-  it('fails queued sends with CLOSED when the layer closes mid-connect, and refuses later sends', async () => {
+  it('fails sends pending at close(), and refuses later sends with CLOSED', async () => {
     const layer = await TransportLayer.listen([{ protocol: 'tcp', address: '127.0.0.1', port: 0 }]);
     // 192.0.2.0/24 (TEST-NET-1) is not routed: the connect stays pending until we close.
     const pending = new Promise<Error>((resolve) =>
