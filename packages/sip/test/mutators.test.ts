@@ -1,0 +1,216 @@
+// Mutators re-render only the fields they touch: every other line leaves toBuffer() byte-for-byte.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { SipParseError, SipRequest, parseMessage } from '../src/index.js';
+import { INVITE, OK200, SDP } from './helpers.js';
+
+function request(text: string): SipRequest {
+  const m = parseMessage(Buffer.from(text, 'latin1'));
+  assert.ok(m instanceof SipRequest);
+  return m;
+}
+const lines = (b: Buffer): string[] => b.toString('latin1').split('\r\n');
+
+/** Lines of `after` minus the ones listed, must equal `before` minus the ones listed. */
+function untouchedEqual(
+  before: string[],
+  after: string[],
+  added: string[],
+  removed: string[],
+): void {
+  const a = after.filter((l) => !added.includes(l));
+  const b = before.filter((l) => !removed.includes(l));
+  assert.deepEqual(a, b);
+}
+
+describe('mutators', () => {
+  it('an untouched message serialises to the input bytes', () => {
+    assert.equal(request(INVITE).toBuffer().toString('latin1'), INVITE);
+    assert.equal(parseMessage(OK200).toString(), OK200);
+  });
+
+  it('Via push: the new field goes on top, the other lines are byte-identical', () => {
+    const m = request(INVITE);
+    m.prependHeader('Via', 'SIP/2.0/UDP edge1.example.net;branch=z9hG4bKnew');
+    const out = lines(m.toBuffer());
+    assert.equal(out[1], 'Via: SIP/2.0/UDP edge1.example.net;branch=z9hG4bKnew');
+    untouchedEqual(lines(Buffer.from(INVITE)), out, [out[1] ?? ''], []);
+    assert.equal(m.topVia?.host, 'edge1.example.net');
+    assert.equal(m.vias.length, 2);
+  });
+
+  it('Via pop on a response: removes the top field, keeps the rest verbatim', () => {
+    const m = parseMessage(OK200);
+    const popped = m.removeFirstValue('via');
+    assert.equal(popped, 'SIP/2.0/UDP edge1.example.net;branch=z9hG4bKnashds8;received=192.0.2.1');
+    assert.equal(m.topVia?.host, 'pc33.atlanta.example.com');
+    assert.equal(m.topVia?.rport, 5060);
+    assert.equal(m.toString(), OK200.replace(`Via: ${popped}\r\n`, ''));
+  });
+
+  it('Via pop from a comma-listed field re-renders only that field', () => {
+    const text = INVITE.replace(
+      'Via: SIP/2.0/UDP pc33',
+      'Via: SIP/2.0/UDP p1.example.net;branch=z9hG4bKa , SIP/2.0/TCP pc33',
+    );
+    const m = request(text);
+    assert.equal(m.vias.length, 2);
+    assert.equal(m.removeFirstValue('v'), 'SIP/2.0/UDP p1.example.net;branch=z9hG4bKa');
+    assert.equal(m.vias.length, 1);
+    assert.equal(m.topVia?.transport, 'TCP');
+    const out = lines(m.toBuffer());
+    assert.equal(
+      out[1],
+      'Via: SIP/2.0/TCP pc33.atlanta.example.com:5060;branch=z9hG4bK776asdhds;rport',
+    );
+    assert.deepEqual(out.slice(2), lines(Buffer.from(text)).slice(2));
+  });
+
+  it('Record-Route insert before existing ones', () => {
+    const m = parseMessage(OK200);
+    m.prependHeader('Record-Route', '<sip:edge2.example.net;lr>');
+    assert.deepEqual(
+      m.recordRoutes.map((r) => r.uri.host),
+      ['edge2.example.net', 'edge1.example.net'],
+    );
+    const out = m.toString();
+    assert.equal(
+      out,
+      OK200.replace('Record-Route:', 'Record-Route: <sip:edge2.example.net;lr>\r\nRecord-Route:'),
+    );
+  });
+
+  it('Record-Route insert with none present goes before the first header line', () => {
+    const m = request(INVITE);
+    m.prependHeader('record-route', '<sip:edge1.example.net;lr>');
+    const out = lines(m.toBuffer());
+    assert.equal(out[1], 'Record-Route: <sip:edge1.example.net;lr>');
+    untouchedEqual(lines(Buffer.from(INVITE)), out, [out[1] ?? ''], []);
+  });
+
+  it('Route pop (RFC 3261 section 16.4) from a comma list', () => {
+    const m = request(INVITE);
+    assert.equal(m.routes.length, 2);
+    assert.equal(m.removeFirstValue('Route'), '<sip:edge1.example.net;lr>');
+    assert.deepEqual(
+      m.routes.map((r) => r.uri.host),
+      ['core.example.net'],
+    );
+    assert.equal(m.removeFirstValue('Route'), '<sip:core.example.net;lr>');
+    assert.equal(m.hasHeader('route'), false);
+    assert.equal(m.removeFirstValue('Route'), undefined);
+    assert.equal(m.toBuffer().toString('latin1'), INVITE.replace(/Route: .*\r\n/, ''));
+  });
+
+  it('Max-Forwards rewrite keeps the field position and the other lines', () => {
+    const m = request(INVITE);
+    assert.equal(m.maxForwards, 70);
+    m.setHeader('Max-Forwards', String((m.maxForwards ?? 70) - 1));
+    assert.equal(m.maxForwards, 69);
+    assert.equal(
+      m.toBuffer().toString('latin1'),
+      INVITE.replace('Max-Forwards: 70', 'Max-Forwards: 69'),
+    );
+  });
+
+  it('header removal', () => {
+    const m = request(INVITE);
+    assert.equal(m.removeHeader('user-agent'), 1);
+    assert.equal(m.removeHeader('user-agent'), 0);
+    assert.equal(
+      m.toBuffer().toString('latin1'),
+      INVITE.replace('User-Agent: sipfleet-test/1.0\r\n', ''),
+    );
+  });
+
+  it('setHeader collapses repeated fields into one at the first position', () => {
+    const m = request(
+      INVITE.replace('Supported: replaces, timer', 'Supported: replaces\r\nk: timer'),
+    );
+    assert.deepEqual(m.getHeaders('supported'), ['replaces', 'timer']);
+    m.setHeader('supported', '100rel');
+    assert.deepEqual(m.getHeaders('k'), ['100rel']);
+    assert.equal(
+      m.toBuffer().toString('latin1'),
+      INVITE.replace('Supported: replaces, timer', 'Supported: 100rel'),
+    );
+  });
+
+  it('appendHeader goes after the last field of that name, or at the end', () => {
+    const m = request(INVITE);
+    m.appendHeader('Route', '<sip:last.example.net;lr>');
+    m.appendHeader('X-Fleet', 'edge-1');
+    const out = lines(m.toBuffer());
+    const routeAt = out.indexOf('Route: <sip:last.example.net;lr>');
+    assert.equal(out[routeAt - 1], 'Route: <sip:edge1.example.net;lr>, <sip:core.example.net;lr>');
+    assert.equal(out[out.indexOf('') - 1], 'X-Fleet: edge-1');
+  });
+
+  it('setBody re-renders Content-Length and Content-Type only', () => {
+    const m = request(INVITE);
+    m.setBody('v=0\r\n', 'application/sdp');
+    const out = m.toBuffer().toString('latin1');
+    assert.equal(
+      out,
+      INVITE.replace(`Content-Length: ${SDP.length}`, 'Content-Length: 5').replace(SDP, 'v=0\r\n'),
+    );
+    m.body = Buffer.from('v=0\r\nx\r\n');
+    assert.match(m.toBuffer().toString('latin1'), /Content-Length: 8\r\n/);
+  });
+
+  it('a missing Content-Length is added on output', () => {
+    const text = OK200.replace('Content-Length: 0\r\n', '');
+    const m = parseMessage(text);
+    assert.equal(m.toString(), text.replace('\r\n\r\n', '\r\nContent-Length: 0\r\n\r\n'));
+  });
+
+  it('changing the Request-URI re-renders only the start line', () => {
+    const m = request(INVITE);
+    m.setUri('sip:bob@192.0.2.4:5070;transport=tcp');
+    assert.equal(m.parsedUri.port, 5070);
+    assert.equal(
+      m.toBuffer().toString('latin1'),
+      INVITE.replace(
+        'INVITE sip:bob@biloxi.example.com',
+        'INVITE sip:bob@192.0.2.4:5070;transport=tcp',
+      ),
+    );
+    assert.throws(() => m.setUri('sip:a b'), SipParseError);
+  });
+
+  it('mutators refuse CR/LF injection and bad names', () => {
+    const m = request(INVITE);
+    assert.throws(() => m.setHeader('X-A', 'v\r\nVia: evil'), SipParseError);
+    assert.throws(() => m.appendHeader('Bad Name', 'v'), SipParseError);
+    assert.equal(m.toBuffer().toString('latin1'), INVITE);
+  });
+
+  it('clone is independent', () => {
+    const m = request(INVITE);
+    void m.topVia;
+    const c = m.clone();
+    c.prependHeader('Via', 'SIP/2.0/UDP fork.example.net;branch=z9hG4bKfork');
+    c.setUri('sip:bob@fork.example.net');
+    c.body[0] = 0x56; // 'V'
+    assert.equal(m.toBuffer().toString('latin1'), INVITE);
+    assert.equal(m.topVia?.host, 'pc33.atlanta.example.com');
+    assert.equal(c.topVia?.host, 'fork.example.net');
+    assert.ok(c instanceof SipRequest);
+    assert.equal(c.parsedUri.host, 'fork.example.net');
+  });
+
+  it('a parsed Via edited and written back (received/rport, RFC 3581)', () => {
+    const m = request(INVITE);
+    const via = m.topVia;
+    assert.ok(via);
+    via.received = '203.0.113.9';
+    via.rport = 40000;
+    m.removeFirstValue('via');
+    m.prependHeader('via', via.toString());
+    assert.equal(
+      lines(m.toBuffer())[1],
+      'Via: SIP/2.0/UDP pc33.atlanta.example.com:5060;branch=z9hG4bK776asdhds;rport=40000;received=203.0.113.9',
+    );
+    assert.equal(m.topVia?.received, '203.0.113.9');
+  });
+});
