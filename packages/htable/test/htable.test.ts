@@ -39,11 +39,7 @@ const setups: Record<string, () => Promise<Setup>> = {
   },
 };
 
-async function eventually(
-  what: string,
-  check: () => boolean,
-  deadlineMs = 10_000,
-): Promise<void> {
+async function eventually(what: string, check: () => boolean, deadlineMs = 10_000): Promise<void> {
   const started = performance.now();
   while (!check()) {
     if (performance.now() - started > deadlineMs) assert.fail(`timed out waiting for ${what}`);
