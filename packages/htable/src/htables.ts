@@ -63,7 +63,7 @@ export interface HtableStats {
   invalidations: number;
   /** Full re-reads of the table (start, reload, reconnect). */
   resyncs: number;
-  /** Keys under the table's prefix that are not well-formed items (ignored). */
+  /** Keys under the table's prefix that are not well-formed items (ignored), as of the last re-read. */
   malformed: number;
 }
 
@@ -386,6 +386,7 @@ export class Htables extends EventEmitter<HtablesEvents> {
   private async readTable(t: Table, keys?: string[]): Promise<Map<string, CachedItem>> {
     const fullKeys = keys ?? (await this.conn.scan(this.conn.keys.htEntryPattern(t.def.name)));
     const out = new Map<string, CachedItem>();
+    let malformed = 0;
     for (let i = 0; i < fullKeys.length; i += 500) {
       const batch = fullKeys.slice(i, i + 500);
       const pipeline = this.conn.client.pipeline();
@@ -402,12 +403,12 @@ export class Htables extends EventEmitter<HtablesEvents> {
         const key = fullKey.slice(t.prefix.length);
         // WRONGTYPE (someone SET a string here) or a hash without i/s: not an item.
         if (hashErr || !fields || typeof fields !== 'object' || Object.keys(fields).length === 0) {
-          if (hashErr && !keys) t.stats.malformed++;
+          if (hashErr) malformed++;
           return;
         }
         const value = decodeItem(fields as Record<string, string>);
         if (value === undefined) {
-          if (!keys) t.stats.malformed++;
+          malformed++;
           return;
         }
         out.set(key, { value, expiresAt: expiresAt(Number(pttl)) });
@@ -416,6 +417,8 @@ export class Htables extends EventEmitter<HtablesEvents> {
         throw toRedisError(replies.find(([err]) => err)?.[0]);
       }
     }
+    // A full read (no key list) sees the whole table: that is the current malformed count.
+    if (!keys) t.stats.malformed = malformed;
     return out;
   }
 
