@@ -10,6 +10,7 @@ export type { NameAddr } from './name-addr.js';
 export { parseVia } from './via.js';
 export type { Via } from './via.js';
 export type { CSeq } from './scalars.js';
+export type { HeaderField } from './headers.js';
 export { splitList } from './grammar.js';
 export {
   BRANCH_MAGIC_COOKIE,

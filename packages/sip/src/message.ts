@@ -62,6 +62,11 @@ export abstract class SipMessage {
 
   // ---- raw header access (RFC 3261 section 7.3) ----
 
+  /** Every header field in message order (for logging, tracing and tests); edit through the mutators. */
+  headerFields(): readonly HeaderField[] {
+    return this.fields;
+  }
+
   /** Raw value of the first field with that name (case-insensitive, compact forms equivalent). */
   getHeader(name: string): string | undefined {
     const key = headerKey(name);
