@@ -21,12 +21,12 @@ export class InviteClientTransaction implements ClientTransaction {
   /** Timer B in Calling, D in Completed, M in Accepted, the section 9.1 guard after a CANCEL in Proceeding. */
   #lifeTimer: unknown = undefined;
   #interval: number;
-  #ack: Buffer | undefined = undefined;
+  /** The INVITE's bytes, kept only while Timer A may still resend them (UDP, Calling). */
+  #data: Buffer | undefined;
   /** 0: not asked, 1: asked before any provisional (sent on the first one), 2: sent. */
   #cancel: 0 | 1 | 2 = 0;
   readonly #ctx: TransactionContext;
   readonly #handlers: ClientTransactionHandlers;
-  readonly #data: Buffer;
   readonly #reliable: boolean;
   readonly #onSendError = (err: Error): void => this.#transportError(err);
 
@@ -39,7 +39,6 @@ export class InviteClientTransaction implements ClientTransaction {
   ) {
     this.#ctx = ctx;
     this.#handlers = handlers;
-    this.#data = request.toBuffer();
     this.#reliable = target.protocol === 'tcp';
     this.#interval = ctx.timers.A;
   }
@@ -55,10 +54,13 @@ export class InviteClientTransaction implements ClientTransaction {
   /** Section 17.1.1.2: send the INVITE; Timer A on unreliable transports only, Timer B always. */
   start(): void {
     const { clock, timers } = this.#ctx;
-    if (!this.#reliable)
+    const data = this.request.toBuffer();
+    if (!this.#reliable) {
+      this.#data = data;
       this.#retransmitTimer = clock.setTimeout(() => this.#timerA(), this.#interval);
+    }
     this.#lifeTimer = clock.setTimeout(() => this.#timerB(), timers.B);
-    this.#ctx.sender.send(this.target, this.#data, this.#onSendError);
+    this.#ctx.sender.send(this.target, data, this.#onSendError);
   }
 
   /**
@@ -95,7 +97,6 @@ export class InviteClientTransaction implements ClientTransaction {
           // port, and transport to which the original request was sent".
           this.#state = 'Completed';
           this.#clearTimers();
-          this.#ack = createAckForNon2xx(this.request, res).toBuffer();
           // Timer D: "at least 32 seconds for unreliable transports, and ... zero seconds for reliable".
           if (!this.#reliable) {
             this.#lifeTimer = this.#ctx.clock.setTimeout(
@@ -103,7 +104,7 @@ export class InviteClientTransaction implements ClientTransaction {
               this.#ctx.timers.D,
             );
           }
-          this.#ctx.sender.send(this.target, this.#ack, this.#onSendError);
+          this.#sendAck(res);
           this.#handlers.onResponse(res, this);
           if (this.#reliable) this.#terminate();
         }
@@ -115,9 +116,9 @@ export class InviteClientTransaction implements ClientTransaction {
       case 'Completed':
         // "Any retransmissions of the final response ... MUST cause the ACK to be re-passed to the transport
         // layer for retransmission, but the newly received response MUST NOT be passed up to the TU."
-        if (status >= 300 && this.#ack !== undefined) {
+        if (status >= 300) {
           this.#ctx.retransmitted('request');
-          this.#ctx.sender.send(this.target, this.#ack, this.#onSendError);
+          this.#sendAck(res);
         }
         return;
       case 'Terminated':
@@ -131,9 +132,21 @@ export class InviteClientTransaction implements ClientTransaction {
     this.#clearTimers();
   }
 
+  /**
+   * The ACK is built again for each retransmitted final rather than kept: finals are rarely retransmitted,
+   * and Completed lasts Timer D (32 s), which would hold one more buffer per rejected call.
+   */
+  #sendAck(res: SipResponse): void {
+    this.#ctx.sender.send(
+      this.target,
+      createAckForNon2xx(this.request, res).toBuffer(),
+      this.#onSendError,
+    );
+  }
+
   #timerA(): void {
     this.#retransmitTimer = undefined;
-    if (this.#state !== 'Calling') return;
+    if (this.#state !== 'Calling' || this.#data === undefined) return;
     // Section 17.1.1.2: retransmit and reset Timer A "with a value of 2*T1" - doubling without a cap.
     this.#interval *= 2;
     this.#retransmitTimer = this.#ctx.clock.setTimeout(() => this.#timerA(), this.#interval);
@@ -177,7 +190,9 @@ export class InviteClientTransaction implements ClientTransaction {
     this.#ctx.clientTerminated(this.branch, false, this);
   }
 
+  /** Leaving Calling: no more retransmissions, so the bytes go too. */
   #clearTimers(): void {
+    this.#data = undefined;
     const clock = this.#ctx.clock;
     if (this.#retransmitTimer !== undefined) {
       clock.clearTimeout(this.#retransmitTimer);

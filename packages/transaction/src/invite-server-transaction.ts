@@ -23,7 +23,10 @@ export class InviteServerTransaction implements ServerTransaction {
   #interval = 0;
   /** The most recent provisional in Proceeding, the final in Completed (what a retransmission gets back). */
   #last: Buffer | undefined = undefined;
-  #final: SipResponse | undefined = undefined;
+  /** The most recent provisional (Proceeding only: its To tag is read lazily, for a CANCEL's 200). */
+  #lastResponse: SipResponse | undefined = undefined;
+  #finalStatus: number | undefined = undefined;
+  #finalToTag: string | undefined = undefined;
   readonly #ctx: TransactionContext;
   readonly #target: SendTarget;
   readonly #reliable: boolean;
@@ -55,12 +58,15 @@ export class InviteServerTransaction implements ServerTransaction {
   }
 
   get finalStatus(): number | undefined {
-    return this.#final?.status;
+    return this.#finalStatus;
   }
 
-  /** The To tag of the final response: what a non-2xx ACK carries (RFC 2543 matching, CANCEL's 200). */
-  get finalToTag(): string | undefined {
-    return this.#final?.to.tag;
+  /**
+   * The To tag of the most recent response (the final once sent): what a non-2xx ACK carries (RFC 2543
+   * matching) and what the 200 to a CANCEL should repeat (section 9.2). Read on demand: To is parsed lazily.
+   */
+  get toTag(): string | undefined {
+    return this.#finalStatus !== undefined ? this.#finalToTag : this.#lastResponse?.to.tag;
   }
 
   /**
@@ -90,14 +96,15 @@ export class InviteServerTransaction implements ServerTransaction {
     const { clock, timers } = this.#ctx;
     if (status < 200) {
       this.#last = data;
+      this.#lastResponse = res;
     } else if (status < 300) {
       this.#state = 'Accepted';
-      this.#final = res;
+      this.#setFinal(res);
       this.#last = undefined;
       this.#lifeTimer = clock.setTimeout(() => this.#terminate(), timers.L);
     } else {
       this.#state = 'Completed';
-      this.#final = res;
+      this.#setFinal(res);
       this.#last = data;
       // Timer G only on unreliable transports; Timer H on all.
       if (!this.#reliable) {
@@ -127,6 +134,7 @@ export class InviteServerTransaction implements ServerTransaction {
         // "If an ACK is received while the server transaction is in the Completed state, the server transaction
         // MUST transition to the Confirmed state"; Timer I is T4 on UDP and zero on reliable transports.
         this.#state = 'Confirmed';
+        this.#last = undefined; // Confirmed sends nothing more
         this.#clearTimers();
         if (this.#reliable) this.#terminate();
         else
@@ -148,15 +156,23 @@ export class InviteServerTransaction implements ServerTransaction {
     this.#clearTimers();
   }
 
+  /** Only the status and To tag outlive the final response: Accepted and Completed last 64*T1. */
+  #setFinal(res: SipResponse): void {
+    this.#finalStatus = res.status;
+    this.#finalToTag = res.to.tag;
+    this.#lastResponse = undefined;
+  }
+
   #tryingTimer(): void {
     this.#retransmitTimer = undefined;
     if (this.#state === 'Proceeding' && this.#last === undefined) this.#sendTrying();
   }
 
   #sendTrying(): void {
-    const trying = createResponse(this.request, 100).toBuffer();
-    this.#last = trying;
-    this.#send(trying);
+    const trying = createResponse(this.request, 100);
+    this.#lastResponse = trying;
+    this.#last = trying.toBuffer();
+    this.#send(this.#last);
   }
 
   #timerG(): void {

@@ -13,9 +13,10 @@ export class NonInviteClientTransaction implements ClientTransaction {
   /** Timer F in Trying and Proceeding, Timer K in Completed. */
   #lifeTimer: unknown = undefined;
   #interval: number;
+  /** The request's bytes, kept only while Timer E may still resend them (UDP, Trying and Proceeding). */
+  #data: Buffer | undefined;
   readonly #ctx: TransactionContext;
   readonly #handlers: ClientTransactionHandlers;
-  readonly #data: Buffer;
   readonly #reliable: boolean;
   readonly #isCancel: boolean;
   readonly #onSendError = (err: Error): void => this.#transportError(err);
@@ -29,7 +30,6 @@ export class NonInviteClientTransaction implements ClientTransaction {
   ) {
     this.#ctx = ctx;
     this.#handlers = handlers;
-    this.#data = request.toBuffer();
     this.#reliable = target.protocol === 'tcp';
     this.#isCancel = request.method === 'CANCEL';
     this.#interval = ctx.timers.E;
@@ -46,10 +46,13 @@ export class NonInviteClientTransaction implements ClientTransaction {
   /** Section 17.1.2.2: send the request; Timer E on unreliable transports only, Timer F always. */
   start(): void {
     const { clock, timers } = this.#ctx;
-    if (!this.#reliable)
+    const data = this.request.toBuffer();
+    if (!this.#reliable) {
+      this.#data = data;
       this.#retransmitTimer = clock.setTimeout(() => this.#timerE(), this.#interval);
+    }
     this.#lifeTimer = clock.setTimeout(() => this.#timerF(), timers.F);
-    this.#ctx.sender.send(this.target, this.#data, this.#onSendError);
+    this.#ctx.sender.send(this.target, data, this.#onSendError);
   }
 
   /** Section 9.1: "A CANCEL request SHOULD NOT be sent to cancel a request other than INVITE." */
@@ -85,6 +88,7 @@ export class NonInviteClientTransaction implements ClientTransaction {
     if (this.#state === 'Trying') this.#interval = Math.min(2 * this.#interval, timers.T2);
     else if (this.#state === 'Proceeding') this.#interval = timers.T2;
     else return;
+    if (this.#data === undefined) return;
     this.#retransmitTimer = this.#ctx.clock.setTimeout(() => this.#timerE(), this.#interval);
     this.#ctx.retransmitted('request');
     this.#ctx.sender.send(this.target, this.#data, this.#onSendError);
@@ -111,7 +115,9 @@ export class NonInviteClientTransaction implements ClientTransaction {
     this.#ctx.clientTerminated(this.branch, this.#isCancel, this);
   }
 
+  /** Leaving Trying/Proceeding: no more retransmissions, so the bytes go too. */
   #clearTimers(): void {
+    this.#data = undefined;
     const clock = this.#ctx.clock;
     if (this.#retransmitTimer !== undefined) {
       clock.clearTimeout(this.#retransmitTimer);

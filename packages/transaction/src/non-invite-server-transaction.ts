@@ -12,7 +12,7 @@ export class NonInviteServerTransaction implements ServerTransaction {
   #lifeTimer: unknown = undefined;
   /** The most recent provisional in Proceeding, the final in Completed. */
   #last: Buffer | undefined = undefined;
-  #final: SipResponse | undefined = undefined;
+  #finalStatus: number | undefined = undefined;
   readonly #ctx: TransactionContext;
   readonly #target: SendTarget;
   readonly #reliable: boolean;
@@ -43,7 +43,7 @@ export class NonInviteServerTransaction implements ServerTransaction {
   }
 
   get finalStatus(): number | undefined {
-    return this.#final?.status;
+    return this.#finalStatus;
   }
 
   respond(res: SipResponse): void {
@@ -56,7 +56,7 @@ export class NonInviteServerTransaction implements ServerTransaction {
       return;
     }
     this.#state = 'Completed';
-    this.#final = res;
+    this.#finalStatus = res.status;
     // Timer J: "64*T1 seconds for unreliable transports, and zero seconds for reliable transports".
     if (!this.#reliable) {
       this.#lifeTimer = this.#ctx.clock.setTimeout(() => this.#terminate(), this.#ctx.timers.J);

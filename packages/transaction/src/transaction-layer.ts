@@ -230,7 +230,7 @@ export class TransactionLayer {
     if (invite instanceof InviteServerTransaction) {
       // "the To tag of the response to the CANCEL and the To tag in the response to the original request
       // SHOULD be the same".
-      const toTag = invite.finalToTag;
+      const toTag = invite.toTag;
       tx.respond(
         createResponse(cancel, 200, undefined, toTag !== undefined ? { toTag } : undefined),
       );
@@ -254,9 +254,9 @@ export class TransactionLayer {
     found: ServerTx | undefined,
   ): InviteServerTransaction | undefined {
     const tag = ack.to.tag;
-    if (found instanceof InviteServerTransaction && found.finalToTag === tag) return found;
+    if (found instanceof InviteServerTransaction && found.toTag === tag) return found;
     const initial = this.#server.get(serverTransactionKey(ack, 'INVITE', true));
-    return initial instanceof InviteServerTransaction && initial.finalToTag === tag
+    return initial instanceof InviteServerTransaction && initial.toTag === tag
       ? initial
       : undefined;
   }

@@ -25,6 +25,7 @@ test('CANCEL matching an INVITE server transaction: 200 from the layer, then onC
   assert.deepEqual(h.takeInbox(), ['200']);
   const ok = lastResponse(h);
   assert.equal(ok.cseq.method, 'CANCEL');
+  assert.equal(ok.to.tag, 'ring', 'the To tag of the INVITE response (section 9.2)');
   assert.equal(h.user.cancels.length, 1);
   assert.equal(h.user.cancels[0]?.inviteTx, invite);
   assert.equal(h.user.requests.length, 1, 'the CANCEL is not a new request for the TU');
