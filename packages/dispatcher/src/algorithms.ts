@@ -177,6 +177,8 @@ export function select(
       break;
     }
     case DS_ALG.ROUND_ROBIN: {
+      // Difference: Kamailio moves its position to selected + 1 (past inactive ones); a fleet
+      // counter just advances by one per call.
       const c = counterMod(state.counter, n);
       if (typeof c === 'string')
         return failed(set, alg, c === 'missing' ? 'missing-input' : 'bad-input', counterMessage(c));
@@ -237,6 +239,8 @@ export function select(
     }
     default:
       // DS_ALG_SERIAL (8), DS_ALG_PARALLEL (12) and unknown algorithms: the first entry.
+      // Difference for 12: Kamailio's ds_add_branches forks to every entry after the first
+      // active one without checking state; walk() skips inactive ones and applies `limit`.
       start = 0;
   }
   return walk(set, alg, start, max, alg === DS_ALG.PARALLEL);
@@ -287,6 +291,8 @@ function callLoad(
 ): Selection {
   const all = candidatesOf(set);
   const n = all.length;
+  // Difference: a destination without duid cannot be tracked and counts as 0 calls (Kamailio
+  // logs an error at ds_load_add and dispatches it untracked).
   const loadOf = (d: Destination) =>
     d.attrs.duid === undefined ? 0 : (loads?.get(d.attrs.duid) ?? 0);
   const underMax = (d: Destination) => !d.attrs.maxload || loadOf(d) < d.attrs.maxload;

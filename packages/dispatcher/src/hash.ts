@@ -100,8 +100,7 @@ export function uriHashKeys(uri: string, userOnly = false): UriHashKeys | undefi
     host = pc >= 0 ? hostport.slice(0, pc) : hostport;
     if (pc >= 0) portText = hostport.slice(pc + 1);
   }
-  if (host.length <= 2 && host.startsWith('[')) return undefined;
-  if (host === '' || /[\s@]/.test(host)) return undefined;
+  if (host === '' || host === '[]' || /[\s@]/.test(host)) return undefined;
   if (portText !== '' || hostport.endsWith(':')) {
     if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) return undefined;
   }
