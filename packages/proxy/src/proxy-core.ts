@@ -118,6 +118,7 @@ export class ProxyCore implements TransactionUser {
   }
 
   onCancel(_cancel: SipRequest, inviteTx: ServerTransaction): void {
+    this.observer.requestReceived('CANCEL');
     this.byServerTx.get(inviteTx)?.onCancel();
   }
 
