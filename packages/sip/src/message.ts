@@ -217,8 +217,10 @@ export abstract class SipMessage {
       const vias: Via[] = [];
       for (const f of this.fields) {
         if (f.key !== 'via') continue;
-        for (const v of f.value.includes(',') ? splitList(f.value) : [f.value])
-          vias.push(parseVia(v));
+        for (const v of f.value.includes(',') ? splitList(f.value) : [f.value]) {
+          // the top one is usually parsed already (hot path): reuse it
+          vias.push(vias.length === 0 && this.cTopVia ? this.cTopVia : parseVia(v));
+        }
       }
       this.cVias = vias;
       this.cTopVia = vias[0] ?? null;

@@ -239,12 +239,13 @@ function checkCore(msg: SipRequest | SipResponse): void {
         'CSeq method differs from the request method',
       );
     }
-    // RFC 3261 section 19.1.1 table 1: headers are not allowed in a Request-URI (RFC 4475 3.1.2.11)
-    const scheme = msg.uri.slice(0, 5).toLowerCase();
-    if (scheme.startsWith('sip:') || scheme === 'sips:' || scheme.startsWith('tel:')) {
-      if (msg.parsedUri.headers.size > 0) {
-        throw new SipParseError(SipErrorCode.URI, 'headers are not allowed in a Request-URI');
-      }
+    // RFC 3261 section 19.1.1 table 1: headers are not allowed in a Request-URI (RFC 4475 3.1.2.11). A '?'
+    // after the userinfo starts them ('?' is a legal user char); the full URI parse stays lazy.
+    const uri = msg.uri;
+    const scheme = uri.slice(0, 5).toLowerCase();
+    const sip = scheme.startsWith('sip:') || scheme === 'sips:';
+    if (sip && uri.indexOf('?', uri.indexOf('@') + 1) >= 0) {
+      throw new SipParseError(SipErrorCode.URI, 'headers are not allowed in a Request-URI');
     }
   }
 }
