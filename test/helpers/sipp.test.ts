@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { type Socket, createSocket } from 'node:dgram';
 import { describe, test } from 'node:test';
 import { freePort } from './ports.js';
-import { liveProcessCount } from './processes.js';
+import { liveProcessCount, spawnTracked } from './processes.js';
 import { type SippStats, type SippTransport, messageCount, runSipp, startSipp } from './sipp.js';
 
 const HOST = '127.0.0.1';
@@ -237,6 +237,28 @@ describe('sipp scenarios through a record-routing relay', () => {
         await relay?.close();
       }
     }
+  });
+});
+
+describe('tracked processes', () => {
+  const script =
+    "process.on('SIGTERM', () => { console.log('bye'); process.exit(3); }); console.log('ready'); setInterval(() => {}, 1000);";
+
+  test('waitForOutput, then stop() signals and reports how it ended', async (t) => {
+    const child = spawnTracked(process.execPath, ['-e', script], { owner: t });
+    assert.deepEqual([...(await child.waitForOutput(/ready/, 10_000))], ['ready']);
+    assert.deepEqual(await child.stop({ graceMs: 10_000 }), { code: 3, signal: null });
+    assert.match(child.stdout, /ready\nbye/);
+  });
+
+  test('waitForOutput rejects, with the output, when the child exits without a match', async (t) => {
+    const child = spawnTracked(process.execPath, ['-e', "console.log('something else')"], {
+      owner: t,
+    });
+    await assert.rejects(
+      child.waitForOutput(/ready/, 10_000),
+      /exited \(code 0\)[\s\S]*something else/,
+    );
   });
 });
 
