@@ -79,6 +79,51 @@ export const edgeConfigSchema = z
       })
       .strict()
       .default({ tcpIdleTimeoutMs: 60_000, maxMessageBytes: 65_535 }),
+    redis: z
+      .object({
+        /**
+         * One URL-style setting: redis://, rediss://, redis-sentinel://h1:p1,h2:p2/master,
+         * redis-cluster://h1:p1,h2:p2. Without it the edge runs alone: no htables, no maintenance.
+         * Env SIPFLEET_REDIS_URL overrides. @default none
+         */
+        url: z.string().min(1).optional(),
+        /** Key prefix of every key and channel. Env SIPFLEET_PREFIX overrides. @default sipfleet */
+        prefix: z.string().min(1).default('sipfleet'),
+      })
+      .strict()
+      .default({ prefix: 'sipfleet' }),
+    /** Kamailio htable declarations; `config` (the maintenance flags) is always there. */
+    htables: z
+      .array(
+        z
+          .object({
+            name: z.string().min(1),
+            autoexpire: z.number().int().min(0).optional(),
+            updateexpire: z.boolean().optional(),
+            initval: z.number().int().optional(),
+            initial: z.record(z.string(), z.union([z.string(), z.number().int()])).optional(),
+          })
+          .strict(),
+      )
+      .default([]),
+    maintenance: z
+      .object({
+        /** Check the flags on every request the methods below name. @default true */
+        enabled: z.boolean().default(true),
+        /** @default 503 */
+        code: z.number().int().min(300).max(699).default(503),
+        /** @default Maintenance */
+        reason: z.string().min(1).default('Maintenance'),
+        /** Seconds for a Retry-After header; none when unset. @default none */
+        retryAfter: z.number().int().min(0).optional(),
+        /** Initial requests (no To tag) of these methods are refused. @default [INVITE] */
+        methods: z
+          .array(z.string().regex(/^[A-Z]+$/))
+          .min(1)
+          .default(['INVITE']),
+      })
+      .strict()
+      .default({ enabled: true, code: 503, reason: 'Maintenance', methods: ['INVITE'] }),
     /** Max-Forwards added when a request has none. @default 70 */
     maxForwards: z.number().int().min(1).max(255).default(70),
     log: z
@@ -106,7 +151,10 @@ export class ConfigError extends Error {
   readonly code = 'SIPFLEET_ERR_CONFIG';
 }
 
-/** Environment overrides: SIPFLEET_LISTEN=`udp:127.0.0.1:5060,tcp:[::1]:5060`, SIPFLEET_ADMIN=`host:port`. */
+/**
+ * Environment overrides: SIPFLEET_LISTEN=`udp:127.0.0.1:5060,tcp:[::1]:5060`, SIPFLEET_ADMIN=`host:port`,
+ * SIPFLEET_REDIS_URL, SIPFLEET_PREFIX.
+ */
 export function applyEnv(
   raw: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
@@ -122,6 +170,12 @@ export function applyEnv(
       }
       return { protocol: m[1], address: m[2].replace(/^\[|\]$/g, ''), port: Number(m[3]) };
     });
+  }
+  if (env.SIPFLEET_REDIS_URL || env.SIPFLEET_PREFIX) {
+    const redis = { ...(out.redis as Record<string, unknown> | undefined) };
+    if (env.SIPFLEET_REDIS_URL) redis.url = env.SIPFLEET_REDIS_URL;
+    if (env.SIPFLEET_PREFIX) redis.prefix = env.SIPFLEET_PREFIX;
+    out.redis = redis;
   }
   if (env.SIPFLEET_ADMIN) {
     const m = /^(.+):(\d+)$/.exec(env.SIPFLEET_ADMIN.trim());

@@ -1,12 +1,17 @@
 import type { Server } from 'node:http';
+import { Htables } from '@sipfleet/htable';
 import { defaultRoute, ProxyCore } from '@sipfleet/proxy';
 import type { RoutingHooks } from '@sipfleet/proxy';
 import { createResponse, parseMessage, SipParseError, SipRequest } from '@sipfleet/sip';
 import { applyReceived, responseTarget, TransportLayer } from '@sipfleet/transport';
 import type { RemoteInfo, TransportProtocol } from '@sipfleet/transport';
+import { createRedisConnection } from '@sipfleet/redis';
+import type { RedisConnection } from '@sipfleet/redis';
 import type { Logger } from 'pino';
 import { startAdminServer } from './admin-server.js';
+import { ConfigError } from './config.js';
 import type { EdgeConfig } from './config.js';
+import { MAINTENANCE_TABLE, MaintenanceCheck } from './maintenance.js';
 import { EdgeMetrics } from './metrics.js';
 import { loadRoutingModule } from './routing-module.js';
 
@@ -24,6 +29,7 @@ export class Edge {
     readonly core: ProxyCore,
     readonly metrics: EdgeMetrics,
     private readonly admin: { server: Server; port: number },
+    private readonly shared: SharedState | undefined,
   ) {}
 
   get adminPort(): number {
@@ -31,31 +37,48 @@ export class Edge {
   }
 
   static async start(config: EdgeConfig, log: Logger): Promise<Edge> {
-    const userHooks =
-      config.routing.module === undefined
-        ? defaultRoute(
-            config.routing.destination === undefined
-              ? {}
-              : { destination: config.routing.destination },
-          )
-        : await loadRoutingModule(config.routing.module);
-    const transport = await TransportLayer.listen(config.listen, {
-      tcpIdleTimeoutMs: config.transport.tcpIdleTimeoutMs,
-      maxMessageBytes: config.transport.maxMessageBytes,
-    });
+    const shared = await openSharedState(config, log);
+    let transport: TransportLayer | undefined;
     try {
+      const userHooks =
+        config.routing.module === undefined
+          ? defaultRoute(
+              config.routing.destination === undefined
+                ? {}
+                : { destination: config.routing.destination },
+            )
+          : await loadRoutingModule(config.routing.module, {
+              nodeId: config.nodeId,
+              log,
+              htables: shared?.htables,
+            });
+      transport = await TransportLayer.listen(config.listen, {
+        tcpIdleTimeoutMs: config.transport.tcpIdleTimeoutMs,
+        maxMessageBytes: config.transport.maxMessageBytes,
+      });
       const sentBy: Partial<Record<TransportProtocol, { host: string; port: number }>> = {};
-      for (const socket of transport.sockets)
+      for (const socket of transport.sockets) {
         sentBy[socket.protocol] ??= transport.sentBy(socket.protocol);
-      // The metrics and the drain check need objects made after them; they read them through this.
+      }
+      // The metrics and the pipeline need objects made after them; they read them through this.
       const late: { core?: ProxyCore; edge?: Edge } = {};
       const metrics = new EdgeMetrics(
         config.nodeId,
         () => late.core?.transactions.counts ?? { server: 0, client: 0 },
       );
+      const maintenance =
+        shared !== undefined && config.maintenance.enabled
+          ? new MaintenanceCheck(shared.htables, config.maintenance, config.nodeId, () =>
+              metrics.maintenanceRefusals.inc(),
+            )
+          : undefined;
       const core = new ProxyCore({
         sender: transport,
-        hooks: withDrain(userHooks, () => late.edge?.draining ?? false, metrics),
+        hooks: pipeline(userHooks, {
+          draining: () => late.edge?.draining ?? false,
+          maintenance,
+          metrics,
+        }),
         options: {
           ...(config.advertise === undefined ? {} : { advertised: config.advertise }),
           aliases: config.aliases,
@@ -69,15 +92,30 @@ export class Edge {
       });
       late.core = core;
       core.transactions.onRetransmission = (kind) => metrics.retransmissions.inc({ kind });
+      if (shared !== undefined) {
+        const redisState = () => metrics.redisUp.set(shared.htables.ready ? 1 : 0);
+        redisState();
+        shared.htables.on('up', () => {
+          log.info('redis up: caches in sync');
+          redisState();
+        });
+        shared.htables.on('down', () => {
+          log.warn('redis down: routing on cached state');
+          redisState();
+        });
+      }
       const admin = await startAdminServer(
         config.admin.address,
         config.admin.port,
         metrics.registry,
         {
-          notReadyReasons: () => (late.edge?.draining ? ['draining'] : []),
+          notReadyReasons: () => [
+            ...(late.edge?.draining ? ['draining'] : []),
+            ...(shared !== undefined && !shared.htables.ready ? ['redis unavailable'] : []),
+          ],
         },
       );
-      const edge = new Edge(config, log, transport, core, metrics, admin);
+      const edge = new Edge(config, log, transport, core, metrics, admin, shared);
       late.edge = edge;
       transport.onMessage = (data, remote) => edge.onMessage(data, remote);
       transport.onDropped = (reason, remote) => {
@@ -91,12 +129,14 @@ export class Edge {
         {
           listen: transport.sockets.map((s) => `${s.protocol}:${s.address}:${s.port}`),
           admin: `${config.admin.address}:${admin.port}`,
+          redis: config.redis.url === undefined ? 'none' : redactUrl(config.redis.url),
         },
         'edge started',
       );
       return edge;
     } catch (err) {
-      await transport.close();
+      await transport?.close();
+      await shared?.close();
       throw err;
     }
   }
@@ -176,26 +216,81 @@ export class Edge {
     this.core.transactions.close();
     await this.transport.close();
     await new Promise<void>((resolve) => this.admin.server.close(() => resolve()));
+    await this.shared?.close();
     this.log.info('edge stopped');
   }
 }
 
-/** Wraps the request hook: while draining, initial INVITEs get 503 and go nowhere. */
-function withDrain(
-  hooks: RoutingHooks,
-  draining: () => boolean,
-  metrics: EdgeMetrics,
-): RoutingHooks {
+interface PipelineSteps {
+  draining: () => boolean;
+  maintenance: MaintenanceCheck | undefined;
+  metrics: EdgeMetrics;
+}
+
+/**
+ * The fixed steps before the routing program's request hook (ARCHITECTURE "life of one INVITE",
+ * step 3): drain refusal, then the maintenance check; everything else is the user's (or the
+ * default) route.
+ */
+function pipeline(hooks: RoutingHooks, steps: PipelineSteps): RoutingHooks {
   const request = hooks.request;
   return {
     ...hooks,
     request(ctx) {
-      if (draining() && ctx.method === 'INVITE' && !ctx.hasToTag()) {
-        metrics.drainRefusals.inc();
+      if (steps.draining() && ctx.method === 'INVITE' && !ctx.hasToTag()) {
+        steps.metrics.drainRefusals.inc();
         ctx.reply(503, 'Draining', [['Retry-After', '5']]);
         return;
       }
+      if (steps.maintenance?.refuse(ctx)) return;
       return request?.(ctx);
     },
   };
+}
+
+interface SharedState {
+  htables: Htables;
+  close(): Promise<void>;
+}
+
+/** Redis and the htable caches, when a Redis URL is configured. */
+async function openSharedState(config: EdgeConfig, log: Logger): Promise<SharedState | undefined> {
+  const url = config.redis.url;
+  if (url === undefined) return undefined;
+  let conn: RedisConnection;
+  try {
+    conn = createRedisConnection({
+      redis: url,
+      keyPrefix: config.redis.prefix,
+      connectionName: `sipfleet-edge-${config.nodeId}`,
+    });
+  } catch (err) {
+    throw new ConfigError(`redis.url: ${(err as Error).message}`);
+  }
+  const definitions = config.htables.some((t) => t.name === MAINTENANCE_TABLE)
+    ? config.htables
+    : [{ name: MAINTENANCE_TABLE }, ...config.htables];
+  let htables: Htables;
+  try {
+    htables = await Htables.open(conn, definitions, {
+      onError: (err) => log.warn({ err }, 'htable background refresh failed; will retry'),
+    });
+  } catch (err) {
+    await conn.close();
+    throw new ConfigError(
+      `redis.url: cannot open the htables at ${redactUrl(url)}: ${(err as Error).message}`,
+    );
+  }
+  return {
+    htables,
+    async close() {
+      await htables.close();
+      await conn.close();
+    },
+  };
+}
+
+/** A Redis URL without its password, for logs and errors. */
+function redactUrl(url: string): string {
+  return url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
 }

@@ -12,6 +12,8 @@ export class EdgeMetrics implements ProxyObserver {
   readonly droppedFrames: Counter<'reason'>;
   readonly retransmissions: Counter<'kind'>;
   readonly drainRefusals: Counter;
+  readonly maintenanceRefusals: Counter;
+  readonly redisUp: Gauge;
   private readonly byMethod = new Map<string, Counter.Internal>();
   private readonly byClass: Counter.Internal[];
 
@@ -64,6 +66,16 @@ export class EdgeMetrics implements ProxyObserver {
     this.drainRefusals = new Counter({
       name: 'sipfleet_drain_refusals_total',
       help: 'New INVITEs refused with 503 while the edge drains',
+      registers: [this.registry],
+    });
+    this.maintenanceRefusals = new Counter({
+      name: 'sipfleet_maintenance_refusals_total',
+      help: 'Initial requests refused because the fleet or this node is in maintenance',
+      registers: [this.registry],
+    });
+    this.redisUp = new Gauge({
+      name: 'sipfleet_redis_up',
+      help: '1 while Redis is reachable and the caches are in sync, else 0 (routing goes on from the caches)',
       registers: [this.registry],
     });
     new Gauge({

@@ -1,14 +1,28 @@
 import { pathToFileURL } from 'node:url';
+import type { Htables } from '@sipfleet/htable';
 import type { RoutingHooks } from '@sipfleet/proxy';
+import type { Logger } from 'pino';
 import { ConfigError } from './config.js';
+
+/** What the edge hands a routing module's factory: the fleet's shared state and a logger. */
+export interface RoutingServices {
+  nodeId: string;
+  log: Logger;
+  /** The htable caches (sync `get`), or undefined when the edge runs without Redis. */
+  htables: Htables | undefined;
+}
 
 const HOOK_NAMES = ['request', 'branch', 'reply', 'failure'] as const;
 
 /**
  * Loads the user's routing program: a module whose default export is a RoutingHooks object or a
- * function returning one (sync or async). Fails at start-up, naming `routing.module`.
+ * function of RoutingServices returning one (sync or async). Fails at start-up, naming
+ * `routing.module`.
  */
-export async function loadRoutingModule(path: string): Promise<RoutingHooks> {
+export async function loadRoutingModule(
+  path: string,
+  services: RoutingServices,
+): Promise<RoutingHooks> {
   let mod: { default?: unknown };
   try {
     mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
@@ -16,7 +30,8 @@ export async function loadRoutingModule(path: string): Promise<RoutingHooks> {
     throw new ConfigError(`routing.module: cannot load ${path}: ${(err as Error).message}`);
   }
   let hooks = mod.default;
-  if (typeof hooks === 'function') hooks = await (hooks as () => unknown)();
+  if (typeof hooks === 'function')
+    hooks = await (hooks as (s: RoutingServices) => unknown)(services);
   if (typeof hooks !== 'object' || hooks === null) {
     throw new ConfigError(
       `routing.module: ${path} must export default a RoutingHooks object (or a function returning one)`,

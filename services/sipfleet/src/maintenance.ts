@@ -1,0 +1,53 @@
+import type { Htables } from '@sipfleet/htable';
+import type { RequestContext } from '@sipfleet/proxy';
+import type { EdgeConfig } from './config.js';
+
+/** The htable and keys an operator flips: `maint` for the fleet, `maint:<nodeId>` for one edge. */
+export const MAINTENANCE_TABLE = 'config';
+export const FLEET_KEY = 'maint';
+export const nodeKey = (nodeId: string): string => `maint:${nodeId}`;
+
+/**
+ * Kamailio's "server maintenance mode" recipe as a pipeline step: when the fleet flag or this
+ * node's flag is 1, initial requests of the configured methods are refused; in-dialog requests
+ * (re-INVITE, ACK, BYE) go on, so calls in progress finish. Reads the htable cache: no Redis
+ * round trip.
+ */
+export class MaintenanceCheck {
+  private readonly methods: Set<string>;
+  private readonly headers: [string, string][];
+  private readonly ownKey: string;
+
+  constructor(
+    private readonly htables: Htables,
+    private readonly config: EdgeConfig['maintenance'],
+    nodeId: string,
+    private readonly onRefuse: () => void,
+  ) {
+    this.methods = new Set(config.methods);
+    this.headers =
+      config.retryAfter === undefined ? [] : [['Retry-After', String(config.retryAfter)]];
+    this.ownKey = nodeKey(nodeId);
+  }
+
+  get active(): boolean {
+    return (
+      isOn(this.htables.get(MAINTENANCE_TABLE, FLEET_KEY)) ||
+      isOn(this.htables.get(MAINTENANCE_TABLE, this.ownKey))
+    );
+  }
+
+  /** Returns true when the request was refused. */
+  refuse(ctx: RequestContext): boolean {
+    if (!this.methods.has(ctx.method) || ctx.hasToTag() || !this.active) return false;
+    ctx.log.info({ method: ctx.method }, 'refused: maintenance');
+    this.onRefuse();
+    ctx.reply(this.config.code, this.config.reason, this.headers);
+    return true;
+  }
+}
+
+/** `HSET … i 1` stores an integer; a hand-written `HSET … s 1` reads as the string '1'. */
+function isOn(value: string | number | undefined): boolean {
+  return value === 1 || value === '1';
+}
