@@ -6,7 +6,7 @@
 // MULTI over them is legal on Redis Cluster (CROSSSLOT otherwise).
 import { SipfleetRedisError } from './errors.js';
 
-export type KeyType = 'string' | 'hash' | 'channel';
+export type KeyType = 'string' | 'hash' | 'zset' | 'channel';
 
 export interface KeyCatalogueEntry {
   /** The KeyBuilder method that builds it. */
@@ -64,6 +64,27 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     type: 'string',
     writer: 'edge (call-load slot taken on INVITE, released once on BYE or CANCEL)',
     reader: 'edge',
+  },
+  {
+    name: 'dsIndex',
+    pattern: '<prefix>:{ds}:index',
+    type: 'hash',
+    writer: 'sipfleet ctl dispatcher (load, add, remove: fields version and sets)',
+    reader: 'edge dispatcher cache (full re-read on reload events and reconnects)',
+  },
+  {
+    name: 'dsCalls',
+    pattern: '<prefix>:{ds:<setid>}:calls',
+    type: 'hash',
+    writer: 'edge (call-load: Call-ID -> state, load key, URI; INVITE, 2xx, BYE, CANCEL)',
+    reader: 'edge (release, reconcile), sipfleet ctl dispatcher',
+  },
+  {
+    name: 'dsExpiry',
+    pattern: '<prefix>:{ds:<setid>}:expiry',
+    type: 'zset',
+    writer: 'edge (call-load: Call-ID scored by its expiry time in ms)',
+    reader: 'edge (reserve and reconcile drop expired calls)',
   },
   {
     name: 'txOwner',
@@ -143,6 +164,19 @@ export class KeyBuilder {
 
   dsSlot(setid: string, callid: string): string {
     return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:slot:${callid}`;
+  }
+
+  /** The fleet's dispatcher list: `version` (bumped per change) and `sets` (space-separated ids). */
+  dsIndex(): string {
+    return `${this.prefix}:{ds}:index`;
+  }
+
+  dsCalls(setid: string): string {
+    return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:calls`;
+  }
+
+  dsExpiry(setid: string): string {
+    return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:expiry`;
   }
 
   txOwner(txid: string): string {
