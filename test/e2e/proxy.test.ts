@@ -121,7 +121,7 @@ describe('edge e2e with sipp', { concurrency: 1 }, () => {
     const relay = await startLossyRelay(t, { target: uasPort, dropEvery: 5 });
     const edge = await startEdge(t, {
       routing: { destination: `sip:127.0.0.1:${relay.port}` },
-      timers: { T1: 100, T2: 400, T4: 1000, frTimerMs: 30_000, frInvTimerMs: 120_000 },
+      timers: { T1: 100, T2: 400, T4: 1000 },
     });
     const calls = 30;
     const stats = await runSipp({

@@ -67,9 +67,21 @@ export const edgeConfigSchema = z
         frTimerMs: z.number().int().positive().default(30_000),
         /** Kamailio fr_inv_timer: no final after a provisional. @default 120000 */
         frInvTimerMs: z.number().int().positive().default(120_000),
+        /**
+         * Kamailio wt_timer: how long finished transactions linger for retransmissions (Timers D,
+         * J, L, M; the RFC's 32 s would keep ~250k transactions alive at 2,500 calls/s). @default 5000
+         */
+        waitMs: z.number().int().positive().default(5000),
       })
       .strict()
-      .default({ T1: 500, T2: 4000, T4: 5000, frTimerMs: 30_000, frInvTimerMs: 120_000 }),
+      .default({
+        T1: 500,
+        T2: 4000,
+        T4: 5000,
+        frTimerMs: 30_000,
+        frInvTimerMs: 120_000,
+        waitMs: 5000,
+      }),
     transport: z
       .object({
         /** @default 60000 */

@@ -88,7 +88,12 @@ export class Edge {
         },
         log,
         observer: metrics,
-        transactionTimers: { T1: config.timers.T1, T2: config.timers.T2, T4: config.timers.T4 },
+        transactionTimers: {
+          T1: config.timers.T1,
+          T2: config.timers.T2,
+          T4: config.timers.T4,
+          wait: config.timers.waitMs,
+        },
       });
       late.core = core;
       core.transactions.onRetransmission = (kind) => metrics.retransmissions.inc({ kind });

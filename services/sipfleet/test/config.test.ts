@@ -17,6 +17,7 @@ test('an empty config gets every default', () => {
   assert.equal(config.admin.port, 9060);
   assert.equal(config.timers.T1, 500);
   assert.equal(config.timers.frInvTimerMs, 120_000);
+  assert.equal(config.timers.waitMs, 5000);
   assert.equal(config.maxForwards, 70);
 });
 
