@@ -94,6 +94,13 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     reader: 'edge receiving a CANCEL or ACK it does not hold',
   },
   {
+    name: 'routeRules',
+    pattern: '<prefix>:{rt}:rules',
+    type: 'hash',
+    writer: 'sipfleet route-api (PUT/DELETE /rules): rule id -> rule JSON',
+    reader: 'sipfleet route-api (POST /route)',
+  },
+  {
     name: 'channel',
     pattern: '<prefix>:ev:<name>',
     type: 'channel',
@@ -181,6 +188,11 @@ export class KeyBuilder {
 
   txOwner(txid: string): string {
     return `${this.prefix}:{tx:${segment('transaction id', txid)}}:owner`;
+  }
+
+  /** The reference routing API's rules: one hash, field = rule id, value = the rule as JSON. */
+  routeRules(): string {
+    return `${this.prefix}:{rt}:rules`;
   }
 
   /** Pub/sub channel names need no hash tag: PUBLISH reaches every Cluster node. */
