@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { runCtl } from './commands/ctl/index.js';
 import { runEdge } from './commands/edge.js';
 import { runUp } from './commands/up.js';
 
@@ -7,6 +8,7 @@ const USAGE = `usage: sipfleet <command> [options]
 commands:
   edge             run one edge (SIP proxy)
   up               run a whole fleet on this machine (embedded redis-server, edges; --demo)
+  ctl              operator commands on Redis: htable, maintenance (kamctl/kamcmd)
   version          print the version and exit
 `;
 
@@ -29,6 +31,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return runEdge(argv.slice(1));
     case 'up':
       return runUp(argv.slice(1));
+    case 'ctl':
+      return runCtl(argv.slice(1));
     case undefined:
     case 'help':
     case '--help':
