@@ -1,4 +1,5 @@
-// @sipfleet/dispatcher: the pure core of Kamailio's dispatcher module (no I/O).
+// @sipfleet/dispatcher: the pure core of Kamailio's dispatcher module (no I/O), and in fleet/ the
+// Redis-backed half (shared list and state, edge snapshot, fleet-wide round-robin and call load).
 export * from './errors.js';
 export * from './flags.js';
 export * from './prng.js';
@@ -8,3 +9,4 @@ export * from './list-file.js';
 export * from './algorithms.js';
 export * from './failover.js';
 export * from './state.js';
+export * from './fleet/index.js';

@@ -1,0 +1,431 @@
+// What an edge routes with: a local immutable Snapshot of the fleet's dispatcher list, read at
+// start and kept fresh by the `dispatcher` bus channel, plus the per-call selection with its
+// Redis budget (0 round trips for hash/priority/weight/random/latency algorithms, 1 INCR for
+// round-robin, 1 EVALSHA for call load).
+//
+// Freshness: a state event carries the new flags and is applied in place (withFlags, no round
+// trip); a reload event re-reads everything. Events arriving during a re-read are applied again
+// on top of it, in order, so a re-read that started before a transition cannot undo it. When
+// Redis is unreachable the snapshot stays as it was (routing goes on) and `ready` is false; on
+// reconnect everything is re-read, because events may have been missed meanwhile.
+import { EventEmitter } from 'node:events';
+import {
+  EventBus,
+  type RedisConnection,
+  type SipfleetRedisError,
+  toRedisError,
+} from '@sipfleet/redis';
+import {
+  DS_ALG,
+  type Algorithm,
+  type Candidate,
+  type LatencyEstimate,
+  type Selection,
+  type SelectFailureReason,
+  type SelectInput,
+  type SelectOptions,
+  select,
+} from '../algorithms.js';
+import {
+  createSnapshot,
+  indexOfUri,
+  type Destination,
+  type DestinationSet,
+  type Snapshot,
+  withFlags,
+} from '../model.js';
+import type { RandomSource } from '../prng.js';
+import { CallLoad, type CallLoadOptions } from './call-load.js';
+import { readFleet } from './codec.js';
+import { DispatcherFleetError } from './errors.js';
+import {
+  DISPATCHER_CHANNEL,
+  type DestinationStateEvent,
+  type DispatcherBusEvents,
+  type DispatcherEvent,
+  parseDispatcherEvent,
+} from './events.js';
+import { findFromList } from './from-list.js';
+
+/** The request values an algorithm may read; the proxy fills what it has. */
+export interface CallInput {
+  /** Call-ID (alg 0; alg 10 keys its slot by it). */
+  readonly callId?: string;
+  /** From URI (alg 1). */
+  readonly fromUri?: string;
+  /** To URI (alg 2). */
+  readonly toUri?: string;
+  /** Request-URI (alg 3). */
+  readonly ruri?: string;
+  /** Digest username of Proxy-Authorization / Authorization (alg 5; absent: round-robin). */
+  readonly authUser?: string;
+  /** The printed hash_pvar value (alg 7). */
+  readonly hashValue?: string;
+}
+
+export interface SelectDestinationsOptions extends SelectOptions {
+  /** Alg 13: latency statistics per destination URI (from the prober). @default none (0 ms) */
+  readonly latency?: ReadonlyMap<string, LatencyEstimate>;
+}
+
+export interface DispatcherViewOptions extends CallLoadOptions {
+  /** The process' event bus (one per process); without it the view makes and owns one. */
+  bus?: EventBus<DispatcherBusEvents>;
+  /** Background failures (re-reads, reconcile, round-robin INCR); retried, never thrown. @default ignore */
+  onError?: (err: Error) => void;
+  /** How long open() waits for Redis. @default 10000 */
+  openTimeoutMs?: number;
+  /** Delay before a failed re-read is tried again. @default 500 */
+  retryDelayMs?: number;
+  /**
+   * How often the view reconciles the call-load counters of every set (Kamailio's
+   * ds_hash_check_interval); 0 = never (then run CallLoad.reconcile yourself).
+   * @default 30000
+   */
+  reconcileIntervalMs?: number;
+  /** Alg 6, and the start of the local alg 9/11/13 counters. @default Math.random */
+  random?: RandomSource;
+}
+
+export interface DispatcherViewEvents {
+  /** event_route[dispatcher:dst-down], on every edge, once per transition. */
+  'dst-down': [DestinationStateEvent];
+  /** event_route[dispatcher:dst-up]. */
+  'dst-up': [DestinationStateEvent];
+  /** Any other flag change (active <-> trying, probing on/off). */
+  'dst-state': [DestinationStateEvent];
+  /** A full re-read produced a new snapshot (start, reload event, reconnect). */
+  reload: [Snapshot];
+  up: [];
+  down: [];
+}
+
+export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
+  /** Alg 10 slots: reserve on INVITE, confirm on 2xx, release on 3xx-6xx/BYE/CANCEL, reconcile. */
+  readonly callLoad: CallLoad;
+  private current: Snapshot = createSnapshot([]);
+  private version = 0;
+  private readonly bus: EventBus<DispatcherBusEvents>;
+  private readonly ownsBus: boolean;
+  private readonly onError: (err: Error) => void;
+  private readonly retryDelayMs: number;
+  private readonly reconcileIntervalMs: number;
+  private readonly random: RandomSource;
+  private readonly counters = new Map<string, number>();
+  private unsubscribe: (() => Promise<void>) | undefined;
+  private resyncRunning: Promise<void> | undefined;
+  private resyncAgain = false;
+  /** State events seen while a re-read runs, re-applied on top of its result. */
+  private duringResync: DestinationStateEvent[] | undefined;
+  private synced = false;
+  private wasReady = false;
+  private closed = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private reconcileTimer: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly conn: RedisConnection,
+    options: DispatcherViewOptions,
+  ) {
+    super();
+    this.callLoad = new CallLoad(conn, options);
+    this.ownsBus = options.bus === undefined;
+    this.onError = options.onError ?? (() => undefined);
+    this.bus =
+      options.bus ??
+      new EventBus<DispatcherBusEvents>(conn, {
+        onError: (e: SipfleetRedisError) => this.onError(e),
+      });
+    this.retryDelayMs = options.retryDelayMs ?? 500;
+    this.reconcileIntervalMs = options.reconcileIntervalMs ?? 30_000;
+    this.random = options.random ?? Math.random;
+    conn.on('up', this.onConnUp);
+    conn.on('down', this.onConnDown);
+  }
+
+  /**
+   * Subscribes to the bus and reads the fleet's list. Rejects (typed) when Redis cannot be
+   * reached within `openTimeoutMs`.
+   */
+  static async open(
+    conn: RedisConnection,
+    options: DispatcherViewOptions = {},
+  ): Promise<DispatcherView> {
+    const view = new DispatcherView(conn, options);
+    try {
+      await conn.waitUntilReady(options.openTimeoutMs ?? 10_000);
+      view.unsubscribe = await view.bus.subscribe(
+        DISPATCHER_CHANNEL,
+        (event) => view.onEvent(event),
+        parseDispatcherEvent,
+      );
+      await view.resync();
+    } catch (err) {
+      await view.close();
+      throw err instanceof DispatcherFleetError ? err : toRedisError(err);
+    }
+    if (view.reconcileIntervalMs > 0) {
+      view.reconcileTimer = setInterval(() => void view.reconcileAll(), view.reconcileIntervalMs);
+      view.reconcileTimer.unref();
+    }
+    view.updateReady();
+    return view;
+  }
+
+  /** The sets to route with, right now. Synchronous, never a round trip. */
+  get snapshot(): Snapshot {
+    return this.current;
+  }
+
+  /** The fleet list version the snapshot was read at (the version in `reload` events). */
+  get listVersion(): number {
+    return this.version;
+  }
+
+  /** True while Redis is connected and the snapshot has been read since. */
+  get ready(): boolean {
+    return this.synced && this.conn.ready && !this.closed;
+  }
+
+  private updateReady(): void {
+    const ready = this.ready;
+    if (ready === this.wasReady) return;
+    this.wasReady = ready;
+    this.emit(ready ? 'up' : 'down');
+  }
+
+  private readonly onConnUp = () => {
+    // Events may have been missed while the connection was down: read everything again.
+    this.synced = false;
+    this.scheduleResync();
+  };
+
+  private readonly onConnDown = () => this.updateReady();
+
+  private onEvent(event: DispatcherEvent): void {
+    if (event.type === 'reload') {
+      if (event.version > this.version) this.scheduleResync();
+      return;
+    }
+    this.duringResync?.push(event);
+    this.current = withFlags(this.current, event.setid, event.uri, event.newFlags);
+    this.emit(event.type, event);
+  }
+
+  private resync(): Promise<void> {
+    if (this.resyncRunning) {
+      this.resyncAgain = true;
+      return this.resyncRunning;
+    }
+    const run = async () => {
+      try {
+        do {
+          this.resyncAgain = false;
+          this.duringResync = [];
+          const read = await readFleet(this.conn);
+          let next = createSnapshot(read.sets, this.current.version + 1);
+          for (const e of this.duringResync) next = withFlags(next, e.setid, e.uri, e.newFlags);
+          this.current = next;
+          this.version = read.version;
+          for (const issue of read.issues) {
+            this.onError(new DispatcherFleetError('SIPFLEET_ERR_DISPATCHER_BAD_ARGUMENT', issue));
+          }
+          this.emit('reload', next);
+        } while (this.resyncAgain && !this.closed);
+        this.synced = true;
+      } finally {
+        this.duringResync = undefined;
+        this.resyncRunning = undefined;
+        this.updateReady();
+      }
+    };
+    this.resyncRunning = run();
+    return this.resyncRunning;
+  }
+
+  private scheduleResync(): void {
+    if (this.closed) return;
+    this.resync().catch((err: unknown) => {
+      this.onError(toRedisError(err));
+      if (this.closed || this.retryTimer !== undefined) return;
+      // Retried while connected; a reconnect ('up') triggers its own re-read.
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined;
+        if (this.conn.ready) this.scheduleResync();
+      }, this.retryDelayMs);
+      this.retryTimer.unref();
+    });
+  }
+
+  /** ds_list_exists(setid): the set is in the snapshot (with at least one destination). */
+  listExists(setid: number): boolean {
+    return (this.current.sets.get(setid)?.destinations.length ?? 0) > 0;
+  }
+
+  /**
+   * ds_is_from_list([group]): the destination a request came from, matched by host (the source
+   * IP) and port; see findFromList for the matching rules. Zero round trips.
+   */
+  isFromList(host: string, port?: number, setid?: number): Destination | undefined {
+    return findFromList(this.current, host, port, setid);
+  }
+
+  /**
+   * ds_select_dst(setid, alg, limit): the candidates in the order to try them (first = selected),
+   * or a Selection with `failure`. Round trips: 0 for algorithms 0-3, 5 with credentials, 6-9 and
+   * 11-13; 1 INCR for 4 and 5 without credentials (the fleet-wide round-robin counter; if Redis is
+   * down a local counter is used and onError told); 1 EVALSHA for 10 (reserve).
+   * @throws SipfleetRedisError for alg 10 when Redis cannot be asked: an exact maxload cannot be
+   *   promised without it, so the caller decides (another algorithm, or 503).
+   */
+  async selectDestinations(
+    setid: number,
+    alg: Algorithm | number,
+    input: CallInput,
+    options: SelectDestinationsOptions = {},
+  ): Promise<Selection> {
+    const set = this.current.sets.get(setid);
+    if (set === undefined) {
+      return failure(setid, alg, 'empty-set', `dispatcher set ${setid} does not exist`);
+    }
+    const selectInput: SelectInput = {
+      callId: input.callId,
+      fromUri: input.fromUri,
+      toUri: input.toUri,
+      requestUri: input.ruri,
+      authUsername: input.authUser,
+      hashValue: input.hashValue,
+    };
+    const state = { random: this.random, latency: options.latency };
+    switch (alg) {
+      case DS_ALG.ROUND_ROBIN:
+        return select(
+          set,
+          alg,
+          selectInput,
+          { ...state, counter: await this.fleetCounter(setid) },
+          options,
+        );
+      case DS_ALG.HASH_AUTH_USER:
+        if ((input.authUser?.trim() ?? '') !== '')
+          return select(set, alg, selectInput, state, options);
+        return select(
+          set,
+          alg,
+          selectInput,
+          { ...state, counter: await this.fleetCounter(setid) },
+          options,
+        );
+      case DS_ALG.WEIGHT:
+      case DS_ALG.RELATIVE_WEIGHT:
+      case DS_ALG.LATENCY:
+        return select(
+          set,
+          alg,
+          selectInput,
+          { ...state, counter: this.localCounter(setid, alg) },
+          options,
+        );
+      case DS_ALG.CALL_LOAD:
+        return this.selectCallLoad(set, input.callId, options);
+      default:
+        return select(set, alg, selectInput, state, options);
+    }
+  }
+
+  /** The set's fleet-wide round-robin position: one INCR, 0 on the fleet's first call. */
+  private async fleetCounter(setid: number): Promise<number> {
+    try {
+      return Number(await this.conn.call('INCR', this.conn.keys.dsRoundRobin(String(setid)))) - 1;
+    } catch (err) {
+      this.onError(toRedisError(err));
+      return this.localCounter(setid, DS_ALG.ROUND_ROBIN);
+    }
+  }
+
+  /**
+   * Alg 9/11/13 (and round-robin while Redis is down): a per-edge counter, started at a random
+   * position so a fleet restarted at once does not walk the shuffled weight table in step.
+   * Every 100 consecutive calls of one edge give the exact shares, so the fleet's total does too,
+   * give or take the calls in flight per edge, without a round trip.
+   */
+  private localCounter(setid: number, alg: number): number {
+    const key = `${setid}/${alg}`;
+    const next = this.counters.get(key) ?? Math.floor(this.random() * 0x10000);
+    this.counters.set(key, (next + 1) % 0x40000000);
+    return next;
+  }
+
+  private async selectCallLoad(
+    set: DestinationSet,
+    callId: string | undefined,
+    options: SelectOptions,
+  ): Promise<Selection> {
+    const alg = DS_ALG.CALL_LOAD;
+    if (callId === undefined || callId.trim() === '') {
+      return failure(set.id, alg, 'missing-input', 'algorithm 10 needs input.callId');
+    }
+    const reserved = await this.callLoad.reserve(set.id, callId);
+    if (!reserved.ok) {
+      const reason = reserved.reason === 'unknown-set' ? 'empty-set' : reserved.reason;
+      return failure(set.id, alg, reason, `dispatcher set ${set.id}: ${reserved.reason}`);
+    }
+    const index = indexOfUri(set, reserved.uri);
+    const destination = set.destinations[index];
+    if (destination === undefined) {
+      // Redis knows a destination this snapshot does not (a reload is on its way): give the
+      // slot back rather than route to something we cannot describe.
+      await this.callLoad.release(set.id, callId);
+      this.scheduleResync();
+      return failure(
+        set.id,
+        alg,
+        'no-active-destination',
+        `${reserved.uri} is not in the local snapshot yet`,
+      );
+    }
+    // Failover order: Kamailio's alg 10 order over the loads the script returned, reserved first.
+    const rest = select(set, alg, {}, { loads: reserved.loads }).candidates.filter(
+      (c) => c.index !== index,
+    );
+    const max = options.limit ? options.limit : set.destinations.length;
+    const candidates: Candidate[] = [{ destination, index }, ...rest].slice(0, max);
+    return { setId: set.id, alg, candidates, parallel: false };
+  }
+
+  /** Reconciles the call-load counters of every set in the snapshot (the timer's job). */
+  async reconcileAll(): Promise<void> {
+    for (const setid of this.current.sets.keys()) {
+      if (this.closed) return;
+      try {
+        await this.callLoad.reconcile(setid);
+      } catch (err) {
+        this.onError(err instanceof Error ? err : toRedisError(err));
+      }
+    }
+  }
+
+  /** Stops timers, unsubscribes (closing the bus if the view made it). The connection stays open. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.reconcileTimer);
+    this.conn.off('up', this.onConnUp);
+    this.conn.off('down', this.onConnDown);
+    const unsubscribe = this.unsubscribe;
+    this.unsubscribe = undefined;
+    if (this.ownsBus) await this.bus.close();
+    else await unsubscribe?.();
+    this.updateReady();
+  }
+}
+
+function failure(
+  setId: number,
+  alg: number,
+  reason: SelectFailureReason,
+  message: string,
+): Selection {
+  return { setId, alg, candidates: [], parallel: false, failure: { reason, message } };
+}
