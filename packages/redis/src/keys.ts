@@ -6,7 +6,8 @@
 // MULTI over them is legal on Redis Cluster (CROSSSLOT otherwise).
 import { SipfleetRedisError } from './errors.js';
 
-export type KeyType = 'string' | 'hash' | 'zset' | 'channel';
+/** `bullmq`: a BullMQ key prefix; BullMQ owns the keys under it (`<pattern>:<queue>:*`). */
+export type KeyType = 'string' | 'hash' | 'zset' | 'channel' | 'bullmq';
 
 export interface KeyCatalogueEntry {
   /** The KeyBuilder method that builds it. */
@@ -85,6 +86,49 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     type: 'zset',
     writer: 'edge (call-load: Call-ID scored by its expiry time in ms)',
     reader: 'edge (reserve and reconcile drop expired calls)',
+  },
+  {
+    name: 'dsLatency',
+    pattern: '<prefix>:{ds:<setid>}:latency',
+    type: 'hash',
+    writer: 'prober (per URI: RTT estimate, average and sample count, "<est> <avg> <n>")',
+    reader: 'edge (latency algorithm 13), sipfleet ctl dispatcher',
+  },
+  {
+    name: 'dsRegistrations',
+    pattern: '<prefix>:{ds:<setid>}:reg',
+    type: 'zset',
+    writer: 'edge (keepalive by REGISTER: URI scored by its expiry time in ms)',
+    reader: 'prober (sets in register mode: expired registrations mark the destination down)',
+  },
+  {
+    name: 'dsPingActive',
+    pattern: '<prefix>:{ds}:ping-active',
+    type: 'string',
+    writer: 'sipfleet ctl dispatcher ping-active; operators (0 = probing off, absent or 1 = on)',
+    reader: 'prober (before every batch of pings)',
+  },
+  {
+    name: 'probeQueue',
+    pattern: '<prefix>:{probe}',
+    type: 'bullmq',
+    writer:
+      'prober (BullMQ queue ping: one job scheduler per shard of destinations, probe-now jobs)',
+    reader: 'prober',
+  },
+  {
+    name: 'kaDestinations',
+    pattern: '<prefix>:{ka}:dst',
+    type: 'hash',
+    writer: 'prober (keepalive destinations from its config), routing hooks (keepalive add/remove)',
+    reader: 'prober',
+  },
+  {
+    name: 'kaState',
+    pattern: '<prefix>:{ka}:state',
+    type: 'hash',
+    writer: 'prober (keepalive results: "<flags> <count>" as dispatcher state)',
+    reader: 'edge keepalive monitor (isAlive snapshot), sipfleet ctl',
   },
   {
     name: 'txOwner',
@@ -184,6 +228,36 @@ export class KeyBuilder {
 
   dsExpiry(setid: string): string {
     return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:expiry`;
+  }
+
+  /** Per URI: the prober's RTT estimate for alg 13 (same slot as the set's state). */
+  dsLatency(setid: string): string {
+    return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:latency`;
+  }
+
+  /** Registrations keeping destinations of a register-mode set alive, scored by expiry (ms). */
+  dsRegistrations(setid: string): string {
+    return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:reg`;
+  }
+
+  /** The fleet-wide probing switch (kamcmd dispatcher.ping_active): `0` stops all pings. */
+  dsPingActive(): string {
+    return `${this.prefix}:{ds}:ping-active`;
+  }
+
+  /** BullMQ prefix of the prober's queue; the hash tag keeps every queue key in one slot. */
+  probeQueue(): string {
+    return `${this.prefix}:{probe}`;
+  }
+
+  /** Keepalive-module destinations: URI -> JSON (owner, ping_from). */
+  kaDestinations(): string {
+    return `${this.prefix}:{ka}:dst`;
+  }
+
+  /** Keepalive-module state: URI -> "<flags> <count>"; no field = not probed yet (unknown). */
+  kaState(): string {
+    return `${this.prefix}:{ka}:state`;
   }
 
   txOwner(txid: string): string {
