@@ -8,6 +8,7 @@ const USAGE = `usage: sipfleet <command> [options]
 commands:
   edge             run one edge (SIP proxy)
   up               run a whole fleet on this machine (embedded redis-server, edges; --demo)
+  route-api        reference HTTP routing API answering rtjson (rules in Redis)
   ctl              operator commands on Redis: htable, maintenance (kamctl/kamcmd)
   version          print the version and exit
 `;
@@ -31,6 +32,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return runEdge(argv.slice(1));
     case 'up':
       return runUp(argv.slice(1));
+    case 'route-api':
+      return (await import('./commands/route-api.js')).runRouteApi(argv.slice(1));
     case 'ctl':
       return runCtl(argv.slice(1));
     case undefined:
