@@ -196,7 +196,7 @@ export class DispatcherFleet {
    * @throws SipfleetDispatcherError SIPFLEET_ERR_DISPATCHER_STATE for a bad state string,
    *   DispatcherFleetError _UNKNOWN_DESTINATION / _CONFLICT, SipfleetRedisError.
    */
-  setState(
+  async setState(
     setid: number,
     uri: string,
     state: string | number,
@@ -216,7 +216,12 @@ export class DispatcherFleet {
   }
 
   /** ds_options_callback for the prober: one keepalive outcome through probeResult(). */
-  probeResult(setid: number, uri: string, ok: boolean, mode: ProbingMode): Promise<Transition> {
+  async probeResult(
+    setid: number,
+    uri: string,
+    ok: boolean,
+    mode: ProbingMode,
+  ): Promise<Transition> {
     return this.transition(
       setid,
       uri,
