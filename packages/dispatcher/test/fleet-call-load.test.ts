@@ -1,0 +1,188 @@
+// Call load (alg 10) exact across the fleet on a real Redis, standalone and 3-master Cluster:
+// two "edges" (own connections and views) share every counter; INVITE, 2xx and BYE may land on
+// different edges; releases happen once; maxload is never overbooked; expired slots heal.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RedisConnection } from '@sipfleet/redis';
+import { startCluster, startRedis, uniquePrefix } from '../../../test/helpers/redis-server.js';
+import {
+  CallLoad,
+  DispatcherFleet,
+  DispatcherFleetError,
+  DispatcherView,
+  DS_ALG,
+  type CallLoadOptions,
+} from '../src/index.js';
+
+interface Backend {
+  url: string;
+  close(): Promise<void>;
+}
+
+const backends: [string, () => Promise<Backend>][] = [
+  ['standalone', async () => {
+    const s = await startRedis();
+    return { url: s.url, close: () => s.stop() };
+  }],
+  ['cluster', async () => {
+    const c = await startCluster();
+    return { url: c.url, close: () => c.stop() };
+  }],
+]; // prettier-ignore
+
+type TestContext = { after(fn: () => Promise<void> | void): void };
+
+for (const [name, start] of backends) {
+  describe(`call load on ${name}`, () => {
+    let backend: Backend;
+    before(async () => (backend = await start()));
+    after(() => backend.close());
+
+    async function connect(t: TestContext, prefix: string): Promise<RedisConnection> {
+      const conn = new RedisConnection({ redis: backend.url, keyPrefix: prefix });
+      t.after(() => conn.close());
+      await conn.waitUntilReady();
+      return conn;
+    }
+
+    /** Loads `list` and opens two edges on their own connections. */
+    async function fleetOf(t: TestContext, list: string, options: CallLoadOptions = {}) {
+      const prefix = uniquePrefix();
+      const admin = await connect(t, prefix);
+      await new DispatcherFleet(admin).load(list);
+      const views: DispatcherView[] = [];
+      for (let i = 0; i < 2; i++) {
+        const view = await DispatcherView.open(await connect(t, prefix), {
+          ...options,
+          reconcileIntervalMs: 0,
+        });
+        t.after(() => view.close());
+        views.push(view);
+      }
+      const [a, b] = views as [DispatcherView, DispatcherView];
+      return { admin, a, b, callLoad: new CallLoad(admin, options) };
+    }
+
+    test('200 INVITEs over two edges spread evenly over 3 destinations', async (t) => {
+      const { a, b, callLoad } = await fleetOf(
+        t,
+        '1 sip:10.0.0.1 0 0 duid=a\n1 sip:10.0.0.2 0 0 duid=b\n1 sip:10.0.0.3 0 0\n',
+      );
+      const selections = await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          (i % 2 ? a : b).selectDestinations(1, DS_ALG.CALL_LOAD, { callId: `call-${i}` }),
+        ),
+      );
+      const chosen = new Map<string, number>();
+      for (const s of selections) {
+        assert.equal(s.failure, undefined);
+        assert.equal(s.candidates.length, 3, 'reserved one first, then the failover order');
+        const uri = s.candidates[0]?.destination.uri ?? '';
+        chosen.set(uri, (chosen.get(uri) ?? 0) + 1);
+      }
+      const loads = await callLoad.loads(1);
+      // The destination without duid is counted under its URI.
+      assert.deepEqual([...loads.keys()].sort(), ['a', 'b', 'sip:10.0.0.3']);
+      const counts = [...loads.values()];
+      assert.equal(
+        counts.reduce((x, y) => x + y, 0),
+        200,
+      );
+      assert.ok(Math.max(...counts) - Math.min(...counts) <= 1, `uneven: ${[...loads]}`);
+      assert.deepEqual([...chosen.values()].sort(), [...counts].sort());
+      console.log(`# loads after 200 reserves (${name}): ${JSON.stringify([...loads])}`);
+    });
+
+    test('INVITE on one edge, 2xx and BYE on the other; duplicates release nothing', async (t) => {
+      const { a, b, callLoad } = await fleetOf(t, '1 sip:10.0.0.1 0 0 duid=a\n');
+      const s = await a.selectDestinations(1, DS_ALG.CALL_LOAD, { callId: 'c1' });
+      assert.equal(s.candidates[0]?.destination.uri, 'sip:10.0.0.1');
+      // A retransmitted INVITE reaching edge B gets the same slot back, nothing added.
+      const again = await b.callLoad.reserve(1, 'c1');
+      assert.deepEqual(again.ok && [again.uri, again.existing], ['sip:10.0.0.1', true]);
+      assert.deepEqual([...(await callLoad.loads(1))], [['a', 1]]);
+      assert.equal(await b.callLoad.confirm(1, 'c1'), true, '200 OK on edge B');
+      assert.equal(await b.callLoad.confirm(1, 'c1'), true, 'retransmitted 200 refreshes');
+      assert.equal(await b.callLoad.release(1, 'c1'), true, 'BYE on edge B');
+      assert.equal(await a.callLoad.release(1, 'c1'), false, 'BYE from the other side on A');
+      assert.equal(await b.callLoad.release(1, 'c1'), false, 'retransmitted BYE');
+      assert.equal(await a.callLoad.confirm(1, 'c1'), false, 'a late 2xx never resurrects it');
+      assert.deepEqual([...(await callLoad.loads(1))], []);
+      // CANCEL racing a 487: one of the two releases wins.
+      await a.callLoad.reserve(1, 'c2');
+      const both = await Promise.all([a.callLoad.release(1, 'c2'), b.callLoad.release(1, 'c2')]);
+      assert.deepEqual(both.sort(), [false, true]);
+      assert.deepEqual([...(await callLoad.loads(1))], []);
+      await assert.rejects(a.callLoad.release(1, ''), DispatcherFleetError);
+    });
+
+    test('maxload is never overbooked, even by concurrent edges', async (t) => {
+      const { a, b, callLoad } = await fleetOf(
+        t,
+        '7 sip:10.0.0.1 0 0 duid=a;maxload=3\n7 sip:10.0.0.2 0 0 duid=b;maxload=2\n7 sip:10.0.0.3 1 0 duid=c\n',
+      );
+      const results = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).callLoad.reserve(7, `m${i}`)),
+      );
+      assert.equal(results.filter((r) => r.ok).length, 5, 'exactly 3 + 2 slots; c is inactive');
+      assert.ok(results.every((r) => r.ok || r.reason === 'all-at-maxload'));
+      assert.deepEqual(Object.fromEntries(await callLoad.loads(7)), { a: 3, b: 2 });
+      const refused = await a.selectDestinations(7, DS_ALG.CALL_LOAD, { callId: 'late' });
+      assert.equal(refused.failure?.reason, 'all-at-maxload');
+      const freed = results.findIndex((r) => r.ok && r.loadKey === 'b');
+      assert.equal(await b.callLoad.release(7, `m${freed}`), true);
+      const next = await a.selectDestinations(7, DS_ALG.CALL_LOAD, { callId: 'late' });
+      assert.equal(next.candidates[0]?.destination.uri, 'sip:10.0.0.2');
+      // Failover (ds_next_dst with alg 10): move the slot, leaving the failed one out.
+      const moved = await a.callLoad.reserve(7, 'late', {
+        replace: true,
+        exclude: ['sip:10.0.0.2'],
+      });
+      assert.equal(moved.ok, false, 'a is full and b excluded: refused, the old slot is gone');
+      assert.deepEqual(Object.fromEntries(await callLoad.loads(7)), { a: 3, b: 1 });
+      assert.deepEqual(await a.callLoad.reserve(99, 'x'), { ok: false, reason: 'unknown-set' });
+    });
+
+    test('expired slots: reserve drops some, reconcile heals all, concurrently', async (t) => {
+      const short = { initExpireSeconds: 0.2, expireSeconds: 30, purgePerReserve: 1 };
+      const { admin, a, b, callLoad } = await fleetOf(
+        t,
+        '1 sip:10.0.0.1 0 0 duid=a\n1 sip:10.0.0.2 0 0 duid=b\n',
+        short,
+      );
+      for (let i = 0; i < 6; i++) await a.callLoad.reserve(1, `e${i}`);
+      assert.equal(await b.callLoad.confirm(1, 'e0'), true, 'confirmed: lives 30 s');
+      await sleep(300); // e1..e5 expired (server time), nobody sent BYE
+      // A hand-broken counter, as after a crash between writes or an operator's edit.
+      await admin.call('HSET', admin.keys.dsLoad('1'), 'a', 42, 'ghost', 5);
+      const after = await b.callLoad.reserve(1, 'fresh'); // drops one expired slot first
+      assert.equal(after.ok, true);
+      const results = await Promise.all([
+        a.callLoad.reconcile(1),
+        b.callLoad.reconcile(1),
+        callLoad.reconcile(1),
+      ]);
+      assert.equal(
+        results.reduce((n, r) => n + r.purged, 0),
+        4,
+        'each expired slot purged once',
+      );
+      assert.deepEqual(
+        results.map((r) => r.live),
+        [2, 2, 2],
+      );
+      const loads = Object.fromEntries(await callLoad.loads(1));
+      assert.equal(
+        Object.values(loads).reduce((x, y) => x + y, 0),
+        2,
+      );
+      assert.equal(loads.ghost, undefined);
+      assert.equal(await a.callLoad.release(1, 'e3'), false, 'an expired call is already gone');
+      assert.equal(await a.callLoad.release(1, 'e0'), true);
+      assert.equal(await a.callLoad.release(1, 'fresh'), true);
+      assert.deepEqual(Object.fromEntries(await callLoad.loads(1)), {});
+      assert.throws(() => new CallLoad(admin, { initExpireSeconds: 0 }), DispatcherFleetError);
+    });
+  });
+}
