@@ -9,6 +9,10 @@ export const DISPATCHER_FLEET_ERROR_CODES = [
   'SIPFLEET_ERR_DISPATCHER_UNKNOWN_DESTINATION',
   /** A state update kept losing its compare-and-set to concurrent writers (retries exhausted). */
   'SIPFLEET_ERR_DISPATCHER_CONFLICT',
+  /** A destination stored in Redis could not be read (hand-edited); it is skipped (reported, not thrown). */
+  'SIPFLEET_ERR_DISPATCHER_BAD_ENTRY',
+  /** The list's index vanished from Redis (data loss); edges keep their snapshot (reported, not thrown). */
+  'SIPFLEET_ERR_DISPATCHER_LIST_MISSING',
 ] as const;
 
 export type DispatcherFleetErrorCode = (typeof DISPATCHER_FLEET_ERROR_CODES)[number];

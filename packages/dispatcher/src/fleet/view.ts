@@ -223,12 +223,25 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
           this.resyncAgain = false;
           this.duringResync = [];
           const read = await readFleet(this.conn);
+          if (read.version === 0 && this.version > 0) {
+            // The index is gone although a list was loaded: Redis lost its data (restart without
+            // AOF) or someone deleted it. Keep routing on what we have, say so, and take the next
+            // load, whatever its version.
+            this.version = 0;
+            this.onError(
+              new DispatcherFleetError(
+                'SIPFLEET_ERR_DISPATCHER_LIST_MISSING',
+                'the dispatcher list is gone from Redis; keeping the last snapshot until the next load',
+              ),
+            );
+            continue;
+          }
           let next = createSnapshot(read.sets, this.current.version + 1);
           for (const e of this.duringResync) next = withFlags(next, e.setid, e.uri, e.newFlags);
           this.current = next;
           this.version = read.version;
           for (const issue of read.issues) {
-            this.onError(new DispatcherFleetError('SIPFLEET_ERR_DISPATCHER_BAD_ARGUMENT', issue));
+            this.onError(new DispatcherFleetError('SIPFLEET_ERR_DISPATCHER_BAD_ENTRY', issue));
           }
           this.emit('reload', next);
         } while (this.resyncAgain && !this.closed);

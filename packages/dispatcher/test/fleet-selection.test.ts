@@ -1,0 +1,204 @@
+// Per-call selection on the edge: round-robin is fleet-wide (one INCR), weights stay exact per
+// edge without a round trip, and the per-call Redis budget is measured with INFO commandstats
+// on a real redis-server (what the architecture promises: 0 / 1 / 1 round trips).
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RedisConnection } from '@sipfleet/redis';
+import { Redis } from 'ioredis';
+import {
+  redisCli,
+  startRedis,
+  uniquePrefix,
+  type RedisServer,
+} from '../../../test/helpers/redis-server.js';
+import { DispatcherFleet, DispatcherView, DS_ALG, type CallInput } from '../src/index.js';
+
+const LIST = [
+  '1 sip:10.0.0.1 0 0 duid=a;weight=50;rweight=1',
+  '1 sip:10.0.0.2 0 0 duid=b;weight=30;rweight=2',
+  '1 sip:10.0.0.3 0 0 duid=c;weight=20;rweight=1',
+  '',
+].join('\n');
+
+/** Calls per command since the server started (cmdstat_<name>:calls=N). */
+async function commandStats(port: number): Promise<Map<string, number>> {
+  const stats = new Map<string, number>();
+  for (const m of (await redisCli(port, 'INFO', 'commandstats')).matchAll(
+    /^cmdstat_([a-z|]+):calls=(\d+)/gm,
+  )) {
+    stats.set(m[1] ?? '', Number(m[2]));
+  }
+  return stats;
+}
+
+/** Commands run between two commandstats readings, INFO itself left out. */
+function delta(before: Map<string, number>, after: Map<string, number>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [name, n] of after) {
+    const d = n - (before.get(name) ?? 0);
+    if (d > 0 && name !== 'info') out[name] = d;
+  }
+  return out;
+}
+
+/**
+ * The commands clients send (round trips), from MONITOR: commands a Lua script runs show up with
+ * source `lua` (commandstats counts them too), so they are left out. `drain()` returns and clears
+ * what was seen, after a marker ECHO from another client proves the stream caught up.
+ */
+async function clientCommands(t: { after(fn: () => Promise<void> | void): void }, port: number) {
+  const client = new Redis({ port, host: '127.0.0.1' });
+  t.after(() => client.disconnect());
+  const probe = new Redis({ port, host: '127.0.0.1' });
+  t.after(() => probe.disconnect());
+  await probe.ping();
+  const monitor = await client.monitor();
+  t.after(() => monitor.disconnect());
+  const seen: string[][] = [];
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (source !== 'lua') seen.push(args.map(String));
+  });
+  let marks = 0;
+  return async function drain(): Promise<string[]> {
+    const marker = `budget-mark-${++marks}`;
+    await probe.echo(marker);
+    const until = Date.now() + 10_000;
+    while (!seen.some((a) => a[1] === marker) && Date.now() < until) await sleep(5);
+    const out = seen.splice(0).map((a) => (a[0] ?? '').toLowerCase());
+    return out.filter((c) => c !== 'echo' && c !== 'info');
+  };
+}
+
+function input(i: number): CallInput {
+  return {
+    callId: `call-${i}@edge`,
+    fromUri: `sip:user${i}@example.com`,
+    toUri: `sip:dest${i}@example.com`,
+    ruri: `sip:dest${i}@10.0.0.100`,
+    authUser: `user${i}`,
+    hashValue: `value-${i}`,
+  };
+}
+
+describe('edge selection', () => {
+  let server: RedisServer;
+  before(async () => (server = await startRedis()));
+  after(() => server.stop());
+
+  async function twoEdges(t: { after(fn: () => Promise<void> | void): void }) {
+    const prefix = uniquePrefix();
+    const conns: RedisConnection[] = [];
+    for (let i = 0; i < 3; i++) {
+      const conn = new RedisConnection({ redis: server.url, keyPrefix: prefix });
+      t.after(() => conn.close());
+      await conn.waitUntilReady();
+      conns.push(conn);
+    }
+    await new DispatcherFleet(conns[0] as RedisConnection).load(LIST);
+    const views: DispatcherView[] = [];
+    for (const conn of conns.slice(1)) {
+      const view = await DispatcherView.open(conn, { reconcileIntervalMs: 0 });
+      t.after(() => view.close());
+      views.push(view);
+    }
+    return views as [DispatcherView, DispatcherView];
+  }
+
+  test('round-robin (alg 4) is fleet-wide: two edges together cycle exactly', async (t) => {
+    const [a, b] = await twoEdges(t);
+    const order = a.snapshot.sets.get(1)?.destinations.map((d) => d.uri) ?? [];
+    const picks: string[] = [];
+    // Irregular interleaving: a, b, b, a, a, a, b, ...
+    for (let i = 0; i < 30; i++) {
+      const view = (i * 7) % 3 === 0 ? a : b;
+      const s = await view.selectDestinations(1, DS_ALG.ROUND_ROBIN, {});
+      picks.push(s.candidates[0]?.destination.uri ?? '');
+    }
+    assert.deepEqual(
+      picks,
+      Array.from({ length: 30 }, (_, i) => order[i % 3]),
+    );
+    // Alg 5 without credentials is round-robin on the same counter (Kamailio falls back to it).
+    const s = await b.selectDestinations(1, DS_ALG.HASH_AUTH_USER, {});
+    assert.equal(s.candidates[0]?.destination.uri, order[0]);
+  });
+
+  test('weights (alg 9) come out exact per edge, with no round trip', async (t) => {
+    const [a, b] = await twoEdges(t);
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 1000; i++) {
+      const s = await (i % 2 ? a : b).selectDestinations(1, DS_ALG.WEIGHT, {});
+      const uri = s.candidates[0]?.destination.uri ?? '';
+      counts.set(uri, (counts.get(uri) ?? 0) + 1);
+    }
+    // 500 consecutive counter values per edge cover the 100-slot table 5 times each.
+    assert.deepEqual(Object.fromEntries(counts), {
+      'sip:10.0.0.1': 500,
+      'sip:10.0.0.2': 300,
+      'sip:10.0.0.3': 200,
+    });
+  });
+
+  test('per-call Redis budget, measured with INFO commandstats', async (t) => {
+    const [a, b] = await twoEdges(t);
+    const N = 50;
+    // Load every script once (the first EVALSHA of a fresh server answers NOSCRIPT).
+    await a.callLoad.reserve(1, 'warm');
+    await a.callLoad.confirm(1, 'warm');
+    await a.callLoad.release(1, 'warm');
+    await a.selectDestinations(1, DS_ALG.ROUND_ROBIN, {});
+
+    const drain = await clientCommands(t, server.port);
+    const zero = [0, 1, 2, 3, 5, 6, 7, 8, 9, 11, 12, 13];
+    const figures: string[] = [];
+    for (const alg of zero) {
+      await drain();
+      const before = await commandStats(server.port);
+      for (let i = 0; i < N; i++) {
+        const s = await a.selectDestinations(1, alg, input(i));
+        assert.equal(s.failure, undefined, `alg ${alg}`);
+      }
+      const d = delta(before, await commandStats(server.port));
+      assert.deepEqual(d, {}, `alg ${alg} made round trips: ${JSON.stringify(d)}`);
+      assert.deepEqual(await drain(), [], `alg ${alg}`);
+    }
+    figures.push(`algs ${zero.join(',')}: 0 commands per call`);
+
+    await drain();
+    let before = await commandStats(server.port);
+    for (let i = 0; i < N; i++) await b.selectDestinations(1, DS_ALG.ROUND_ROBIN, input(i));
+    let d = delta(before, await commandStats(server.port));
+    assert.deepEqual(d, { incr: N });
+    assert.deepEqual(await drain(), Array(N).fill('incr'));
+    figures.push(`alg 4: ${JSON.stringify(d)} for ${N} calls`);
+
+    // Alg 10: one EVALSHA per INVITE (reserve), per 2xx (confirm) and per BYE (release).
+    for (const step of ['INVITE', '2xx', 'BYE'] as const) {
+      await drain();
+      before = await commandStats(server.port);
+      for (let i = 0; i < N; i++) {
+        const callId = `load-${i}`;
+        if (step === 'INVITE') {
+          const s = await a.selectDestinations(1, DS_ALG.CALL_LOAD, { callId });
+          assert.equal(s.candidates.length, 3);
+        } else if (step === '2xx') {
+          assert.equal(await b.callLoad.confirm(1, callId), true);
+        } else {
+          assert.equal(await b.callLoad.release(1, callId), true);
+        }
+      }
+      d = delta(before, await commandStats(server.port));
+      assert.equal(d.evalsha, N, `alg 10 ${step}: one EVALSHA per message`);
+      const sent = await drain();
+      assert.deepEqual(sent, Array(N).fill('evalsha'), `alg 10 ${step}: nothing else sent`);
+      const inside = Object.entries(d).filter(([name]) => name !== 'evalsha');
+      figures.push(
+        `alg 10 ${step}: ${sent.length} round trips for ${N} calls; inside the script per call: ${inside
+          .map(([name, n]) => `${name} ${n / N}`)
+          .join(', ')}`,
+      );
+    }
+    for (const f of figures) console.log(`# ${f}`);
+  });
+});
