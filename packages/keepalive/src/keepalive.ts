@@ -1,0 +1,273 @@
+// Kamailio's keepalive module on the fleet: destinations declared in the prober's config or added
+// at run time by a routing hook (ka_add_destination), pinged by the probers like dispatcher
+// destinations, and `isAlive(uri)` answered on every edge from a local snapshot that the
+// `keepalive` bus channel keeps fresh (ka_is_alive: 1 up, 2 down, and here 'unknown' before the
+// first reply).
+
+import { EventEmitter } from 'node:events';
+import {
+  DS_PROBE,
+  isActive,
+  probeResult,
+  type DestinationState,
+  type Thresholds,
+  type Transition,
+} from '@sipfleet/dispatcher';
+import {
+  EventBus,
+  type RedisConnection,
+  type SipfleetRedisError,
+  toRedisError,
+} from '@sipfleet/redis';
+import {
+  KEEPALIVE_CHANNEL,
+  parseKeepaliveEvent,
+  type KeepaliveBusEvents,
+  type KeepaliveEvent,
+  type KeepaliveStateEvent,
+} from './events.js';
+import { decodeState, encodeState, keepaliveScripts, uriField } from './scripts.js';
+
+export type AliveState = 'up' | 'down' | 'unknown';
+
+/** One keepalive-module destination as stored in `{ka}:dst`. */
+export interface KeepaliveDestination {
+  /** The URI as added. */
+  readonly uri: string;
+  /** Who added it (Kamailio's `owner`: a module name, 'config', a hook name). */
+  readonly owner: string;
+  /** From URI of its pings. @default the prober's keepalive `from` */
+  readonly from?: string;
+}
+
+/** The Redis side of the keepalive module: the destination list and result recording. */
+export class KeepaliveStore {
+  constructor(
+    private readonly conn: RedisConnection,
+    private readonly thresholds: Thresholds = {},
+  ) {}
+
+  private get channel(): string {
+    return this.conn.keys.channel(KEEPALIVE_CHANNEL);
+  }
+
+  /**
+   * ka_add_destination(uri, owner): monitored by the probers from their next schedule check
+   * (announced on the bus). Re-adding an existing URI updates owner/from, keeping its state.
+   */
+  async add(uri: string, owner: string, from?: string): Promise<void> {
+    const field = uriField(uri);
+    const value: KeepaliveDestination = { uri, owner, ...(from !== undefined ? { from } : {}) };
+    await this.conn.call('HSET', this.conn.keys.kaDestinations(), field, JSON.stringify(value));
+    await this.publish({ type: 'ka-add', uri: field, time: Date.now() });
+  }
+
+  /** ka_del_destination: stops monitoring and forgets the state (isAlive becomes 'unknown'). */
+  async remove(uri: string): Promise<boolean> {
+    const field = uriField(uri);
+    const removed = Number(await this.conn.call('HDEL', this.conn.keys.kaDestinations(), field));
+    await this.conn.call('HDEL', this.conn.keys.kaState(), field);
+    if (removed > 0) await this.publish({ type: 'ka-remove', uri: field, time: Date.now() });
+    return removed > 0;
+  }
+
+  async list(): Promise<KeepaliveDestination[]> {
+    const reply = await this.conn.call('HGETALL', this.conn.keys.kaDestinations());
+    const out: KeepaliveDestination[] = [];
+    if (!Array.isArray(reply)) return out;
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      try {
+        const d = JSON.parse(String(reply[i + 1])) as Partial<KeepaliveDestination>;
+        if (typeof d.uri !== 'string') continue;
+        out.push({
+          uri: d.uri,
+          owner: typeof d.owner === 'string' ? d.owner : '',
+          ...(typeof d.from === 'string' ? { from: d.from } : {}),
+        });
+      } catch {
+        // hand-edited garbage: not monitored
+      }
+    }
+    return out;
+  }
+
+  /** Current states (lower-cased URI -> state); absent = never probed. */
+  async states(): Promise<Map<string, DestinationState>> {
+    const reply = await this.conn.call('HGETALL', this.conn.keys.kaState());
+    const out = new Map<string, DestinationState>();
+    if (!Array.isArray(reply)) return out;
+    for (let i = 0; i + 1 < reply.length; i += 2) {
+      const state = decodeState(reply[i + 1]);
+      if (state) out.set(String(reply[i]), state);
+    }
+    return out;
+  }
+
+  /**
+   * One ping outcome, with the dispatcher's threshold logic in probing mode 1 (every destination
+   * is pinged, a failure makes it trying, at the probing threshold down). Stored by compare-and-set;
+   * returns the transition, or undefined when the destination was removed meanwhile.
+   * @param known the state read with the batch ('' = none yet), saves a round trip when unchanged
+   */
+  async probeResult(uri: string, ok: boolean, known?: string): Promise<Transition | undefined> {
+    const field = uriField(uri);
+    const key = this.conn.keys.kaState();
+    let currentText = known ?? String((await this.conn.call('HGET', key, field)) ?? '');
+    for (let attempt = 0; attempt < 16; attempt++) {
+      const current = decodeState(currentText);
+      // Never probed: start from "active, probing" so the first failure counts as the first one.
+      const t = probeResult(current ?? { flags: 8, count: 0 }, ok, DS_PROBE.ALL, this.thresholds);
+      const unchanged =
+        current !== undefined && t.next.flags === current.flags && t.next.count === current.count;
+      if (unchanged) return t;
+      const event: KeepaliveStateEvent | undefined =
+        current === undefined || t.changed
+          ? {
+              type:
+                current === undefined
+                  ? isActive(t.newFlags)
+                    ? 'ka-up'
+                    : 'ka-down'
+                  : t.wentDown
+                    ? 'ka-down'
+                    : t.wentUp
+                      ? 'ka-up'
+                      : 'ka-state',
+              uri: field,
+              oldFlags: current === undefined ? null : current.flags,
+              newFlags: t.newFlags,
+              time: Date.now(),
+            }
+          : undefined;
+      const reply = await keepaliveScripts(this.conn).run(
+        'ka-set-state',
+        [key],
+        [field, currentText, encodeState(t.next), this.channel, event ? JSON.stringify(event) : ''],
+      );
+      if (reply[0] === 1) return t;
+      currentText = String(reply[1] ?? '');
+    }
+    return undefined;
+  }
+
+  private async publish(event: KeepaliveEvent): Promise<void> {
+    await this.conn.call('PUBLISH', this.channel, JSON.stringify(event));
+  }
+}
+
+export interface KeepaliveMonitorEvents {
+  /** isAlive(uri) changed (Kamailio's keepalive state-change callback). */
+  change: [uri: string, state: AliveState, event: KeepaliveStateEvent | undefined];
+  up: [];
+  down: [];
+}
+
+export interface KeepaliveMonitorOptions {
+  /** The process' bus for the `keepalive` channel; without one the monitor makes and owns one. */
+  bus?: EventBus<KeepaliveBusEvents>;
+  onError?: (err: Error) => void;
+  /** @default 10000 */
+  openTimeoutMs?: number;
+}
+
+/**
+ * What an edge holds: every keepalive-module state, read once and kept by events (re-read on
+ * reconnect, since events may have been missed). isAlive() never makes a round trip.
+ */
+export class KeepaliveMonitor extends EventEmitter<KeepaliveMonitorEvents> {
+  private states = new Map<string, number>();
+  private readonly bus: EventBus<KeepaliveBusEvents>;
+  private readonly ownsBus: boolean;
+  private readonly onError: (err: Error) => void;
+  private unsubscribe: (() => Promise<void>) | undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly conn: RedisConnection,
+    options: KeepaliveMonitorOptions,
+  ) {
+    super();
+    this.onError = options.onError ?? (() => undefined);
+    this.ownsBus = options.bus === undefined;
+    this.bus =
+      options.bus ??
+      new EventBus<KeepaliveBusEvents>(conn, {
+        onError: (e: SipfleetRedisError) => this.onError(e),
+      });
+    conn.on('up', this.onUp);
+  }
+
+  static async open(
+    conn: RedisConnection,
+    options: KeepaliveMonitorOptions = {},
+  ): Promise<KeepaliveMonitor> {
+    const monitor = new KeepaliveMonitor(conn, options);
+    try {
+      await conn.waitUntilReady(options.openTimeoutMs ?? 10_000);
+      monitor.unsubscribe = await monitor.bus.subscribe(
+        KEEPALIVE_CHANNEL,
+        (e) => monitor.onEvent(e),
+        parseKeepaliveEvent,
+      );
+      await monitor.resync();
+    } catch (err) {
+      await monitor.close();
+      throw toRedisError(err);
+    }
+    return monitor;
+  }
+
+  /** ka_is_alive(uri): 'up', 'down', or 'unknown' (not monitored, or no reply seen yet). */
+  isAlive(uri: string): AliveState {
+    const flags = this.states.get(uriField(uri));
+    if (flags === undefined) return 'unknown';
+    return isActive(flags) ? 'up' : 'down';
+  }
+
+  private readonly onUp = (): void => {
+    this.resync().catch((err: unknown) => this.onError(toRedisError(err)));
+  };
+
+  private onEvent(e: KeepaliveEvent): void {
+    if (e.type === 'ka-remove') {
+      if (this.states.delete(e.uri)) this.emit('change', e.uri, 'unknown', undefined);
+      return;
+    }
+    if (e.type !== 'ka-up' && e.type !== 'ka-down' && e.type !== 'ka-state') return;
+    const before = this.isAlive(e.uri);
+    this.states.set(e.uri, e.newFlags);
+    const after = this.isAlive(e.uri);
+    if (before !== after) this.emit('change', e.uri, after, e);
+  }
+
+  private async resync(): Promise<void> {
+    if (this.closed) return;
+    const reply = await this.conn.call('HGETALL', this.conn.keys.kaState());
+    const next = new Map<string, number>();
+    if (Array.isArray(reply)) {
+      for (let i = 0; i + 1 < reply.length; i += 2) {
+        const state = decodeState(reply[i + 1]);
+        if (state) next.set(String(reply[i]), state.flags);
+      }
+    }
+    const old = this.states;
+    this.states = next;
+    for (const uri of new Set([...old.keys(), ...next.keys()])) {
+      const was = old.get(uri);
+      const now = next.get(uri);
+      const a = was === undefined ? 'unknown' : isActive(was) ? 'up' : 'down';
+      const b = now === undefined ? 'unknown' : isActive(now) ? 'up' : 'down';
+      if (a !== b) this.emit('change', uri, b, undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.conn.off('up', this.onUp);
+    const unsubscribe = this.unsubscribe;
+    this.unsubscribe = undefined;
+    if (this.ownsBus) await this.bus.close();
+    else await unsubscribe?.();
+  }
+}
