@@ -85,17 +85,31 @@ export class CtlError extends Error {
   }
 }
 
+/** parseArgs would read `-42` as short options; ctl has none made of digits, so it is a value. */
+const NEGATIVE_NUMBER = /^-\d+$/;
+const SHIELD = '\u0000';
+
 /**
- * Runs node:util parseArgs for one group (the common options plus the group's own, strictly,
- * positionals allowed) and turns its errors (unknown option, missing value) into UsageError.
- * The group calls parseArgs itself so TypeScript infers its option values.
+ * Runs one group's node:util parseArgs call (common options plus the group's own, strictly,
+ * positionals allowed; the group makes the call so TypeScript infers its option values). Negative
+ * numbers reach the group as values (`seti t k -1`, `--expire -1` then fails validation), and
+ * parseArgs errors (unknown option, missing value) become UsageError.
  */
-export function usageErrors<T>(parse: () => T): T {
+export function parseCommandLine<
+  T extends { values: Record<string, unknown>; positionals: string[] },
+>(argv: readonly string[], parse: (args: string[]) => T): T {
+  let result: T;
   try {
-    return parse();
+    result = parse(argv.map((arg) => (NEGATIVE_NUMBER.test(arg) ? SHIELD + arg : arg)));
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
+  const unshield = (text: string) => (text.startsWith(SHIELD) ? text.slice(1) : text);
+  result.positionals = result.positionals.map(unshield);
+  for (const [name, value] of Object.entries(result.values)) {
+    if (typeof value === 'string') result.values[name] = unshield(value);
+  }
+  return result;
 }
 
 export interface CommonValues {

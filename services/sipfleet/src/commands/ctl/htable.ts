@@ -34,7 +34,7 @@ import {
   formatDuration,
   formatExpiry,
   output,
-  usageErrors,
+  parseCommandLine,
   parseSeconds,
   resolveSettings,
   withRedis,
@@ -492,9 +492,9 @@ async function stats(settings: CtlSettings, args: string[]): Promise<number> {
 export const htableGroup: CtlGroup = {
   usage: HTABLE_USAGE,
   async run(argv, env) {
-    const { values, positionals } = usageErrors(() =>
+    const { values, positionals } = parseCommandLine(argv, (args) =>
       parseArgs({
-        args: [...argv],
+        args,
         options: { ...COMMON_OPTIONS, expire: { type: 'string' } },
         allowPositionals: true,
         strict: true,

@@ -18,7 +18,7 @@ import {
   columns,
   formatDuration,
   output,
-  usageErrors,
+  parseCommandLine,
   parseSeconds,
   resolveSettings,
   withRedis,
@@ -157,9 +157,9 @@ const EDGE_SETTINGS = {
 export const maintenanceGroup: CtlGroup = {
   usage: MAINTENANCE_USAGE,
   async run(argv, env) {
-    const { values, positionals } = usageErrors(() =>
+    const { values, positionals } = parseCommandLine(argv, (args) =>
       parseArgs({
-        args: [...argv],
+        args,
         options: {
           ...COMMON_OPTIONS,
           node: { type: 'string' },
