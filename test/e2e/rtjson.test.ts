@@ -37,7 +37,7 @@ async function startRouteApi(t: CleanupOwner) {
   await proc.waitForOutput(/route-api started/, 15_000);
   const base = `http://127.0.0.1:${port}`;
   // Ready once its Redis connection is up (it listens before that, answering 503).
-  for (let ready = false; !ready; ) {
+  for (let ready = false; !ready;) {
     ready = (await fetch(`${base}/readyz`)).status === 200;
     if (!ready) await new Promise((resolve) => setTimeout(resolve, 50));
   }
