@@ -273,9 +273,10 @@ export class Prober {
   /** One job: ping a shard (or one destination) and record the outcomes. */
   async process(job: Job<ProbeJobData>): Promise<void> {
     const data = job.data;
-    if (job.repeatJobKey !== undefined) {
-      const planned = job.timestamp + (job.delay ?? 0);
-      const lag = Math.max(0, (job.processedOn ?? Date.now()) - planned);
+    // Scheduler iterations are `repeat:<scheduler>:<planned millis>` (BullMQ's deterministic ids).
+    const planned = job.repeatJobKey !== undefined ? /:(\d+)$/.exec(job.id ?? '')?.[1] : undefined;
+    if (planned !== undefined) {
+      const lag = Math.max(0, (job.processedOn ?? Date.now()) - Number(planned));
       const every = data.k === 'ka' ? this.kaIntervalMs : this.settings.pingIntervalMs;
       if (lag > every / 2) {
         this.observer.onSkipped?.('stale', data);
