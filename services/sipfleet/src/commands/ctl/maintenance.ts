@@ -8,6 +8,8 @@
 // answers (code, reason, Retry-After, methods) is the edge's `maintenance` config, not ctl's.
 import { parseArgs } from 'node:util';
 import type { RedisConnection } from '@sipfleet/redis';
+// The edge's own names for the flags, so ctl and the check that reads them cannot drift apart.
+import { FLEET_KEY, MAINTENANCE_TABLE, nodeKey } from '../../maintenance.js';
 import {
   COMMON_OPTIONS,
   COMMON_USAGE,
@@ -25,11 +27,6 @@ import {
 } from './common.js';
 import { type ItemView, itemLine, readItemsStartingWith, writeItem } from './htable.js';
 
-/** The htable and keys of the flags (the edge's maintenance check reads the same ones). */
-export const MAINTENANCE_TABLE = 'config';
-export const FLEET_KEY = 'maint';
-export const nodeKey = (nodeId: string): string => `${FLEET_KEY}:${nodeId}`;
-
 export const MAINTENANCE_USAGE = `usage: sipfleet ctl maintenance on|off|status [options]
 
   on [--node ID] [--expire S]   refuse new calls fleet-wide, or on one edge (nodeId ID);
@@ -41,7 +38,7 @@ The reply (code, reason, Retry-After) is the edge's config: maintenance.code, .r
 
 ${COMMON_USAGE}`;
 
-/** Same rule as the edge: `HSET … i 1` is on, and so is a hand-written `HSET … s 1`. */
+/** The edge's rule (maintenance.ts, not exported there): `i 1` is on, and so is a hand-written `s 1`. */
 function isOn(item: ItemView | undefined): boolean {
   return item !== undefined && (item.value === 1 || item.value === '1');
 }
