@@ -1,12 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { runCtl } from './commands/ctl/index.js';
 import { runEdge } from './commands/edge.js';
+import { runProber } from './commands/prober.js';
 import { runUp } from './commands/up.js';
 
 const USAGE = `usage: sipfleet <command> [options]
 
 commands:
   edge             run one edge (SIP proxy)
+  prober           run one prober (OPTIONS keepalives, shared with other probers over BullMQ)
   up               run a whole fleet on this machine (embedded redis-server, edges; --demo)
   route-api        reference HTTP routing API answering rtjson (rules in Redis)
   ctl              operator commands on Redis: htable, maintenance (kamctl/kamcmd)
@@ -32,6 +34,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return runEdge(argv.slice(1));
     case 'up':
       return runUp(argv.slice(1));
+    case 'prober':
+      return runProber(argv.slice(1));
     case 'route-api':
       return (await import('./commands/route-api.js')).runRouteApi(argv.slice(1));
     case 'ctl':

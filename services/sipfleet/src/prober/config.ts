@@ -1,0 +1,141 @@
+// `sipfleet prober` configuration: YAML or JSON, validated once with zod; errors name the setting
+// by its dotted path. Parameter names follow Kamailio's dispatcher (ds_*) and keepalive modparams.
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../config.js';
+
+const port = z.number().int().min(0).max(65535);
+
+export const proberConfigSchema = z
+  .object({
+    /** Node id (metrics label, logs). @default `<hostname>-<pid>` */
+    nodeId: z.string().min(1).default(`${hostname()}-${process.pid}`),
+    redis: z
+      .object({
+        /** Required (env SIPFLEET_REDIS_URL): redis://, rediss://, redis-sentinel://, redis-cluster:// */
+        url: z.string().min(1),
+        /** Env SIPFLEET_PREFIX. @default sipfleet */
+        prefix: z.string().min(1).default('sipfleet'),
+      })
+      .strict(),
+    /** The prober's own SIP sockets (UDP, plus TCP for transport=tcp destinations). */
+    sip: z
+      .object({
+        /** @default 0.0.0.0 */
+        address: z.string().min(1).default('0.0.0.0'),
+        /** 0 = any free port. @default 0 */
+        port: port.default(0),
+        /** Host for Via when the bound address is not reachable (NAT). */
+        advertise: z.string().min(1).optional(),
+        /** @default true */
+        tcp: z.boolean().default(true),
+      })
+      .strict()
+      .default({ address: '0.0.0.0', port: 0, tcp: true }),
+    admin: z
+      .object({
+        /** @default 127.0.0.1 */
+        address: z.string().min(1).default('127.0.0.1'),
+        /** 0 picks a free port (logged). @default 9070 */
+        port: port.default(9070),
+      })
+      .strict()
+      .default({ address: '127.0.0.1', port: 9070 }),
+    dispatcher: z
+      .object({
+        /** ds_ping_interval, ms. @default 10000 */
+        pingIntervalMs: z.number().int().min(100).optional(),
+        /** ds_probing_mode 0-3. @default 0 */
+        probingMode: z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]).optional(),
+        /** ds_probing_threshold. @default 1 */
+        probingThreshold: z.number().int().min(1).optional(),
+        /** ds_inactive_threshold. @default 1 */
+        inactiveThreshold: z.number().int().min(1).optional(),
+        /** ds_ping_reply_codes, e.g. `class=2;code=480;code=404`. @default '' */
+        pingReplyCodes: z.string().optional(),
+        /** ds_ping_method. @default OPTIONS */
+        pingMethod: z.string().min(1).optional(),
+        /** ds_ping_from. @default sip:dispatcher@localhost */
+        pingFrom: z.string().min(1).optional(),
+        /** Ping timeout (tm fr_timer), ms, at most the interval. @default min(5000, interval) */
+        timeoutMs: z.number().int().min(64).optional(),
+        /** ds_latency_estimator_alpha, per mille. @default 900 */
+        latencyEstimatorAlpha: z.number().int().min(0).max(1000).optional(),
+        /** Sets kept alive by REGISTER instead of pings. @default [] */
+        registerSets: z.array(z.number().int().min(0)).default([]),
+      })
+      .strict()
+      .default({ registerSets: [] }),
+    keepalive: z
+      .object({
+        /** keepalive ping_interval, ms. @default 30000 */
+        pingIntervalMs: z.number().int().min(100).default(30_000),
+        /** keepalive ping_from. @default sip:keepalive@kamailio */
+        from: z.string().min(1).optional(),
+        /** keepalive `destination` modparams: monitored from start (owner 'config'). @default [] */
+        destinations: z.array(z.string().min(1)).default([]),
+      })
+      .strict()
+      .default({ pingIntervalMs: 30_000, destinations: [] }),
+    /** Destinations per BullMQ job. @default 50 */
+    shardSize: z.number().int().min(1).max(10_000).default(50),
+    /** Jobs run at once by this prober. @default 64 */
+    concurrency: z.number().int().min(1).max(10_000).default(64),
+    log: z
+      .object({
+        /** @default info */
+        level: z
+          .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+          .default('info'),
+      })
+      .strict()
+      .default({ level: 'info' }),
+  })
+  .strict();
+
+export type ProberConfig = z.infer<typeof proberConfigSchema>;
+
+/** Validates a raw config object (environment already applied). */
+export function parseProberConfig(raw: unknown): ProberConfig {
+  const result = proberConfigSchema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const path = issue.path.join('.') || '(top level)';
+    return `  ${path}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+/** Reads YAML/JSON, applies SIPFLEET_REDIS_URL / SIPFLEET_PREFIX / SIPFLEET_ADMIN, validates. */
+export function loadProberConfig(file: string | undefined, env: NodeJS.ProcessEnv): ProberConfig {
+  let raw: Record<string, unknown> = {};
+  if (file !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
+    }
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+        throw new ConfigError(`config file ${file}: the top level must be a mapping`);
+      }
+      raw = parsed as Record<string, unknown>;
+    }
+  }
+  const out = { ...raw };
+  if (env.SIPFLEET_REDIS_URL || env.SIPFLEET_PREFIX) {
+    const redis = { ...(out.redis as Record<string, unknown> | undefined) };
+    if (env.SIPFLEET_REDIS_URL) redis.url = env.SIPFLEET_REDIS_URL;
+    if (env.SIPFLEET_PREFIX) redis.prefix = env.SIPFLEET_PREFIX;
+    out.redis = redis;
+  }
+  if (env.SIPFLEET_ADMIN) {
+    const m = /^(.+):(\d+)$/.exec(env.SIPFLEET_ADMIN);
+    if (!m) throw new ConfigError(`SIPFLEET_ADMIN: '${env.SIPFLEET_ADMIN}' is not host:port`);
+    out.admin = { address: m[1], port: Number(m[2]) };
+  }
+  return parseProberConfig(out);
+}

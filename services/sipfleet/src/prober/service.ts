@@ -1,0 +1,154 @@
+// One `sipfleet prober` process: its own SIP sockets (Pinger), a BullMQ worker sharing the ping
+// schedules with every other prober, metrics and health on the admin port, clean shutdown.
+import type { Server } from 'node:http';
+import type { Logger } from 'pino';
+import { DispatcherFleet } from '@sipfleet/dispatcher';
+import { KeepaliveStore, Pinger, Prober } from '@sipfleet/keepalive';
+import { RedisConnection } from '@sipfleet/redis';
+import { startAdminServer } from '../admin-server.js';
+import type { ProberConfig } from './config.js';
+import { ProberMetrics } from './metrics.js';
+
+export class ProberService {
+  private constructor(
+    readonly config: ProberConfig,
+    readonly metrics: ProberMetrics,
+    readonly conn: RedisConnection,
+    readonly pinger: Pinger,
+    readonly prober: Prober,
+    readonly admin: { server: Server; port: number },
+    private readonly log: Logger,
+  ) {}
+
+  static async start(config: ProberConfig, log: Logger): Promise<ProberService> {
+    const metrics = new ProberMetrics(config.nodeId);
+    const d = config.dispatcher;
+    const settings = {
+      ...(d.pingIntervalMs !== undefined ? { pingIntervalMs: d.pingIntervalMs } : {}),
+      ...(d.probingMode !== undefined ? { probingMode: d.probingMode } : {}),
+      ...(d.probingThreshold !== undefined ? { probingThreshold: d.probingThreshold } : {}),
+      ...(d.inactiveThreshold !== undefined ? { inactiveThreshold: d.inactiveThreshold } : {}),
+      ...(d.pingReplyCodes !== undefined ? { replyCodes: d.pingReplyCodes } : {}),
+      ...(d.pingMethod !== undefined ? { method: d.pingMethod } : {}),
+      ...(d.pingFrom !== undefined ? { from: d.pingFrom } : {}),
+      ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}),
+      ...(d.latencyEstimatorAlpha !== undefined
+        ? { latencyEstimatorAlpha: d.latencyEstimatorAlpha }
+        : {}),
+      shardSize: config.shardSize,
+    };
+    const conn = new RedisConnection({
+      redis: config.redis.url,
+      keyPrefix: config.redis.prefix,
+      connectionName: `sipfleet-prober-${config.nodeId}`,
+    });
+    conn.on('up', () => {
+      metrics.redisUp.set(1);
+      log.info('redis up');
+    });
+    conn.on('down', (cause) => {
+      metrics.redisUp.set(0);
+      log.warn({ err: cause }, 'redis down: pings pause until it is back');
+    });
+    let pinger: Pinger | undefined;
+    let prober: Prober | undefined;
+    try {
+      await conn.waitUntilReady(10_000);
+      metrics.redisUp.set(1);
+      const fleet = new DispatcherFleet(conn, {
+        thresholds: {
+          probingThreshold: d.probingThreshold ?? 1,
+          inactiveThreshold: d.inactiveThreshold ?? 1,
+        },
+      });
+      pinger = await Pinger.start({
+        address: config.sip.address,
+        port: config.sip.port,
+        tcp: config.sip.tcp,
+        ...(config.sip.advertise !== undefined
+          ? { advertise: { host: config.sip.advertise } }
+          : {}),
+        timeoutMs: settings.timeoutMs ?? Math.min(5000, settings.pingIntervalMs ?? 10_000),
+        ...(settings.method !== undefined ? { method: settings.method } : {}),
+      });
+      pinger.observer = {
+        onSent: (_uri, protocol) => metrics.pingsSent.labels(protocol).inc(),
+        onResult: (r) => metrics.result(r),
+        onMalformed: () => metrics.malformed.inc(),
+      };
+      const store = new KeepaliveStore(conn);
+      for (const uri of config.keepalive.destinations) await store.add(uri, 'config');
+      prober = await Prober.start({
+        conn,
+        fleet,
+        pinger,
+        settings,
+        keepalive: {
+          pingIntervalMs: config.keepalive.pingIntervalMs,
+          ...(config.keepalive.from !== undefined ? { from: config.keepalive.from } : {}),
+        },
+        registerSets: d.registerSets,
+        concurrency: config.concurrency,
+        onError: (err) => log.warn({ err }, 'prober background error'),
+        observer: {
+          onScheduleLag: (ms) => metrics.scheduleLag.observe(ms / 1000),
+          onSkipped: (reason, data) => {
+            metrics.skipped.labels(reason).inc();
+            log.debug({ reason, job: data }, 'batch skipped');
+          },
+          onJobError: (err, data) => {
+            metrics.jobErrors.inc();
+            log.warn({ err, job: data }, 'batch failed');
+          },
+          onTransition: (kind, setid, uri, t) => {
+            const to = t.wentDown ? 'down' : t.wentUp ? 'up' : 'state';
+            metrics.transitions.labels(kind, to).inc();
+            log.info(
+              { kind, setid, uri, oldFlags: t.oldFlags, newFlags: t.newFlags, to },
+              'destination state changed',
+            );
+          },
+        },
+      });
+    } catch (err) {
+      await prober?.close().catch(() => undefined);
+      await pinger?.close().catch(() => undefined);
+      await conn.close();
+      throw err;
+    }
+    const readiness = {
+      notReadyReasons: () => {
+        const reasons: string[] = [];
+        if (!conn.ready) reasons.push('redis unreachable');
+        if (!prober?.view.ready) reasons.push('dispatcher list not read');
+        return reasons;
+      },
+    };
+    const admin = await startAdminServer(
+      config.admin.address,
+      config.admin.port,
+      metrics.registry,
+      readiness,
+    );
+    const service = new ProberService(config, metrics, conn, pinger, prober, admin, log);
+    log.info(
+      {
+        admin: admin.port,
+        sip: pinger.udpPort,
+        interval: prober.settings.pingIntervalMs,
+        mode: prober.settings.probingMode,
+      },
+      'prober started',
+    );
+    return service;
+  }
+
+  /** SIGTERM: stop taking jobs (running ones finish), close sockets, Redis and the admin port. */
+  async stop(): Promise<void> {
+    await this.prober.close();
+    await this.pinger.close();
+    await new Promise<void>((resolve) => this.admin.server.close(() => resolve()));
+    await this.conn.close();
+    this.log.info('prober stopped');
+  }
+}

@@ -1,0 +1,176 @@
+// `sipfleet prober` end to end: real prober processes, a real redis-server, a real sipp UAS
+// answering OPTIONS (-aa) and UDP responders. What edges act on is asserted where edges read it:
+// the fleet's state in Redis (what `sipfleet ctl dispatcher list` prints) and a DispatcherView.
+// Intervals are 1 s; waits have deadlines (liveness), assertions are about what happened.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DispatcherFleet, DispatcherView, formatFlags } from '@sipfleet/dispatcher';
+import { RedisConnection } from '@sipfleet/redis';
+import { SIPFLEET_BIN } from '../helpers/edge.js';
+import { freePort } from '../helpers/ports.js';
+import { type CleanupOwner, spawnTracked, type TrackedProcess } from '../helpers/processes.js';
+import { startRedis, uniquePrefix } from '../helpers/redis-server.js';
+import { startSipp } from '../helpers/sipp.js';
+import { UdpResponders } from '../helpers/udp-responders.js';
+
+const INTERVAL = 1000;
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 20_000) {
+  const until = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+interface ProberHandle {
+  process: TrackedProcess;
+  adminPort: number;
+  metric(name: string): Promise<number>;
+}
+
+async function startProber(
+  owner: CleanupOwner,
+  redisUrl: string,
+  prefix: string,
+  dispatcher: Record<string, unknown>,
+): Promise<ProberHandle> {
+  const adminPort = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'sipfleet-prober-'));
+  const file = join(dir, 'prober.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      nodeId: `prober-${adminPort}`,
+      redis: { url: redisUrl, prefix },
+      sip: { address: '127.0.0.1', tcp: false },
+      admin: { address: '127.0.0.1', port: adminPort },
+      dispatcher: { pingIntervalMs: INTERVAL, timeoutMs: 500, probingMode: 1, ...dispatcher },
+      shardSize: 2,
+      log: { level: 'warn' },
+    }),
+  );
+  const proc = spawnTracked(process.execPath, [SIPFLEET_BIN, 'prober', '--config', file], {
+    name: `prober:${adminPort}`,
+  });
+  owner.after(async () => {
+    await proc.stop({ signal: 'SIGKILL' });
+    rmSync(dir, { recursive: true, force: true });
+  });
+  await waitFor('prober /readyz', async () => {
+    if (proc.exitStatus) throw new Error(`prober exited:\n${proc.output()}`);
+    try {
+      return (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).ok;
+    } catch {
+      return false;
+    }
+  });
+  return {
+    process: proc,
+    adminPort,
+    async metric(name) {
+      const body = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+      let sum = 0;
+      for (const line of body.split('\n')) {
+        const m = /^([a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+        if (m && m[1] === name) sum += Number(m[3]);
+      }
+      return sum;
+    },
+  };
+}
+
+describe('sipfleet prober', { concurrency: 1 }, () => {
+  test('UAS stopped -> IP after threshold x interval (Redis and the edge view), restarted -> AP; 480 stays up under class=2;code=480, 503 goes down', async (t) => {
+    const redis = await startRedis();
+    t.after(() => redis.stop());
+    const prefix = uniquePrefix();
+    const conn = new RedisConnection({ redis: redis.url, keyPrefix: prefix });
+    t.after(() => conn.close());
+    await conn.waitUntilReady();
+    const uasPort = await freePort();
+    let uas = await startSipp({
+      scenario: 'uas-call',
+      localPort: uasPort,
+      autoAnswer: true,
+      owner: t,
+    });
+    const responders = await UdpResponders.start(2);
+    t.after(() => responders.close());
+    responders.setMode(0, 480);
+    responders.setMode(1, 503);
+    const uasUri = `sip:127.0.0.1:${uasPort}`;
+    const [busy, unavailable] = responders.responders.map((r) => r.uri);
+    const fleet = new DispatcherFleet(conn);
+    await fleet.load(`1 ${uasUri} 0 0\n1 ${busy} 0 0\n1 ${unavailable} 0 0\n`);
+    const view = await DispatcherView.open(conn, { reconcileIntervalMs: 0 });
+    t.after(() => view.close());
+    const flags = async (uri: string) =>
+      (await fleet.list())[0]?.destinations.find((d) => d.uri === uri)?.flagsText;
+    const viewFlags = (uri: string) =>
+      formatFlags(view.snapshot.sets.get(1)?.destinations.find((d) => d.uri === uri)?.flags ?? -1);
+
+    const prober = await startProber(t, redis.url, prefix, {
+      probingThreshold: 2,
+      pingReplyCodes: 'class=2;code=480',
+    });
+    await waitFor('503 destination inactive', async () => (await flags(unavailable!)) === 'IP');
+    await waitFor('UAS and 480 answered', () => responders.get(0).pings.length >= 2);
+    assert.equal(await flags(uasUri), 'AP');
+    assert.equal(await flags(busy!), 'AP');
+
+    await uas.stop(2000);
+    await waitFor('stopped UAS inactive in Redis', async () => (await flags(uasUri)) === 'IP');
+    await waitFor('and in the view edges hold', () => viewFlags(uasUri) === 'IP');
+    const selection = await view.selectDestinations(1, 8, {});
+    assert.equal(selection.candidates[0]?.destination.uri, busy, 'calls avoid the stopped UAS');
+    assert.ok(!selection.candidates.some((c) => c.destination.uri === uasUri));
+
+    uas = await startSipp({ scenario: 'uas-call', localPort: uasPort, autoAnswer: true, owner: t });
+    await waitFor('restarted UAS active again', async () => (await flags(uasUri)) === 'AP');
+    await waitFor('view back to AP', () => viewFlags(uasUri) === 'AP');
+    assert.equal(await flags(busy!), 'AP');
+    assert.ok((await prober.metric('sipfleet_prober_pings_total')) > 0);
+    assert.ok((await prober.metric('sipfleet_prober_transitions_total')) >= 3);
+    assert.ok((await prober.metric('sipfleet_prober_schedule_lag_seconds_count')) > 0);
+  });
+
+  test('two probers: one ping per destination per interval; one killed, the other carries on with no gap over interval + 1 interval', async (t) => {
+    const redis = await startRedis();
+    t.after(() => redis.stop());
+    const prefix = uniquePrefix();
+    const conn = new RedisConnection({ redis: redis.url, keyPrefix: prefix });
+    t.after(() => conn.close());
+    await conn.waitUntilReady();
+    const responders = await UdpResponders.start(8);
+    t.after(() => responders.close());
+    await new DispatcherFleet(conn).load(
+      responders.responders.map((r) => `1 ${r.uri} 0 0`).join('\n'),
+    );
+    const a = await startProber(t, redis.url, prefix, {});
+    const b = await startProber(t, redis.url, prefix, {});
+    await sleep(5 * INTERVAL);
+    const jobsA = await a.metric('sipfleet_prober_schedule_lag_seconds_count');
+    const jobsB = await b.metric('sipfleet_prober_schedule_lag_seconds_count');
+    assert.ok(jobsA > 0 && jobsB > 0, `both probers worked: ${jobsA}, ${jobsB}`);
+    const killedAt = Date.now();
+    await a.process.stop({ signal: 'SIGKILL' });
+    await sleep(5 * INTERVAL);
+    for (const r of responders.responders) {
+      const pings = r.pings.slice(1); // the first may come from start-up
+      assert.ok(
+        pings.filter((p) => p > killedAt).length >= 3,
+        `${r.uri} still pinged after the kill`,
+      );
+      for (let i = 1; i < pings.length; i++) {
+        const gap = pings[i]! - pings[i - 1]!;
+        assert.ok(gap > INTERVAL / 2, `${r.uri}: two pings in one interval (${gap} ms apart)`);
+        assert.ok(gap <= 2 * INTERVAL, `${r.uri}: gap of ${gap} ms (interval ${INTERVAL})`);
+      }
+    }
+  });
+});
