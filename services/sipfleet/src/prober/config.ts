@@ -4,6 +4,11 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import {
+  resolveProberSettings,
+  SipfleetKeepaliveError,
+  type ProberSettings,
+} from '@sipfleet/keepalive';
 import { ConfigError } from '../config.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -100,7 +105,17 @@ export type ProberConfig = z.infer<typeof proberConfigSchema>;
 /** Validates a raw config object (environment already applied). */
 export function parseProberConfig(raw: unknown): ProberConfig {
   const result = proberConfigSchema.safeParse(raw ?? {});
-  if (result.success) return result.data;
+  if (result.success) {
+    try {
+      resolveProberSettings(proberSettings(result.data)); // cross-field rules and reply-code syntax
+    } catch (err) {
+      if (err instanceof SipfleetKeepaliveError) {
+        throw new ConfigError(`invalid configuration:\n  dispatcher: ${err.message}`);
+      }
+      throw err;
+    }
+    return result.data;
+  }
   const lines = result.error.issues.map((issue) => {
     const path = issue.path.join('.') || '(top level)';
     return `  ${path}: ${issue.message}`;
@@ -138,4 +153,23 @@ export function loadProberConfig(file: string | undefined, env: NodeJS.ProcessEn
     out.admin = { address: m[1], port: Number(m[2]) };
   }
   return parseProberConfig(out);
+}
+
+/** The keepalive package's settings from the `dispatcher` section (Kamailio ds_* names). */
+export function proberSettings(config: ProberConfig): ProberSettings {
+  const d = config.dispatcher;
+  return {
+    ...(d.pingIntervalMs !== undefined ? { pingIntervalMs: d.pingIntervalMs } : {}),
+    ...(d.probingMode !== undefined ? { probingMode: d.probingMode } : {}),
+    ...(d.probingThreshold !== undefined ? { probingThreshold: d.probingThreshold } : {}),
+    ...(d.inactiveThreshold !== undefined ? { inactiveThreshold: d.inactiveThreshold } : {}),
+    ...(d.pingReplyCodes !== undefined ? { replyCodes: d.pingReplyCodes } : {}),
+    ...(d.pingMethod !== undefined ? { method: d.pingMethod } : {}),
+    ...(d.pingFrom !== undefined ? { from: d.pingFrom } : {}),
+    ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}),
+    ...(d.latencyEstimatorAlpha !== undefined
+      ? { latencyEstimatorAlpha: d.latencyEstimatorAlpha }
+      : {}),
+    shardSize: config.shardSize,
+  };
 }

@@ -6,7 +6,7 @@ import { DispatcherFleet } from '@sipfleet/dispatcher';
 import { KeepaliveStore, Pinger, Prober } from '@sipfleet/keepalive';
 import { RedisConnection } from '@sipfleet/redis';
 import { startAdminServer } from '../admin-server.js';
-import type { ProberConfig } from './config.js';
+import { proberSettings, type ProberConfig } from './config.js';
 import { ProberMetrics } from './metrics.js';
 
 export class ProberService {
@@ -23,20 +23,7 @@ export class ProberService {
   static async start(config: ProberConfig, log: Logger): Promise<ProberService> {
     const metrics = new ProberMetrics(config.nodeId);
     const d = config.dispatcher;
-    const settings = {
-      ...(d.pingIntervalMs !== undefined ? { pingIntervalMs: d.pingIntervalMs } : {}),
-      ...(d.probingMode !== undefined ? { probingMode: d.probingMode } : {}),
-      ...(d.probingThreshold !== undefined ? { probingThreshold: d.probingThreshold } : {}),
-      ...(d.inactiveThreshold !== undefined ? { inactiveThreshold: d.inactiveThreshold } : {}),
-      ...(d.pingReplyCodes !== undefined ? { replyCodes: d.pingReplyCodes } : {}),
-      ...(d.pingMethod !== undefined ? { method: d.pingMethod } : {}),
-      ...(d.pingFrom !== undefined ? { from: d.pingFrom } : {}),
-      ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}),
-      ...(d.latencyEstimatorAlpha !== undefined
-        ? { latencyEstimatorAlpha: d.latencyEstimatorAlpha }
-        : {}),
-      shardSize: config.shardSize,
-    };
+    const settings = proberSettings(config);
     const conn = new RedisConnection({
       redis: config.redis.url,
       keyPrefix: config.redis.prefix,
