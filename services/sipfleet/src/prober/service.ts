@@ -135,6 +135,7 @@ export class ProberService {
     await this.prober.close();
     await this.pinger.close();
     await new Promise<void>((resolve) => this.admin.server.close(() => resolve()));
+    this.conn.removeAllListeners('down'); // closing is not an outage
     await this.conn.close();
     this.log.info('prober stopped');
   }
