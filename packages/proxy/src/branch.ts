@@ -31,14 +31,15 @@ export class Branch implements ClientTransactionHandlers {
     return this.destinationOverride ?? this.uri;
   }
 
-  start(core: ProxyCore, recordRoute: boolean): void {
+  /** @param recordRoute our Record-Route's extra URI params (`;k=v`), or undefined for none at all. */
+  start(core: ProxyCore, recordRoute: string | undefined): void {
     const owner = this.owner;
     let req: SipRequest;
     let hopUri: string;
     try {
       req = owner.request.clone();
       if (req.uri !== this.uri) req.setUri(this.uri);
-      if (recordRoute) core.addRecordRoute(req, owner.source);
+      if (recordRoute !== undefined) core.addRecordRoute(req, owner.source, recordRoute);
       hopUri = core.nextHopUri(req, this.destinationOverride);
     } catch (err) {
       owner.log.warn({ err, uri: this.uri }, 'cannot build branch');

@@ -45,10 +45,18 @@ export interface RoutingContext {
 }
 
 export interface RequestContext extends RoutingContext {
-  /** `record_route()`: insert our Record-Route when relaying (dialog-creating requests). */
-  recordRoute(): void;
+  /**
+   * `record_route()`: insert our Record-Route when relaying (dialog-creating requests). `params`
+   * go on our Record-Route URI (Kamailio `add_rr_param`) and come back on in-dialog requests.
+   */
+  recordRoute(params?: Record<string, string>): void;
   /** `loose_route()`: true when the request carried a Route set (in-dialog routing; ours was already removed). */
   looseRoute(): boolean;
+  /**
+   * `check_route_param()`/`get_route_param()`: a parameter of our own Route entry that this
+   * in-dialog request carried (put there by `recordRoute(params)`), or undefined.
+   */
+  routeParam(name: string): string | undefined;
   /** True when the Request-URI names this proxy (Kamailio `uri == myself`). */
   uriIsMyself(): boolean;
 }

@@ -105,9 +105,9 @@ export class ProxyCore implements TransactionUser {
       this.replyOn(tx, req, refusal[0], refusal[1], refusal[2]);
       return;
     }
-    const hadRouteSet = this.preprocessRoutes(req);
+    const { hadRouteSet, ownRoute } = this.preprocessRoutes(req);
     this.decrementMaxForwards(req);
-    const ptx = new ProxyTransaction(this, tx, req, remote, hadRouteSet);
+    const ptx = new ProxyTransaction(this, tx, req, remote, hadRouteSet, ownRoute);
     this.byServerTx.set(tx, ptx);
     const hook = this.hooks.request;
     if (hook === undefined) {
@@ -154,9 +154,12 @@ export class ProxyCore implements TransactionUser {
 
   // --- §16.4 Route information pre-processing -----------------------------------------------
 
-  /** Returns whether the request came with a Route set (Kamailio's `loose_route()` result). */
-  private preprocessRoutes(req: SipRequest): boolean {
-    if (!req.hasHeader('route')) return false;
+  /**
+   * Returns whether the request came with a Route set (Kamailio's `loose_route()` result) and
+   * our own Route entry that was consumed (its params are what recordRoute(params) put there).
+   */
+  private preprocessRoutes(req: SipRequest): { hadRouteSet: boolean; ownRoute?: SipUri } {
+    if (!req.hasHeader('route')) return { hadRouteSet: false };
     const ruri = req.parsedUri;
     // A strict router before us put our Record-Route URI in the Request-URI: restore the real
     // Request-URI from the last Route value.
@@ -171,12 +174,14 @@ export class ProxyCore implements TransactionUser {
       }
     }
     // Our own Route entries (one, or two after double record-routing) come off the top.
+    let ownRoute: SipUri | undefined;
     for (let i = 0; i < 2; i++) {
       const first = req.routes[0];
       if (first === undefined || !this.myself.matches(first.uri)) break;
+      ownRoute ??= first.uri;
       req.removeFirstValue('route');
     }
-    return true;
+    return ownRoute === undefined ? { hadRouteSet: true } : { hadRouteSet: true, ownRoute };
   }
 
   private decrementMaxForwards(req: SipRequest): void {
@@ -186,9 +191,11 @@ export class ProxyCore implements TransactionUser {
 
   // --- forwarding helpers used by branches ----------------------------------------------------
 
-  addRecordRoute(req: SipRequest, source: RemoteInfo): void {
+  /** @param params extra `;k=v` URI params for our entry (already validated), '' for none. */
+  addRecordRoute(req: SipRequest, source: RemoteInfo, params: string): void {
     const value = this.recordRouteValue[source.protocol] ?? this.recordRouteValue.udp;
-    if (value !== undefined) req.prependHeader('Record-Route', value);
+    if (value === undefined) return;
+    req.prependHeader('Record-Route', params === '' ? value : `${value.slice(0, -1)}${params}>`);
   }
 
   /**
@@ -271,8 +278,8 @@ export class ProxyCore implements TransactionUser {
   /** The ACK for a 2xx is its own transaction, which a proxy forwards statelessly (§16.11 rules). */
   private forwardAckStatelessly(req: SipRequest): void {
     if (req.maxForwards === 0) return;
-    const hadRoutes = this.preprocessRoutes(req);
-    if (!hadRoutes && this.myself.matches(req.parsedUri)) return; // an ACK for us: nothing to do
+    const { hadRouteSet } = this.preprocessRoutes(req);
+    if (!hadRouteSet && this.myself.matches(req.parsedUri)) return; // an ACK for us: nothing to do
     this.decrementMaxForwards(req);
     let hop: string;
     try {

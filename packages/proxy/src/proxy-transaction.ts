@@ -1,5 +1,5 @@
 import { createResponse, parseUri } from '@sipfleet/sip';
-import type { SipRequest, SipResponse } from '@sipfleet/sip';
+import type { SipRequest, SipResponse, SipUri } from '@sipfleet/sip';
 import type { ServerTransaction } from '@sipfleet/transaction';
 import type { RemoteInfo } from '@sipfleet/transport';
 import type { Logger } from 'pino';
@@ -29,6 +29,7 @@ export class ProxyTransaction implements RequestContext, FailureContext {
   timers: BranchTimers;
   private extraTargets: { uri: string; destination?: string }[] = [];
   private addRecordRoute = false;
+  private recordRouteParams: string | undefined;
   private phase: Phase = 'request';
   /** Set by relay()/reply()/drop() so the core knows the hook did something. */
   handled = false;
@@ -47,6 +48,7 @@ export class ProxyTransaction implements RequestContext, FailureContext {
     readonly request: SipRequest,
     readonly source: RemoteInfo,
     private readonly hadRouteSet: boolean,
+    private readonly ownRoute: SipUri | undefined,
   ) {
     this.method = request.method;
     this.callId = request.callId;
@@ -76,8 +78,22 @@ export class ProxyTransaction implements RequestContext, FailureContext {
     return this.hadRouteSet;
   }
 
-  recordRoute(): void {
+  recordRoute(params?: Record<string, string>): void {
     this.addRecordRoute = true;
+    if (params === undefined) return;
+    let text = '';
+    for (const [name, value] of Object.entries(params)) {
+      if (!/^[A-Za-z0-9._~-]+$/.test(name) || !/^[A-Za-z0-9._~!*'()+-]*$/.test(value)) {
+        throw new Error(`record-route param ${name}=${value} is not a plain URI token`);
+      }
+      text += value === '' ? `;${name}` : `;${name}=${value}`;
+    }
+    this.recordRouteParams = text;
+  }
+
+  routeParam(name: string): string | undefined {
+    const value = this.ownRoute?.params.get(name.toLowerCase());
+    return value === null ? '' : value;
   }
 
   setRequestUri(uri: string): void {
@@ -167,7 +183,7 @@ export class ProxyTransaction implements RequestContext, FailureContext {
     for (const target of targets) {
       const branch = new Branch(this, this.branches.length, target.uri, target.destination);
       this.branches.push(branch);
-      branch.start(this.core, this.addRecordRoute);
+      branch.start(this.core, this.addRecordRoute ? (this.recordRouteParams ?? '') : undefined);
     }
   }
 

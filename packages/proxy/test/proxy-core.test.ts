@@ -229,6 +229,33 @@ describe('proxy core (RFC 3261 section 16)', () => {
     assert.equal((uases[0] as Uas).received.length, 2);
   });
 
+  test('Record-Route params come back to the route on in-dialog requests (add_rr_param)', async () => {
+    const seen: (string | undefined)[] = [];
+    const { world, uac, uases } = setup((u) => ({
+      request(ctx) {
+        if (ctx.hasToTag()) {
+          seen.push(ctx.routeParam('dsset'));
+          ctx.relay();
+          return;
+        }
+        ctx.recordRoute({ dsset: '3' });
+        ctx.setDestination(u[0]?.uri);
+        ctx.relay();
+      },
+    }));
+    const invite = uac.request('INVITE', `sip:bob@${PROXY.address}`);
+    uac.send(invite);
+    await world.settle();
+    const rr = lastTo(uases[0] as Uas, 'INVITE').getHeader('record-route') ?? '';
+    assert.equal(rr, `<${PROXY_URI};lr;dsset=3>`);
+    const bye = uac.request('BYE', (uases[0] as Uas).uri, [`Route: ${rr}`], invite.callId);
+    bye.setHeader('To', `<sip:bob@example.com>;tag=${uac.responses.at(-1)?.to.tag ?? ''}`);
+    uac.send(bye);
+    await world.settle();
+    assert.deepEqual(seen, ['3']);
+    assert.equal(lastTo(uases[0] as Uas, 'BYE').routes.length, 0);
+  });
+
   test('OPTIONS to the proxy itself is answered 200 by the default route', async () => {
     const { world, uac } = setup(() => defaultRoute());
     uac.send(uac.request('OPTIONS', PROXY_URI));
