@@ -193,6 +193,11 @@ export function parseGenericParams(
         i++;
       } else {
         i = scan(s, i, TOKEN);
+        // RFC 3261 section 25.1: via-received = "received" EQUAL (IPv4address / IPv6address) - a bare
+        // IPv6 address, which is not a token (':'). RFC 5118 section 4.5: accept it bare or bracketed.
+        if (s.charCodeAt(i) === 58 /* : */ && key === 'received' && scan(s, vs, IPV6) >= i) {
+          i = scan(s, i, IPV6);
+        }
       }
       if (i === vs) fail(SipErrorCode.HEADER, `empty parameter value in ${what}`);
       into.set(key, s.slice(vs, i));

@@ -213,4 +213,19 @@ describe('mutators', () => {
     );
     assert.equal(m.topVia?.received, '203.0.113.9');
   });
+
+  it('a bare IPv6 received written back parses again, relayed and re-parsed (RFC 5118 section 4.5)', () => {
+    const m = request(INVITE);
+    const via = m.topVia;
+    assert.ok(via);
+    via.received = '2001:db8::99';
+    via.rport = 40000;
+    m.removeFirstValue('via');
+    m.prependHeader('via', via.toString());
+    assert.equal(m.topVia?.received, '2001:db8::99');
+    const again = request(m.toBuffer().toString('latin1'));
+    assert.equal(again.topVia?.received, '2001:db8::99');
+    assert.equal(again.topVia?.rport, 40000);
+    assert.equal(again.vias.length, 1);
+  });
 });

@@ -64,7 +64,8 @@ function canonicalFraming(input: Buffer, m: SipMessage): boolean {
     input[0] !== 10 &&
     cl.length === 1 &&
     cl[0]?.value === String(m.body.length) &&
-    input.toString('latin1', bodyStart - 4, bodyStart) === '\r\n\r\n'
+    // the header block must end right where the body starts: bytes after Content-Length are dropped
+    input.indexOf('\r\n\r\n', 0, 'latin1') + 4 === bodyStart
   );
 }
 

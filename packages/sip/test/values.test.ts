@@ -167,6 +167,24 @@ describe('parseVia', () => {
     );
   });
 
+  it('received holds a bare or a bracketed IPv6 address (RFC 3261 section 25.1, RFC 5118 section 4.5)', () => {
+    const bare = parseVia(
+      'SIP/2.0/UDP [2001:db8::9]:5080;received=2001:db8::99;rport=5081;branch=z9hG4bK4',
+    );
+    assert.equal(bare.received, '2001:db8::99');
+    assert.equal(bare.rport, 5081);
+    assert.equal(bare.branch, 'z9hG4bK4');
+    assert.equal(
+      bare.toString(),
+      'SIP/2.0/UDP [2001:db8::9]:5080;received=2001:db8::99;rport=5081;branch=z9hG4bK4',
+    );
+    assert.equal(parseVia('SIP/2.0/UDP h;received=::ffff:192.0.2.1').received, '::ffff:192.0.2.1');
+    assert.equal(parseVia('SIP/2.0/UDP h;received=[2001:db8::99]').received, '[2001:db8::99]');
+    rejects(() => parseVia('SIP/2.0/UDP h;received=2001:db8::zz'));
+    rejects(() => parseVia('SIP/2.0/UDP h;received=host.example:5060'));
+    rejects(() => parseVia('SIP/2.0/UDP h;maddr=2001:db8::1'));
+  });
+
   it('rejects malformed values', () => {
     for (const bad of [
       '',
