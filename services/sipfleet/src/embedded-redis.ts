@@ -6,6 +6,9 @@ import { createServer } from 'node:net';
 export interface EmbeddedRedis {
   readonly url: string;
   readonly port: number;
+  readonly pid: number | undefined;
+  /** Settles when redis-server exits, for whatever reason (`stop()` or a crash). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stop(): Promise<void>;
 }
 
@@ -46,9 +49,13 @@ export async function startEmbeddedRedis(dataDir: string): Promise<EmbeddedRedis
       '--notify-keyspace-events',
       '',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    // Its own process group: a Ctrl-C in the terminal reaches `sipfleet up` only, which stops
+    // Redis last, after the edges have drained (they keep flags and lists until the end).
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   await new Promise<void>((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => {
@@ -80,6 +87,8 @@ export async function startEmbeddedRedis(dataDir: string): Promise<EmbeddedRedis
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
+    pid: child.pid,
+    exited,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;

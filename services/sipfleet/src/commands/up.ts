@@ -5,141 +5,352 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { DispatcherFleet } from '@sipfleet/dispatcher';
+import { createRedisConnection } from '@sipfleet/redis';
+import { ConfigError, parseEdgeConfig } from '../config.js';
+import { type FleetPlan, type PlannedProcess, lastPorts, planFleet } from '../demo/fleet-plan.js';
 import { startEmbeddedRedis } from '../embedded-redis.js';
 import type { EmbeddedRedis } from '../embedded-redis.js';
+import { parseProberConfig } from '../prober/config.js';
+import { intOption } from './demo-uas.js';
 
 export const UP_USAGE = `usage: sipfleet up [options]
 
-Runs a whole fleet on this machine: Redis (embedded unless a URL is given), edges, and with
---demo two demo media servers plus a ready-to-paste sipp command.
+Runs a whole fleet on this machine: Redis (embedded unless a URL is given), edges, one prober and
+one route-api; with --demo also two demo media servers, a dispatcher list routing to them
+(set 1, round-robin with failover) and a ready-to-paste sipp command. Ctrl-C stops everything.
 
-  --edges N          number of edges (default 2)
+  --edges N          number of edges, 1-32 (default 2)
   --sip-port P       first edge's SIP port, UDP and TCP; edge i uses P+i (default 5060)
-  --admin-port P     first edge's admin port; edge i uses P+i (default 9060)
+  --admin-port P     first edge's admin port; edge i uses P+i, then the prober P+N and the
+                     route-api P+N+1 for N edges (default 9060)
+  --demo-port P      demo media servers on P and P+1 (default 5080)
   --redis-url URL    use this Redis instead of starting one (env SIPFLEET_REDIS_URL)
-  --data-dir DIR     embedded Redis data dir (default ~/.local/state/sipfleet/redis)
-  --demo             also start demo media servers on 127.0.0.1:5080 and 5081
+  --prefix P         key prefix (env SIPFLEET_PREFIX, default sipfleet)
+  --data-dir DIR     embedded Redis data dir, AOF on (default ~/.local/state/sipfleet/redis)
+  --log-level L      the children's log level (default warn)
+  --demo             also start the demo media servers; replaces the dispatcher list in Redis
 `;
 
 const bin = fileURLToPath(new URL('../../bin/sipfleet.js', import.meta.url));
-const scenarios = fileURLToPath(new URL('../../../../test/scenarios/', import.meta.url));
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
+/** How long each child may take to become ready. */
+const READY_TIMEOUT_MS = 30_000;
+/** After SIGTERM: edges drain up to 5 s (their config), everyone else closes at once. */
+const STOP_GRACE_MS = 10_000;
+
+type ExitStatus = { code: number | null; signal: NodeJS.Signals | null };
 
 interface Child {
-  name: string;
+  plan: PlannedProcess;
   process: ChildProcess;
-  exited: Promise<void>;
+  exited: Promise<ExitStatus>;
 }
 
-function startChild(name: string, args: string[]): Child {
-  const child = spawn(process.execPath, [bin, ...args], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return { name, process: child, exited };
+/** Why the fleet stops: a signal, or a process that died on its own. */
+type StopReason = { kind: 'signal'; signal: string } | { kind: 'died'; what: string };
+
+function describeStatus(status: ExitStatus): string {
+  return status.signal !== null ? `signal ${status.signal}` : `code ${String(status.code)}`;
 }
+
+function say(line: string): void {
+  process.stdout.write(`sipfleet up: ${line}\n`);
+}
+
+function usageError(message: string): number {
+  process.stderr.write(`sipfleet up: ${message}\n${UP_USAGE}`);
+  return 2;
+}
+
+class StartAborted extends Error {}
 
 export async function runUp(argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      edges: { type: 'string', default: '2' },
-      'sip-port': { type: 'string', default: '5060' },
-      'admin-port': { type: 'string', default: '9060' },
-      'redis-url': { type: 'string' },
-      'data-dir': { type: 'string' },
-      demo: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h' },
-    },
-    strict: true,
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        edges: { type: 'string', default: '2' },
+        'sip-port': { type: 'string', default: '5060' },
+        'admin-port': { type: 'string', default: '9060' },
+        'demo-port': { type: 'string', default: '5080' },
+        'redis-url': { type: 'string' },
+        prefix: { type: 'string' },
+        'data-dir': { type: 'string' },
+        'log-level': { type: 'string', default: 'warn' },
+        demo: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    return usageError((err as Error).message);
+  }
   if (values.help) {
     process.stdout.write(UP_USAGE);
     return 0;
   }
-  const edges = Number(values.edges);
-  const sipPort = Number(values['sip-port']);
-  const adminPort = Number(values['admin-port']);
-  for (const [name, value] of [
-    ['--edges', edges],
-    ['--sip-port', sipPort],
-    ['--admin-port', adminPort],
-  ] as const) {
-    if (!Number.isInteger(value) || value < 1 || value > 65535) {
-      process.stderr.write(
-        `sipfleet up: ${name} must be a whole number (got '${String(value)}')\n`,
-      );
-      return 2;
+  const edges = intOption(values.edges, 1, 32);
+  if (edges === undefined) return usageError(`--edges must be 1-32 (got '${values.edges}')`);
+  const ports: Record<string, number> = {};
+  for (const name of ['sip-port', 'admin-port', 'demo-port'] as const) {
+    const port = intOption(values[name], 1, 65535);
+    if (port === undefined) {
+      return usageError(`--${name} must be a port 1-65535 (got '${values[name]}')`);
     }
+    ports[name] = port;
   }
+  const [sipPort = 0, adminPort = 0, demoPort = 0] = [
+    ports['sip-port'],
+    ports['admin-port'],
+    ports['demo-port'],
+  ];
+  const last = lastPorts({ edges, sipPort, adminPort, demoPort });
+  if (last.sip > 65535) return usageError(`--sip-port ${sipPort} + ${edges} edges passes 65535`);
+  if (last.admin > 65535) {
+    return usageError(
+      `--admin-port ${adminPort} + ${edges} edges + prober + route-api passes 65535`,
+    );
+  }
+  if (values.demo && last.demo > 65535)
+    return usageError(`--demo-port ${demoPort} + 1 passes 65535`);
+  if (!LOG_LEVELS.includes(values['log-level'])) {
+    return usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const prefix = values.prefix ?? process.env.SIPFLEET_PREFIX ?? 'sipfleet';
+  const givenRedisUrl = values['redis-url'] ?? process.env.SIPFLEET_REDIS_URL;
 
   const children: Child[] = [];
   const workDir = mkdtempSync(join(tmpdir(), 'sipfleet-up-'));
   let redis: EmbeddedRedis | undefined;
-  const shutdown = async () => {
-    for (const c of children) if (c.process.exitCode === null) c.process.kill('SIGTERM');
-    await Promise.all(children.map((c) => c.exited));
-    await redis?.stop();
-    rmSync(workDir, { recursive: true, force: true });
+  /** Set once, by the first stop reason; from then on nothing starts and exits are expected. */
+  let stopping = false;
+  let resolveStopped: (reason: StopReason) => void = () => undefined;
+  const stopped = new Promise<StopReason>((resolve) => (resolveStopped = resolve));
+  const requestStop = (reason: StopReason): void => {
+    if (stopping) return;
+    stopping = true;
+    resolveStopped(reason);
   };
 
-  try {
-    let redisUrl = values['redis-url'] ?? process.env.SIPFLEET_REDIS_URL;
+  // Children run in their own process groups (a terminal Ctrl-C reaches only us, and we stop
+  // them in order); if this process dies without a shutdown, take them with it.
+  const killAll = (): void => {
+    for (const c of children) if (c.process.exitCode === null) c.process.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      say(`${signal} again: killing every process now`);
+      killAll();
+      return;
+    }
+    requestStop({ kind: 'signal', signal });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const startChild = (plan: PlannedProcess): Child => {
+    if (stopping) throw new StartAborted();
+    if (plan.config !== undefined && plan.configFile !== undefined) {
+      writeFileSync(plan.configFile, JSON.stringify(plan.config, null, 2));
+    }
+    const child = spawn(process.execPath, [bin, ...plan.args], {
+      stdio: ['ignore', plan.ready.kind === 'output' ? 'pipe' : 'inherit', 'inherit'],
+      detached: true,
+    });
+    child.stdout?.pipe(process.stdout, { end: false });
+    const exited = new Promise<ExitStatus>((resolve) => {
+      child.once('exit', (code, signal) => resolve({ code, signal }));
+      child.once('error', (err) => {
+        process.stderr.write(`sipfleet up: cannot start ${plan.name}: ${err.message}\n`);
+        resolve({ code: null, signal: null });
+      });
+    });
+    const entry = { plan, process: child, exited };
+    children.push(entry);
+    void exited.then((status) =>
+      requestStop({
+        kind: 'died',
+        what: `${plan.name} (pid ${String(child.pid)}) exited unexpectedly (${describeStatus(status)})`,
+      }),
+    );
+    return entry;
+  };
+
+  const waitReady = async (child: Child): Promise<void> => {
+    const { ready, name } = child.plan;
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    if (ready.kind === 'output') {
+      const stdout = child.process.stdout;
+      await new Promise<void>((resolve, reject) => {
+        let seen = '';
+        const timer = setTimeout(() => {
+          reject(new Error(`${name} did not become ready within ${READY_TIMEOUT_MS} ms`));
+        }, READY_TIMEOUT_MS);
+        const onData = (chunk: Buffer): void => {
+          seen += chunk.toString();
+          if (ready.pattern.test(seen)) {
+            clearTimeout(timer);
+            stdout?.off('data', onData);
+            resolve();
+          }
+        };
+        stdout?.on('data', onData);
+        void stopped.then(() => {
+          clearTimeout(timer);
+          reject(new StartAborted());
+        });
+      });
+      return;
+    }
+    while (!stopping) {
+      try {
+        if ((await fetch(ready.url, { signal: AbortSignal.timeout(2000) })).ok) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`${name} is not ready (${ready.url}) after ${READY_TIMEOUT_MS} ms`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new StartAborted();
+  };
+
+  const stopGroup = async (roles: readonly PlannedProcess['role'][]): Promise<void> => {
+    const group = children.filter((c) => roles.includes(c.plan.role));
+    for (const c of group) if (c.process.exitCode === null) c.process.kill('SIGTERM');
+    await Promise.all(
+      group.map(async (c) => {
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((resolve) => {
+          timer = setTimeout(() => resolve('late'), STOP_GRACE_MS);
+        });
+        if ((await Promise.race([c.exited, late])) === 'late') {
+          say(`${c.plan.name} did not stop within ${STOP_GRACE_MS} ms: killing it`);
+          c.process.kill('SIGKILL');
+          await c.exited;
+        }
+        clearTimeout(timer);
+      }),
+    );
+  };
+
+  const shutdown = async (): Promise<void> => {
+    // Edges first (they drain calls that still need the media servers and Redis), then the
+    // services around them, the media servers, and Redis last.
+    await stopGroup(['edge']);
+    await stopGroup(['prober', 'route-api']);
+    await stopGroup(['media']);
+    await redis?.stop();
+    rmSync(workDir, { recursive: true, force: true });
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('exit', killAll);
+  };
+
+  const start = async (): Promise<FleetPlan> => {
+    let redisUrl = givenRedisUrl;
     if (redisUrl === undefined) {
       const dataDir = values['data-dir'] ?? join(homedir(), '.local', 'state', 'sipfleet', 'redis');
       redis = await startEmbeddedRedis(dataDir);
       redisUrl = redis.url;
-      process.stdout.write(
-        `sipfleet up: embedded redis-server at ${redisUrl} (AOF in ${dataDir})\n`,
+      const pid = redis.pid;
+      void redis.exited.then((status) =>
+        requestStop({
+          kind: 'died',
+          what: `redis-server (pid ${String(pid)}) exited unexpectedly (${describeStatus(status)})`,
+        }),
       );
+      say(`redis      ${redisUrl} (embedded redis-server, pid ${String(pid)}, AOF in ${dataDir})`);
+    } else {
+      say(`redis      ${redisUrl}`);
     }
-    const mediaPorts = values.demo ? [5080, 5081] : [];
-    for (const port of mediaPorts) {
-      children.push(startChild(`media-${port}`, ['demo-uas', '--port', String(port)]));
+    const plan = planFleet({
+      edges,
+      sipPort,
+      adminPort,
+      demoPort,
+      demo: values.demo,
+      redisUrl,
+      prefix,
+      logLevel: values['log-level'],
+      configDir: workDir,
+    });
+    // Validate every generated config before anything starts: a mistake here is ours, and the
+    // message names the setting.
+    for (const p of plan.processes) {
+      if (p.config === undefined) continue;
+      if (p.role === 'edge') parseEdgeConfig(p.config);
+      if (p.role === 'prober') parseProberConfig(p.config);
     }
-    for (let i = 0; i < edges; i++) {
-      const port = sipPort + i;
-      const config = {
-        nodeId: `edge-${i + 1}`,
-        listen: [
-          { protocol: 'udp', address: '127.0.0.1', port },
-          { protocol: 'tcp', address: '127.0.0.1', port },
-        ],
-        admin: { address: '127.0.0.1', port: adminPort + i },
-        routing:
-          mediaPorts[0] === undefined ? {} : { destination: `sip:127.0.0.1:${mediaPorts[0]}` },
-      };
-      const file = join(workDir, `edge-${i + 1}.json`);
-      writeFileSync(file, JSON.stringify(config, null, 2));
-      children.push(startChild(`edge-${i + 1}`, ['edge', '--config', file]));
+    if (plan.dispatcherList !== undefined) {
+      const conn = createRedisConnection({
+        redis: redisUrl,
+        keyPrefix: prefix,
+        connectionName: 'sipfleet-up',
+      });
+      try {
+        await conn.waitUntilReady(10_000);
+        const loaded = await new DispatcherFleet(conn).load(plan.dispatcherList);
+        say(
+          `dispatcher list loaded into Redis (version ${loaded.version}): ` +
+            `set 1 = the ${loaded.destinations} demo media servers, round-robin with failover`,
+        );
+      } finally {
+        await conn.close();
+      }
     }
-    process.stdout.write(
-      [
-        `sipfleet up: ${edges} edge(s) on 127.0.0.1:${sipPort}..${sipPort + edges - 1} (UDP+TCP),` +
-          ` admin/metrics on 127.0.0.1:${adminPort}..${adminPort + edges - 1}`,
-        ...(values.demo
-          ? [
-              `sipfleet up: demo media servers on 127.0.0.1:${mediaPorts.join(', 127.0.0.1:')}`,
-              'place calls through the fleet with:',
-              `  sipp -sf ${join(scenarios, 'uac-call.xml')} -s demo 127.0.0.1:${sipPort} -r 10 -m 100`,
-            ]
-          : []),
-        'press Ctrl-C to stop',
-        '',
-      ].join('\n'),
-    );
-    const stopped = await Promise.race([
-      new Promise<string>((resolve) => {
-        process.once('SIGINT', () => resolve('SIGINT'));
-        process.once('SIGTERM', () => resolve('SIGTERM'));
-      }),
-      ...children.map((c) => c.exited.then(() => `${c.name} exited`)),
-    ]);
-    process.stdout.write(`sipfleet up: stopping (${stopped})\n`);
-    await shutdown();
-    return stopped.endsWith('exited') ? 1 : 0;
-  } catch (err) {
-    process.stderr.write(`sipfleet up: ${(err as Error).message}\n`);
-    await shutdown();
-    return 1;
+    // Media servers before the edges and the prober, so no call or ping finds them missing.
+    for (const role of ['media', 'edge', 'prober', 'route-api'] as const) {
+      const group = plan.processes.filter((p) => p.role === role).map(startChild);
+      await Promise.all(group.map(waitReady));
+    }
+    return plan;
+  };
+
+  const starting = start();
+  let first: { plan: FleetPlan } | StopReason | { error: unknown };
+  try {
+    first = await Promise.race([starting.then((plan) => ({ plan })), stopped]);
+  } catch (error) {
+    first = { error };
   }
+  if ('plan' in first) {
+    for (const c of children) {
+      say(`${c.plan.name.padEnd(10)} ${c.plan.describe}, pid ${String(c.process.pid)}`);
+    }
+    if (first.plan.sippCommand !== undefined) {
+      say('place calls through the fleet with:');
+      process.stdout.write(`  ${first.plan.sippCommand}\n`);
+    }
+    say('ready (Ctrl-C stops the fleet)');
+  }
+  let exitCode = 0;
+  if ('error' in first) {
+    stopping = true;
+    const err = first.error;
+    const message =
+      err instanceof ConfigError
+        ? `generated config is invalid: ${err.message}`
+        : (err as Error).message;
+    process.stderr.write(`sipfleet up: ${message}\n`);
+    exitCode = 1;
+  } else {
+    const reason = 'kind' in first ? first : await stopped;
+    if (reason.kind === 'died') {
+      process.stderr.write(`sipfleet up: ${reason.what}; stopping the fleet\n`);
+      exitCode = 1;
+    } else {
+      say(`stopping (${reason.signal})`);
+    }
+  }
+  // Whatever start() was doing has to end before the shutdown, or it could leave something behind.
+  await starting.catch(() => undefined);
+  await shutdown();
+  say('stopped');
+  return exitCode;
 }
