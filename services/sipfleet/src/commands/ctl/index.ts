@@ -11,10 +11,12 @@ import {
   EXIT,
   UsageError,
 } from './common.js';
+import { dispatcherGroup } from './dispatcher.js';
 import { htableGroup } from './htable.js';
 import { maintenanceGroup } from './maintenance.js';
 
 const GROUPS: Readonly<Record<string, CtlGroup>> = {
+  dispatcher: dispatcherGroup,
   htable: htableGroup,
   maintenance: maintenanceGroup,
 };
@@ -24,6 +26,7 @@ export const CTL_USAGE = `usage: sipfleet ctl <group> <command> [options]
 Operator commands, run against Redis (kamctl/kamcmd for the fleet). See docs/cli.md.
 
 groups:
+  dispatcher    list, reload, set-state, add, remove, hash, ping-active, probe
   htable        get, sets, seti, delete, dump, list, flush, reload, stats
   maintenance   on, off, status (fleet-wide or --node ID)
 

@@ -1,0 +1,747 @@
+// `sipfleet ctl dispatcher …`: Kamailio's `kamctl dispatcher` and the dispatcher RPCs
+// (dispatcher.list, .reload, .set_state, .add, .remove, .hash, .ping_active) run against the
+// fleet's list in Redis, plus "probe now".
+//
+// Every write goes through DispatcherFleet, the class the prober and the edges' failure hooks use,
+// so a ctl change is the same Lua step (compare-and-set, version bump, event published in the
+// same script) and every edge applies it from the bus within milliseconds. `hash` answers with
+// the core `select()` over the set as an edge's snapshot holds it (readFleet, current flags), so
+// it names exactly the destination an edge would pick for that key.
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import {
+  DS_ALG,
+  DS_ALL_FLAG_BITS,
+  type Destination,
+  type DestinationAttrs,
+  DispatcherFleet,
+  DispatcherFleetError,
+  type FleetDestinationInfo,
+  type Selection,
+  type SelectInput,
+  SipfleetDispatcherError,
+  type Transition,
+  formatFlags,
+  hashAuthUsername,
+  hashCallId,
+  hashUri,
+  hashValue,
+  parseList,
+  select,
+} from '@sipfleet/dispatcher';
+import { getPingActive, readLatency, requestProbe, setPingActive } from '@sipfleet/keepalive';
+import type { RedisConnection } from '@sipfleet/redis';
+import {
+  COMMON_OPTIONS,
+  COMMON_USAGE,
+  CtlError,
+  type CtlGroup,
+  type CtlSettings,
+  EXIT,
+  UsageError,
+  columns,
+  output,
+  parseCommandLine,
+  resolveSettings,
+  withRedis,
+} from './common.js';
+
+export const DISPATCHER_USAGE = `usage: sipfleet ctl dispatcher <command> [options]
+
+commands (Kamailio RPC in brackets):
+  list [SET]                   flags, priority, attrs, load, latency  [dispatcher.list]
+  reload --file FILE           load a dispatcher.list fleet-wide      [dispatcher.reload]
+  set-state STATE SET URI|all  STATE: a, i, d, t (or 1, 0, 2, 3),     [dispatcher.set_state]
+                               a second p adds probing: ap, ip, tp
+  add SET URI                  add or replace a destination           [dispatcher.add]
+  remove SET URI               remove a destination                   [dispatcher.remove]
+  hash --alg N --set SET KEY   the destination an edge picks for KEY now
+  ping-active on|off|status    probing on/off fleet-wide              [dispatcher.ping_active]
+  probe SET URI                have a prober ping one destination now
+
+  add:        --flags N (0-63)  --priority N  --attrs 'k=v;...'  --description TEXT
+  set-state:  --reason TEXT     carried by the dst-down/dst-up event (default ctl)
+  hash:       KEY is --callid X (alg 0), --from URI (1), --to URI (2), --ruri URI (3),
+              --auth USER (5) or --value V (7); --limit N caps the failover list
+
+${COMMON_USAGE}`;
+
+// ---- arguments -------------------------------------------------------------------------------
+
+/** A set id as Kamailio takes it (non-negative int32), or UsageError naming what it was for. */
+function parseSetId(what: string, text: string | undefined): number {
+  if (text === undefined || !/^\d+$/.test(text) || Number(text) > 0x7fffffff) {
+    throw new UsageError(`${what} must be a set id 0-2147483647 (got '${text ?? ''}')`);
+  }
+  return Number(text);
+}
+
+function parseInteger(
+  option: string,
+  text: string | undefined,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `${min}-${max}`;
+    throw new UsageError(`${option} takes an integer ${range} (got '${text}')`);
+  }
+  return n;
+}
+
+function expectArgs(command: string, positionals: string[], names: string[], optional = 0) {
+  const min = names.length - optional;
+  if (positionals.length < min || positionals.length > names.length) {
+    const shape = names.map((n, i) => (i >= min ? `[${n}]` : n)).join(' ');
+    throw new UsageError(
+      `${command} expects ${shape || 'no arguments'}, got ${positionals.length}`,
+    );
+  }
+  return positionals;
+}
+
+/** The dispatcher's typed errors as ctl exit codes; anything else goes on to runCtl. */
+function translate(err: unknown): unknown {
+  if (err instanceof DispatcherFleetError) {
+    switch (err.code) {
+      case 'SIPFLEET_ERR_DISPATCHER_BAD_ARGUMENT':
+        return new UsageError(err.message);
+      case 'SIPFLEET_ERR_DISPATCHER_UNKNOWN_DESTINATION':
+        return new CtlError(err.message, EXIT.notFound);
+      default:
+        return new CtlError(`${err.code}: ${err.message}`, EXIT.failure);
+    }
+  }
+  if (err instanceof SipfleetDispatcherError && err.code === 'SIPFLEET_ERR_DISPATCHER_STATE') {
+    return new UsageError(err.message);
+  }
+  return err;
+}
+
+// ---- list ------------------------------------------------------------------------------------
+
+/** The attrs column broken out, under the names the list file uses. */
+interface AttrsView {
+  duid?: string;
+  weight?: number;
+  rweight?: number;
+  maxload?: number;
+  socket?: string;
+  ping_from?: string;
+  obproxy?: string;
+  cc?: number;
+  /** Every other attribute, as written (free-form attributes are kept). */
+  extra: Record<string, string>;
+}
+
+interface LatencyView {
+  /** EWMA of keepalive round trips, ms (Kamailio's EST). */
+  estimate: number;
+  /** Long-run average, ms (AVG). */
+  average: number;
+  samples: number;
+}
+
+interface DestinationView {
+  uri: string;
+  flags: number;
+  /** Kamailio's two letters: AP, AX, IP, TP, DX, ... */
+  flagsText: string;
+  priority: number;
+  /** The attrs column as stored (list-file format). */
+  attrsText: string;
+  attrs: AttrsView;
+  description: string | null;
+  /** Live call-load slots of its load key (duid, else the URI), fleet-wide. */
+  load: number;
+  /** From the prober's pings; null before the first one. */
+  latency: LatencyView | null;
+}
+
+interface SetView {
+  setid: number;
+  destinations: DestinationView[];
+}
+
+function attrsView(attrs: DestinationAttrs | undefined): AttrsView {
+  if (attrs === undefined) return { extra: {} };
+  return {
+    ...(attrs.duid !== undefined ? { duid: attrs.duid } : {}),
+    ...(attrs.weight !== undefined ? { weight: attrs.weight } : {}),
+    ...(attrs.rweight !== undefined ? { rweight: attrs.rweight } : {}),
+    ...(attrs.maxload !== undefined ? { maxload: attrs.maxload } : {}),
+    ...(attrs.socket !== undefined ? { socket: attrs.socket } : {}),
+    ...(attrs.pingFrom !== undefined ? { ping_from: attrs.pingFrom } : {}),
+    ...(attrs.obproxy !== undefined ? { obproxy: attrs.obproxy } : {}),
+    ...(attrs.congestionControl !== undefined ? { cc: attrs.congestionControl ? 1 : 0 } : {}),
+    extra: Object.fromEntries(attrs.extra),
+  };
+}
+
+/**
+ * dispatcher.list from DispatcherFleet.list() (flags, load), joined with readFleet for the
+ * structured attrs and with the prober's latency hash. A reload between the two reads leaves a
+ * destination without structured attrs, never a wrong one (joined by lower-cased URI).
+ */
+async function readSets(conn: RedisConnection, only: number | undefined) {
+  const fleet = new DispatcherFleet(conn);
+  const listed = (await fleet.list()).filter((s) => only === undefined || s.setid === only);
+  const read = await fleet.read();
+  const sets: SetView[] = [];
+  for (const set of listed) {
+    const latency = await readLatency(conn, set.setid);
+    const byUri = new Map<string, Destination>(
+      (read.sets.find((s) => s.id === set.setid)?.destinations ?? []).map((d) => [
+        d.uri.toLowerCase(),
+        d,
+      ]),
+    );
+    sets.push({
+      setid: set.setid,
+      destinations: set.destinations.map((d: FleetDestinationInfo) => {
+        const l = latency.get(d.uri.toLowerCase());
+        return {
+          uri: d.uri,
+          flags: d.flags,
+          flagsText: d.flagsText,
+          priority: d.priority,
+          attrsText: d.attrs,
+          attrs: attrsView(byUri.get(d.uri.toLowerCase())?.attrs),
+          description: d.description ?? null,
+          load: d.load,
+          latency: l ? { estimate: l.estimate, average: l.average, samples: l.samples } : null,
+        };
+      }),
+    });
+  }
+  return { version: read.version, sets };
+}
+
+function formatLatency(l: LatencyView | null): string {
+  return l === null ? '-' : `${l.estimate.toFixed(1)} ms (avg ${l.average.toFixed(1)})`;
+}
+
+function listLines(version: number, sets: SetView[], only: number | undefined): string[] {
+  if (sets.length === 0) {
+    return [
+      only !== undefined
+        ? `dispatcher set ${only} does not exist`
+        : version === 0
+          ? "no dispatcher list in Redis (load one: 'sipfleet ctl dispatcher reload --file FILE')"
+          : 'the dispatcher list is empty',
+    ];
+  }
+  const count = sets.reduce((n, s) => n + s.destinations.length, 0);
+  return [
+    ...columns([
+      ['SET', 'URI', 'FLAGS', 'PRIORITY', 'LOAD', 'LATENCY', 'ATTRS', 'DESCRIPTION'],
+      ...sets.flatMap((s) =>
+        s.destinations.map((d) => [
+          String(s.setid),
+          d.uri,
+          d.flagsText,
+          String(d.priority),
+          String(d.load),
+          formatLatency(d.latency),
+          d.attrsText === '' ? '-' : d.attrsText,
+          d.description ?? '',
+        ]),
+      ),
+    ]).map((line) => line.trimEnd()),
+    `${plural(sets.length, 'set')}, ${plural(count, 'destination')} (list version ${version})`,
+  ];
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+async function list(settings: CtlSettings, args: string[]): Promise<number> {
+  const [setText] = expectArgs('list', args, ['SET'], 1);
+  const only = setText === undefined ? undefined : parseSetId('SET', setText);
+  return withRedis(settings, async (conn) => {
+    const { version, sets } = await readSets(conn, only);
+    output(settings, { version, sets }, () => listLines(version, sets, only));
+    return only !== undefined && sets.length === 0 ? EXIT.notFound : EXIT.ok;
+  });
+}
+
+// ---- reload ----------------------------------------------------------------------------------
+
+/**
+ * dispatcher.reload: read and parse the file before connecting (a bad file changes nothing),
+ * then DispatcherFleet.load: each set atomically, vanished sets deleted, one version bump and one
+ * `reload` event, after which every edge re-reads the whole list.
+ */
+async function reload(settings: CtlSettings, args: string[], file: string | undefined) {
+  expectArgs('reload', args, []);
+  if (file === undefined) {
+    throw new UsageError('reload needs --file FILE (a Kamailio dispatcher.list)');
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new CtlError(
+      `cannot read ${file}: ${err instanceof Error ? err.message : String(err)}`,
+      EXIT.config,
+    );
+  }
+  let sets;
+  try {
+    sets = parseList(text);
+  } catch (err) {
+    if (err instanceof SipfleetDispatcherError && err.issues.length > 0) {
+      const lines = err.issues.map((i) => `line ${i.line}: ${i.message}`).join('; ');
+      throw new CtlError(`${file}: ${lines} (nothing loaded)`, EXIT.config);
+    }
+    throw err;
+  }
+  // An empty file would delete every set fleet-wide, and every call would get the
+  // no-destination answer: almost always a wrong path or a truncated file, so refuse it.
+  if (sets.length === 0) {
+    throw new CtlError(
+      `${file} lists no destinations; loading it would empty every set (nothing loaded; ` +
+        "'dispatcher remove' takes destinations out one by one)",
+      EXIT.config,
+    );
+  }
+  return withRedis(settings, async (conn) => {
+    const result = await new DispatcherFleet(conn).load(sets);
+    output(settings, { file, ...result }, () => [
+      `loaded ${file}: ${plural(result.sets, 'set')}, ${plural(result.destinations, 'destination')} ` +
+        `(list version ${result.version}); states restart from the file's flags`,
+    ]);
+    return EXIT.ok;
+  });
+}
+
+// ---- set-state, add, remove ------------------------------------------------------------------
+
+interface StateChange {
+  setid: number;
+  uri: string;
+  old: { flags: number; flagsText: string };
+  new: { flags: number; flagsText: string };
+  changed: boolean;
+  /** The event published to every edge, null when nothing changed. */
+  event: 'dst-down' | 'dst-up' | 'dst-state' | null;
+}
+
+function stateChange(setid: number, uri: string, t: Transition): StateChange {
+  return {
+    setid,
+    uri,
+    old: { flags: t.oldFlags, flagsText: formatFlags(t.oldFlags) },
+    new: { flags: t.newFlags, flagsText: formatFlags(t.newFlags) },
+    changed: t.changed,
+    event: !t.changed ? null : t.wentDown ? 'dst-down' : t.wentUp ? 'dst-up' : 'dst-state',
+  };
+}
+
+function stateLine(c: StateChange): string {
+  return c.changed
+    ? `set ${c.setid} ${c.uri}: ${c.old.flagsText} -> ${c.new.flagsText} (${c.event ?? ''} published)`
+    : `set ${c.setid} ${c.uri}: ${c.new.flagsText} (unchanged)`;
+}
+
+/**
+ * dispatcher.set_state STATE GROUP ADDRESS: the state bits are set as given (no thresholds),
+ * `all` sets every destination of the set, as Kamailio's RPC does.
+ */
+async function setState(settings: CtlSettings, args: string[], reason: string | undefined) {
+  const [state = '', setText, uri = ''] = expectArgs('set-state', args, ['STATE', 'SET', 'URI']);
+  const setid = parseSetId('SET', setText);
+  return withRedis(settings, async (conn) => {
+    const fleet = new DispatcherFleet(conn);
+    let uris = [uri];
+    if (uri.toLowerCase() === 'all') {
+      const set = (await fleet.read()).sets.find((s) => s.id === setid);
+      if (set === undefined) {
+        throw new CtlError(`dispatcher set ${setid} does not exist`, EXIT.notFound);
+      }
+      uris = set.destinations.map((d) => d.uri);
+    }
+    const changes: StateChange[] = [];
+    for (const u of uris) {
+      const t = await fleet.setState(setid, u, state, { mode: 'rpc', reason: reason ?? 'ctl' });
+      changes.push(stateChange(setid, u, t));
+    }
+    output(settings, uri.toLowerCase() === 'all' ? { changes } : changes[0], () =>
+      changes.map(stateLine),
+    );
+    return EXIT.ok;
+  });
+}
+
+async function findDestination(fleet: DispatcherFleet, setid: number, uri: string) {
+  const wanted = (/^sips?:/i.test(uri) ? uri : `sip:${uri}`).toLowerCase();
+  const read = await fleet.read();
+  return read.sets
+    .find((s) => s.id === setid)
+    ?.destinations.find((d) => d.uri.toLowerCase() === wanted);
+}
+
+interface AddOptions {
+  flags: string | undefined;
+  priority: string | undefined;
+  attrs: string | undefined;
+  description: string | undefined;
+}
+
+/** dispatcher.add: a new destination, or the same URI replaced in its place. */
+async function add(settings: CtlSettings, args: string[], o: AddOptions) {
+  const [setText, uri = ''] = expectArgs('add', args, ['SET', 'URI']);
+  const setid = parseSetId('SET', setText);
+  const flags = parseInteger('--flags', o.flags, 0, DS_ALL_FLAG_BITS) ?? 0;
+  const priority = parseInteger('--priority', o.priority, -0x7fffffff, 0x7fffffff) ?? 0;
+  return withRedis(settings, async (conn) => {
+    const fleet = new DispatcherFleet(conn);
+    const existed = (await findDestination(fleet, setid, uri)) !== undefined;
+    const version = await fleet
+      .add(setid, uri, flags, priority, o.attrs ?? '', o.description)
+      .catch((err: unknown) => {
+        // The fleet validates with the list parser, whose messages name a line of a file.
+        if (err instanceof DispatcherFleetError) {
+          throw new UsageError(err.message.replace(/^dispatcher\.list: line \d+: /, ''));
+        }
+        throw err;
+      });
+    const { sets } = await readSets(conn, setid);
+    const wanted = (/^sips?:/i.test(uri) ? uri : `sip:${uri}`).toLowerCase();
+    const dst = sets[0]?.destinations.find((d) => d.uri.toLowerCase() === wanted) ?? null;
+    output(settings, { setid, replaced: existed, version, destination: dst }, () => [
+      `${existed ? 'replaced' : 'added'} ${dst?.uri ?? uri} ${existed ? 'in' : 'to'} set ${setid} ` +
+        `(${dst?.flagsText ?? formatFlags(flags)}, priority ${priority}` +
+        `${o.attrs ? `, ${o.attrs}` : ''}; list version ${version})`,
+    ]);
+    return EXIT.ok;
+  });
+}
+
+/** dispatcher.remove: exit 3 when the set does not hold that URI. */
+async function remove(settings: CtlSettings, args: string[]) {
+  const [setText, uri = ''] = expectArgs('remove', args, ['SET', 'URI']);
+  const setid = parseSetId('SET', setText);
+  return withRedis(settings, async (conn) => {
+    const removed = await new DispatcherFleet(conn).remove(setid, uri);
+    output(settings, { setid, uri, removed }, () => [
+      removed
+        ? `removed ${uri} from set ${setid}`
+        : `no destination ${uri} in dispatcher set ${setid} (nothing removed)`,
+    ]);
+    return removed ? EXIT.ok : EXIT.notFound;
+  });
+}
+
+// ---- hash ------------------------------------------------------------------------------------
+
+/** The key each hashing algorithm reads, as the option that gives it. */
+const HASH_KEYS = {
+  [DS_ALG.HASH_CALLID]: { option: 'callid', name: 'Call-ID hash', what: 'the Call-ID' },
+  [DS_ALG.HASH_FROM_URI]: { option: 'from', name: 'From-URI hash', what: 'the From URI' },
+  [DS_ALG.HASH_TO_URI]: { option: 'to', name: 'To-URI hash', what: 'the To URI' },
+  [DS_ALG.HASH_RURI]: { option: 'ruri', name: 'R-URI hash', what: 'the Request-URI' },
+  [DS_ALG.HASH_AUTH_USER]: {
+    option: 'auth',
+    name: 'auth-username hash',
+    what: 'the digest username',
+  },
+  [DS_ALG.HASH_PV]: { option: 'value', name: 'value hash', what: 'the hash_pvar value' },
+} as const;
+
+type HashAlg = keyof typeof HASH_KEYS;
+type KeyOption = (typeof HASH_KEYS)[HashAlg]['option'];
+const KEY_OPTIONS: readonly KeyOption[] = ['callid', 'from', 'to', 'ruri', 'auth', 'value'];
+
+function isHashAlg(alg: number): alg is HashAlg {
+  return Object.hasOwn(HASH_KEYS, alg);
+}
+
+/** The hash value select() takes modulo the set size (for the answer's explanation). */
+function hashOf(alg: HashAlg, key: string): number | undefined {
+  switch (alg) {
+    case DS_ALG.HASH_CALLID:
+      return hashCallId(key);
+    case DS_ALG.HASH_FROM_URI:
+    case DS_ALG.HASH_TO_URI:
+    case DS_ALG.HASH_RURI:
+      return hashUri(key);
+    case DS_ALG.HASH_AUTH_USER:
+      return hashAuthUsername(key);
+    case DS_ALG.HASH_PV:
+      return hashValue(key);
+  }
+}
+
+function selectInput(alg: HashAlg, key: string): SelectInput {
+  switch (alg) {
+    case DS_ALG.HASH_CALLID:
+      return { callId: key };
+    case DS_ALG.HASH_FROM_URI:
+      return { fromUri: key };
+    case DS_ALG.HASH_TO_URI:
+      return { toUri: key };
+    case DS_ALG.HASH_RURI:
+      return { requestUri: key };
+    case DS_ALG.HASH_AUTH_USER:
+      return { authUsername: key };
+    case DS_ALG.HASH_PV:
+      return { hashValue: key };
+  }
+}
+
+interface HashRequest {
+  alg: HashAlg;
+  setid: number;
+  key: string;
+  limit: number;
+}
+
+function hashRequest(values: Record<string, string | boolean | undefined>): HashRequest {
+  if (values.alg === undefined) throw new UsageError('hash needs --alg N (0, 1, 2, 3, 5 or 7)');
+  if (values.set === undefined) throw new UsageError('hash needs --set SET');
+  const alg = parseInteger('--alg', String(values.alg), 0) ?? 0;
+  if (!isHashAlg(alg)) {
+    throw new UsageError(
+      `algorithm ${alg} does not hash a key (its choice depends on a counter, chance or load): ` +
+        'hash takes --alg 0, 1, 2, 3, 5 or 7',
+    );
+  }
+  const { option, what } = HASH_KEYS[alg];
+  const given = KEY_OPTIONS.filter((o) => values[o] !== undefined);
+  if (given.length !== 1 || given[0] !== option) {
+    throw new UsageError(`algorithm ${alg} hashes ${what}: give --${option} and no other key`);
+  }
+  const key = String(values[option]);
+  if (key.trim() === '') {
+    // Alg 5 without a username is round-robin, alg 7 with an empty value fails: no fixed answer.
+    throw new UsageError(`--${option} is empty`);
+  }
+  return {
+    alg,
+    setid: parseSetId('--set', String(values.set)),
+    key,
+    limit: parseInteger('--limit', values.limit as string | undefined, 0) ?? 0,
+  };
+}
+
+function candidateView(selection: Selection) {
+  return selection.candidates.map((c) => ({
+    uri: c.destination.uri,
+    index: c.index,
+    flagsText: formatFlags(c.destination.flags),
+  }));
+}
+
+/**
+ * Which destination `key` maps to now: the set as an edge's snapshot holds it (readFleet, with
+ * the current flags) through the core select(), exactly DispatcherView.selectDestinations for a
+ * hashing algorithm (those read no counter, random source or Redis state).
+ */
+async function hash(settings: CtlSettings, request: HashRequest): Promise<number> {
+  const { alg, setid, key, limit } = request;
+  return withRedis(settings, async (conn) => {
+    const read = await new DispatcherFleet(conn).read();
+    const set = read.sets.find((s) => s.id === setid);
+    if (set === undefined) {
+      throw new CtlError(`dispatcher set ${setid} does not exist`, EXIT.notFound);
+    }
+    const selection = select(set, alg, selectInput(alg, key), {}, { limit });
+    const h = hashOf(alg, key);
+    const index = h === undefined ? null : h % set.destinations.length;
+    const candidates = candidateView(selection);
+    const result = {
+      setid,
+      alg,
+      algorithm: HASH_KEYS[alg].name,
+      key,
+      hash: h ?? null,
+      index,
+      size: set.destinations.length,
+      selected: candidates[0] ?? null,
+      candidates,
+      failure: selection.failure ?? null,
+      version: read.version,
+    };
+    output(settings, result, () => {
+      const hashed = HASH_KEYS[alg];
+      const lines = [
+        `set ${setid}, alg ${alg} (${hashed.name}) of ${JSON.stringify(key)}: ` +
+          (h === undefined
+            ? 'no usable key'
+            : `hash ${h} -> index ${index ?? ''} of ${set.destinations.length}`),
+      ];
+      const at = index === null ? undefined : set.destinations[index];
+      if (at !== undefined && candidates[0]?.index !== index) {
+        lines.push(`index ${index ?? ''} is ${at.uri} (${formatFlags(at.flags)}): skipped`);
+      }
+      const [first, ...rest] = candidates;
+      if (first === undefined) {
+        lines.push(`no destination: ${selection.failure?.message ?? 'none'}`);
+      } else {
+        lines.push(`selected: ${first.uri} (${first.flagsText})`);
+        lines.push(`failover: ${rest.length === 0 ? '-' : rest.map((c) => c.uri).join(', ')}`);
+      }
+      return lines;
+    });
+    return candidates.length > 0 ? EXIT.ok : EXIT.notFound;
+  });
+}
+
+// ---- ping-active, probe ----------------------------------------------------------------------
+
+/** dispatcher.ping_active: the fleet-wide probing switch every prober checks before a batch. */
+async function pingActive(settings: CtlSettings, args: string[]) {
+  const [action] = expectArgs('ping-active', args, ['on|off|status']);
+  if (action !== 'on' && action !== 'off' && action !== 'status') {
+    throw new UsageError(`ping-active takes on, off or status (got '${action ?? ''}')`);
+  }
+  return withRedis(settings, async (conn) => {
+    if (action !== 'status') await setPingActive(conn, action === 'on');
+    const active = await getPingActive(conn);
+    const stored = await conn.call('GET', conn.keys.dsPingActive());
+    const value = typeof stored === 'string' ? stored : null;
+    output(settings, { active, value }, () => [
+      `ping-active: ${active ? 'on' : 'off'}` +
+        (value === null ? ' (not set: on by default)' : '') +
+        (active ? '' : ' (probers skip every ping, probe-now included)'),
+    ]);
+    return EXIT.ok;
+  });
+}
+
+/** Probe now: one BullMQ job that the next free prober runs at once (whatever the flags). */
+async function probe(settings: CtlSettings, args: string[]) {
+  const [setText, uri = ''] = expectArgs('probe', args, ['SET', 'URI']);
+  const setid = parseSetId('SET', setText);
+  return withRedis(settings, async (conn) => {
+    const dst = await findDestination(new DispatcherFleet(conn), setid, uri);
+    if (dst === undefined) {
+      throw new CtlError(`no destination ${uri} in dispatcher set ${setid}`, EXIT.notFound);
+    }
+    try {
+      await requestProbe(conn, setid, dst.uri);
+    } catch (err) {
+      throw new CtlError(
+        `cannot queue the probe: ${err instanceof Error ? err.message : String(err)}`,
+        EXIT.failure,
+      );
+    }
+    const active = await getPingActive(conn);
+    output(settings, { setid, uri: dst.uri, queued: true, pingActive: active }, () => [
+      `probe of ${dst.uri} in set ${setid} queued: a prober pings it now ('dispatcher list' shows the result)`,
+      ...(active ? [] : ["note: ping-active is off, so probers skip it ('ping-active on')"]),
+    ]);
+    return EXIT.ok;
+  });
+}
+
+// ---- group -----------------------------------------------------------------------------------
+
+/** The group's own options (parseArgs) and the commands that take each. */
+const OPTIONS = {
+  file: { type: 'string' },
+  flags: { type: 'string' },
+  priority: { type: 'string' },
+  attrs: { type: 'string' },
+  description: { type: 'string' },
+  reason: { type: 'string' },
+  alg: { type: 'string' },
+  set: { type: 'string' },
+  limit: { type: 'string' },
+  callid: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  ruri: { type: 'string' },
+  auth: { type: 'string' },
+  value: { type: 'string' },
+} as const;
+
+const OPTION_OWNERS: Record<keyof typeof OPTIONS, readonly string[]> = {
+  file: ['reload'],
+  flags: ['add'],
+  priority: ['add'],
+  attrs: ['add'],
+  description: ['add'],
+  reason: ['set-state'],
+  alg: ['hash'],
+  set: ['hash'],
+  limit: ['hash'],
+  callid: ['hash'],
+  from: ['hash'],
+  to: ['hash'],
+  ruri: ['hash'],
+  auth: ['hash'],
+  value: ['hash'],
+};
+
+async function runCommand(
+  command: string | undefined,
+  args: string[],
+  values: Record<string, string | boolean | undefined>,
+  settings: CtlSettings,
+): Promise<number> {
+  const text = (name: string) => values[name] as string | undefined;
+  switch (command) {
+    case 'list':
+    case 'dump':
+      return list(settings, args);
+    case 'reload':
+      return reload(settings, args, text('file'));
+    case 'set-state':
+      return setState(settings, args, text('reason'));
+    case 'add':
+      return add(settings, args, {
+        flags: text('flags'),
+        priority: text('priority'),
+        attrs: text('attrs'),
+        description: text('description'),
+      });
+    case 'remove':
+      return remove(settings, args);
+    case 'hash':
+      expectArgs('hash', args, []);
+      return hash(settings, hashRequest(values));
+    case 'ping-active':
+      return pingActive(settings, args);
+    case 'probe':
+      return probe(settings, args);
+    case undefined:
+      throw new UsageError('missing dispatcher command');
+    default:
+      throw new UsageError(`unknown dispatcher command '${command}'`);
+  }
+}
+
+export const dispatcherGroup: CtlGroup = {
+  usage: DISPATCHER_USAGE,
+  async run(argv, env) {
+    const { values, positionals } = parseCommandLine(argv, (args) =>
+      parseArgs({
+        args,
+        options: { ...COMMON_OPTIONS, ...OPTIONS },
+        allowPositionals: true,
+        strict: true,
+      }),
+    );
+    if (values.help) {
+      process.stdout.write(DISPATCHER_USAGE);
+      return EXIT.ok;
+    }
+    const [command, ...args] = positionals;
+    for (const [option, owners] of Object.entries(OPTION_OWNERS)) {
+      if (values[option as keyof typeof OPTIONS] !== undefined && !owners.includes(command ?? '')) {
+        throw new UsageError(`--${option} goes with ${owners.join(', ')} only`);
+      }
+    }
+    const settings = resolveSettings(values, env);
+    try {
+      return await runCommand(command, args, values, settings);
+    } catch (err) {
+      throw translate(err);
+    }
+  },
+};
