@@ -1,18 +1,26 @@
+// The `sipfleet` entry point. Each command module is imported inside its own case: `sipfleet ctl …`
+// or `sipfleet version` must not pay for loading the edge, fastify and BullMQ (about a second of
+// start-up) when it only talks to Redis or prints a line.
 import { readFileSync } from 'node:fs';
-import { runCtl } from './commands/ctl/index.js';
-import { runEdge } from './commands/edge.js';
-import { runProber } from './commands/prober.js';
-import { runUp } from './commands/up.js';
+
+/** One line per command; `sipfleet help` prints them all (a test holds it to the switch below). */
+export const COMMANDS: Readonly<Record<string, string>> = {
+  edge: 'run one edge (SIP proxy)',
+  up: 'run a whole fleet on this machine (embedded redis-server, edges; --demo)',
+  ctl: 'operator commands on Redis: dispatcher, htable, maintenance (kamctl/kamcmd)',
+  prober: 'run one prober (OPTIONS keepalives, shared with other probers over BullMQ)',
+  'route-api': 'reference HTTP routing API answering rtjson (rules in Redis)',
+  'demo-uas': 'run a demo media server (answers INVITE, BYE, OPTIONS; no media)',
+  version: 'print the version and exit',
+  help: 'print this help and exit',
+};
 
 const USAGE = `usage: sipfleet <command> [options]
 
 commands:
-  edge             run one edge (SIP proxy)
-  prober           run one prober (OPTIONS keepalives, shared with other probers over BullMQ)
-  up               run a whole fleet on this machine (embedded redis-server, edges; --demo)
-  route-api        reference HTTP routing API answering rtjson (rules in Redis)
-  ctl              operator commands on Redis: htable, maintenance (kamctl/kamcmd)
-  version          print the version and exit
+${Object.entries(COMMANDS)
+  .map(([name, what]) => `  ${name.padEnd(16)} ${what}`)
+  .join('\n')}
 `;
 
 function version(): string {
@@ -25,21 +33,24 @@ function version(): string {
 /** Runs one sipfleet subcommand and resolves to the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
   const [command] = argv;
+  const rest = argv.slice(1);
   switch (command) {
     case 'version':
     case '--version':
       process.stdout.write(`sipfleet ${version()}\n`);
       return 0;
     case 'edge':
-      return runEdge(argv.slice(1));
+      return (await import('./commands/edge.js')).runEdge(rest);
     case 'up':
-      return runUp(argv.slice(1));
-    case 'prober':
-      return runProber(argv.slice(1));
-    case 'route-api':
-      return (await import('./commands/route-api.js')).runRouteApi(argv.slice(1));
+      return (await import('./commands/up.js')).runUp(rest);
     case 'ctl':
-      return runCtl(argv.slice(1));
+      return (await import('./commands/ctl/index.js')).runCtl(rest);
+    case 'prober':
+      return (await import('./commands/prober.js')).runProber(rest);
+    case 'route-api':
+      return (await import('./commands/route-api.js')).runRouteApi(rest);
+    case 'demo-uas':
+      return (await import('./commands/demo-uas.js')).runDemoUas(rest);
     case undefined:
     case 'help':
     case '--help':
