@@ -52,9 +52,56 @@ export const edgeConfigSchema = z
         module: z.string().min(1).optional(),
         /** Default route: static next hop for requests addressed to the proxy. */
         destination: z.string().min(1).optional(),
+        /**
+         * Default route through a dispatcher set (Kamailio LOADBALANCE + MANAGE_FAILURE). Needs
+         * redis.url. Takes precedence over `destination`.
+         */
+        dispatcher: z
+          .object({
+            /** Destination set id. */
+            set: z.number().int().min(0),
+            /** Kamailio algorithm 0..13 (4 round-robin, 10 call load, ...). */
+            algorithm: z.number().int().min(0).max(13),
+            /** Kamailio flags=2: on 5xx/408/timeout try the next candidate. @default true */
+            failover: z.boolean().default(true),
+            /** No-reply timer per branch (fr_timer) before failing over. @default 2000 */
+            frTimerMs: z.number().int().positive().default(2000),
+            /** Cap on the candidate list, 0 = none. @default 0 */
+            limit: z.number().int().min(0).default(0),
+            /** Algorithm 7 hashes this header's value. @default none */
+            hashHeader: z.string().min(1).optional(),
+            /** When no destination is left. @default 404 No destination */
+            noDestination: z
+              .object({ code: z.number().int().min(300).max(699), reason: z.string().min(1) })
+              .strict()
+              .default({ code: 404, reason: 'No destination' }),
+            /** Algorithm 10, every destination at maxload (or Redis unreachable). @default 503 */
+            maxloadRefusal: z
+              .object({ code: z.number().int().min(300).max(699), reason: z.string().min(1) })
+              .strict()
+              .default({ code: 503, reason: 'All destinations busy' }),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({}),
+    dispatcher: z
+      .object({
+        /**
+         * A Kamailio-format dispatcher.list, loaded into Redis at start only when Redis holds no
+         * list yet (`sipfleet ctl dispatcher reload --file` reloads it fleet-wide). @default none
+         */
+        listFile: z.string().min(1).optional(),
+        /** Kamailio ds_hash_initexpire: an unconfirmed call-load slot expires (s). @default 7200 */
+        initExpireSeconds: z.number().int().positive().default(7200),
+        /** Kamailio ds_hash_expire: a confirmed slot expires without BYE (s). @default 7200 */
+        expireSeconds: z.number().int().positive().default(7200),
+        /** Kamailio ds_hash_check_interval: how often counters are rebuilt from live slots (ms). @default 30000 */
+        reconcileIntervalMs: z.number().int().min(0).default(30_000),
+      })
+      .strict()
+      .default({ initExpireSeconds: 7200, expireSeconds: 7200, reconcileIntervalMs: 30_000 }),
     timers: z
       .object({
         /** RFC 3261 T1 in ms. @default 500 */
@@ -237,6 +284,14 @@ export function loadEdgeConfig(file: string | undefined, env: NodeJS.ProcessEnv)
   const config = parseEdgeConfig(applyEnv(raw, env));
   if (file !== undefined && config.routing.module !== undefined) {
     config.routing.module = resolve(dirname(file), config.routing.module);
+  }
+  if (file !== undefined && config.dispatcher.listFile !== undefined) {
+    config.dispatcher.listFile = resolve(dirname(file), config.dispatcher.listFile);
+  }
+  if (config.routing.dispatcher !== undefined && config.redis.url === undefined) {
+    throw new ConfigError(
+      'routing.dispatcher: needs redis.url (the fleet shares dispatcher state in Redis)',
+    );
   }
   return config;
 }

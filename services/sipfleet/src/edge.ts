@@ -1,4 +1,12 @@
 import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import {
+  DS_ALG,
+  DispatcherFleet,
+  DispatcherView,
+  isActive,
+  SipfleetDispatcherError,
+} from '@sipfleet/dispatcher';
 import { Htables } from '@sipfleet/htable';
 import { defaultRoute, ProxyCore } from '@sipfleet/proxy';
 import type { RoutingHooks } from '@sipfleet/proxy';
@@ -12,7 +20,9 @@ import { startAdminServer } from './admin-server.js';
 import { ConfigError } from './config.js';
 import type { EdgeConfig } from './config.js';
 import { MAINTENANCE_TABLE, MaintenanceCheck } from './maintenance.js';
+import { dispatcherRoute } from './dispatcher-route.js';
 import { EdgeMetrics } from './metrics.js';
+import type { DestinationGaugeRow } from './metrics.js';
 import { loadRoutingModule } from './routing-module.js';
 
 /**
@@ -40,18 +50,30 @@ export class Edge {
     const shared = await openSharedState(config, log);
     let transport: TransportLayer | undefined;
     try {
-      const userHooks =
-        config.routing.module === undefined
-          ? defaultRoute(
-              config.routing.destination === undefined
-                ? {}
-                : { destination: config.routing.destination },
-            )
-          : await loadRoutingModule(config.routing.module, {
-              nodeId: config.nodeId,
-              log,
-              htables: shared?.htables,
-            });
+      // The metrics and the pipeline need objects made after them; they read them through this.
+      const late: { core?: ProxyCore; edge?: Edge } = {};
+      const dispatcher = shared?.dispatcher;
+      const metrics = new EdgeMetrics(
+        config.nodeId,
+        () => late.core?.transactions.counts ?? { server: 0, client: 0 },
+        () => destinationRows(dispatcher?.view, config),
+      );
+      const routing = config.routing;
+      let userHooks: RoutingHooks;
+      if (routing.module !== undefined) {
+        userHooks = await loadRoutingModule(routing.module, {
+          nodeId: config.nodeId,
+          log,
+          htables: shared?.htables,
+          dispatcher,
+        });
+      } else if (routing.dispatcher !== undefined && dispatcher !== undefined) {
+        userHooks = dispatcherRoute(routing.dispatcher, dispatcher.view, dispatcher.fleet, metrics);
+      } else {
+        userHooks = defaultRoute(
+          routing.destination === undefined ? {} : { destination: routing.destination },
+        );
+      }
       transport = await TransportLayer.listen(config.listen, {
         tcpIdleTimeoutMs: config.transport.tcpIdleTimeoutMs,
         maxMessageBytes: config.transport.maxMessageBytes,
@@ -60,12 +82,6 @@ export class Edge {
       for (const socket of transport.sockets) {
         sentBy[socket.protocol] ??= transport.sentBy(socket.protocol);
       }
-      // The metrics and the pipeline need objects made after them; they read them through this.
-      const late: { core?: ProxyCore; edge?: Edge } = {};
-      const metrics = new EdgeMetrics(
-        config.nodeId,
-        () => late.core?.transactions.counts ?? { server: 0, client: 0 },
-      );
       const maintenance =
         shared !== undefined && config.maintenance.enabled
           ? new MaintenanceCheck(shared.htables, config.maintenance, config.nodeId, () =>
@@ -255,10 +271,11 @@ function pipeline(hooks: RoutingHooks, steps: PipelineSteps): RoutingHooks {
 
 interface SharedState {
   htables: Htables;
+  dispatcher: { view: DispatcherView; fleet: DispatcherFleet } | undefined;
   close(): Promise<void>;
 }
 
-/** Redis and the htable caches, when a Redis URL is configured. */
+/** Redis, the htable caches and, when configured, the dispatcher view of the fleet's sets. */
 async function openSharedState(config: EdgeConfig, log: Logger): Promise<SharedState | undefined> {
   const url = config.redis.url;
   if (url === undefined) return undefined;
@@ -275,24 +292,87 @@ async function openSharedState(config: EdgeConfig, log: Logger): Promise<SharedS
   const definitions = config.htables.some((t) => t.name === MAINTENANCE_TABLE)
     ? config.htables
     : [{ name: MAINTENANCE_TABLE }, ...config.htables];
-  let htables: Htables;
+  let htables: Htables | undefined;
+  let view: DispatcherView | undefined;
   try {
     htables = await Htables.open(conn, definitions, {
       onError: (err) => log.warn({ err }, 'htable background refresh failed; will retry'),
     });
+    let dispatcher: SharedState['dispatcher'];
+    if (config.routing.dispatcher !== undefined || config.dispatcher.listFile !== undefined) {
+      const fleet = new DispatcherFleet(conn);
+      view = await DispatcherView.open(conn, {
+        onError: (err) => log.warn({ err }, 'dispatcher background work failed; will retry'),
+        initExpireSeconds: config.dispatcher.initExpireSeconds,
+        expireSeconds: config.dispatcher.expireSeconds,
+        reconcileIntervalMs: config.dispatcher.reconcileIntervalMs,
+      });
+      const listFile = config.dispatcher.listFile;
+      if (listFile !== undefined && view.listVersion === 0) {
+        let text: string;
+        try {
+          text = readFileSync(listFile, 'utf8');
+        } catch (err) {
+          throw new ConfigError(
+            `dispatcher.listFile: cannot read ${listFile}: ${(err as Error).message}`,
+          );
+        }
+        const loaded = await fleet.load(text).catch((err: unknown) => {
+          if (err instanceof SipfleetDispatcherError) {
+            throw new ConfigError(`dispatcher.listFile: ${listFile}: ${err.message}`);
+          }
+          throw err;
+        });
+        log.info({ listFile, version: loaded.version }, 'dispatcher list loaded into Redis');
+      }
+      dispatcher = { view, fleet };
+    }
+    const ht = htables;
+    return {
+      htables: ht,
+      dispatcher,
+      async close() {
+        await dispatcher?.view.close();
+        await ht.close();
+        await conn.close();
+      },
+    };
   } catch (err) {
+    await view?.close();
+    await htables?.close();
     await conn.close();
+    if (err instanceof ConfigError) throw err;
     throw new ConfigError(
-      `redis.url: cannot open the htables at ${redactUrl(url)}: ${(err as Error).message}`,
+      `redis.url: cannot open the shared state at ${redactUrl(url)}: ${(err as Error).message}`,
     );
   }
-  return {
-    htables,
-    async close() {
-      await htables.close();
-      await conn.close();
-    },
-  };
+}
+
+/** Rows for the destination gauges: state from the snapshot, load from Redis for algorithm 10. */
+async function destinationRows(
+  view: DispatcherView | undefined,
+  config: EdgeConfig,
+): Promise<DestinationGaugeRow[]> {
+  if (view === undefined) return [];
+  const rows: DestinationGaugeRow[] = [];
+  const routed = config.routing.dispatcher;
+  for (const set of view.snapshot.sets.values()) {
+    let loads: ReadonlyMap<string, number> | undefined;
+    if (routed?.set === set.id && routed.algorithm === DS_ALG.CALL_LOAD) {
+      loads = await view.callLoad.loads(set.id).catch(() => undefined);
+    }
+    for (const d of set.destinations) {
+      const key = (d.attrs.duid ?? d.uri).toLowerCase();
+      const load = loads?.get(key) ?? (loads === undefined ? undefined : 0);
+      rows.push({
+        set: set.id,
+        uri: d.uri,
+        active: isActive(d),
+        ...(load === undefined ? {} : { load }),
+      });
+    }
+  }
+  return rows;
 }
 
 /** A Redis URL without its password, for logs and errors. */

@@ -1,6 +1,14 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProxyObserver } from '@sipfleet/proxy';
 
+export interface DestinationGaugeRow {
+  set: number;
+  uri: string;
+  active: boolean;
+  /** Call-load counter, when the set is routed with algorithm 10. */
+  load?: number;
+}
+
 /** One registry per process; every metric name is listed in docs/metrics.md (a test keeps them in step). */
 export class EdgeMetrics implements ProxyObserver {
   readonly registry = new Registry();
@@ -14,10 +22,17 @@ export class EdgeMetrics implements ProxyObserver {
   readonly drainRefusals: Counter;
   readonly maintenanceRefusals: Counter;
   readonly redisUp: Gauge;
+  readonly dispatcherSelections: Counter<'set' | 'alg' | 'result'>;
+  readonly dispatcherFailovers: Counter<'set'>;
+  readonly dispatcherRefusals: Counter<'set' | 'reason'>;
   private readonly byMethod = new Map<string, Counter.Internal>();
   private readonly byClass: Counter.Internal[];
 
-  constructor(nodeId: string, activeTransactions: () => { server: number; client: number }) {
+  constructor(
+    nodeId: string,
+    activeTransactions: () => { server: number; client: number },
+    destinations: () => Promise<DestinationGaugeRow[]> = () => Promise.resolve([]),
+  ) {
     this.registry.setDefaultLabels({ node: nodeId });
     collectDefaultMetrics({ register: this.registry, prefix: 'sipfleet_process_' });
     this.requests = new Counter({
@@ -78,6 +93,25 @@ export class EdgeMetrics implements ProxyObserver {
       help: '1 while Redis is reachable and the caches are in sync, else 0 (routing goes on from the caches)',
       registers: [this.registry],
     });
+    this.dispatcherSelections = new Counter({
+      name: 'sipfleet_dispatcher_selections_total',
+      help: 'Dispatcher selections by set, algorithm and result (ok or the failure reason)',
+      labelNames: ['set', 'alg', 'result'],
+      registers: [this.registry],
+    });
+    this.dispatcherFailovers = new Counter({
+      name: 'sipfleet_dispatcher_failovers_total',
+      help: 'Calls moved to the next destination after a 5xx, 408 or timeout',
+      labelNames: ['set'],
+      registers: [this.registry],
+    });
+    this.dispatcherRefusals = new Counter({
+      name: 'sipfleet_dispatcher_refusals_total',
+      help: 'Calls refused by the dispatcher route (no destination left, all at maxload)',
+      labelNames: ['set', 'reason'],
+      registers: [this.registry],
+    });
+    this.registerDestinationGauges(destinations);
     new Gauge({
       name: 'sipfleet_active_transactions',
       help: 'Live SIP transactions, by side',
@@ -87,6 +121,37 @@ export class EdgeMetrics implements ProxyObserver {
         const counts = activeTransactions();
         this.set({ side: 'server' }, counts.server);
         this.set({ side: 'client' }, counts.client);
+      },
+    });
+  }
+
+  /** Destination state and call load, read from the dispatcher view when Prometheus scrapes. */
+  private registerDestinationGauges(destinations: () => Promise<DestinationGaugeRow[]>): void {
+    // One read per scrape, shared by both gauges (prom-client collects them one after the other).
+    let rows: Promise<DestinationGaugeRow[]> | undefined;
+    const read = () =>
+      (rows ??= destinations().finally(() => setImmediate(() => (rows = undefined))));
+    new Gauge({
+      name: 'sipfleet_dispatcher_destination_active',
+      help: '1 when the destination is active in this edge snapshot, 0 when inactive or disabled',
+      labelNames: ['set', 'uri'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const d of await read())
+          this.set({ set: String(d.set), uri: d.uri }, d.active ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'sipfleet_dispatcher_destination_load',
+      help: 'Active calls per destination (algorithm 10 call-load counters, fleet-wide)',
+      labelNames: ['set', 'uri'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const d of await read()) {
+          if (d.load !== undefined) this.set({ set: String(d.set), uri: d.uri }, d.load);
+        }
       },
     });
   }

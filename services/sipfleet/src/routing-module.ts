@@ -1,4 +1,5 @@
 import { pathToFileURL } from 'node:url';
+import type { DispatcherFleet, DispatcherView } from '@sipfleet/dispatcher';
 import type { Htables } from '@sipfleet/htable';
 import type { RoutingHooks } from '@sipfleet/proxy';
 import type { Logger } from 'pino';
@@ -10,6 +11,8 @@ export interface RoutingServices {
   log: Logger;
   /** The htable caches (sync `get`), or undefined when the edge runs without Redis. */
   htables: Htables | undefined;
+  /** The fleet's dispatcher sets (snapshot, selection, marking, dst-up/dst-down events). */
+  dispatcher: { view: DispatcherView; fleet: DispatcherFleet } | undefined;
 }
 
 const HOOK_NAMES = ['request', 'branch', 'reply', 'failure'] as const;

@@ -1,0 +1,195 @@
+// Issue 5 acceptance: two edges, several sipp UASes, one dispatcher list shared in Redis.
+// Round-robin is fleet-wide, hashes agree across edges, a UAS answering 500 or not answering is
+// failed over and shows inactive on every edge, call load (alg 10) stays balanced when INVITEs
+// alternate edges and BYEs arrive at the other edge, and counters heal after an edge crash.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SIPFLEET_BIN, startEdge } from '../helpers/edge.js';
+import type { EdgeHandle } from '../helpers/edge.js';
+import { freePort } from '../helpers/ports.js';
+import { spawnTracked } from '../helpers/processes.js';
+import type { CleanupOwner } from '../helpers/processes.js';
+import { startRedis, uniquePrefix } from '../helpers/redis-server.js';
+import { DialogClient } from '../helpers/sip-dialog.js';
+import { runSipp, startSipp } from '../helpers/sipp.js';
+import type { SippProcess } from '../helpers/sipp.js';
+
+interface Fleet {
+  edges: EdgeHandle[];
+  uases: SippProcess[];
+  uris: string[];
+}
+
+/**
+ * Redis, one UAS per entry (a sipp scenario name; 'demo' = our demo media server, which answers
+ * per Via as RFC 3261 18.2.2 asks: sipp sends every message of a call back to where the call came
+ * from, so a BYE relayed by another edge would never see its 200; null = a port nobody answers
+ * on), and two edges.
+ */
+async function fleet(
+  t: CleanupOwner,
+  algorithm: number,
+  uasScenarios: (string | null)[],
+  extra: Record<string, unknown> = {},
+): Promise<Fleet> {
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const dir = mkdtempSync(join(tmpdir(), 'sipfleet-ds-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const uases: SippProcess[] = [];
+  const uris: string[] = [];
+  for (const scenario of uasScenarios) {
+    const port = await freePort();
+    uris.push(`sip:127.0.0.1:${port}`);
+    if (scenario === 'demo') {
+      const media = spawnTracked(
+        process.execPath,
+        [SIPFLEET_BIN, 'demo-uas', '--port', String(port)],
+        {
+          owner: t,
+          name: `demo-uas:${port}`,
+        },
+      );
+      await media.waitForOutput(/listening on/);
+    } else if (scenario !== null) {
+      uases.push(await startSipp({ scenario, localPort: port, autoAnswer: true, owner: t }));
+    }
+  }
+  const listFile = join(dir, 'dispatcher.list');
+  writeFileSync(listFile, uris.map((u) => `1 ${u} 0 0`).join('\n') + '\n');
+  const config = {
+    redis: { url: redis.url, prefix: uniquePrefix() },
+    // One name for the whole fleet in Record-Route: in-dialog requests may land on any edge.
+    advertise: { host: 'fleet.invalid', port: 5060 },
+    dispatcher: { listFile, ...((extra.dispatcher as object | undefined) ?? {}) },
+    routing: { dispatcher: { set: 1, algorithm, frTimerMs: 1000 } },
+  };
+  // The first edge loads the list into Redis; the second finds it there.
+  const first = await startEdge(t, config);
+  const second = await startEdge(t, config);
+  return { edges: [first, second], uases, uris };
+}
+
+async function calls(edge: EdgeHandle, t: CleanupOwner, count: number, localPort?: number) {
+  return runSipp({
+    scenario: 'uac-call',
+    remote: { host: '127.0.0.1', port: edge.port },
+    service: 'bob',
+    rate: 10,
+    maxCalls: count,
+    callLengthMs: 100,
+    owner: t,
+    ...(localPort === undefined ? {} : { localPort }),
+  });
+}
+
+async function loads(edge: EdgeHandle, uris: string[]): Promise<number[]> {
+  return Promise.all(
+    uris.map((uri) => edge.metric('sipfleet_dispatcher_destination_load', { uri })),
+  );
+}
+
+describe('dispatcher across two edges', { concurrency: 1 }, () => {
+  test('round-robin (alg 4) is fleet-wide: 30 calls over two edges give each UAS 10', async (t) => {
+    const { edges, uases } = await fleet(t, 4, ['uas-call', 'uas-call', 'uas-call']);
+    const results = await Promise.all(edges.map((edge) => calls(edge, t, 15)));
+    for (const r of results) assert.equal(r.failed, 0);
+    const perUas = await Promise.all(uases.map(async (u) => (await u.stop()).successful));
+    assert.deepEqual(perUas, [10, 10, 10]);
+  });
+
+  test('a From-URI hash (alg 1) sends a caller to the same UAS through either edge', async (t) => {
+    const { edges, uases } = await fleet(t, 1, ['uas-call', 'uas-call', 'uas-call']);
+    const callerPort = await freePort(); // the same From URI for both runs
+    for (const edge of edges) assert.equal((await calls(edge, t, 10, callerPort)).failed, 0);
+    const perUas = await Promise.all(uases.map(async (u) => (await u.stop()).successful));
+    assert.deepEqual(
+      [...perUas].sort(),
+      [0, 0, 20],
+      `one UAS took every call: ${perUas.join(',')}`,
+    );
+  });
+
+  test('500 and silence fail over; the bad destinations show inactive on every edge', async (t) => {
+    const { edges, uris } = await fleet(t, 4, ['uas-500', null, 'uas-call', 'uas-call']);
+    const stats = await calls(edges[0] as EdgeHandle, t, 12);
+    assert.equal(stats.failed, 0, `failed: ${JSON.stringify(stats.failures)}`);
+    assert.equal(stats.successful, 12);
+    for (const edge of edges) {
+      for (const bad of [uris[0], uris[1]]) {
+        assert.equal(
+          await edge.metric('sipfleet_dispatcher_destination_active', { uri: bad ?? '' }),
+          0,
+          `${bad} inactive on edge :${edge.port}`,
+        );
+      }
+      assert.equal(await edge.metric('sipfleet_dispatcher_destination_active'), 2);
+    }
+    const failovers = (await edges[0]?.metric('sipfleet_dispatcher_failovers_total')) ?? 0;
+    assert.ok(failovers >= 2, `failovers counted: ${failovers}`);
+  });
+
+  test('call load (alg 10): INVITEs alternate edges, BYEs go to the other edge, counters return to 0', async (t) => {
+    const { edges, uris } = await fleet(t, 10, ['demo', 'demo', 'demo']);
+    const [a, b] = edges as [EdgeHandle, EdgeHandle];
+    const client = await DialogClient.open();
+    t.after(() => client.close());
+    const dialogs = [];
+    for (let i = 0; i < 30; i++) {
+      const [via, other] = i % 2 === 0 ? [a, b] : [b, a];
+      const dialog = await client.invite(via.port);
+      assert.equal(dialog.status, 200);
+      client.ack(dialog, other.port);
+      dialogs.push({ dialog, other });
+    }
+    const during = await loads(a, uris);
+    t.diagnostic(`active calls per destination: ${during.join(', ')}`);
+    assert.equal(
+      during.reduce((x, y) => x + y, 0),
+      30,
+    );
+    assert.ok(Math.max(...during) - Math.min(...during) <= 1, `balanced: ${during.join(', ')}`);
+    for (const { dialog, other } of dialogs)
+      assert.equal(await client.bye(dialog, other.port), 200);
+    assert.deepEqual(await loads(b, uris), [0, 0, 0]);
+    // A duplicate BYE releases nothing twice.
+    const first = dialogs[0];
+    assert.ok(first);
+    await client.bye(first.dialog, first.other.port).catch(() => 0);
+    assert.deepEqual(await loads(a, uris), [0, 0, 0]);
+  });
+
+  test('an edge killed mid-call: the call-load counters heal within the configured expiry', async (t) => {
+    const { edges, uris } = await fleet(t, 10, ['demo', 'demo'], {
+      dispatcher: { initExpireSeconds: 2, expireSeconds: 2, reconcileIntervalMs: 500 },
+    });
+    const [a, b] = edges as [EdgeHandle, EdgeHandle];
+    const client = await DialogClient.open();
+    t.after(() => client.close());
+    for (let i = 0; i < 6; i++) {
+      const dialog = await client.invite(a.port);
+      assert.equal(dialog.status, 200);
+      client.ack(dialog, a.port);
+    }
+    assert.equal(
+      (await loads(b, uris)).reduce((x, y) => x + y, 0),
+      6,
+    );
+    await a.stop(); // SIGKILL: the BYEs never come
+    let healed = -1;
+    const start = Date.now();
+    while (Date.now() - start < 20_000) {
+      if ((await loads(b, uris)).every((n) => n === 0)) {
+        healed = Date.now() - start;
+        break;
+      }
+      await sleep(250);
+    }
+    t.diagnostic(`counters back to 0 after ${healed} ms (expiry 2 s, reconcile every 0.5 s)`);
+    assert.ok(healed >= 0, 'counters healed');
+  });
+});
