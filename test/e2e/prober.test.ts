@@ -10,11 +10,11 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DispatcherFleet, DispatcherView, formatFlags } from '@sipfleet/dispatcher';
 import { RedisConnection } from '@sipfleet/redis';
-import { SIPFLEET_BIN } from '../helpers/edge.js';
+import { SIPFLEET_BIN, startEdge } from '../helpers/edge.js';
 import { freePort } from '../helpers/ports.js';
 import { type CleanupOwner, spawnTracked, type TrackedProcess } from '../helpers/processes.js';
 import { startRedis, uniquePrefix } from '../helpers/redis-server.js';
-import { startSipp } from '../helpers/sipp.js';
+import { runSipp, startSipp } from '../helpers/sipp.js';
 import { UdpResponders } from '../helpers/udp-responders.js';
 
 const INTERVAL = 1000;
@@ -172,5 +172,72 @@ describe('sipfleet prober', { concurrency: 1 }, () => {
         assert.ok(gap <= 2 * INTERVAL, `${r.uri}: gap of ${gap} ms (interval ${INTERVAL})`);
       }
     }
+  });
+});
+
+describe('prober with edges', () => {
+  test('a stopped UAS shows inactive on both edges and calls avoid it; restarted, it takes calls again', async (t) => {
+    const redis = await startRedis();
+    t.after(() => redis.stop());
+    const prefix = uniquePrefix();
+    const ports = [await freePort(), await freePort()];
+    const media = (port: number) => {
+      const proc = spawnTracked(
+        process.execPath,
+        [SIPFLEET_BIN, 'demo-uas', '--port', String(port)],
+        {
+          owner: t,
+          name: `demo-uas:${port}`,
+        },
+      );
+      return proc.waitForOutput(/listening on/).then(() => proc);
+    };
+    let first = await media(ports[0]!);
+    await media(ports[1]!);
+    const uris = ports.map((p) => `sip:127.0.0.1:${p}`);
+    const dir = mkdtempSync(join(tmpdir(), 'sipfleet-ds-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'dispatcher.list'), uris.map((u) => `1 ${u} 8 0`).join('\n') + '\n');
+    const edgeConfig = {
+      redis: { url: redis.url, prefix },
+      dispatcher: { listFile: join(dir, 'dispatcher.list') },
+      routing: { dispatcher: { set: 1, algorithm: 4, frTimerMs: 1000 } },
+    };
+    const edges = [await startEdge(t, edgeConfig), await startEdge(t, edgeConfig)];
+    await startProber(t, redis.url, prefix, {});
+    const active = (uri: string) =>
+      Promise.all(edges.map((e) => e.metric('sipfleet_dispatcher_destination_active', { uri })));
+    const place = async () => {
+      for (const edge of edges) {
+        const stats = await runSipp({
+          scenario: 'uac-call',
+          remote: { host: '127.0.0.1', port: edge.port },
+          service: 'bob',
+          rate: 10,
+          maxCalls: 6,
+          callLengthMs: 50,
+          owner: t,
+        });
+        assert.equal(stats.failed, 0, stats.errors.slice(0, 3).join('\n'));
+      }
+    };
+
+    await first.stop();
+    await waitFor('both edges see the stopped UAS inactive', async () =>
+      (await active(uris[0]!)).every((v) => v === 0),
+    );
+    await place();
+    for (const edge of edges) {
+      assert.equal(await edge.metric('sipfleet_dispatcher_failovers_total'), 0, 'no call tried it');
+    }
+
+    first = await media(ports[0]!);
+    await waitFor('both edges see it active again', async () =>
+      (await active(uris[0]!)).every((v) => v === 1),
+    );
+    await place();
+    await first.stop();
+    const invites = Number(/(\d+) INVITEs/.exec(first.output())?.[1] ?? 0);
+    assert.ok(invites > 0, `the restarted UAS took calls again (${invites})`);
   });
 });
