@@ -56,7 +56,8 @@ export async function runDemoUas(argv: readonly string[]): Promise<number> {
     return usage(`--ring-ms must be 0-3600000 ms (got '${values['ring-ms']}')`);
   }
   const code = intOption(values.code, 200, 699);
-  if (code === undefined) return usage(`--code must be a final status 200-699 (got '${values.code}')`);
+  if (code === undefined)
+    return usage(`--code must be a final status 200-699 (got '${values.code}')`);
 
   let server: DemoMediaServer;
   try {

@@ -119,8 +119,19 @@ export async function runUp(argv: readonly string[]): Promise<number> {
   if (!LOG_LEVELS.includes(values['log-level'])) {
     return usageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   }
-  const prefix = values.prefix ?? process.env.SIPFLEET_PREFIX ?? 'sipfleet';
-  const givenRedisUrl = values['redis-url'] ?? process.env.SIPFLEET_REDIS_URL;
+  const prefix = values.prefix ?? (process.env.SIPFLEET_PREFIX || 'sipfleet');
+  const givenRedisUrl = values['redis-url'] ?? (process.env.SIPFLEET_REDIS_URL || undefined);
+  // The children get their addresses from the generated configs: the overrides an operator may
+  // have exported for a single edge would put every edge on one port.
+  const childEnv = { ...process.env };
+  for (const name of [
+    'SIPFLEET_LISTEN',
+    'SIPFLEET_ADMIN',
+    'SIPFLEET_REDIS_URL',
+    'SIPFLEET_PREFIX',
+  ]) {
+    delete childEnv[name];
+  }
 
   const children: Child[] = [];
   const workDir = mkdtempSync(join(tmpdir(), 'sipfleet-up-'));
@@ -160,6 +171,7 @@ export async function runUp(argv: readonly string[]): Promise<number> {
     const child = spawn(process.execPath, [bin, ...plan.args], {
       stdio: ['ignore', plan.ready.kind === 'output' ? 'pipe' : 'inherit', 'inherit'],
       detached: true,
+      env: childEnv,
     });
     child.stdout?.pipe(process.stdout, { end: false });
     const exited = new Promise<ExitStatus>((resolve) => {
@@ -327,6 +339,7 @@ export async function runUp(argv: readonly string[]): Promise<number> {
       say('place calls through the fleet with:');
       process.stdout.write(`  ${first.plan.sippCommand}\n`);
     }
+    say(`configs    ${workDir} (removed when the fleet stops)`);
     say('ready (Ctrl-C stops the fleet)');
   }
   let exitCode = 0;

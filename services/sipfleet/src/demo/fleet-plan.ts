@@ -131,8 +131,10 @@ export function planFleet(o: FleetPlanOptions): FleetPlan {
       redis,
       sip: { address: HOST, port: 0, tcp: true },
       admin: { address: HOST, port: proberAdmin },
-      // ds_probing_mode 0: the destinations flagged P (the demo list flags both) are pinged.
-      dispatcher: { pingIntervalMs: 2000, timeoutMs: 1000 },
+      // ds_probing_mode 1: every destination is pinged all the time, so a media server that
+      // dies is taken out of rotation before a call finds it (mode 0 pings only those flagged P,
+      // and a good reply clears the flag).
+      dispatcher: { pingIntervalMs: 2000, timeoutMs: 1000, probingMode: 1 },
       log: { level: o.logLevel },
     },
     ready: { kind: 'http', url: `http://${HOST}:${proberAdmin}/readyz` },
@@ -160,9 +162,9 @@ export function planFleet(o: FleetPlanOptions): FleetPlan {
   return {
     processes,
     dispatcherList: [
-      '# sipfleet up --demo: the demo media servers; flags 8 = probing (the prober pings them)',
+      '# sipfleet up --demo: the demo media servers (setid uri flags priority attrs description)',
       ...mediaPorts.map(
-        (port, j) => `${DEMO_SET} sip:${HOST}:${port} 8 0 duid=media-${j + 1} demo media server`,
+        (port, j) => `${DEMO_SET} sip:${HOST}:${port} 0 0 duid=media-${j + 1} demo media server`,
       ),
       '',
     ].join('\n'),
