@@ -50,7 +50,8 @@ export const DISPATCHER_USAGE = `usage: sipfleet ctl dispatcher <command> [optio
 
 commands (Kamailio RPC in brackets):
   list [SET]                   flags, priority, attrs, load, latency  [dispatcher.list]
-  reload --file FILE           load a dispatcher.list fleet-wide      [dispatcher.reload]
+  reload [--file FILE]         load a dispatcher.list fleet-wide      [dispatcher.reload]
+                               (default: dispatcher.listFile of --config)
   set-state STATE SET URI|all  STATE: a, i, d, t (or 1, 0, 2, 3),     [dispatcher.set_state]
                                a second p adds probing: ap, ip, tp
   add SET URI                  add or replace a destination           [dispatcher.add]
@@ -62,7 +63,8 @@ commands (Kamailio RPC in brackets):
   add:        --flags N (0-63)  --priority N  --attrs 'k=v;...'  --description TEXT
   set-state:  --reason TEXT     carried by the dst-down/dst-up event (default ctl)
   hash:       KEY is --callid X (alg 0), --from URI (1), --to URI (2), --ruri URI (3),
-              --auth USER (5) or --value V (7); --limit N caps the failover list
+              --auth USER (5) or --value V (7); --limit N caps the failover list;
+              --alg, --set, --limit default to routing.dispatcher of --config
 
 ${COMMON_USAGE}`;
 
@@ -277,8 +279,12 @@ async function list(settings: CtlSettings, args: string[]): Promise<number> {
  */
 async function reload(settings: CtlSettings, args: string[], file: string | undefined) {
   expectArgs('reload', args, []);
+  // The edge's own setting (resolved against the config file's directory by loadEdgeConfig).
+  file ??= settings.edgeConfig?.dispatcher.listFile;
   if (file === undefined) {
-    throw new UsageError('reload needs --file FILE (a Kamailio dispatcher.list)');
+    throw new UsageError(
+      'reload needs --file FILE, or --config FILE with dispatcher.listFile (a Kamailio dispatcher.list)',
+    );
   }
   let text: string;
   try {
@@ -500,10 +506,20 @@ interface HashRequest {
   limit: number;
 }
 
-function hashRequest(values: Record<string, string | boolean | undefined>): HashRequest {
-  if (values.alg === undefined) throw new UsageError('hash needs --alg N (0, 1, 2, 3, 5 or 7)');
-  if (values.set === undefined) throw new UsageError('hash needs --set SET');
-  const alg = parseInteger('--alg', String(values.alg), 0) ?? 0;
+/**
+ * --alg, --set and --limit, each defaulting to the edge's routing.dispatcher from --config, so
+ * `hash --config edge.yaml --callid X` asks exactly what that edge's default route would do.
+ */
+function hashRequest(
+  values: Record<string, string | boolean | undefined>,
+  route: { set: number; algorithm: number; limit: number } | undefined,
+): HashRequest {
+  const algText = (values.alg as string | undefined) ?? route?.algorithm.toString();
+  const setText = (values.set as string | undefined) ?? route?.set.toString();
+  const limitText = (values.limit as string | undefined) ?? route?.limit.toString();
+  if (algText === undefined) throw new UsageError('hash needs --alg N (0, 1, 2, 3, 5 or 7)');
+  if (setText === undefined) throw new UsageError('hash needs --set SET');
+  const alg = parseInteger('--alg', algText, 0) ?? 0;
   if (!isHashAlg(alg)) {
     throw new UsageError(
       `algorithm ${alg} does not hash a key (its choice depends on a counter, chance or load): ` +
@@ -522,9 +538,9 @@ function hashRequest(values: Record<string, string | boolean | undefined>): Hash
   }
   return {
     alg,
-    setid: parseSetId('--set', String(values.set)),
+    setid: parseSetId('--set', setText),
     key,
-    limit: parseInteger('--limit', values.limit as string | undefined, 0) ?? 0,
+    limit: parseInteger('--limit', limitText, 0) ?? 0,
   };
 }
 
@@ -704,7 +720,7 @@ async function runCommand(
       return remove(settings, args);
     case 'hash':
       expectArgs('hash', args, []);
-      return hash(settings, hashRequest(values));
+      return hash(settings, hashRequest(values, settings.edgeConfig?.routing.dispatcher));
     case 'ping-active':
       return pingActive(settings, args);
     case 'probe':
