@@ -4,7 +4,7 @@
 // Prints, per step: offered rate, calls, failed, retransmissions, INVITE->200 p50/p99, proxy CPU
 // and RSS. Run: `node --import tsx test/bench/proxy-ramp.bench.ts` (or `npm run bench`).
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,117 +12,9 @@ import { startEdge } from '../helpers/edge.js';
 import { freePort } from '../helpers/ports.js';
 import { spawnTracked } from '../helpers/processes.js';
 import type { TrackedProcess } from '../helpers/processes.js';
-import { runSipp, startSipp } from '../helpers/sipp.js';
-import type { SippStats } from '../helpers/sipp.js';
-
-const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 8);
-const RATES = (process.env.BENCH_RATES ?? '500,1000,1500,2000,2400,2800,3200,3600,4000')
-  .split(',')
-  .map(Number);
-
-/** Runs cleanup callbacks at the end, like a test's `after`. */
-class Owner {
-  private readonly fns: (() => unknown)[] = [];
-  after(fn: () => unknown): void {
-    this.fns.push(fn);
-  }
-  async close(): Promise<void> {
-    for (const fn of this.fns.reverse()) await fn();
-  }
-}
-
-interface Step {
-  rate: number;
-  stats: SippStats;
-  achieved: number;
-  cpu: number;
-  rssMb: number;
-}
-
-function cpuTicks(pids: number[]): number {
-  let ticks = 0;
-  for (const pid of pids) {
-    try {
-      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      ticks += Number(fields[11]) + Number(fields[12]); // utime + stime
-    } catch {
-      // process gone
-    }
-  }
-  return ticks;
-}
-
-function rssMb(pids: number[]): number {
-  let kb = 0;
-  for (const pid of pids) {
-    try {
-      kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
-    } catch {
-      // process gone
-    }
-  }
-  return kb / 1024;
-}
-
-/** Percentile from sipp's ResponseTimeRepartition buckets (upper bound of the bucket). */
-function percentile(stats: SippStats, p: number): string {
-  const buckets = Object.entries(stats.raw)
-    .map(([k, v]) => ({ m: /^ResponseTimeRepartition1_(<|>=)(\d+)$/.exec(k), v: Number(v) }))
-    .filter((b) => b.m !== null)
-    .map((b) => ({ ge: b.m?.[1] === '>=', bound: Number(b.m?.[2]), count: b.v }))
-    .sort((a, b) => Number(a.ge) - Number(b.ge) || a.bound - b.bound);
-  const total = buckets.reduce((s, b) => s + b.count, 0);
-  let seen = 0;
-  for (const b of buckets) {
-    seen += b.count;
-    if (seen >= total * p) return b.ge ? `>=${b.bound} ms` : `<${b.bound} ms`;
-  }
-  return 'n/a';
-}
-
-async function ramp(name: string, proxyPort: number, pids: () => number[]): Promise<Step[]> {
-  const steps: Step[] = [];
-  for (const rate of RATES) {
-    const owner = new Owner();
-    const ticks0 = cpuTicks(pids());
-    const t0 = performance.now();
-    const stats = await runSipp({
-      scenario: 'uac-call',
-      remote: { host: '127.0.0.1', port: proxyPort },
-      service: 'bench',
-      rate,
-      maxCalls: rate * STEP_SECONDS,
-      limit: rate * 4,
-      callLengthMs: 0,
-      owner,
-      timeoutMs: STEP_SECONDS * 1000 + 60_000,
-    });
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = ((cpuTicks(pids()) - ticks0) / 100 / seconds) * 100;
-    const step = {
-      rate,
-      stats,
-      achieved: stats.successful / seconds,
-      cpu,
-      rssMb: rssMb(pids()),
-    };
-    steps.push(step);
-    await owner.close();
-    console.log(
-      `${name.padEnd(9)} offered ${String(rate).padStart(5)}/s  ok ${String(stats.successful).padStart(6)}` +
-        `  failed ${String(stats.failed).padStart(5)}  retrans ${String(stats.retransmissions).padStart(5)}` +
-        `  achieved ${step.achieved.toFixed(0).padStart(5)}/s  p50 ${percentile(stats, 0.5)}` +
-        `  p99 ${percentile(stats, 0.99)}  cpu ${cpu.toFixed(0)}%  rss ${step.rssMb.toFixed(0)} MB`,
-    );
-    if (stats.failed > 0) break;
-    await sleep(6000); // let finished transactions expire between steps
-  }
-  return steps;
-}
-
-function best(steps: Step[]): Step | undefined {
-  return steps.filter((s) => s.stats.failed === 0).at(-1);
-}
+import { startSipp } from '../helpers/sipp.js';
+import { best, Owner, percentile, ramp, STEP_SECONDS } from './ramp.js';
+import type { Step } from './ramp.js';
 
 function kamailioConfig(port: number, uasPort: number, dir: string): string {
   writeFileSync(join(dir, 'dispatcher.list'), `1 sip:127.0.0.1:${uasPort}\n`);
@@ -174,7 +66,9 @@ async function main(): Promise<void> {
   try {
     const uasPort = await freePort();
     await startSipp({ scenario: 'uas-call', localPort: uasPort, autoAnswer: true, owner });
-    console.log(`## Proxy ramp: record-routed calls through one proxy, UDP, ${STEP_SECONDS} s per step\n`);
+    console.log(
+      `## Proxy ramp: record-routed calls through one proxy, UDP, ${STEP_SECONDS} s per step\n`,
+    );
     console.log('```');
     const edge = await startEdge(owner, {
       routing: { destination: `sip:127.0.0.1:${uasPort}` },

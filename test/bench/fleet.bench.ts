@@ -1,0 +1,97 @@
+// The fleet's shared state on the call path, measured: one edge with Redis, the maintenance
+// check on, routing by (a) a static destination, (b) dispatcher algorithm 0 (Call-ID hash),
+// (c) algorithm 4 (fleet-wide round-robin), (d) algorithm 10 (call load). For each: the highest
+// call rate with zero failures over a short ramp, and Redis commands per call from INFO
+// commandstats around the run (commands run inside Lua scripts are counted by Redis too, listed
+// separately). Run: `node --import tsx test/bench/fleet.bench.ts` (or `npm run bench`).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startEdge } from '../helpers/edge.js';
+import { freePort } from '../helpers/ports.js';
+import { redisCli, startRedis, uniquePrefix } from '../helpers/redis-server.js';
+import { startSipp } from '../helpers/sipp.js';
+import { best, Owner, percentile, ramp } from './ramp.js';
+
+const RATES = (process.env.BENCH_FLEET_RATES ?? '1000,1500,2000,2500').split(',').map(Number);
+
+async function commandstats(port: number): Promise<Map<string, number>> {
+  const text = await redisCli(port, 'INFO', 'commandstats');
+  const stats = new Map<string, number>();
+  for (const m of text.matchAll(/^cmdstat_([a-z|_-]+):calls=(\d+)/gm)) {
+    stats.set(m[1] ?? '', Number(m[2]));
+  }
+  return stats;
+}
+
+/**
+ * What the edge sends on the call path: scripts (call load) and INCR (round-robin). The rest in
+ * commandstats is either run inside those scripts (hget, hset, zadd, ...) or background work
+ * (snapshot re-reads, reconcile, tracking), listed but not counted as round trips.
+ */
+const TOP_LEVEL = new Set(['evalsha', 'eval', 'incr']);
+
+async function main(): Promise<void> {
+  const owner = new Owner();
+  try {
+    const redis = await startRedis();
+    owner.after(() => redis.stop());
+    const dir = mkdtempSync(join(tmpdir(), 'sipfleet-fleet-bench-'));
+    owner.after(() => rmSync(dir, { recursive: true, force: true }));
+    const uris: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const port = await freePort();
+      await startSipp({ scenario: 'uas-call', localPort: port, autoAnswer: true, owner });
+      uris.push(`sip:127.0.0.1:${port}`);
+    }
+    const listFile = join(dir, 'dispatcher.list');
+    writeFileSync(listFile, uris.map((u) => `1 ${u} 0 0`).join('\n') + '\n');
+
+    const cases: [string, Record<string, unknown>][] = [
+      ['static', { routing: { destination: uris[0] } }],
+      ['alg 0', { routing: { dispatcher: { set: 1, algorithm: 0 } } }],
+      ['alg 4', { routing: { dispatcher: { set: 1, algorithm: 4 } } }],
+      ['alg 10', { routing: { dispatcher: { set: 1, algorithm: 10 } } }],
+    ];
+    console.log('## Fleet state on the call path: one edge, Redis, maintenance check on\n');
+    console.log('```');
+    const summary: string[] = [];
+    for (const [name, routing] of cases) {
+      const edge = await startEdge(owner, {
+        redis: { url: redis.url, prefix: uniquePrefix() },
+        dispatcher: { listFile },
+        log: { level: 'error' },
+        ...routing,
+      });
+      const pid = edge.process.pid ?? 0;
+      const before = await commandstats(redis.port);
+      const steps = await ramp(name, edge.port, () => [pid], RATES);
+      const after = await commandstats(redis.port);
+      const calls = steps.reduce((n, s) => n + s.stats.successful + s.stats.failed, 0);
+      const perCall = [...after.entries()]
+        .map(([cmd, n]) => [cmd, (n - (before.get(cmd) ?? 0)) / Math.max(calls, 1)] as const)
+        .filter(([, n]) => n >= 0.001)
+        .sort((a, b) => b[1] - a[1]);
+      const own = perCall.filter(([cmd]) => TOP_LEVEL.has(cmd)).reduce((n, [, v]) => n + v, 0);
+      const fmt = perCall.map(([cmd, n]) => `${cmd} ${n.toFixed(3)}`).join(', ') || 'none';
+      console.log(
+        `${name}: Redis round trips per call ${own.toFixed(3)}; all commands per call: ${fmt}`,
+      );
+      const top = best(steps);
+      summary.push(
+        `| ${name} | ${top ? `${top.rate}` : 'none'} | ${top ? `${top.achieved.toFixed(0)}` : '-'} | ${top ? percentile(top.stats, 0.99) : '-'} | ${own.toFixed(3)} |`,
+      );
+      await edge.stop();
+    }
+    console.log('```\n');
+    console.log(
+      '| routing | highest offered calls/s, 0 failed | achieved | INVITE→200 p99 | Redis round trips per call |',
+    );
+    console.log('| --- | --- | --- | --- | --- |');
+    for (const row of summary) console.log(row);
+  } finally {
+    await owner.close();
+  }
+}
+
+await main();

@@ -1,0 +1,120 @@
+// Shared by the sipp-driven benches: a ramp of call rates through one proxy, with CPU, RSS and
+// INVITE->200 percentiles per step.
+import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runSipp } from '../helpers/sipp.js';
+import type { SippStats } from '../helpers/sipp.js';
+
+export const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 8);
+export const RATES = (process.env.BENCH_RATES ?? '500,1000,1500,2000,2400,2800,3200,3600,4000')
+  .split(',')
+  .map(Number);
+
+/** Runs cleanup callbacks at the end, like a test's `after`. */
+export class Owner {
+  private readonly fns: (() => unknown)[] = [];
+  after(fn: () => unknown): void {
+    this.fns.push(fn);
+  }
+  async close(): Promise<void> {
+    for (const fn of this.fns.reverse()) await fn();
+  }
+}
+
+export interface Step {
+  rate: number;
+  stats: SippStats;
+  achieved: number;
+  cpu: number;
+  rssMb: number;
+}
+
+function cpuTicks(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      ticks += Number(fields[11]) + Number(fields[12]); // utime + stime
+    } catch {
+      // process gone
+    }
+  }
+  return ticks;
+}
+
+function rssMb(pids: number[]): number {
+  let kb = 0;
+  for (const pid of pids) {
+    try {
+      kb += Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      // process gone
+    }
+  }
+  return kb / 1024;
+}
+
+/** Percentile from sipp's ResponseTimeRepartition buckets (upper bound of the bucket). */
+export function percentile(stats: SippStats, p: number): string {
+  const buckets = Object.entries(stats.raw)
+    .map(([k, v]) => ({ m: /^ResponseTimeRepartition1_(<|>=)(\d+)$/.exec(k), v: Number(v) }))
+    .filter((b) => b.m !== null)
+    .map((b) => ({ ge: b.m?.[1] === '>=', bound: Number(b.m?.[2]), count: b.v }))
+    .sort((a, b) => Number(a.ge) - Number(b.ge) || a.bound - b.bound);
+  const total = buckets.reduce((s, b) => s + b.count, 0);
+  let seen = 0;
+  for (const b of buckets) {
+    seen += b.count;
+    if (seen >= total * p) return b.ge ? `>=${b.bound} ms` : `<${b.bound} ms`;
+  }
+  return 'n/a';
+}
+
+export async function ramp(
+  name: string,
+  proxyPort: number,
+  pids: () => number[],
+  rates: readonly number[] = RATES,
+): Promise<Step[]> {
+  const steps: Step[] = [];
+  for (const rate of rates) {
+    const owner = new Owner();
+    const ticks0 = cpuTicks(pids());
+    const t0 = performance.now();
+    const stats = await runSipp({
+      scenario: 'uac-call',
+      remote: { host: '127.0.0.1', port: proxyPort },
+      service: 'bench',
+      rate,
+      maxCalls: rate * STEP_SECONDS,
+      limit: rate * 4,
+      callLengthMs: 0,
+      owner,
+      timeoutMs: STEP_SECONDS * 1000 + 60_000,
+    });
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = ((cpuTicks(pids()) - ticks0) / 100 / seconds) * 100;
+    const step = {
+      rate,
+      stats,
+      achieved: stats.successful / seconds,
+      cpu,
+      rssMb: rssMb(pids()),
+    };
+    steps.push(step);
+    await owner.close();
+    console.log(
+      `${name.padEnd(9)} offered ${String(rate).padStart(5)}/s  ok ${String(stats.successful).padStart(6)}` +
+        `  failed ${String(stats.failed).padStart(5)}  retrans ${String(stats.retransmissions).padStart(5)}` +
+        `  achieved ${step.achieved.toFixed(0).padStart(5)}/s  p50 ${percentile(stats, 0.5)}` +
+        `  p99 ${percentile(stats, 0.99)}  cpu ${cpu.toFixed(0)}%  rss ${step.rssMb.toFixed(0)} MB`,
+    );
+    if (stats.failed > 0) break;
+    await sleep(6000); // let finished transactions expire between steps
+  }
+  return steps;
+}
+
+export function best(steps: Step[]): Step | undefined {
+  return steps.filter((s) => s.stats.failed === 0).at(-1);
+}
