@@ -3,7 +3,7 @@
 // getter needs them.
 import { SipErrorCode, SipParseError } from './errors.js';
 import { ALPHANUM_SCHEME, TOKEN, isWs, scan } from './grammar.js';
-import { headerKey } from './headers.js';
+import { headerKey, headerSpelling, knownHeaderKey } from './headers.js';
 import type { HeaderField } from './headers.js';
 import { SipMessage, SipRequest, SipResponse } from './message.js';
 import { parseContentLength } from './scalars.js';
@@ -159,10 +159,24 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
         throw new SipParseError(SipErrorCode.HEADER, 'malformed header name');
       }
     }
-    const raw = text.slice(colon + 1, e + 1);
-    const value = (folded ? raw.replace(FOLD, ' ') : raw).trim();
-    const name = text.slice(i, ne);
-    const key = headerKey(name);
+    let value: string;
+    if (folded)
+      value = text
+        .slice(colon + 1, e + 1)
+        .replace(FOLD, ' ')
+        .trim();
+    else {
+      // trim by index and slice once: slice + trim() would allocate two strings per header line
+      let vs = colon + 1;
+      let ve = e;
+      while (vs < ve && isTrimmed(text.charCodeAt(vs))) vs++;
+      while (ve > vs && isTrimmed(text.charCodeAt(ve - 1))) ve--;
+      value = text.slice(vs, ve);
+    }
+    // the common header names map to interned strings without slicing or lower-casing (headers.ts)
+    const known = knownHeaderKey(text, i, ne);
+    const name = known !== undefined ? headerSpelling(text, i, ne, known) : text.slice(i, ne);
+    const key = known ?? headerKey(name);
     if (key === 'content-length') {
       let cl: number;
       try {
@@ -216,6 +230,11 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
     throw err;
   }
   return msg;
+}
+
+/** The latin1 chars String.prototype.trim() removes (HTAB, LF, VT, FF, CR, SP, NBSP): same values as before. */
+function isTrimmed(c: number): boolean {
+  return (c >= 9 && c <= 13) || c === 32 || c === 160;
 }
 
 const DIGIT_TABLE = new Uint8Array(256).fill(1, 48, 58);
