@@ -94,19 +94,14 @@ export async function runUp(argv: readonly string[]): Promise<number> {
   }
   const edges = intOption(values.edges, 1, 32);
   if (edges === undefined) return usageError(`--edges must be 1-32 (got '${values.edges}')`);
-  const ports: Record<string, number> = {};
-  for (const name of ['sip-port', 'admin-port', 'demo-port'] as const) {
-    const port = intOption(values[name], 1, 65535);
-    if (port === undefined) {
-      return usageError(`--${name} must be a port 1-65535 (got '${values[name]}')`);
-    }
-    ports[name] = port;
-  }
-  const [sipPort = 0, adminPort = 0, demoPort = 0] = [
-    ports['sip-port'],
-    ports['admin-port'],
-    ports['demo-port'],
-  ];
+  const badPort = (name: 'sip-port' | 'admin-port' | 'demo-port'): number =>
+    usageError(`--${name} must be a port 1-65535 (got '${values[name]}')`);
+  const sipPort = intOption(values['sip-port'], 1, 65535);
+  if (sipPort === undefined) return badPort('sip-port');
+  const adminPort = intOption(values['admin-port'], 1, 65535);
+  if (adminPort === undefined) return badPort('admin-port');
+  const demoPort = intOption(values['demo-port'], 1, 65535);
+  if (demoPort === undefined) return badPort('demo-port');
   const last = lastPorts({ edges, sipPort, adminPort, demoPort });
   if (last.sip > 65535) return usageError(`--sip-port ${sipPort} + ${edges} edges passes 65535`);
   if (last.admin > 65535) {
@@ -148,8 +143,14 @@ export async function runUp(argv: readonly string[]): Promise<number> {
 
   // Children run in their own process groups (a terminal Ctrl-C reaches only us, and we stop
   // them in order); if this process dies without a shutdown, take them with it.
+  let redisGone = false;
   const killAll = (): void => {
     for (const c of children) if (c.process.exitCode === null) c.process.kill('SIGKILL');
+    try {
+      if (redis?.pid !== undefined && !redisGone) process.kill(redis.pid, 'SIGKILL');
+    } catch {
+      // it exited a moment ago
+    }
   };
   process.once('exit', killAll);
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -271,12 +272,13 @@ export async function runUp(argv: readonly string[]): Promise<number> {
       redis = await startEmbeddedRedis(dataDir);
       redisUrl = redis.url;
       const pid = redis.pid;
-      void redis.exited.then((status) =>
+      void redis.exited.then((status) => {
+        redisGone = true;
         requestStop({
           kind: 'died',
           what: `redis-server (pid ${String(pid)}) exited unexpectedly (${describeStatus(status)})`,
-        }),
-      );
+        });
+      });
       say(`redis      ${redisUrl} (embedded redis-server, pid ${String(pid)}, AOF in ${dataDir})`);
     } else {
       say(`redis      ${redisUrl}`);
