@@ -160,17 +160,42 @@ export function splitList(value: string): string[] {
 }
 
 /**
+ * Where {@link scanGenericParams} found each picked parameter: slots 2k and 2k+1 hold the value range of
+ * pick[k], or {@link PARAM_ABSENT} / {@link PARAM_FLAG} in slot 2k. Parsing is synchronous, so one shared
+ * scratch array is enough and a scan allocates nothing.
+ */
+export const PICKED = new Int32Array(8);
+export const PARAM_ABSENT = -2;
+export const PARAM_FLAG = -1;
+
+/** Whether s[from, to) is `key` (lower case letters) in any case. Token chars only: see knownHeaderKey. */
+function isKey(s: string, from: number, to: number, key: string): boolean {
+  if (to - from !== key.length) return false;
+  for (let j = 0; j < key.length; j++) {
+    if ((s.charCodeAt(from + j) | 0x20) !== key.charCodeAt(j)) return false;
+  }
+  return true;
+}
+
+/**
  * Parses `*( SEMI generic-param )` starting at s[i] (which must be ';' or the end), as used after a Via
  * sent-by, a name-addr and an addr-spec (RFC 3261 section 25.1: generic-param = token [ EQUAL gen-value ],
- * gen-value = token / host / quoted-string, SEMI and EQUAL allow surrounding whitespace). Keys are lower-cased;
- * values are kept as written (quoted strings keep their quotes). Fails on anything left over.
+ * gen-value = token / host / quoted-string, SEMI and EQUAL allow surrounding whitespace). Fails on anything
+ * left over.
+ *
+ * With `into`, every parameter is stored (keys lower-cased, values as written, quoted strings keep their
+ * quotes). With `pick`, only the positions of those keys go to {@link PICKED} (the last one wins, as in the
+ * map): the value parsers read branch, received, rport or tag this way and build the map only when a caller
+ * reads `params`, since a Map and its key strings cost more than the rest of a Via.
  */
-export function parseGenericParams(
+export function scanGenericParams(
   s: string,
   i: number,
-  into: Map<string, string | null>,
   what: string,
+  into: Map<string, string | null> | null,
+  pick: readonly string[] | null,
 ): void {
+  if (pick !== null) PICKED.fill(PARAM_ABSENT, 0, 2 * pick.length);
   const n = s.length;
   for (;;) {
     i = skipWs(s, i);
@@ -179,12 +204,13 @@ export function parseGenericParams(
     i = skipWs(s, i + 1);
     const ns = i;
     i = scan(s, i, TOKEN);
+    const ke = i;
     if (i === ns) fail(SipErrorCode.HEADER, `empty parameter in ${what}`);
-    const key = s.slice(ns, i).toLowerCase();
     i = skipWs(s, i);
+    let vs = PARAM_FLAG;
     if (i < n && s.charCodeAt(i) === 61 /* = */) {
       i = skipWs(s, i + 1);
-      const vs = i;
+      vs = i;
       if (s.charCodeAt(i) === 34) {
         i = readQuoted(s, i, what).end;
       } else if (s.charCodeAt(i) === 91 /* [ */) {
@@ -195,16 +221,45 @@ export function parseGenericParams(
         i = scan(s, i, TOKEN);
         // RFC 3261 section 25.1: via-received = "received" EQUAL (IPv4address / IPv6address) - a bare
         // IPv6 address, which is not a token (':'). RFC 5118 section 4.5: accept it bare or bracketed.
-        if (s.charCodeAt(i) === 58 /* : */ && key === 'received' && scan(s, vs, IPV6) >= i) {
+        if (
+          s.charCodeAt(i) === 58 /* : */ &&
+          isKey(s, ns, ke, 'received') &&
+          scan(s, vs, IPV6) >= i
+        ) {
           i = scan(s, i, IPV6);
         }
       }
       if (i === vs) fail(SipErrorCode.HEADER, `empty parameter value in ${what}`);
-      into.set(key, s.slice(vs, i));
-    } else {
-      into.set(key, null);
+    }
+    if (into !== null) {
+      into.set(s.slice(ns, ke).toLowerCase(), vs === PARAM_FLAG ? null : s.slice(vs, i));
+    }
+    if (pick !== null) {
+      for (let k = 0; k < pick.length; k++) {
+        if (isKey(s, ns, ke, pick[k] as string)) {
+          PICKED[2 * k] = vs;
+          PICKED[2 * k + 1] = i;
+        }
+      }
     }
   }
+}
+
+/** {@link scanGenericParams} into a map. */
+export function parseGenericParams(
+  s: string,
+  i: number,
+  into: Map<string, string | null>,
+  what: string,
+): void {
+  scanGenericParams(s, i, what, into, null);
+}
+
+/** The value of pick[k] after {@link scanGenericParams}: undefined when absent, null for a flag. */
+export function pickedValue(s: string, k: number): string | null | undefined {
+  const vs = PICKED[2 * k] as number;
+  if (vs === PARAM_ABSENT) return undefined;
+  return vs === PARAM_FLAG ? null : s.slice(vs, PICKED[2 * k + 1]);
 }
 
 /** Renders a params map back to `;k=v;flag`. */

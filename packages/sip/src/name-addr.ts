@@ -6,10 +6,12 @@ import {
   TOKEN,
   isWs,
   parseGenericParams,
+  pickedValue,
   quote,
   readQuoted,
   renderParams,
   scan,
+  scanGenericParams,
   skipWs,
 } from './grammar.js';
 import { parseUri } from './uri.js';
@@ -24,6 +26,8 @@ export interface NameAddr {
   tag?: string;
   toString(): string;
 }
+
+const TAG_PICK = ['tag'] as const;
 
 /** True if `s` can be written as `*(token LWS)` without quoting. */
 function isTokenPhrase(s: string): boolean {
@@ -42,7 +46,10 @@ function isTokenPhrase(s: string): boolean {
 export class NameAddrValue implements NameAddr {
   declare displayName?: string;
   declare tag?: string;
-  readonly params = new Map<string, string | null>();
+  /** Built on first read of `params` from generic-params text that parseNameAddrLazy already checked. */
+  #params: Map<string, string | null> | undefined;
+  #paramsText = '';
+  #paramsAt = 0;
   private uriText: string;
   private parsedUri: SipUri | undefined;
 
@@ -53,6 +60,24 @@ export class NameAddrValue implements NameAddr {
       this.uriText = '';
       this.parsedUri = uri;
     }
+  }
+
+  /** @internal where the header parameters start, for the lazy `params` map. */
+  setParamsSource(text: string, at: number): void {
+    this.#paramsText = text;
+    this.#paramsAt = at;
+  }
+
+  /** Header parameters; a proxy reads only the tag, so the map is built on first read. */
+  get params(): Map<string, string | null> {
+    if (this.#params === undefined) {
+      this.#params = new Map();
+      parseGenericParams(this.#paramsText, this.#paramsAt, this.#params, 'name-addr');
+    }
+    return this.#params;
+  }
+  set params(map: Map<string, string | null>) {
+    this.#params = map;
   }
 
   /** @throws SipParseError when the URI is malformed (400) or not sip/sips/tel (416). */
@@ -140,8 +165,9 @@ export function parseNameAddrLazy(text: string): NameAddrValue {
   checkUriShape(uriText);
   const addr = new NameAddrValue(uriText);
   if (displayName !== undefined) addr.displayName = displayName;
-  parseGenericParams(s, i, addr.params, 'name-addr');
-  const tag = addr.params.get('tag');
+  scanGenericParams(s, i, 'name-addr', null, TAG_PICK);
+  addr.setParamsSource(s, i);
+  const tag = pickedValue(s, 0);
   if (typeof tag === 'string') addr.tag = tag;
   return addr;
 }

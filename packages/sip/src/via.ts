@@ -6,7 +6,9 @@ import {
   IPV6,
   TOKEN,
   parseGenericParams,
+  pickedValue,
   renderParams,
+  scanGenericParams,
   scan,
   skipWs,
 } from './grammar.js';
@@ -32,12 +34,32 @@ class ViaValue implements Via {
   declare branch?: string;
   declare received?: string;
   declare rport?: number | null;
-  readonly params = new Map<string, string | null>();
+  /** Built on first read of `params` from via-params text that parseVia already checked. */
+  #params: Map<string, string | null> | undefined;
+  #paramsText = '';
+  #paramsAt = 0;
   constructor(
     public protocol: string,
     public transport: string,
     public host: string,
   ) {}
+
+  /** @internal where the via-params start, for the lazy `params` map. */
+  setParamsSource(text: string, at: number): void {
+    this.#paramsText = text;
+    this.#paramsAt = at;
+  }
+
+  get params(): Map<string, string | null> {
+    if (this.#params === undefined) {
+      this.#params = new Map();
+      parseGenericParams(this.#paramsText, this.#paramsAt, this.#params, 'Via');
+    }
+    return this.#params;
+  }
+  set params(map: Map<string, string | null>) {
+    this.#params = map;
+  }
 
   /** Renders with the typed fields written back into `params` (so setting `received` is enough). */
   toString(): string {
@@ -61,6 +83,9 @@ function sync(
   if (value === undefined) params.delete(key);
   else if (params.get(key) !== value) params.set(key, value);
 }
+
+/** The via-params parseVia types (pickedValue slots 0, 1, 2). */
+const VIA_PICK = ['branch', 'received', 'rport'] as const;
 
 function readToken(s: string, i: number, what: string): number {
   const end = scan(s, i, TOKEN);
@@ -114,16 +139,19 @@ export function parseVia(text: string): Via {
     if (i === ps || i - ps > 5 || port > 65535) fail(SipErrorCode.HEADER, 'Via: bad port');
     via.port = port;
   }
-  parseGenericParams(s, i, via.params, 'Via');
-  const branch = via.params.get('branch');
+  scanGenericParams(s, i, 'Via', null, VIA_PICK);
+  via.setParamsSource(s, i);
+  const branch = pickedValue(s, 0);
   if (typeof branch === 'string') via.branch = branch;
-  const received = via.params.get('received');
+  const received = pickedValue(s, 1);
   if (typeof received === 'string') via.received = received;
-  const rport = via.params.get('rport');
+  const rport = pickedValue(s, 2);
   if (rport === null) via.rport = null;
   else if (rport !== undefined) {
     const n = Number(rport);
-    if (!/^\d{1,5}$/.test(rport) || n > 65535) fail(SipErrorCode.HEADER, 'Via: bad rport');
+    if (rport.length > 5 || scan(rport, 0, DIGITS) !== rport.length || n > 65535) {
+      fail(SipErrorCode.HEADER, 'Via: bad rport');
+    }
     via.rport = n;
   }
   return via;
