@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -620,6 +620,36 @@ describe('sipfleet ctl dispatcher', () => {
 
     const bad = await s.ds('ping-active', 'maybe');
     assert.equal(bad.code, 2);
+  });
+
+  test('docs/cli.md: each redis-cli line marked with a dispatcher command does what ctl does', async (t) => {
+    const doc = readFileSync(new URL('../../../docs/cli.md', import.meta.url), 'utf8');
+    const pairs = doc
+      .split('\n')
+      .map((line) => /^redis-cli (.+?)\s+# sipfleet ctl (dispatcher .+)$/.exec(line))
+      .filter((m) => m !== null)
+      .map((m) => ({
+        redisCli: (m[1] ?? '').replace(/'/g, '').split(/\s+/),
+        ctl: (m[2] ?? '').split(/\s+/),
+      }));
+    assert.ok(pairs.length >= 2, 'docs/cli.md lists redis-cli equivalents for dispatcher');
+    const viaCli = scope(t);
+    const viaCtl = scope(t);
+    const cliConn = await viaCli.connect();
+    for (const pair of pairs) {
+      const args = pair.redisCli.map((a) => a.replace(/^sipfleet:/, `${viaCli.prefix}:`));
+      await viaCli.cli(...args);
+      const run = await viaCtl.ds(...pair.ctl.slice(1));
+      assert.equal(run.code, 0, run.stderr);
+      const key = (prefix: string) => `${prefix}:{ds}:ping-active`;
+      assert.equal(
+        await viaCli.cli('GET', key(viaCli.prefix)),
+        await viaCtl.cli('GET', key(viaCtl.prefix)),
+      );
+      // What the prober reads (getPingActive) agrees with ctl's own status.
+      const status = json<{ active: boolean }>(await viaCtl.ds('ping-active', 'status', '--json'));
+      assert.equal(await getPingActive(cliConn), status.active, pair.ctl.join(' '));
+    }
   });
 
   test('probe queues a probe-now job for the prober; unknown destinations exit 3', async (t) => {
