@@ -31,6 +31,8 @@ import { loadRoutingModule } from './routing-module.js';
  */
 export class Edge {
   private draining = false;
+  /** Set by close(): the Redis connection going down is ours, not an outage. */
+  closing = false;
 
   private constructor(
     readonly config: EdgeConfig,
@@ -121,7 +123,7 @@ export class Edge {
           redisState();
         });
         shared.htables.on('down', () => {
-          log.warn('redis down: routing on cached state');
+          if (!late.edge?.closing) log.warn('redis down: routing on cached state');
           redisState();
         });
       }
@@ -234,6 +236,7 @@ export class Edge {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     this.core.transactions.close();
     await this.transport.close();
     await new Promise<void>((resolve) => this.admin.server.close(() => resolve()));
