@@ -17,6 +17,8 @@ import type { Via } from './via.js';
 export interface MessageSource {
   /** The whole input decoded as latin1 (one char per byte). */
   readonly text: string;
+  /** The input itself when it came as a Buffer (same offsets as `text`): toBuffer copies from it. */
+  readonly bytes?: Buffer;
   /** Range of the start line incl. its line terminator. */
   readonly startLineStart: number;
   readonly startLineEnd: number;
@@ -24,6 +26,35 @@ export interface MessageSource {
 
 const EMPTY = Buffer.alloc(0);
 const CRLF = '\r\n';
+
+const CONTENT_LENGTH_PREFIX = 'Content-Length: ';
+const NO_SOURCE: MessageSource = { text: '', startLineStart: 0, startLineEnd: 0 };
+
+/**
+ * Copies the input's bytes [from, to) to out at pos; returns the position after them. Like `body` (a view of
+ * the input), this relies on the caller not reusing the input Buffer: transports hand over fresh ones.
+ */
+function copySource(
+  src: MessageSource,
+  out: Buffer,
+  pos: number,
+  from: number,
+  to: number,
+): number {
+  if (src.bytes !== undefined) return pos + src.bytes.copy(out, pos, from, to);
+  return pos + out.write(src.text.slice(from, to), pos, 'latin1');
+}
+
+/** Writes `name: value CRLF` (latin1, one byte per char as everywhere else) at pos. */
+function writeLine(out: Buffer, pos: number, name: string, value: string): number {
+  pos += out.write(name, pos, 'latin1');
+  out[pos++] = 58; // ':'
+  out[pos++] = 32;
+  pos += out.write(value, pos, 'latin1');
+  out[pos++] = 13;
+  out[pos++] = 10;
+  return pos;
+}
 
 /** RFC 3261 section 20.17: rfc1123-date = wkday "," SP date1 SP time SP "GMT" */
 const RFC1123_DATE =
@@ -318,44 +349,68 @@ export abstract class SipMessage {
    * be present on stream transports), so it is added when missing.
    */
   toBuffer(): Buffer {
-    const src = this.source;
-    const text = src?.text ?? '';
-    let head =
-      src !== undefined && !this.startLineChanged()
-        ? text.slice(src.startLineStart, src.startLineEnd)
+    // fields with a byte range (start >= 0) only exist when there is a source
+    const src = this.source ?? NO_SOURCE;
+    const startLine =
+      this.source !== undefined && !this.startLineChanged()
+        ? undefined
         : this.renderStartLine() + CRLF;
     const bodyLength = String(this.body.length);
+    const fields = this.fields;
+    // Pass 1: the exact size, so the output is one pooled allocation. Untouched lines are then copied
+    // as byte ranges of the input instead of being concatenated into a string and re-encoded: that
+    // string (flattened, ~the message size) was most of the garbage of a relayed message.
+    let size = startLine === undefined ? src.startLineEnd - src.startLineStart : startLine.length;
     let clDone = false;
-    let runStart = -1;
-    let runEnd = -1;
-    for (const f of this.fields) {
-      let value = f.value;
+    for (const f of fields) {
       if (f.key === 'content-length') {
         if (clDone) continue; // a duplicate (equal values only get past the parser)
+        clDone = true;
+        size +=
+          f.start >= 0 && f.value === bodyLength
+            ? f.end - f.start
+            : f.name.length + 4 + bodyLength.length;
+      } else size += f.start >= 0 ? f.end - f.start : f.name.length + f.value.length + 4;
+    }
+    if (!clDone) size += CONTENT_LENGTH_PREFIX.length + bodyLength.length + 2;
+    size += 2 + this.body.length;
+
+    // Pass 2: write, one copy per run of adjacent untouched lines.
+    const out = Buffer.allocUnsafe(size);
+    let pos = 0;
+    let runStart = -1;
+    let runEnd = -1;
+    if (startLine === undefined) {
+      runStart = src.startLineStart;
+      runEnd = src.startLineEnd;
+    } else pos = out.write(startLine, 0, 'latin1');
+    clDone = false;
+    for (const f of fields) {
+      let value = f.value;
+      if (f.key === 'content-length') {
+        if (clDone) continue;
         clDone = true;
         value = bodyLength;
       }
       if (f.start >= 0 && value === f.value) {
-        if (f.start === runEnd) runEnd = f.end;
-        else {
-          if (runStart >= 0) head += text.slice(runStart, runEnd);
+        if (f.start !== runEnd) {
+          if (runStart >= 0) pos = copySource(src, out, pos, runStart, runEnd);
           runStart = f.start;
-          runEnd = f.end;
         }
+        runEnd = f.end;
         continue;
       }
       if (runStart >= 0) {
-        head += text.slice(runStart, runEnd);
+        pos = copySource(src, out, pos, runStart, runEnd);
         runStart = runEnd = -1;
       }
-      head += f.name + ': ' + value + CRLF;
+      pos = writeLine(out, pos, f.name, value);
     }
-    if (runStart >= 0) head += text.slice(runStart, runEnd);
-    if (!clDone) head += 'Content-Length: ' + bodyLength + CRLF;
-    head += CRLF;
-    const out = Buffer.allocUnsafe(head.length + this.body.length);
-    out.write(head, 0, 'latin1');
-    this.body.copy(out, head.length);
+    if (runStart >= 0) pos = copySource(src, out, pos, runStart, runEnd);
+    if (!clDone) pos = writeLine(out, pos, 'Content-Length', bodyLength);
+    out[pos++] = 13;
+    out[pos++] = 10;
+    this.body.copy(out, pos);
     return out;
   }
 

@@ -212,7 +212,11 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
     typeof data === 'string'
       ? Buffer.from(text.slice(bodyStart, bodyEnd), 'latin1')
       : data.subarray(bodyStart, bodyEnd);
-  SipMessage.init(msg, fields, { text, startLineStart: pos, startLineEnd: lf + 1 }, body);
+  const source =
+    typeof data === 'string'
+      ? { text, startLineStart: pos, startLineEnd: lf + 1 }
+      : { text, bytes: data, startLineStart: pos, startLineEnd: lf + 1 };
+  SipMessage.init(msg, fields, source, body);
 
   // ---- headers every element relies on (RFC 3261 section 8.1.1, 8.2.2) ----
   try {
