@@ -1,24 +1,47 @@
+// docs/metrics.md has one section per process; each is checked against the registry that process
+// builds (same classes, same constructor calls), by name and by type.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import type { Registry } from 'prom-client';
 import { EdgeMetrics } from '../src/metrics.js';
+import { ProberMetrics } from '../src/prober/metrics.js';
+import { RouteApiMetrics } from '../src/route-api/metrics.js';
 
 const doc = readFileSync(new URL('../../../docs/metrics.md', import.meta.url), 'utf8');
 
+/** `name type` for every row of the section's table, sorted. */
 function documented(section: string): string[] {
-  const start = doc.indexOf(`## ${section}`);
-  assert.ok(start >= 0, `docs/metrics.md has a '## ${section}' section`);
-  const rest = doc.slice(start + 3);
+  const heading = doc.match(new RegExp(`^## ${section}$`, 'm'));
+  assert.ok(heading?.index !== undefined, `docs/metrics.md has a '## ${section}' section`);
+  const rest = doc.slice(heading.index + heading[0].length);
   const end = rest.indexOf('\n## ');
   const body = end < 0 ? rest : rest.slice(0, end);
-  return [...body.matchAll(/^\|\s*`(sipfleet_[a-z_]+)`\s*\|/gm)].map((m) => m[1] ?? '').sort();
+  return [...body.matchAll(/^\|\s*`(sipfleet_[a-z_]+)`\s*\|\s*([a-z]+)\s*\|/gm)]
+    .map((m) => `${m[1] ?? ''} ${m[2] ?? ''}`)
+    .sort();
 }
 
-test('docs/metrics.md lists exactly the edge metrics the code registers', async () => {
-  const metrics = new EdgeMetrics('test', () => ({ server: 0, client: 0 }));
-  const names = (await metrics.registry.getMetricsAsJSON())
-    .map((m) => m.name)
-    .filter((n) => !n.startsWith('sipfleet_process_'))
+/** `name type` for every metric of the registry but Node's process metrics, sorted. */
+function registered(registry: Registry): string[] {
+  return registry
+    .getMetricsAsArray()
+    .filter((m) => !m.name.startsWith('sipfleet_process_'))
+    .map((m) => `${m.name} ${m.type}`)
     .sort();
-  assert.deepEqual(names, documented('Edge'));
+}
+
+test('docs/metrics.md lists exactly the edge metrics the code registers', () => {
+  const metrics = new EdgeMetrics('test', () => ({ server: 0, client: 0 }));
+  assert.deepEqual(registered(metrics.registry), documented('Edge'));
+});
+
+test('docs/metrics.md lists exactly the prober metrics the code registers', () => {
+  const metrics = new ProberMetrics('test');
+  assert.deepEqual(registered(metrics.registry), documented('Prober'));
+});
+
+test('docs/metrics.md lists exactly the route API metrics the code registers', () => {
+  const metrics = new RouteApiMetrics();
+  assert.deepEqual(registered(metrics.registry), documented('Route API'));
 });
