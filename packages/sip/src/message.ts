@@ -10,7 +10,7 @@ import { checkCallId, parseBoundedInt, parseCSeq, parseMaxForwards } from './sca
 import type { CSeq } from './scalars.js';
 import { parseUri } from './uri.js';
 import type { SipUri } from './uri.js';
-import { parseVia } from './via.js';
+import { checkVia, parseVia } from './via.js';
 import type { Via } from './via.js';
 
 /** Where a parsed message came from; absent for messages built in code. */
@@ -130,23 +130,37 @@ export abstract class SipMessage {
   /** Replaces every field of that name by one, at the position of the first (or at the end). */
   setHeader(name: string, value: string): void {
     const field = newField(name, value);
+    const fields = this.fields;
     let at = -1;
-    const kept: HeaderField[] = [];
-    for (const f of this.fields) {
-      if (f.key === field.key) {
-        if (at < 0) at = kept.length;
-      } else kept.push(f);
+    let count = 0;
+    for (let j = 0; j < fields.length; j++) {
+      if ((fields[j] as HeaderField).key !== field.key) continue;
+      if (at < 0) at = j;
+      count++;
     }
-    kept.splice(at < 0 ? kept.length : at, 0, field);
-    this.fields = kept;
+    // the usual case (Max-Forwards, Content-Type): one field replaced in place, no new array
+    if (count === 1) fields[at] = field;
+    else if (count === 0) fields.push(field);
+    else {
+      const kept = fields.filter((f, j) => j === at || f.key !== field.key);
+      kept[at] = field;
+      this.fields = kept;
+    }
     this.invalidate(field.key);
   }
 
   /** Adds a field before the first field of that name, or before the first header line if none. */
   prependHeader(name: string, value: string): void {
     const field = newField(name, value);
-    const at = this.fields.findIndex((f) => f.key === field.key);
-    this.fields.splice(at < 0 ? 0 : at, 0, field);
+    const fields = this.fields;
+    let at = 0;
+    for (let j = 0; j < fields.length; j++) {
+      if ((fields[j] as HeaderField).key === field.key) {
+        at = j;
+        break;
+      }
+    }
+    fields.splice(at, 0, field);
     this.invalidate(field.key);
   }
 
@@ -248,15 +262,39 @@ export abstract class SipMessage {
       const vias: Via[] = [];
       for (const f of this.fields) {
         if (f.key !== 'via') continue;
-        for (const v of f.value.includes(',') ? splitList(f.value) : [f.value]) {
-          // the top one is usually parsed already (hot path): reuse it
-          vias.push(vias.length === 0 && this.cTopVia ? this.cTopVia : parseVia(v));
-        }
+        if (!f.value.includes(',')) vias.push(this.viaAt(vias.length, f.value));
+        else for (const v of splitList(f.value)) vias.push(this.viaAt(vias.length, v));
       }
       this.cVias = vias;
       this.cTopVia = vias[0] ?? null;
     }
     return this.cVias;
+  }
+
+  /** The top one is usually parsed already (hot path): reuse it. */
+  private viaAt(index: number, value: string): Via {
+    return index === 0 && this.cTopVia ? this.cTopVia : parseVia(value);
+  }
+
+  /**
+   * @internal used by the parser: checks every Via value like `vias` does, without building (or caching)
+   * Via objects for the ones below the top: a response relayed upstream only ever needs the top Via.
+   */
+  checkVias(): void {
+    if (this.cVias !== undefined) return;
+    let top = true;
+    for (const f of this.fields) {
+      if (f.key !== 'via') continue;
+      if (!f.value.includes(',')) {
+        if (!top) checkVia(f.value);
+        top = false;
+        continue;
+      }
+      for (const v of splitList(f.value)) {
+        if (!top) checkVia(v);
+        top = false;
+      }
+    }
   }
 
   /** The top Via; parses only the first via-parm unless `vias` was read. */

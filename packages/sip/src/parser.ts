@@ -252,7 +252,7 @@ function checkCore(msg: SipRequest | SipResponse): void {
   void msg.to;
   void msg.callId;
   const cseq = msg.cseq;
-  void msg.vias;
+  msg.checkVias(); // every Via must parse; only the top one is built
   void msg.maxForwards;
   if (msg instanceof SipRequest) {
     // RFC 4475 3.1.2.17/18: the CSeq method must match the Request-Line method

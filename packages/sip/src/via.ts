@@ -4,6 +4,8 @@ import {
   DIGITS,
   HOST,
   IPV6,
+  PARAM_FLAG,
+  PICKED,
   TOKEN,
   parseGenericParams,
   pickedValue,
@@ -105,16 +107,39 @@ function slash(s: string, i: number): number {
  * every separator (RFC 4475 section 3.1.1.1 folds a Via across three lines).
  */
 export function parseVia(text: string): Via {
-  const s = text;
+  return readVia(text, true) as ViaValue;
+}
+
+/**
+ * Checks one via-parm like parseVia, building nothing: parseMessage rejects a message with any malformed
+ * Via, but a proxy reads only the top one of a response, so the others are checked without allocating.
+ * @throws SipParseError
+ */
+export function checkVia(text: string): void {
+  readVia(text, false);
+}
+
+/** Numeric value of the digits s[from, to) (at most 5, checked by the caller's length test). */
+function digitsValue(s: string, from: number, to: number): number {
+  let n = 0;
+  for (let j = from; j < to; j++) n = n * 10 + s.charCodeAt(j) - 48;
+  return n;
+}
+
+/** The grammar of parseVia; with `build` false it only validates (no slices, no ViaValue). */
+function readVia(s: string, build: boolean): ViaValue | undefined {
   let i = skipWs(s, 0);
+  const ns = i;
   let e = readToken(s, i, 'protocol name');
-  const name = s.slice(i, e);
+  const ne = e;
   i = slash(s, e);
+  const vs = i;
   e = readToken(s, i, 'protocol version');
-  const version = s.slice(i, e);
+  const ve = e;
   i = slash(s, e);
+  const ts = i;
   e = readToken(s, i, 'transport');
-  const transport = s.slice(i, e).toUpperCase();
+  const te = e;
   i = skipWs(s, e);
   if (i === e) fail(SipErrorCode.HEADER, 'Via: expected LWS before sent-by');
   const hs = i;
@@ -126,33 +151,38 @@ export function parseVia(text: string): Via {
     i = scan(s, i, HOST);
   }
   if (i === hs) fail(SipErrorCode.HEADER, 'Via: missing sent-by host');
-  const via = new ViaValue(
-    name === 'SIP' && version === '2.0' ? 'SIP/2.0' : `${name}/${version}`,
-    transport,
-    s.slice(hs, i),
-  );
+  const he = i;
+  let port = -1;
   i = skipWs(s, i);
   if (s.charCodeAt(i) === 58 /* : */) {
     const ps = skipWs(s, i + 1);
     i = scan(s, ps, DIGITS);
-    const port = Number(s.slice(ps, i));
+    port = digitsValue(s, ps, i);
     if (i === ps || i - ps > 5 || port > 65535) fail(SipErrorCode.HEADER, 'Via: bad port');
-    via.port = port;
   }
   scanGenericParams(s, i, 'Via', null, VIA_PICK);
+  // rport = "rport" [EQUAL 1*DIGIT] (RFC 3581 section 3), checked in place from the picked range
+  const rs = PICKED[4] as number;
+  const re = PICKED[5] as number;
+  if (rs >= 0 && (re - rs > 5 || scan(s, rs, DIGITS) !== re || digitsValue(s, rs, re) > 65535)) {
+    fail(SipErrorCode.HEADER, 'Via: bad rport');
+  }
+  if (!build) return undefined;
+
+  const name = s.slice(ns, ne);
+  const version = s.slice(vs, ve);
+  const via = new ViaValue(
+    name === 'SIP' && version === '2.0' ? 'SIP/2.0' : `${name}/${version}`,
+    s.slice(ts, te).toUpperCase(),
+    s.slice(hs, he),
+  );
+  if (port >= 0) via.port = port;
   via.setParamsSource(s, i);
   const branch = pickedValue(s, 0);
   if (typeof branch === 'string') via.branch = branch;
   const received = pickedValue(s, 1);
   if (typeof received === 'string') via.received = received;
-  const rport = pickedValue(s, 2);
-  if (rport === null) via.rport = null;
-  else if (rport !== undefined) {
-    const n = Number(rport);
-    if (rport.length > 5 || scan(rport, 0, DIGITS) !== rport.length || n > 65535) {
-      fail(SipErrorCode.HEADER, 'Via: bad rport');
-    }
-    via.rport = n;
-  }
+  if (rs === PARAM_FLAG) via.rport = null;
+  else if (rs >= 0) via.rport = digitsValue(s, rs, re);
   return via;
 }

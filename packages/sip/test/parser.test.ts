@@ -117,6 +117,39 @@ describe('parseMessage', () => {
     rejects('garbage\r\n\r\n', 'SIPFLEET_ERR_PARSE_START_LINE');
   });
 
+  it('rejects a malformed Via below the top one, in its own line or in a list', () => {
+    const second =
+      'Via: SIP/2.0/UDP pc33.atlanta.example.com:5060;branch=z9hG4bK776asdhds;rport=5060';
+    rejects(
+      OK200.replace(second, 'Via: SIP/2.0/UDP pc33.atlanta.example.com:99999'),
+      'SIPFLEET_ERR_PARSE_HEADER',
+    );
+    rejects(OK200.replace(second, 'Via: SIP/2.0/UDP h;rport=x'), 'SIPFLEET_ERR_PARSE_HEADER');
+    rejects(
+      OK200.replace(second, 'Via: SIP/2.0/UDP a.example.com, SIP/2.0 b.example.com'),
+      'SIPFLEET_ERR_PARSE_HEADER',
+    );
+    const ok = parseMessage(
+      OK200.replace(second, 'Via: SIP/2.0/UDP a.example.com, SIP/2.0/TCP b.example.com:5070;rport'),
+    );
+    assert.deepEqual(
+      ok.vias.map((v) => [v.transport, v.host, v.port, v.rport]),
+      [
+        ['UDP', 'edge1.example.net', undefined, undefined],
+        ['UDP', 'a.example.com', undefined, undefined],
+        ['TCP', 'b.example.com', 5070, null],
+      ],
+    );
+    assert.equal(ok.vias[0], ok.topVia);
+    assert.deepEqual(
+      [...(ok.topVia?.params ?? [])],
+      [
+        ['branch', 'z9hG4bKnashds8'],
+        ['received', '192.0.2.1'],
+      ],
+    );
+  });
+
   it('requires Via, From, To, Call-ID and CSeq once each (RFC 3261 section 8.1.1)', () => {
     for (const h of ['Via', 'From', 'To', 'Call-ID', 'CSeq']) {
       const without = OK200.split('\r\n')
