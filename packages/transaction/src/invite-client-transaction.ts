@@ -4,6 +4,13 @@ import type { SendTarget } from '@sipfleet/transport';
 import type { TransactionContext } from './context.js';
 import type { ClientTransaction, ClientTransactionHandlers } from './types.js';
 
+/** What a client transaction calls once the TU has nothing more to hear from it. */
+export const NO_HANDLERS: ClientTransactionHandlers = Object.freeze({
+  onResponse: () => undefined,
+  onTimeout: () => undefined,
+  onTransportError: () => undefined,
+});
+
 export type InviteClientState = 'Calling' | 'Proceeding' | 'Accepted' | 'Completed' | 'Terminated';
 
 /**
@@ -26,9 +33,14 @@ export class InviteClientTransaction implements ClientTransaction {
   /** 0: not asked, 1: asked before any provisional (sent on the first one), 2: sent. */
   #cancel: 0 | 1 | 2 = 0;
   readonly #ctx: TransactionContext;
-  readonly #handlers: ClientTransactionHandlers;
+  /** Dropped in Completed: retransmitted finals are not passed up, so the TU's objects can go. */
+  #handlers: ClientTransactionHandlers;
   readonly #reliable: boolean;
   readonly #onSendError = (err: Error): void => this.#transportError(err);
+  // One callback per timer slot, made on first use and re-armed as is: the state tells which lettered
+  // timer fired (the slots are cleared on every transition), so no closure per setTimeout.
+  #onRetransmitTimer: (() => void) | undefined;
+  #onLifeTimer: (() => void) | undefined;
 
   constructor(
     ctx: TransactionContext,
@@ -53,13 +65,13 @@ export class InviteClientTransaction implements ClientTransaction {
 
   /** Section 17.1.1.2: send the INVITE; Timer A on unreliable transports only, Timer B always. */
   start(): void {
-    const { clock, timers } = this.#ctx;
+    const { timers } = this.#ctx;
     const data = this.request.toBuffer();
     if (!this.#reliable) {
       this.#data = data;
-      this.#retransmitTimer = clock.setTimeout(() => this.#timerA(), this.#interval);
+      this.#armRetransmit(this.#interval);
     }
-    this.#lifeTimer = clock.setTimeout(() => this.#timerB(), timers.B);
+    this.#armLife(timers.B);
     this.#ctx.sender.send(this.target, data, this.#onSendError);
   }
 
@@ -90,7 +102,7 @@ export class InviteClientTransaction implements ClientTransaction {
         } else if (status < 300) {
           this.#state = 'Accepted';
           this.#clearTimers();
-          this.#lifeTimer = this.#ctx.clock.setTimeout(() => this.#terminate(), this.#ctx.timers.M);
+          this.#armLife(this.#ctx.timers.M);
           this.#handlers.onResponse(res, this);
         } else {
           // Section 17.1.1.2: pass the response up and generate an ACK (17.1.1.3), sent "to the same address,
@@ -98,14 +110,10 @@ export class InviteClientTransaction implements ClientTransaction {
           this.#state = 'Completed';
           this.#clearTimers();
           // Timer D: "at least 32 seconds for unreliable transports, and ... zero seconds for reliable".
-          if (!this.#reliable) {
-            this.#lifeTimer = this.#ctx.clock.setTimeout(
-              () => this.#terminate(),
-              this.#ctx.timers.D,
-            );
-          }
+          if (!this.#reliable) this.#armLife(this.#ctx.timers.D);
           this.#sendAck(res);
           this.#handlers.onResponse(res, this);
+          this.#handlers = NO_HANDLERS;
           if (this.#reliable) this.#terminate();
         }
         return;
@@ -149,21 +157,39 @@ export class InviteClientTransaction implements ClientTransaction {
     if (this.#state !== 'Calling' || this.#data === undefined) return;
     // Section 17.1.1.2: retransmit and reset Timer A "with a value of 2*T1" - doubling without a cap.
     this.#interval *= 2;
-    this.#retransmitTimer = this.#ctx.clock.setTimeout(() => this.#timerA(), this.#interval);
+    this.#armRetransmit(this.#interval);
     this.#ctx.retransmitted('request');
     this.#ctx.sender.send(this.target, this.#data, this.#onSendError);
   }
 
-  #timerB(): void {
+  #armRetransmit(ms: number): void {
+    this.#retransmitTimer = this.#ctx.clock.setTimeout(
+      (this.#onRetransmitTimer ??= () => this.#timerA()),
+      ms,
+    );
+  }
+
+  #armLife(ms: number): void {
+    this.#lifeTimer = this.#ctx.clock.setTimeout(
+      (this.#onLifeTimer ??= () => this.#lifeFired()),
+      ms,
+    );
+  }
+
+  /** Timer B in Calling, the section 9.1 guard in Proceeding, Timer M in Accepted, Timer D in Completed. */
+  #lifeFired(): void {
     this.#lifeTimer = undefined;
-    if (this.#state !== 'Calling') return;
+    if (this.#state === 'Calling') this.#timerB();
+    else if (this.#state === 'Proceeding') this.#cancelGuard();
+    else this.#terminate();
+  }
+
+  #timerB(): void {
     this.#terminate();
     this.#handlers.onTimeout(this);
   }
 
   #cancelGuard(): void {
-    this.#lifeTimer = undefined;
-    if (this.#state !== 'Proceeding') return;
     // Section 9.1: "If there is no final response for the original request in 64*T1 seconds ..., the client
     // SHOULD then consider the original transaction cancelled and SHOULD destroy the client transaction".
     this.#terminate();
@@ -172,7 +198,7 @@ export class InviteClientTransaction implements ClientTransaction {
 
   #sendCancel(): void {
     this.#cancel = 2;
-    this.#lifeTimer = this.#ctx.clock.setTimeout(() => this.#cancelGuard(), this.#ctx.timers.B);
+    this.#armLife(this.#ctx.timers.B);
     this.#ctx.sendCancel(this);
   }
 

@@ -31,6 +31,9 @@ export class InviteServerTransaction implements ServerTransaction {
   readonly #target: SendTarget;
   readonly #reliable: boolean;
   readonly #onSendError = (err: Error): void => this.#transportError(err);
+  // One callback per timer slot, made on first use: the state tells which lettered timer fired.
+  #onRetransmitTimer: (() => void) | undefined;
+  #onLifeTimer: (() => void) | undefined;
   onTerminated?: () => void;
   onTimeout?: () => void;
   onTransportError?: (err: Error) => void;
@@ -76,11 +79,7 @@ export class InviteServerTransaction implements ServerTransaction {
    */
   start(trying: 'immediate' | 'after200ms'): void {
     if (trying === 'immediate') this.#sendTrying();
-    else
-      this.#retransmitTimer = this.#ctx.clock.setTimeout(
-        () => this.#tryingTimer(),
-        TRYING_DELAY_MS,
-      );
+    else this.#armRetransmit(TRYING_DELAY_MS);
   }
 
   respond(res: SipResponse): void {
@@ -93,7 +92,7 @@ export class InviteServerTransaction implements ServerTransaction {
     if (this.#state !== 'Proceeding') return; // a final was sent already
     this.#clearTimers();
     const data = res.toBuffer();
-    const { clock, timers } = this.#ctx;
+    const { timers } = this.#ctx;
     if (status < 200) {
       this.#last = data;
       this.#lastResponse = res;
@@ -101,7 +100,7 @@ export class InviteServerTransaction implements ServerTransaction {
       this.#state = 'Accepted';
       this.#setFinal(res);
       this.#last = undefined;
-      this.#lifeTimer = clock.setTimeout(() => this.#terminate(), timers.L);
+      this.#armLife(timers.L);
     } else {
       this.#state = 'Completed';
       this.#setFinal(res);
@@ -109,9 +108,9 @@ export class InviteServerTransaction implements ServerTransaction {
       // Timer G only on unreliable transports; Timer H on all.
       if (!this.#reliable) {
         this.#interval = timers.G;
-        this.#retransmitTimer = clock.setTimeout(() => this.#timerG(), this.#interval);
+        this.#armRetransmit(this.#interval);
       }
-      this.#lifeTimer = clock.setTimeout(() => this.#timerH(), timers.H);
+      this.#armLife(timers.H);
     }
     this.#send(data);
   }
@@ -137,8 +136,7 @@ export class InviteServerTransaction implements ServerTransaction {
         this.#last = undefined; // Confirmed sends nothing more
         this.#clearTimers();
         if (this.#reliable) this.#terminate();
-        else
-          this.#lifeTimer = this.#ctx.clock.setTimeout(() => this.#terminate(), this.#ctx.timers.I);
+        else this.#armLife(this.#ctx.timers.I);
         return;
       case 'Accepted':
         // RFC 6026 section 7.1: "passed to the TU" - for a proxy, an ACK for a 2xx that reused the INVITE branch.
@@ -163,9 +161,38 @@ export class InviteServerTransaction implements ServerTransaction {
     this.#lastResponse = undefined;
   }
 
+  #armRetransmit(ms: number): void {
+    this.#retransmitTimer = this.#ctx.clock.setTimeout(
+      (this.#onRetransmitTimer ??= () => this.#retransmitFired()),
+      ms,
+    );
+  }
+
+  #armLife(ms: number): void {
+    this.#lifeTimer = this.#ctx.clock.setTimeout(
+      (this.#onLifeTimer ??= () => this.#lifeFired()),
+      ms,
+    );
+  }
+
+  /** The 200 ms Trying timer in Proceeding, Timer G in Completed. */
+  #retransmitFired(): void {
+    if (this.#state === 'Proceeding') this.#tryingTimer();
+    else this.#timerG();
+  }
+
+  /** Timer H in Completed, Timer I in Confirmed, Timer L in Accepted. */
+  #lifeFired(): void {
+    if (this.#state === 'Completed') this.#timerH();
+    else {
+      this.#lifeTimer = undefined;
+      this.#terminate();
+    }
+  }
+
   #tryingTimer(): void {
     this.#retransmitTimer = undefined;
-    if (this.#state === 'Proceeding' && this.#last === undefined) this.#sendTrying();
+    if (this.#last === undefined) this.#sendTrying();
   }
 
   #sendTrying(): void {
@@ -181,7 +208,7 @@ export class InviteServerTransaction implements ServerTransaction {
     // "timer G is reset with a value that doubles, unless that value exceeds T2, in which case it is reset with
     // the value of T2".
     this.#interval = Math.min(2 * this.#interval, this.#ctx.timers.T2);
-    this.#retransmitTimer = this.#ctx.clock.setTimeout(() => this.#timerG(), this.#interval);
+    this.#armRetransmit(this.#interval);
     this.#ctx.retransmitted('response');
     this.#send(this.#last);
   }
@@ -211,6 +238,8 @@ export class InviteServerTransaction implements ServerTransaction {
     if (this.#state === 'Terminated') return;
     this.#state = 'Terminated';
     this.#clearTimers();
+    this.#last = undefined;
+    this.#lastResponse = undefined;
     this.#ctx.serverTerminated(this.key, this);
     beforeTerminated?.();
     this.onTerminated?.();

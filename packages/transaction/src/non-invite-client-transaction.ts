@@ -1,6 +1,7 @@
 import type { SipRequest, SipResponse } from '@sipfleet/sip';
 import type { SendTarget } from '@sipfleet/transport';
 import type { TransactionContext } from './context.js';
+import { NO_HANDLERS } from './invite-client-transaction.js';
 import type { ClientTransaction, ClientTransactionHandlers } from './types.js';
 
 export type NonInviteClientState = 'Trying' | 'Proceeding' | 'Completed' | 'Terminated';
@@ -16,10 +17,14 @@ export class NonInviteClientTransaction implements ClientTransaction {
   /** The request's bytes, kept only while Timer E may still resend them (UDP, Trying and Proceeding). */
   #data: Buffer | undefined;
   readonly #ctx: TransactionContext;
-  readonly #handlers: ClientTransactionHandlers;
+  /** Dropped in Completed: nothing more goes up, so the TU's objects can go. */
+  #handlers: ClientTransactionHandlers;
   readonly #reliable: boolean;
   readonly #isCancel: boolean;
   readonly #onSendError = (err: Error): void => this.#transportError(err);
+  // One callback per timer slot, made on first use (see the INVITE client transaction).
+  #onRetransmitTimer: (() => void) | undefined;
+  #onLifeTimer: (() => void) | undefined;
 
   constructor(
     ctx: TransactionContext,
@@ -45,13 +50,13 @@ export class NonInviteClientTransaction implements ClientTransaction {
 
   /** Section 17.1.2.2: send the request; Timer E on unreliable transports only, Timer F always. */
   start(): void {
-    const { clock, timers } = this.#ctx;
+    const { timers } = this.#ctx;
     const data = this.request.toBuffer();
     if (!this.#reliable) {
       this.#data = data;
-      this.#retransmitTimer = clock.setTimeout(() => this.#timerE(), this.#interval);
+      this.#armRetransmit(this.#interval);
     }
-    this.#lifeTimer = clock.setTimeout(() => this.#timerF(), timers.F);
+    this.#armLife(timers.F);
     this.#ctx.sender.send(this.target, data, this.#onSendError);
   }
 
@@ -68,10 +73,9 @@ export class NonInviteClientTransaction implements ClientTransaction {
     this.#state = 'Completed';
     this.#clearTimers();
     // Timer K: "T4 seconds for unreliable transports, and zero seconds for reliable transports".
-    if (!this.#reliable) {
-      this.#lifeTimer = this.#ctx.clock.setTimeout(() => this.#terminate(), this.#ctx.timers.K);
-    }
+    if (!this.#reliable) this.#armLife(this.#ctx.timers.K);
     this.#handlers.onResponse(res, this);
+    this.#handlers = NO_HANDLERS;
     if (this.#reliable) this.#terminate();
   }
 
@@ -89,14 +93,33 @@ export class NonInviteClientTransaction implements ClientTransaction {
     else if (this.#state === 'Proceeding') this.#interval = timers.T2;
     else return;
     if (this.#data === undefined) return;
-    this.#retransmitTimer = this.#ctx.clock.setTimeout(() => this.#timerE(), this.#interval);
+    this.#armRetransmit(this.#interval);
     this.#ctx.retransmitted('request');
     this.#ctx.sender.send(this.target, this.#data, this.#onSendError);
   }
 
-  #timerF(): void {
+  #armRetransmit(ms: number): void {
+    this.#retransmitTimer = this.#ctx.clock.setTimeout(
+      (this.#onRetransmitTimer ??= () => this.#timerE()),
+      ms,
+    );
+  }
+
+  #armLife(ms: number): void {
+    this.#lifeTimer = this.#ctx.clock.setTimeout(
+      (this.#onLifeTimer ??= () => this.#lifeFired()),
+      ms,
+    );
+  }
+
+  /** Timer F in Trying and Proceeding, Timer K in Completed. */
+  #lifeFired(): void {
     this.#lifeTimer = undefined;
-    if (this.#state !== 'Trying' && this.#state !== 'Proceeding') return;
+    if (this.#state === 'Completed') this.#terminate();
+    else if (this.#state !== 'Terminated') this.#timerF();
+  }
+
+  #timerF(): void {
     this.#terminate();
     this.#handlers.onTimeout(this);
   }

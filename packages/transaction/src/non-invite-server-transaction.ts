@@ -98,6 +98,7 @@ export class NonInviteServerTransaction implements ServerTransaction {
   #terminate(beforeTerminated?: () => void): void {
     if (this.#state === 'Terminated') return;
     this.dispose();
+    this.#last = undefined;
     this.#ctx.serverTerminated(this.key, this);
     beforeTerminated?.();
     this.onTerminated?.();
