@@ -15,7 +15,11 @@ const dirs = [
 const filter = process.argv.slice(2);
 const files = dirs
   .filter((d) => existsSync(d))
-  .flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.bench.ts')).map((f) => join(d, f)))
+  .flatMap((d) =>
+    readdirSync(d)
+      .filter((f) => f.endsWith('.bench.ts'))
+      .map((f) => join(d, f)),
+  )
   .filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)));
 
 function run(file) {
@@ -52,7 +56,9 @@ if (filter.length === 0) {
   const previous = existsSync(join(root, 'docs', 'benchmarks.md'))
     ? readFileSync(join(root, 'docs', 'benchmarks.md'), 'utf8')
     : '';
-  const notes = previous.includes('<!-- notes -->') ? previous.slice(previous.indexOf('<!-- notes -->')) : '';
+  const notes = previous.includes('<!-- notes -->')
+    ? previous.slice(previous.indexOf('<!-- notes -->'))
+    : '';
   writeFileSync(join(root, 'docs', 'benchmarks.md'), [head, ...sections, notes].join('\n'));
   process.stdout.write('\ndocs/benchmarks.md regenerated\n');
 }
