@@ -1,31 +1,52 @@
-// Parse / proxy-touch / serialise throughput for a typical INVITE with SDP and a 200 OK, and the heap each
-// message allocates. Prints figures; asserts nothing.
-// Run: node --expose-gc --import tsx packages/sip/bench/parse.bench.ts
+// Parse / proxy-touch / serialise throughput for a typical INVITE with SDP and a 200 OK, the CPU time and
+// the heap each message allocates. Prints figures; asserts nothing.
+// Run: node --import tsx packages/sip/bench/parse.bench.ts
+import { Session } from 'node:inspector';
 import { performance } from 'node:perf_hooks';
 import { parseMessage } from '../src/index.js';
 import { INVITE, OK200 } from '../test/helpers.js';
 
 const DURATION_MS = 1500;
-const gc = (globalThis as { gc?: () => void }).gc;
+const session = new Session();
+session.connect();
+
+/** inspector.Session.post, whose callback runs synchronously on the main thread. */
+function post(method: string, params: object = {}): unknown {
+  let result: unknown;
+  let error: Error | null = null;
+  session.post(method, params, (err, res) => {
+    error = err;
+    result = res;
+  });
+  if (error !== null) throw error as Error;
+  return result;
+}
+
+interface SamplingNode {
+  selfSize: number;
+  children: SamplingNode[];
+}
 
 /**
- * Bytes allocated per call: the heap growth over a batch small enough to stay inside the young generation
- * (no scavenge in between), median of several batches. Needs --expose-gc to start each batch clean.
+ * Bytes allocated per call, garbage included: V8's sampling heap profiler at a 64-byte interval, told to
+ * keep the samples of objects the GC has freed since (heapUsed deltas are too coarse for this).
  */
-function allocated(fn: () => unknown): number | undefined {
-  if (gc === undefined) return undefined;
-  const BATCH = 100;
-  const keep: unknown[] = new Array<unknown>(BATCH); // preallocated: the results stay alive, as in a proxy
-  const samples: number[] = [];
-  for (let trial = 0; trial < 21; trial++) {
-    gc();
-    const before = process.memoryUsage().heapUsed;
-    for (let k = 0; k < BATCH; k++) keep[k] = fn();
-    samples.push((process.memoryUsage().heapUsed - before) / BATCH);
-    keep.fill(undefined);
-  }
-  samples.sort((a, b) => a - b);
-  return samples[samples.length >> 1];
+function allocated(fn: () => unknown): number {
+  const N = 20_000;
+  post('HeapProfiler.startSampling', {
+    samplingInterval: 64,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  for (let k = 0; k < N; k++) fn();
+  const { profile } = post('HeapProfiler.stopSampling') as { profile: { head: SamplingNode } };
+  let total = 0;
+  const walk = (node: SamplingNode): void => {
+    total += node.selfSize;
+    for (const child of node.children) walk(child);
+  };
+  walk(profile.head);
+  return total / N;
 }
 
 function measure(label: string, fn: () => unknown): void {
@@ -84,4 +105,3 @@ measure('200 OK parse only', () => parseMessage(ok));
 measure('200 OK parse + touch + toBuffer', () => proxyTouch(ok));
 measure('INVITE parse + toBuffer (untouched)', () => parseMessage(invite).toBuffer());
 measure('INVITE parse + clone', () => parseMessage(invite).clone());
-if (gc === undefined) console.log('(run with --expose-gc for the bytes allocated per message)');

@@ -168,7 +168,7 @@ export const PICKED = new Int32Array(8);
 export const PARAM_ABSENT = -2;
 export const PARAM_FLAG = -1;
 
-/** Whether s[from, to) is `key` (lower case letters) in any case. Token chars only: see knownHeaderKey. */
+/** Whether s[from, to) is `key` (lower case letters) in any case. Token chars only: see knownHeader. */
 function isKey(s: string, from: number, to: number, key: string): boolean {
   if (to - from !== key.length) return false;
   for (let j = 0; j < key.length; j++) {

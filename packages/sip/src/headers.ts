@@ -120,9 +120,9 @@ export function headerKey(name: string): string {
  * Known keys bucketed by length, so the parser can name a header line without slicing or lower-casing
  * it: at ~14 header lines per message, two strings per line were a large share of the garbage.
  */
-const KNOWN_BY_LENGTH: string[][] = [];
+const KNOWN_BY_LENGTH: { key: string; canonical: string }[][] = [];
 for (const key of [...Object.keys(CANONICAL), 'accept', 'date', 'timestamp', 'privacy']) {
-  (KNOWN_BY_LENGTH[key.length] ??= []).push(key);
+  (KNOWN_BY_LENGTH[key.length] ??= []).push({ key, canonical: CANONICAL[key] ?? '' });
 }
 const COMPACT_BY_CODE: (string | undefined)[] = [];
 for (const [letter, key] of Object.entries(COMPACT)) {
@@ -130,34 +130,43 @@ for (const [letter, key] of Object.entries(COMPACT)) {
   COMPACT_BY_CODE[letter.toUpperCase().charCodeAt(0)] = key;
 }
 
+/** Result of {@link knownHeader}; one shared record, since parsing is synchronous (nothing allocated). */
+export const knownMatch = {
+  key: '',
+  /** The interned canonical spelling when the name is written exactly so ('Via'), else '' (slice it). */
+  name: '',
+};
+
 /**
- * The canonical key of the header name text[from, to) when it is one of the common headers (any case,
- * compact forms included), else undefined (the caller falls back to {@link headerKey}). Allocates nothing.
+ * Whether the header name text[from, to) is one of the common headers (any case, compact forms
+ * included); if so its canonical key and, when spelled canonically, its interned name go to
+ * {@link knownMatch}. Otherwise the caller falls back to slicing and {@link headerKey}.
  * The name must be a token: `| 0x20` then lower-cases letters and leaves '-', digits and '.' alone, and no
  * other token char can turn into a lower-case letter or '-'.
  */
-export function knownHeaderKey(text: string, from: number, to: number): string | undefined {
+export function knownHeader(text: string, from: number, to: number): boolean {
   const len = to - from;
-  if (len === 1) return COMPACT_BY_CODE[text.charCodeAt(from)];
-  const bucket = KNOWN_BY_LENGTH[len];
-  if (bucket === undefined) return undefined;
-  next: for (const key of bucket) {
-    for (let j = 0; j < len; j++) {
-      if ((text.charCodeAt(from + j) | 0x20) !== key.charCodeAt(j)) continue next;
-    }
-    return key;
+  if (len === 1) {
+    const key = COMPACT_BY_CODE[text.charCodeAt(from)];
+    if (key === undefined) return false;
+    knownMatch.key = key;
+    knownMatch.name = ''; // compact names are single chars, which V8 does not allocate anyway
+    return true;
   }
-  return undefined;
-}
-
-/** The name as written at text[from, to): the interned canonical spelling when it is written that way. */
-export function headerSpelling(text: string, from: number, to: number, key: string): string {
-  const canonical = CANONICAL[key];
-  return canonical !== undefined &&
-    canonical.length === to - from &&
-    text.startsWith(canonical, from)
-    ? canonical
-    : text.slice(from, to);
+  const bucket = KNOWN_BY_LENGTH[len];
+  if (bucket === undefined) return false;
+  next: for (const { key, canonical } of bucket) {
+    let exact = canonical.length === len;
+    for (let j = 0; j < len; j++) {
+      const c = text.charCodeAt(from + j);
+      if ((c | 0x20) !== key.charCodeAt(j)) continue next;
+      if (exact && c !== canonical.charCodeAt(j)) exact = false;
+    }
+    knownMatch.key = key;
+    knownMatch.name = exact ? canonical : '';
+    return true;
+  }
+  return false;
 }
 
 /** Spelling for a new field: the canonical form of known headers, else the caller's spelling. */

@@ -3,7 +3,7 @@
 // getter needs them.
 import { SipErrorCode, SipParseError } from './errors.js';
 import { ALPHANUM_SCHEME, TOKEN, isWs, scan } from './grammar.js';
-import { headerKey, headerSpelling, knownHeaderKey } from './headers.js';
+import { headerKey, knownHeader, knownMatch } from './headers.js';
 import type { HeaderField } from './headers.js';
 import { SipMessage, SipRequest, SipResponse } from './message.js';
 import { parseContentLength } from './scalars.js';
@@ -174,9 +174,15 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
       value = text.slice(vs, ve);
     }
     // the common header names map to interned strings without slicing or lower-casing (headers.ts)
-    const known = knownHeaderKey(text, i, ne);
-    const name = known !== undefined ? headerSpelling(text, i, ne, known) : text.slice(i, ne);
-    const key = known ?? headerKey(name);
+    let name: string;
+    let key: string;
+    if (knownHeader(text, i, ne)) {
+      key = knownMatch.key;
+      name = knownMatch.name !== '' ? knownMatch.name : text.slice(i, ne);
+    } else {
+      name = text.slice(i, ne);
+      key = headerKey(name);
+    }
     if (key === 'content-length') {
       let cl: number;
       try {
