@@ -215,6 +215,11 @@ describe('rtjson HTTP routing e2e with sipp', { concurrency: 1 }, () => {
     const edge = await rtjsonEdge(t, api.url);
     assertAllSucceeded(await call(t, edge.port, 'uac-expect-404', 'bob', 5), 5);
     assert.equal(await edge.metric('sipfleet_sip_responses_total', { class: '4xx' }), 5);
+    assert.equal(
+      await edge.metric('sipfleet_http_routing_queries_total', { result: 'not_found' }),
+      5,
+      'each outcome is counted on the edge',
+    );
   });
 
   test('routing API down, answering 500, or answering garbage: 500 API Not Available', async (t) => {

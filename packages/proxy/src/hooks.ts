@@ -111,3 +111,21 @@ export interface RoutingHooks {
   reply?: Hook<ReplyContext>;
   failure?: Hook<FailureContext>;
 }
+
+/**
+ * What a routing module may register on its process' metrics (served on `/metrics`), without
+ * depending on prom-client itself. Names should start with `sipfleet_`.
+ */
+export interface RoutingMetrics {
+  counter(
+    name: string,
+    help: string,
+    labelNames?: readonly string[],
+  ): { inc(labels: Record<string, string>, value?: number): void };
+  histogram(
+    name: string,
+    help: string,
+    buckets: readonly number[],
+    labelNames?: readonly string[],
+  ): { observe(labels: Record<string, string>, value: number): void };
+}

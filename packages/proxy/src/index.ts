@@ -9,6 +9,7 @@ export type {
   RequestContext,
   RoutingContext,
   RoutingHooks,
+  RoutingMetrics,
 } from './hooks.js';
 export type { ProxyObserver } from './observer.js';
 export { DEFAULT_MAX_FORWARDS, DEFAULT_TIMERS } from './options.js';

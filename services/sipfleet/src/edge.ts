@@ -68,6 +68,7 @@ export class Edge {
           log,
           htables: shared?.htables,
           dispatcher,
+          metrics: metrics.forRoutingModules(),
         });
       } else if (routing.dispatcher !== undefined && dispatcher !== undefined) {
         userHooks = dispatcherRoute(routing.dispatcher, dispatcher.view, dispatcher.fleet, metrics);

@@ -1,5 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ProxyObserver } from '@sipfleet/proxy';
+import type { ProxyObserver, RoutingMetrics } from '@sipfleet/proxy';
 
 export interface DestinationGaugeRow {
   set: number;
@@ -154,6 +154,23 @@ export class EdgeMetrics implements ProxyObserver {
         }
       },
     });
+  }
+
+  /** The registry as a routing module sees it (RoutingServices.metrics). */
+  forRoutingModules(): RoutingMetrics {
+    const registers = [this.registry];
+    return {
+      counter: (name, help, labelNames = []) =>
+        new Counter({ name, help, labelNames: [...labelNames], registers }),
+      histogram: (name, help, buckets, labelNames = []) =>
+        new Histogram({
+          name,
+          help,
+          buckets: [...buckets],
+          labelNames: [...labelNames],
+          registers,
+        }),
+    };
   }
 
   requestReceived(method: string): void {

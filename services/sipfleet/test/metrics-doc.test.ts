@@ -45,3 +45,15 @@ test('docs/metrics.md lists exactly the route API metrics the code registers', (
   const metrics = new RouteApiMetrics();
   assert.deepEqual(registered(metrics.registry), documented('Route API'));
 });
+
+test('docs/metrics.md lists exactly what the rtjson edge module adds to the edge registry', async () => {
+  process.env.SIPFLEET_ROUTING_URL = 'http://127.0.0.1:9/route'; // read at import; nothing is sent
+  const mod = (await import('@sipfleet/rtjson/edge-module')) as {
+    default: (services: { metrics: ReturnType<EdgeMetrics['forRoutingModules']> }) => unknown;
+  };
+  const metrics = new EdgeMetrics('test', () => ({ server: 0, client: 0 }));
+  const edgeOnly = new Set(registered(metrics.registry));
+  mod.default({ metrics: metrics.forRoutingModules() });
+  const added = registered(metrics.registry).filter((m) => !edgeOnly.has(m));
+  assert.deepEqual(added, documented('Edge with the rtjson routing module'));
+});
