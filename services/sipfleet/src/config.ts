@@ -210,15 +210,66 @@ export class ConfigError extends Error {
   readonly code = 'SIPFLEET_ERR_CONFIG';
 }
 
-/**
- * Environment overrides: SIPFLEET_LISTEN=`udp:127.0.0.1:5060,tcp:[::1]:5060`, SIPFLEET_ADMIN=`host:port`,
- * SIPFLEET_REDIS_URL, SIPFLEET_PREFIX.
- */
-export function applyEnv(
+/** SIPFLEET_REDIS_URL, SIPFLEET_PREFIX and SIPFLEET_ADMIN=`host:port`: every process reads them. */
+export function applyCommonEnv(
   raw: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
 ): Record<string, unknown> {
   const out = { ...raw };
+  if (env.SIPFLEET_REDIS_URL || env.SIPFLEET_PREFIX) {
+    const redis = { ...(out.redis as Record<string, unknown> | undefined) };
+    if (env.SIPFLEET_REDIS_URL) redis.url = env.SIPFLEET_REDIS_URL;
+    if (env.SIPFLEET_PREFIX) redis.prefix = env.SIPFLEET_PREFIX;
+    out.redis = redis;
+  }
+  if (env.SIPFLEET_ADMIN) {
+    const m = /^(.+):(\d+)$/.exec(env.SIPFLEET_ADMIN.trim());
+    if (!m?.[1] || !m[2]) {
+      throw new ConfigError(`SIPFLEET_ADMIN: '${env.SIPFLEET_ADMIN}' is not host:port`);
+    }
+    out.admin = { address: m[1], port: Number(m[2]) };
+  }
+  return out;
+}
+
+/** Reads a YAML or JSON config file (YAML is a superset); `{}` without a file. */
+export function readConfigFile(file: string | undefined): Record<string, unknown> {
+  if (file === undefined) return {};
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid YAML/JSON: ${(err as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError(`config file ${file}: the top level must be a mapping`);
+  }
+  return parsed as Record<string, unknown>;
+}
+
+/** One ConfigError naming every bad setting by its dotted path. */
+export function invalidConfig(
+  issues: readonly { path: readonly PropertyKey[]; message: string }[],
+): ConfigError {
+  const lines = issues.map(
+    (issue) => `  ${issue.path.map(String).join('.') || '(top level)'}: ${issue.message}`,
+  );
+  return new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+}
+
+/** Edge environment: the common variables plus SIPFLEET_LISTEN=`udp:127.0.0.1:5060,tcp:[::1]:5060`. */
+export function applyEnv(
+  raw: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+): Record<string, unknown> {
+  const out = applyCommonEnv(raw, env);
   if (env.SIPFLEET_LISTEN) {
     out.listen = env.SIPFLEET_LISTEN.split(',').map((item) => {
       const m = /^(udp|tcp):(\[[^\]]+\]|[^:]+):(\d+)$/.exec(item.trim());
@@ -230,18 +281,6 @@ export function applyEnv(
       return { protocol: m[1], address: m[2].replace(/^\[|\]$/g, ''), port: Number(m[3]) };
     });
   }
-  if (env.SIPFLEET_REDIS_URL || env.SIPFLEET_PREFIX) {
-    const redis = { ...(out.redis as Record<string, unknown> | undefined) };
-    if (env.SIPFLEET_REDIS_URL) redis.url = env.SIPFLEET_REDIS_URL;
-    if (env.SIPFLEET_PREFIX) redis.prefix = env.SIPFLEET_PREFIX;
-    out.redis = redis;
-  }
-  if (env.SIPFLEET_ADMIN) {
-    const m = /^(.+):(\d+)$/.exec(env.SIPFLEET_ADMIN.trim());
-    if (!m?.[1] || !m[2])
-      throw new ConfigError(`SIPFLEET_ADMIN: '${env.SIPFLEET_ADMIN}' is not host:port`);
-    out.admin = { address: m[1], port: Number(m[2]) };
-  }
   return out;
 }
 
@@ -249,38 +288,12 @@ export function applyEnv(
 export function parseEdgeConfig(raw: unknown): EdgeConfig {
   const result = edgeConfigSchema.safeParse(raw ?? {});
   if (result.success) return result.data;
-  const lines = result.error.issues.map((issue) => {
-    const path = issue.path.join('.') || '(top level)';
-    return `  ${path}: ${issue.message}`;
-  });
-  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  throw invalidConfig(result.error.issues);
 }
 
 /** Reads a YAML or JSON file (YAML is a superset), applies the environment and validates. */
 export function loadEdgeConfig(file: string | undefined, env: NodeJS.ProcessEnv): EdgeConfig {
-  let raw: Record<string, unknown> = {};
-  if (file !== undefined) {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (err) {
-      throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
-    }
-    let parsed: unknown;
-    try {
-      parsed = parseYaml(text);
-    } catch (err) {
-      throw new ConfigError(
-        `config file ${file} is not valid YAML/JSON: ${(err as Error).message}`,
-      );
-    }
-    if (parsed !== null && parsed !== undefined) {
-      if (typeof parsed !== 'object' || Array.isArray(parsed)) {
-        throw new ConfigError(`config file ${file}: the top level must be a mapping`);
-      }
-      raw = parsed as Record<string, unknown>;
-    }
-  }
+  const raw = readConfigFile(file);
   const config = parseEdgeConfig(applyEnv(raw, env));
   if (file !== undefined && config.routing.module !== undefined) {
     config.routing.module = resolve(dirname(file), config.routing.module);

@@ -1,15 +1,13 @@
 // `sipfleet prober` configuration: YAML or JSON, validated once with zod; errors name the setting
 // by its dotted path. Parameter names follow Kamailio's dispatcher (ds_*) and keepalive modparams.
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import {
   resolveProberSettings,
   SipfleetKeepaliveError,
   type ProberSettings,
 } from '@sipfleet/keepalive';
-import { ConfigError } from '../config.js';
+import { applyCommonEnv, ConfigError, invalidConfig, readConfigFile } from '../config.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -116,42 +114,12 @@ export function parseProberConfig(raw: unknown): ProberConfig {
     }
     return result.data;
   }
-  const lines = result.error.issues.map((issue) => {
-    const path = issue.path.join('.') || '(top level)';
-    return `  ${path}: ${issue.message}`;
-  });
-  throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  throw invalidConfig(result.error.issues);
 }
 
 /** Reads YAML/JSON, applies SIPFLEET_REDIS_URL / SIPFLEET_PREFIX / SIPFLEET_ADMIN, validates. */
 export function loadProberConfig(file: string | undefined, env: NodeJS.ProcessEnv): ProberConfig {
-  let raw: Record<string, unknown> = {};
-  if (file !== undefined) {
-    let parsed: unknown;
-    try {
-      parsed = parseYaml(readFileSync(file, 'utf8'));
-    } catch (err) {
-      throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
-    }
-    if (parsed !== null && parsed !== undefined) {
-      if (typeof parsed !== 'object' || Array.isArray(parsed)) {
-        throw new ConfigError(`config file ${file}: the top level must be a mapping`);
-      }
-      raw = parsed as Record<string, unknown>;
-    }
-  }
-  const out = { ...raw };
-  if (env.SIPFLEET_REDIS_URL || env.SIPFLEET_PREFIX) {
-    const redis = { ...(out.redis as Record<string, unknown> | undefined) };
-    if (env.SIPFLEET_REDIS_URL) redis.url = env.SIPFLEET_REDIS_URL;
-    if (env.SIPFLEET_PREFIX) redis.prefix = env.SIPFLEET_PREFIX;
-    out.redis = redis;
-  }
-  if (env.SIPFLEET_ADMIN) {
-    const m = /^(.+):(\d+)$/.exec(env.SIPFLEET_ADMIN);
-    if (!m) throw new ConfigError(`SIPFLEET_ADMIN: '${env.SIPFLEET_ADMIN}' is not host:port`);
-    out.admin = { address: m[1], port: Number(m[2]) };
-  }
+  const out = applyCommonEnv(readConfigFile(file), env);
   return parseProberConfig(out);
 }
 
