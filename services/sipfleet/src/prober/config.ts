@@ -7,7 +7,7 @@ import {
   SipfleetKeepaliveError,
   type ProberSettings,
 } from '@sipfleet/keepalive';
-import { applyCommonEnv, ConfigError, invalidConfig, readConfigFile } from '../config.js';
+import { applyCommonEnv, invalidConfig, readConfigFile } from '../config.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -108,7 +108,7 @@ export function parseProberConfig(raw: unknown): ProberConfig {
       resolveProberSettings(proberSettings(result.data)); // cross-field rules and reply-code syntax
     } catch (err) {
       if (err instanceof SipfleetKeepaliveError) {
-        throw new ConfigError(`invalid configuration:\n  dispatcher: ${err.message}`);
+        throw invalidConfig([{ path: ['dispatcher'], message: err.message }]);
       }
       throw err;
     }
