@@ -64,8 +64,15 @@ function kamailioAvailable(): boolean {
 async function main(): Promise<void> {
   const owner = new Owner();
   try {
+    // A fresh UAS per proxy: one that lived through the other proxy's overload step still holds
+    // thousands of stuck calls and would fail the next ramp for reasons of its own.
     const uasPort = await freePort();
-    await startSipp({ scenario: 'uas-call', localPort: uasPort, autoAnswer: true, owner });
+    const firstUas = await startSipp({
+      scenario: 'uas-call',
+      localPort: uasPort,
+      autoAnswer: true,
+      owner,
+    });
     console.log(
       `## Proxy ramp: record-routed calls through one proxy, UDP, ${STEP_SECONDS} s per step\n`,
     );
@@ -77,6 +84,7 @@ async function main(): Promise<void> {
     const edgePid = edge.process.pid ?? 0;
     const ours = await ramp('sipfleet', edge.port, () => [edgePid]);
     await edge.stop();
+    await firstUas.stop(2000);
 
     let theirs: Step[] = [];
     if (kamailioAvailable()) {
@@ -84,7 +92,9 @@ async function main(): Promise<void> {
       owner.after(() => rmSync(dir, { recursive: true, force: true }));
       const port = await freePort();
       const cfg = join(dir, 'kamailio.cfg');
-      writeFileSync(cfg, kamailioConfig(port, uasPort, dir));
+      const secondUasPort = await freePort();
+      await startSipp({ scenario: 'uas-call', localPort: secondUasPort, autoAnswer: true, owner });
+      writeFileSync(cfg, kamailioConfig(port, secondUasPort, dir));
       const kam: TrackedProcess = spawnTracked(
         'kamailio',
         ['-f', cfg, '-DD', '-E', '-w', dir, '-P', join(dir, 'kamailio.pid')],

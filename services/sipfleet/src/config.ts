@@ -97,11 +97,22 @@ export const edgeConfigSchema = z
         initExpireSeconds: z.number().int().positive().default(7200),
         /** Kamailio ds_hash_expire: a confirmed slot expires without BYE (s). @default 7200 */
         expireSeconds: z.number().int().positive().default(7200),
+        /**
+         * Sets whose destinations are up while they are registered to the fleet (registration-
+         * based keepalive, the path-module approach): a REGISTER from one of their destinations
+         * is answered 200 here and keeps it active; the prober expires it. @default []
+         */
+        registerSets: z.array(z.number().int().min(0)).default([]),
         /** Kamailio ds_hash_check_interval: how often counters are rebuilt from live slots (ms). @default 30000 */
         reconcileIntervalMs: z.number().int().min(0).default(30_000),
       })
       .strict()
-      .default({ initExpireSeconds: 7200, expireSeconds: 7200, reconcileIntervalMs: 30_000 }),
+      .default({
+        initExpireSeconds: 7200,
+        expireSeconds: 7200,
+        registerSets: [],
+        reconcileIntervalMs: 30_000,
+      }),
     timers: z
       .object({
         /** RFC 3261 T1 in ms. @default 500 */

@@ -8,6 +8,7 @@ import {
   SipfleetDispatcherError,
 } from '@sipfleet/dispatcher';
 import { Htables } from '@sipfleet/htable';
+import { KeepaliveMonitor } from '@sipfleet/keepalive';
 import { defaultRoute, ProxyCore } from '@sipfleet/proxy';
 import type { RoutingHooks } from '@sipfleet/proxy';
 import { createResponse, parseMessage, SipParseError, SipRequest } from '@sipfleet/sip';
@@ -21,6 +22,7 @@ import { ConfigError } from './config.js';
 import type { EdgeConfig } from './config.js';
 import { MAINTENANCE_TABLE, MaintenanceCheck } from './maintenance.js';
 import { dispatcherRoute } from './dispatcher-route.js';
+import { RegistrationKeepalive } from './registration-keepalive.js';
 import { EdgeMetrics } from './metrics.js';
 import type { DestinationGaugeRow } from './metrics.js';
 import { loadRoutingModule } from './routing-module.js';
@@ -67,6 +69,7 @@ export class Edge {
           nodeId: config.nodeId,
           log,
           htables: shared?.htables,
+          keepalive: shared?.keepalive,
           dispatcher,
           metrics: metrics.forRoutingModules(),
         });
@@ -96,6 +99,7 @@ export class Edge {
         hooks: pipeline(userHooks, {
           draining: () => late.edge?.draining ?? false,
           maintenance,
+          registration: shared?.registration,
           metrics,
         }),
         options: {
@@ -249,13 +253,14 @@ export class Edge {
 interface PipelineSteps {
   draining: () => boolean;
   maintenance: MaintenanceCheck | undefined;
+  registration: RegistrationKeepalive | undefined;
   metrics: EdgeMetrics;
 }
 
 /**
- * The fixed steps before the routing program's request hook (ARCHITECTURE "life of one INVITE",
- * step 3): drain refusal, then the maintenance check; everything else is the user's (or the
- * default) route.
+ * The fixed steps before the routing program's request hook (docs/architecture.md, "life of one
+ * INVITE", step 5): drain refusal, the maintenance check, REGISTERs of register-mode
+ * destinations; everything else is the user's (or the default) route.
  */
 function pipeline(hooks: RoutingHooks, steps: PipelineSteps): RoutingHooks {
   const request = hooks.request;
@@ -268,6 +273,8 @@ function pipeline(hooks: RoutingHooks, steps: PipelineSteps): RoutingHooks {
         return;
       }
       if (steps.maintenance?.refuse(ctx)) return;
+      const registered = steps.registration?.match(ctx);
+      if (registered !== undefined) return steps.registration?.register(ctx, registered);
       return request?.(ctx);
     },
   };
@@ -275,7 +282,10 @@ function pipeline(hooks: RoutingHooks, steps: PipelineSteps): RoutingHooks {
 
 interface SharedState {
   htables: Htables;
+  /** The keepalive module's states (`isAlive(uri)`, no round trip). */
+  keepalive: KeepaliveMonitor;
   dispatcher: { view: DispatcherView; fleet: DispatcherFleet } | undefined;
+  registration: RegistrationKeepalive | undefined;
   close(): Promise<void>;
 }
 
@@ -298,12 +308,20 @@ async function openSharedState(config: EdgeConfig, log: Logger): Promise<SharedS
     : [{ name: MAINTENANCE_TABLE }, ...config.htables];
   let htables: Htables | undefined;
   let view: DispatcherView | undefined;
+  let keepalive: KeepaliveMonitor | undefined;
   try {
     htables = await Htables.open(conn, definitions, {
       onError: (err) => log.warn({ err }, 'htable background refresh failed; will retry'),
     });
+    keepalive = await KeepaliveMonitor.open(conn, {
+      onError: (err) => log.warn({ err }, 'keepalive background work failed; will retry'),
+    });
     let dispatcher: SharedState['dispatcher'];
-    if (config.routing.dispatcher !== undefined || config.dispatcher.listFile !== undefined) {
+    if (
+      config.routing.dispatcher !== undefined ||
+      config.dispatcher.listFile !== undefined ||
+      config.dispatcher.registerSets.length > 0
+    ) {
       const fleet = new DispatcherFleet(conn);
       view = await DispatcherView.open(conn, {
         onError: (err) => log.warn({ err }, 'dispatcher background work failed; will retry'),
@@ -332,17 +350,30 @@ async function openSharedState(config: EdgeConfig, log: Logger): Promise<SharedS
       dispatcher = { view, fleet };
     }
     const ht = htables;
+    const ka = keepalive;
     return {
       htables: ht,
+      keepalive: ka,
       dispatcher,
+      registration:
+        dispatcher !== undefined && config.dispatcher.registerSets.length > 0
+          ? new RegistrationKeepalive(
+              conn,
+              dispatcher.view,
+              dispatcher.fleet,
+              config.dispatcher.registerSets,
+            )
+          : undefined,
       async close() {
         await dispatcher?.view.close();
+        await ka.close();
         await ht.close();
         await conn.close();
       },
     };
   } catch (err) {
     await view?.close();
+    await keepalive?.close();
     await htables?.close();
     await conn.close();
     if (err instanceof ConfigError) throw err;

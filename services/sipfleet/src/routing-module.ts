@@ -1,6 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import type { DispatcherFleet, DispatcherView } from '@sipfleet/dispatcher';
 import type { Htables } from '@sipfleet/htable';
+import type { KeepaliveMonitor } from '@sipfleet/keepalive';
 import type { RoutingHooks, RoutingMetrics } from '@sipfleet/proxy';
 import type { Logger } from 'pino';
 import { ConfigError } from './config.js';
@@ -11,6 +12,8 @@ export interface RoutingServices {
   log: Logger;
   /** The htable caches (sync `get`), or undefined when the edge runs without Redis. */
   htables: Htables | undefined;
+  /** The keepalive module: `isAlive(uri)` ('up' | 'down' | 'unknown') and state-change events. */
+  keepalive: KeepaliveMonitor | undefined;
   /** Counters and histograms on this edge's `/metrics`. */
   metrics: RoutingMetrics;
   /** The fleet's dispatcher sets (snapshot, selection, marking, dst-up/dst-down events). */
