@@ -14,6 +14,8 @@ import { startSipp } from '../helpers/sipp.js';
 import { best, Owner, percentile, ramp } from './ramp.js';
 
 const RATES = (process.env.BENCH_FLEET_RATES ?? '1000,1500,2000,2500').split(',').map(Number);
+/** The rate of the step whose Redis commands are counted. */
+const MEASURE_RATE = 500;
 
 async function commandstats(port: number): Promise<Map<string, number>> {
   const text = await redisCli(port, 'INFO', 'commandstats');
@@ -38,36 +40,44 @@ async function main(): Promise<void> {
     owner.after(() => redis.stop());
     const dir = mkdtempSync(join(tmpdir(), 'sipfleet-fleet-bench-'));
     owner.after(() => rmSync(dir, { recursive: true, force: true }));
-    const uris: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      const port = await freePort();
-      await startSipp({ scenario: 'uas-call', localPort: port, autoAnswer: true, owner });
-      uris.push(`sip:127.0.0.1:${port}`);
-    }
-    const listFile = join(dir, 'dispatcher.list');
-    writeFileSync(listFile, uris.map((u) => `1 ${u} 0 0`).join('\n') + '\n');
-
-    const cases: [string, Record<string, unknown>][] = [
-      ['static', { routing: { destination: uris[0] } }],
-      ['alg 0', { routing: { dispatcher: { set: 1, algorithm: 0 } } }],
-      ['alg 4', { routing: { dispatcher: { set: 1, algorithm: 4 } } }],
-      ['alg 10', { routing: { dispatcher: { set: 1, algorithm: 10 } } }],
+    const cases: [string, (uris: string[]) => Record<string, unknown>][] = [
+      ['static', (uris) => ({ routing: { destination: uris[0] } })],
+      ['alg 0', () => ({ routing: { dispatcher: { set: 1, algorithm: 0 } } })],
+      ['alg 4', () => ({ routing: { dispatcher: { set: 1, algorithm: 4 } } })],
+      ['alg 10', () => ({ routing: { dispatcher: { set: 1, algorithm: 10 } } })],
     ];
     console.log('## Fleet state on the call path: one edge, Redis, maintenance check on\n');
     console.log('```');
     const summary: string[] = [];
     for (const [name, routing] of cases) {
-      const edge = await startEdge(owner, {
+      // Fresh UASes and edge per case: a UAS that lived through an overload step still holds
+      // stuck calls and would fail the next case for reasons of its own.
+      const caseOwner = new Owner();
+      const uris: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const port = await freePort();
+        await startSipp({
+          scenario: 'uas-call',
+          localPort: port,
+          autoAnswer: true,
+          owner: caseOwner,
+        });
+        uris.push(`sip:127.0.0.1:${port}`);
+      }
+      const listFile = join(dir, `dispatcher-${name.replace(/ /g, '')}.list`);
+      writeFileSync(listFile, uris.map((u) => `1 ${u} 0 0`).join('\n') + '\n');
+      const edge = await startEdge(caseOwner, {
         redis: { url: redis.url, prefix: uniquePrefix() },
         dispatcher: { listFile },
         log: { level: 'error' },
-        ...routing,
+        ...routing(uris),
       });
       const pid = edge.process.pid ?? 0;
+      // Round trips on a clean step at a rate every case holds; then the ramp for the limit.
       const before = await commandstats(redis.port);
-      const steps = await ramp(name, edge.port, () => [pid], RATES);
+      const [measured] = await ramp(name, edge.port, () => [pid], [MEASURE_RATE]);
       const after = await commandstats(redis.port);
-      const calls = steps.reduce((n, s) => n + s.stats.successful + s.stats.failed, 0);
+      const calls = measured === undefined ? 0 : measured.stats.successful + measured.stats.failed;
       const perCall = [...after.entries()]
         .map(([cmd, n]) => [cmd, (n - (before.get(cmd) ?? 0)) / Math.max(calls, 1)] as const)
         .filter(([, n]) => n >= 0.001)
@@ -77,11 +87,12 @@ async function main(): Promise<void> {
       console.log(
         `${name}: Redis round trips per call ${own.toFixed(3)}; all commands per call: ${fmt}`,
       );
+      const steps = await ramp(name, edge.port, () => [pid], RATES);
       const top = best(steps);
       summary.push(
         `| ${name} | ${top ? `${top.rate}` : 'none'} | ${top ? `${top.achieved.toFixed(0)}` : '-'} | ${top ? percentile(top.stats, 0.99) : '-'} | ${own.toFixed(3)} |`,
       );
-      await edge.stop();
+      await caseOwner.close();
     }
     console.log('```\n');
     console.log(
