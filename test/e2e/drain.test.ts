@@ -1,0 +1,30 @@
+// SIGTERM drains an edge: new INVITEs get 503 at once, /readyz says draining, transactions in
+// progress finish, and the process exits by itself within the drain timeout.
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { startEdge } from '../helpers/edge.js';
+import { probeInvite } from '../helpers/sip-probe.js';
+
+const ROUTES = fileURLToPath(new URL('./fixtures/probe-routes.mjs', import.meta.url));
+
+test('SIGTERM: new INVITEs get 503 Draining, /readyz goes 503, the edge exits on its own', async (t) => {
+  const edge = await startEdge(
+    t,
+    { routing: { module: ROUTES }, shutdown: { drainTimeoutMs: 3000 } },
+    { TEST_DESTINATION: 'sip:127.0.0.1:9' },
+  );
+  assert.equal(await probeInvite(edge.port), 480, 'serving before the signal');
+  edge.process.signal('SIGTERM');
+  let status = 0;
+  for (let i = 0; i < 40 && status !== 503; i++) {
+    status = await probeInvite(edge.port);
+    if (status !== 503) await sleep(25);
+  }
+  assert.equal(status, 503, 'new INVITEs refused while draining');
+  const ready = await edge.admin('/readyz').catch(() => ({ status: 0, body: '' }));
+  assert.ok(ready.status === 503 || ready.status === 0, `readyz while draining: ${ready.status}`);
+  const exit = await edge.process.waitForExit(10_000);
+  assert.equal(exit.code, 0, 'clean exit after the drain');
+});
