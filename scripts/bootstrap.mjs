@@ -38,10 +38,12 @@ if (
   (existsSync(lock) && statSync(lock).mtimeMs > statSync(marker).mtimeMs)
 ) {
   process.stderr.write('sipfleet bootstrap: installing npm packages\n');
-  const args = existsSync(lock)
-    ? ['ci', '--no-audit', '--no-fund']
-    : ['install', '--no-audit', '--no-fund'];
-  if (!run('npm', args)) fail('npm could not install the packages (see above)');
+  // `npm install`, not `npm ci`: it installs the locked versions too, and unlike `npm ci` it does not
+  // refuse a lock that lacks other platforms' optional packages (turbo's), which some npm setups
+  // leave out when they write the lock.
+  if (!run('npm', ['install', '--no-audit', '--no-fund'])) {
+    fail('npm could not install the packages (see above)');
+  }
 }
 
 // Debian packages: binary -> package
