@@ -2,14 +2,13 @@
 // real redis-server, checked against what an edge holds (a DispatcherView on its own connection),
 // the package's own readers and the real redis-cli. Build first: `npx tsc -b services/sipfleet`.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { ctl, type Run } from './ctl-run.js';
 import { Queue } from 'bullmq';
 import { type CallInput, DispatcherFleet, DispatcherView, formatFlags } from '@sipfleet/dispatcher';
 import { PROBE_QUEUE, bullConnection, getPingActive } from '@sipfleet/keepalive';
@@ -20,32 +19,6 @@ import {
   startRedis,
   uniquePrefix,
 } from '../../../test/helpers/redis-server.js';
-
-const bin = fileURLToPath(new URL('../bin/sipfleet.js', import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `sipfleet ctl …` with a clean SIPFLEET_* environment. */
-function ctl(args: string[]): Promise<Run> {
-  const env = { ...process.env };
-  delete env.SIPFLEET_REDIS_URL;
-  delete env.SIPFLEET_PREFIX;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, 'ctl', ...args],
-      { env, timeout: 30_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 function json<T>(run: Run): T {
   assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);

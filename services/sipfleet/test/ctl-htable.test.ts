@@ -1,13 +1,12 @@
 // `sipfleet ctl htable …` as an operator runs it: the built CLI as a child process against a real
 // redis-server, checked with the real redis-cli. Build first: `npx tsc -b services/sipfleet`.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { ctl, type Run } from './ctl-run.js';
 import { freePort } from '../../../test/helpers/ports.js';
 import {
   type RedisServer,
@@ -15,32 +14,6 @@ import {
   startRedis,
   uniquePrefix,
 } from '../../../test/helpers/redis-server.js';
-
-const bin = fileURLToPath(new URL('../bin/sipfleet.js', import.meta.url));
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `sipfleet ctl …` with a clean SIPFLEET_* environment (plus `env`). */
-function ctl(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const base = { ...process.env };
-  delete base.SIPFLEET_REDIS_URL;
-  delete base.SIPFLEET_PREFIX;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, 'ctl', ...args],
-      { env: { ...base, ...env }, timeout: 30_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 function json<T>(run: Run): T {
   assert.equal(run.code === 0 || run.code === 3, true, `exit ${run.code}: ${run.stderr}`);

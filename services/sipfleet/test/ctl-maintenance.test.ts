@@ -2,10 +2,9 @@
 // as a child process against a real redis-server (and a real 3-master Cluster), checked with the
 // real redis-cli. Build first: `npx tsc -b services/sipfleet`.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { ctl } from './ctl-run.js';
 import {
   type RedisServer,
   redisCli,
@@ -14,32 +13,7 @@ import {
   uniquePrefix,
 } from '../../../test/helpers/redis-server.js';
 
-const bin = fileURLToPath(new URL('../bin/sipfleet.js', import.meta.url));
 const cliDoc = readFileSync(new URL('../../../docs/cli.md', import.meta.url), 'utf8');
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs `sipfleet ctl …` with a clean SIPFLEET_* environment. */
-function ctl(args: string[]): Promise<Run> {
-  const env = { ...process.env };
-  delete env.SIPFLEET_REDIS_URL;
-  delete env.SIPFLEET_PREFIX;
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [bin, 'ctl', ...args],
-      { env, timeout: 30_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 interface FlagJson {
   key: string;
