@@ -24,6 +24,7 @@ export {
 export { REDIS_LUA_DIR, ScriptRunner, loadScripts, type ScriptSource } from './scripts.js';
 export {
   parseRedisSetting,
+  redactRedisUrl,
   type ClusterTarget,
   type HostPort,
   type RedisSetting,

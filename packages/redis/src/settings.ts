@@ -88,8 +88,11 @@ function parseDb(text: string, whole: string): number {
   return Number(text);
 }
 
-function redact(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
+/** A Redis URL fit for logs and messages: the user name is kept, the password is never shown. */
+export function redactRedisUrl(url: string): string {
+  return url.replace(/\/\/([^@/]*)@/, (_all, auth: string) =>
+    auth.includes(':') ? `//${auth.slice(0, auth.indexOf(':'))}:***@` : `//${auth}@`,
+  );
 }
 
 /**
@@ -100,7 +103,7 @@ function redact(url: string): string {
  */
 export function parseRedisSetting(setting: RedisSetting): RedisTarget {
   if (typeof setting !== 'string') return validateObject(setting);
-  const whole = redact(setting);
+  const whole = redactRedisUrl(setting);
   const m = /^([a-z-]+):\/\/(?:([^@/]*)@)?([^/?#]*)(?:\/([^?#]*))?$/i.exec(setting.trim());
   if (!m) fail(`not a redis URL: ${whole}`);
   const scheme = (m[1] ?? '').toLowerCase();

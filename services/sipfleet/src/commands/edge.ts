@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { ConfigError, loadEdgeConfig } from '../config.js';
-import { Edge } from '../edge.js';
+import { Edge } from '../edge/edge.js';
 
 export const EDGE_USAGE = `usage: sipfleet edge [--config FILE]
 

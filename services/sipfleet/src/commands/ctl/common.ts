@@ -10,6 +10,7 @@ import {
   type RedisConnection,
   SipfleetRedisError,
   createRedisConnection,
+  redactRedisUrl,
 } from '@sipfleet/redis';
 import { type EdgeConfig, loadEdgeConfig } from '../../config.js';
 
@@ -161,13 +162,6 @@ function nonEmpty(text: string | undefined): string | undefined {
   return text === undefined || text === '' ? undefined : text;
 }
 
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  return url.replace(/\/\/([^@/]*)@/, (_all, auth: string) =>
-    auth.includes(':') ? `//${auth.slice(0, auth.indexOf(':'))}:***@` : `//${auth}@`,
-  );
-}
-
 /**
  * Opens one connection, waits at most CONNECT_WAIT_MS for it, runs `work` and always closes it.
  * Unreachable Redis becomes one CtlError line naming the URL (exit 1), never a hang.
@@ -196,7 +190,7 @@ export async function withRedis<T>(
     } catch (err) {
       const why = err instanceof Error ? err.message : String(err);
       throw new CtlError(
-        `cannot reach Redis at ${redactUrl(settings.redisUrl)} (${why})`,
+        `cannot reach Redis at ${redactRedisUrl(settings.redisUrl)} (${why})`,
         EXIT.failure,
       );
     }

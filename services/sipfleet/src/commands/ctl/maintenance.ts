@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import type { RedisConnection } from '@sipfleet/redis';
 // The edge's own names for the flags, so ctl and the check that reads them cannot drift apart.
-import { FLEET_KEY, MAINTENANCE_TABLE, nodeKey } from '../../maintenance.js';
+import { FLEET_KEY, MAINTENANCE_TABLE, nodeKey } from '../../edge/maintenance.js';
 import {
   COMMON_OPTIONS,
   COMMON_USAGE,

@@ -4,7 +4,7 @@ import type { Htables } from '@sipfleet/htable';
 import type { KeepaliveMonitor } from '@sipfleet/keepalive';
 import type { RoutingHooks, RoutingMetrics } from '@sipfleet/proxy';
 import type { Logger } from 'pino';
-import { ConfigError } from './config.js';
+import { ConfigError } from '../../config.js';
 
 /** What the edge hands a routing module's factory: the fleet's shared state and a logger. */
 export interface RoutingServices {

@@ -1,6 +1,6 @@
 import type { Htables } from '@sipfleet/htable';
 import type { RequestContext } from '@sipfleet/proxy';
-import type { EdgeConfig } from './config.js';
+import type { EdgeConfig } from '../config.js';
 
 /** The htable and keys an operator flips: `maint` for the fleet, `maint:<nodeId>` for one edge. */
 export const MAINTENANCE_TABLE = 'config';

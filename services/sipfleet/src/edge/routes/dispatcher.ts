@@ -2,8 +2,8 @@ import { DS_ALG, DS_SET_ROUTE_PARAM, formatSetParam, isActive } from '@sipfleet/
 import type { Candidate, DispatcherFleet, DispatcherView } from '@sipfleet/dispatcher';
 import { withinDialog } from '@sipfleet/proxy';
 import type { FailureContext, RequestContext, RoutingHooks } from '@sipfleet/proxy';
-import type { EdgeConfig } from './config.js';
-import type { EdgeMetrics } from './metrics.js';
+import type { EdgeConfig } from '../../config.js';
+import type { EdgeMetrics } from '../../metrics.js';
 
 type DispatcherRouting = NonNullable<EdgeConfig['routing']['dispatcher']>;
 
