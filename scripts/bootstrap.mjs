@@ -27,8 +27,8 @@ function fail(message) {
 }
 
 const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 20 || (major === 20 && minor < 6))
-  fail(`Node.js >= 20.6 is required (found ${process.version})`);
+if (major < 20 || (major === 20 && minor < 12))
+  fail(`Node.js >= 20.12 is required (found ${process.version})`);
 
 // npm packages
 const lock = join(root, 'package-lock.json');
