@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
 import { freePort } from '../helpers/ports.js';
 import { type SippStats, type SippTransport, runSipp } from '../helpers/sipp.js';
-import { TinyUas } from './tiny-uas.js';
+import { DemoMediaServer } from '../../services/sipfleet/src/demo/media-server.js';
 
 // Timer J / L / Timer H bounds are 64*T1 = 3.2 s, Timer I / K are T4 = 0.5 s.
 const TIMERS = { T1: 50, T2: 400, T4: 500 };
@@ -17,7 +17,7 @@ function explain(stats: SippStats): string {
 
 /** Waits (bounded) for the UAS's transaction tables to empty: Timers J, L, I, K end them. */
 async function drained(
-  uas: TinyUas,
+  uas: DemoMediaServer,
   deadlineMs = 20_000,
 ): Promise<{ server: number; client: number }> {
   const until = Date.now() + deadlineMs;
@@ -29,8 +29,11 @@ async function drained(
   return uas.transactions.counts;
 }
 
-async function startUas(t: { after(fn: () => unknown): void }, ringMs = 0): Promise<TinyUas> {
-  const uas = await TinyUas.start({ port: await freePort(), timers: TIMERS, ringMs });
+async function startUas(
+  t: { after(fn: () => unknown): void },
+  ringMs = 0,
+): Promise<DemoMediaServer> {
+  const uas = await DemoMediaServer.start({ port: await freePort(), timers: TIMERS, ringMs });
   t.after(() => uas.close());
   return uas;
 }
