@@ -8,10 +8,17 @@ import { InMemoryNetwork } from '@sipfleet/transport';
 import type { InMemoryEndpoint, RemoteInfo } from '@sipfleet/transport';
 import { pino } from 'pino';
 import { ProxyCore } from '../src/index.js';
-import type { ProxyOptions, RoutingHooks } from '../src/index.js';
+import type { ProxyObserver, ProxyOptions, RoutingHooks } from '../src/index.js';
 
 export const PROXY = { address: '10.0.0.2', port: 5060 };
 export const UAC = { address: '10.0.0.1', port: 5060 };
+/** How a message from the UAC looks to the proxy, for tests that hand it a message directly. */
+export const FROM_UAC: RemoteInfo = {
+  protocol: 'udp',
+  ...UAC,
+  family: 'IPv4',
+  local: { ...PROXY },
+};
 
 /** What a UAS does with each INVITE: [delayMs, status] steps. */
 export type UasScript = [number, number][];
@@ -151,14 +158,32 @@ export class World {
   readonly proxyEndpoint: InMemoryEndpoint;
   readonly proxy: ProxyCore;
 
+  /** What the proxy reported through its observer, by method name. */
+  readonly observed = new Map<string, unknown[][]>();
+
   constructor(hooks: RoutingHooks, options: Partial<ProxyOptions> = {}) {
     this.proxyEndpoint = this.net.endpoint(PROXY.address, PROXY.port);
+    const record =
+      (name: string) =>
+      (...args: unknown[]): void => {
+        const calls = this.observed.get(name) ?? [];
+        calls.push(args);
+        this.observed.set(name, calls);
+      };
+    const observer: Required<ProxyObserver> = {
+      requestReceived: record('requestReceived'),
+      responseSent: record('responseSent'),
+      relayLatency: record('relayLatency'),
+      hookError: record('hookError'),
+      responseDropped: record('responseDropped'),
+    };
     this.proxy = new ProxyCore({
       sender: this.proxyEndpoint,
       hooks,
       options: { sentBy: { udp: this.proxyEndpoint.sentBy() }, ...options },
       log: pino({ level: 'silent' }),
       clock: this.clock,
+      observer,
     });
     this.proxyEndpoint.onMessage = (data, remote) => {
       const msg = parseMessage(data);
