@@ -114,17 +114,7 @@ export class Uac {
     extra: string[] = [],
     callId = `call-${Math.random().toString(36).slice(2)}`,
   ): SipRequest {
-    const text =
-      `${method} ${ruri} SIP/2.0\r\n` +
-      `Via: SIP/2.0/UDP ${UAC.address}:${UAC.port};branch=z9hG4bK${Math.random().toString(36).slice(2)}\r\n` +
-      `From: <sip:alice@example.com>;tag=${newTag()}\r\n` +
-      `To: <sip:bob@example.com>\r\n` +
-      `Call-ID: ${callId}\r\n` +
-      `CSeq: ${this.cseq++} ${method}\r\n` +
-      `Contact: <sip:alice@${UAC.address}:${UAC.port}>\r\n` +
-      extra.map((h) => `${h}\r\n`).join('') +
-      `Content-Length: 0\r\n\r\n`;
-    return parseMessage(text) as SipRequest;
+    return makeRequest(method, ruri, extra, { callId, cseq: this.cseq++ });
   }
 
   send(req: SipRequest): ClientTransaction {
@@ -146,6 +136,26 @@ export class Uac {
   statuses(): number[] {
     return this.responses.map((r) => r.status);
   }
+}
+
+/** A request as the UAC would send it (a fresh branch, From tag and Call-ID unless given). */
+export function makeRequest(
+  method: string,
+  ruri: string,
+  extra: string[] = [],
+  opts: { callId?: string; cseq?: number } = {},
+): SipRequest {
+  const text =
+    `${method} ${ruri} SIP/2.0\r\n` +
+    `Via: SIP/2.0/UDP ${UAC.address}:${UAC.port};branch=z9hG4bK${Math.random().toString(36).slice(2)}\r\n` +
+    `From: <sip:alice@example.com>;tag=${newTag()}\r\n` +
+    `To: <sip:bob@example.com>\r\n` +
+    `Call-ID: ${opts.callId ?? `call-${Math.random().toString(36).slice(2)}`}\r\n` +
+    `CSeq: ${opts.cseq ?? 1} ${method}\r\n` +
+    `Contact: <sip:alice@${UAC.address}:${UAC.port}>\r\n` +
+    extra.map((h) => `${h}\r\n`).join('') +
+    `Content-Length: 0\r\n\r\n`;
+  return parseMessage(text) as SipRequest;
 }
 
 function deliver(layer: TransactionLayer, data: Buffer, remote: RemoteInfo): void {
