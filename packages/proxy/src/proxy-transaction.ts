@@ -243,8 +243,10 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
   onCancel(): void {
     this.canceled = true;
     if (this.phase === 'request') return; // relay() will answer 487 when the hook gets there
-    this.responses.cancelPending(undefined);
-    this.maybeComplete();
+    this.guarded(() => {
+      this.responses.cancelPending(undefined);
+      this.maybeComplete();
+    });
   }
 
   /**
