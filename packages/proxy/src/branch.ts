@@ -1,9 +1,30 @@
 import type { SipRequest, SipResponse } from '@sipfleet/sip';
 import type { ClientTransaction, ClientTransactionHandlers } from '@sipfleet/transaction';
+import type { RemoteInfo } from '@sipfleet/transport';
 import type { Logger } from 'pino';
+import type { Forwarder } from './forwarder.js';
 import type { BranchContext } from './hooks.js';
-import type { ProxyCore } from './proxy-core.js';
-import type { ProxyTransaction } from './proxy-transaction.js';
+import type { BranchTimers } from './options.js';
+
+/**
+ * What a branch knows of the proxy transaction that owns it: the request it copies, and where its
+ * outcome goes. Nothing else: the branch never reaches the proxy core.
+ */
+export interface BranchOwner {
+  /** The request every branch is copied from (after the request hook's changes). */
+  readonly request: SipRequest;
+  readonly source: RemoteInfo;
+  readonly vars: Map<string, unknown>;
+  readonly log: Logger;
+  /** `fr_timer`/`fr_inv_timer` for branches started now (`t_set_fr`). */
+  readonly timers: BranchTimers;
+  /** `performance.now()` when the request arrived. */
+  readonly receivedAt: number;
+  /** A response to pass on (§16.7 steps 4–5): a provisional other than 100, a 2xx, or a non-2xx final. */
+  branchResponse(branch: Branch, res: SipResponse): void;
+  /** The branch ended without a response of its own (timeout, transport error, cancelled, not sent). */
+  branchFailed(branch: Branch, status: number): void;
+}
 
 /**
  * One downstream branch (RFC 3261 §16.6): its own copy of the request, one client transaction,
@@ -12,15 +33,19 @@ import type { ProxyTransaction } from './proxy-transaction.js';
  */
 export class Branch implements ClientTransactionHandlers {
   tx: ClientTransaction | undefined;
+  /** No more outcome expected from this branch (a 2xx may still arrive and is passed on). */
   finished = false;
+  /** At least one response arrived (`t_branch_replied()`). */
   replied = false;
+  /** Ended by a timer (`t_branch_timeout()`). */
   timedOut = false;
   private canceled = false;
   private timer: unknown;
   private dropped = false;
 
   constructor(
-    private readonly owner: ProxyTransaction,
+    private readonly owner: BranchOwner,
+    private readonly forwarder: Forwarder,
     readonly index: number,
     readonly uri: string,
     readonly destinationOverride: string | undefined,
@@ -32,28 +57,27 @@ export class Branch implements ClientTransactionHandlers {
   }
 
   /** @param recordRoute our Record-Route's extra URI params (`;k=v`), or undefined for none at all. */
-  start(core: ProxyCore, recordRoute: string | undefined): void {
+  start(recordRoute: string | undefined): void {
     const owner = this.owner;
     let req: SipRequest;
     let hopUri: string;
     try {
-      req = owner.request.clone();
-      if (req.uri !== this.uri) req.setUri(this.uri);
-      if (recordRoute !== undefined) core.addRecordRoute(req, owner.source, recordRoute);
-      hopUri = core.nextHopUri(req, this.destinationOverride);
+      req = this.forwarder.copy(owner.request, this.uri, recordRoute, owner.source);
+      hopUri = this.forwarder.nextHop(req, this.destinationOverride);
     } catch (err) {
       owner.log.warn({ err, uri: this.uri }, 'cannot build branch');
-      this.fail(400, false);
+      this.fail(400);
       return;
     }
-    const branchHook = core.hooks.branch;
-    if (branchHook === undefined) {
-      this.send(core, req, hopUri);
-      return;
-    }
-    core.runHook('branch', branchHook, this.branchContext(req), () => {
-      if (this.dropped) this.fail(500, false);
-      else this.send(core, req, hopUri);
+    this.forwarder.branchHook(this.branchContext(req), {
+      then: () => {
+        if (this.dropped) this.fail(500);
+        else this.send(req, hopUri);
+      },
+      onFault: (err) => {
+        owner.log.error({ err }, 'branch failed after the branch hook');
+        this.fail(500);
+      },
     });
   }
 
@@ -73,38 +97,44 @@ export class Branch implements ClientTransactionHandlers {
     };
   }
 
-  private send(core: ProxyCore, req: SipRequest, hopUri: string): void {
+  private send(req: SipRequest, hopUri: string): void {
     if (this.canceled) {
-      this.fail(487, false);
+      this.fail(487);
       return;
     }
-    core.resolve(hopUri).then(
+    this.forwarder.resolve(hopUri).then(
       (target) => {
         if (this.canceled) {
-          this.fail(487, false);
+          this.fail(487);
           return;
         }
-        core.addVia(req, target.protocol);
-        core.observer.relayLatency((performance.now() - this.owner.receivedAt) / 1000);
-        this.tx = core.transactions.sendRequest(req, target, this);
-        this.armTimer(this.owner.timers.frTimerMs);
+        try {
+          this.tx = this.forwarder.send(req, target, this, this.owner.receivedAt);
+        } catch (err) {
+          // No socket for the target's protocol, or the transaction layer refused: this branch
+          // ends here, so the proxy transaction still gets its answer.
+          this.owner.log.error({ err, hop: hopUri }, 'cannot send branch');
+          this.fail(500);
+          return;
+        }
+        if (!this.finished) this.armTimer(this.owner.timers.frTimerMs);
       },
       (err: unknown) => {
         this.owner.log.warn({ err, hop: hopUri }, 'cannot resolve next hop');
-        this.fail(503, false);
+        this.fail(503);
       },
     );
   }
 
   private armTimer(ms: number): void {
-    const clock = this.owner.core.clock;
+    const clock = this.forwarder.clock;
     if (this.timer !== undefined) clock.clearTimeout(this.timer);
     this.timer = clock.setTimeout(() => this.onTimer(), ms);
   }
 
   private clearTimer(): void {
     if (this.timer !== undefined) {
-      this.owner.core.clock.clearTimeout(this.timer);
+      this.forwarder.clock.clearTimeout(this.timer);
       this.timer = undefined;
     }
   }
@@ -115,7 +145,7 @@ export class Branch implements ClientTransactionHandlers {
     if (this.finished) return;
     this.timedOut = true;
     this.tx?.cancel();
-    this.fail(408, false);
+    this.fail(408);
   }
 
   /** Cancel this branch if it is still pending (2xx/6xx elsewhere, upstream CANCEL). */
@@ -125,12 +155,18 @@ export class Branch implements ClientTransactionHandlers {
     if (this.tx !== undefined && this.tx.isInvite) this.tx.cancel();
   }
 
-  private fail(status: number, replied: boolean, res?: SipResponse): void {
-    if (this.finished) return;
+  /** Ends the branch with a status made here (408, 487, 500, 503, 400). */
+  private fail(status: number): void {
+    if (!this.end()) return;
+    this.owner.branchFailed(this, status);
+  }
+
+  /** Marks the branch finished; false if it already was. */
+  private end(): boolean {
+    if (this.finished) return false;
     this.finished = true;
-    this.replied ||= replied;
     this.clearTimer();
-    this.owner.branchFinished(this, status, res);
+    return true;
   }
 
   // --- ClientTransactionHandlers ---------------------------------------------------------
@@ -140,35 +176,25 @@ export class Branch implements ClientTransactionHandlers {
     this.replied = true;
     if (status >= 200 && status < 300) {
       // Every 2xx goes upstream, even on a branch we gave up on (§16.7 step 5, §16.10).
-      if (!this.finished) {
-        this.finished = true;
-        this.clearTimer();
-      }
-      this.owner.core.deliverReply(this.owner, this, res, () => this.owner.forwardNow(res));
+      this.end();
+      this.owner.branchResponse(this, res);
       return;
     }
     if (this.finished) return; // late reply to a branch that already timed out or was failed locally
     if (status < 200) {
       if (tx.isInvite) this.armTimer(this.owner.timers.frInvTimerMs);
       if (status === 100) return; // §16.7 step 5: 100 Trying is not forwarded
-      this.owner.core.deliverReply(this.owner, this, res, () => this.owner.forwardNow(res));
-      return;
-    }
-    this.finished = true;
-    this.clearTimer();
-    this.owner.core.deliverReply(this.owner, this, res, () => {
-      this.finished = false; // let fail() do the bookkeeping once
-      this.fail(status, true, res);
-    });
+    } else this.end();
+    this.owner.branchResponse(this, res);
   }
 
   onTimeout(): void {
     this.timedOut = true;
-    this.fail(408, this.replied);
+    this.fail(408);
   }
 
   onTransportError(_tx: ClientTransaction, err: Error): void {
     this.owner.log.warn({ err, destination: this.destination }, 'transport error on branch');
-    this.fail(503, false);
+    this.fail(503);
   }
 }

@@ -1,66 +1,94 @@
-import { createResponse, parseUri } from '@sipfleet/sip';
+import { parseUri, SipParseError } from '@sipfleet/sip';
 import type { SipRequest, SipResponse, SipUri } from '@sipfleet/sip';
 import type { ServerTransaction } from '@sipfleet/transaction';
 import type { RemoteInfo } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import { Branch } from './branch.js';
-import { isBetter, upstreamStatus } from './best-response.js';
+import type { BranchOwner } from './branch.js';
+import type { Forwarder } from './forwarder.js';
+import type { HookRunner } from './hook-runner.js';
 import type { FailureContext, RequestContext } from './hooks.js';
-import type { ProxyCore } from './proxy-core.js';
+import type { ProxyObserver } from './observer.js';
 import type { BranchTimers } from './options.js';
+import { BadHeader } from './request-checks.js';
+import type { RouteInfo } from './request-checks.js';
+import { ResponseContext } from './response-context.js';
+import type { StatelessRelay } from './stateless-relay.js';
 
 /** Kamailio's `max_branches` default is 12; a failure hook that keeps relaying stops here. */
 const MAX_BRANCHES = 32;
 
-type Phase = 'request' | 'relaying' | 'failure' | 'done';
+type Phase = 'request' | 'relaying' | 'failure';
+
+/** What a proxy transaction is built from: the proxy's shared parts and this request's own. */
+export interface ProxyTransactionInit {
+  serverTx: ServerTransaction;
+  request: SipRequest;
+  source: RemoteInfo;
+  routes: RouteInfo;
+  hooks: HookRunner;
+  forwarder: Forwarder;
+  stateless: StatelessRelay;
+  observer: ProxyObserver;
+  timers: BranchTimers;
+  isMyself: (uri: SipUri) => boolean;
+  /** The proxy's logger; this transaction's is a child bound to its Call-ID. */
+  log: Logger;
+}
 
 /**
- * One request the proxy handles statefully: the server transaction upstream, the branches
- * downstream (RFC 3261 §16.6, one client transaction each) and the response context (§16.7).
- * It is also the context object the request and failure hooks receive.
+ * One request the proxy handles statefully (Kamailio's tm "cell"): the server transaction
+ * upstream, the target set and branches downstream (RFC 3261 §16.5–16.6) and its response
+ * context (§16.7, `response-context.ts`). It is the context object the request and failure hooks
+ * receive, and the owner its branches report to. Every path through it ends with a final
+ * response upstream, so the server transaction always ends.
  */
-export class ProxyTransaction implements RequestContext, FailureContext {
+export class ProxyTransaction implements RequestContext, FailureContext, BranchOwner {
   readonly vars = new Map<string, unknown>();
   readonly method: string;
   readonly callId: string;
+  readonly request: SipRequest;
+  readonly source: RemoteInfo;
   readonly branches: Branch[] = [];
+  readonly receivedAt: number;
   requestUri: string;
   destination: string | undefined;
   timers: BranchTimers;
+  /** Set by the upstream CANCEL (§16.10). */
+  canceled = false;
+  private readonly responses: ResponseContext;
   private extraTargets: { uri: string; destination?: string }[] = [];
   private addRecordRoute = false;
   private recordRouteParams: string | undefined;
   private phase: Phase = 'request';
-  /** Set by relay()/reply()/drop() so the core knows the hook did something. */
-  handled = false;
-  canceled = false;
-  answered = false;
-  replied = false;
-  private bestResponse: SipResponse | undefined;
-  bestStatus = 0;
-  private lastFailed: Branch | undefined;
+  /** Set by relay()/reply()/drop() so the request hook is known to have done something. */
+  private handled = false;
   private logger: Logger | undefined;
-  readonly receivedAt: number;
 
-  constructor(
-    readonly core: ProxyCore,
-    readonly serverTx: ServerTransaction,
-    readonly request: SipRequest,
-    readonly source: RemoteInfo,
-    private readonly hadRouteSet: boolean,
-    private readonly ownRoute: SipUri | undefined,
-  ) {
-    this.method = request.method;
-    this.callId = request.callId;
-    this.requestUri = request.uri;
-    this.timers = core.timers;
+  constructor(private readonly init: ProxyTransactionInit) {
+    this.request = init.request;
+    this.source = init.source;
+    this.method = init.request.method;
+    this.callId = init.request.callId;
+    this.requestUri = init.request.uri;
+    this.timers = init.timers;
     this.receivedAt = performance.now();
+    this.responses = new ResponseContext(
+      this,
+      init.serverTx,
+      this.branches,
+      init.hooks,
+      init.stateless,
+      init.observer,
+    );
   }
 
   get log(): Logger {
-    this.logger ??= this.core.log.child({ callId: this.callId });
+    this.logger ??= this.init.log.child({ callId: this.callId });
     return this.logger;
   }
+
+  // --- request-hook view (Kamailio core, rr and tm functions) -----------------------------
 
   hasToTag(): boolean {
     return this.request.to.tag !== undefined;
@@ -71,11 +99,11 @@ export class ProxyTransaction implements RequestContext, FailureContext {
   }
 
   uriIsMyself(): boolean {
-    return this.core.isMyself(parseUri(this.requestUri));
+    return this.init.isMyself(parseUri(this.requestUri));
   }
 
   looseRoute(): boolean {
-    return this.hadRouteSet;
+    return this.init.routes.hadRouteSet;
   }
 
   recordRoute(params?: Record<string, string>): void {
@@ -92,7 +120,7 @@ export class ProxyTransaction implements RequestContext, FailureContext {
   }
 
   routeParam(name: string): string | undefined {
-    const value = this.ownRoute?.params.get(name.toLowerCase());
+    const value = this.init.routes.ownRoute?.params.get(name.toLowerCase());
     return value === null ? '' : value;
   }
 
@@ -128,7 +156,15 @@ export class ProxyTransaction implements RequestContext, FailureContext {
     this.handled = true;
   }
 
+  get replied(): boolean {
+    return this.responses.replied;
+  }
+
   // --- failure-hook view -----------------------------------------------------------------
+
+  get bestStatus(): number {
+    return this.responses.bestStatus;
+  }
 
   checkStatus(pattern: string | RegExp): boolean {
     const re = typeof pattern === 'string' ? new RegExp(`^(?:${pattern})$`) : pattern;
@@ -136,11 +172,11 @@ export class ProxyTransaction implements RequestContext, FailureContext {
   }
 
   branchTimeout(): boolean {
-    return this.lastFailed?.timedOut ?? false;
+    return this.responses.lastFailed?.timedOut ?? false;
   }
 
   branchReplied(): boolean {
-    return this.lastFailed?.replied ?? false;
+    return this.responses.lastFailed?.replied ?? false;
   }
 
   isCanceled(): boolean {
@@ -148,21 +184,14 @@ export class ProxyTransaction implements RequestContext, FailureContext {
   }
 
   get failedDestination(): string {
-    return this.lastFailed?.destination ?? this.destination ?? this.requestUri;
+    return this.responses.lastFailed?.destination ?? this.destination ?? this.requestUri;
   }
 
   // --- actions ---------------------------------------------------------------------------
 
   reply(status: number, reason?: string, headers?: [string, string][]): void {
     this.handled = true;
-    if (this.replied) return;
-    const res = createResponse(
-      this.request,
-      status,
-      reason,
-      headers === undefined ? undefined : { headers },
-    );
-    this.sendUpstream(res, false);
+    this.responses.reply(status, reason, headers);
   }
 
   relay(): void {
@@ -180,103 +209,118 @@ export class ProxyTransaction implements RequestContext, FailureContext {
     if (this.phase === 'request') this.phase = 'relaying';
     const targets = [{ uri: this.requestUri, destination: this.destination }, ...this.extraTargets];
     this.extraTargets = [];
+    const recordRoute = this.addRecordRoute ? (this.recordRouteParams ?? '') : undefined;
     for (const target of targets) {
-      const branch = new Branch(this, this.branches.length, target.uri, target.destination);
+      const branch = new Branch(
+        this,
+        this.init.forwarder,
+        this.branches.length,
+        target.uri,
+        target.destination,
+      );
       this.branches.push(branch);
-      branch.start(this.core, this.addRecordRoute ? (this.recordRouteParams ?? '') : undefined);
+      branch.start(recordRoute);
     }
   }
 
-  // --- called by branches ----------------------------------------------------------------
+  // --- driven by the proxy core ----------------------------------------------------------
 
-  /** A provisional or 2xx from a branch, to relay at once (§16.7 step 5). */
-  forwardNow(res: SipResponse): void {
-    if (this.replied) {
-      // 2xx after another 2xx (forking) or after our final: still forwarded, statelessly (§16.7 step 5).
-      if (res.status >= 200 && res.status < 300) this.core.forwardResponseStatelessly(res);
+  /** Runs the request hook (Kamailio `request_route`); without one, the request is refused. */
+  route(): void {
+    const hook = this.init.hooks.hooks.request;
+    if (hook === undefined) {
+      this.requestHookDone();
       return;
     }
-    if (res.status >= 200) {
-      this.answered = true;
-      if (this.method === 'INVITE') this.cancelPending(undefined);
-    }
-    this.sendUpstream(res, true);
-  }
-
-  /** A branch ended with a non-2xx final, local or received. */
-  branchFinished(branch: Branch, status: number, res: SipResponse | undefined): void {
-    this.lastFailed = branch;
-    if (isBetter(status, this.bestStatus === 0 ? undefined : this.bestStatus)) {
-      this.bestStatus = status;
-      this.bestResponse = res;
-    }
-    if (status >= 600 && this.method === 'INVITE') this.cancelPending(branch);
-    this.maybeComplete();
-  }
-
-  cancelPending(except: Branch | undefined): void {
-    for (const b of this.branches) if (b !== except) b.cancel();
+    this.init.hooks.run('request', hook, this as RequestContext, {
+      then: () => this.requestHookDone(),
+      onFailed: () => this.reply(500, 'Server Internal Error'),
+      onFault: (err) => this.abort(err),
+    });
   }
 
   /** Upstream CANCEL (§16.10): cancel every pending branch; their 487s complete the transaction. */
   onCancel(): void {
     this.canceled = true;
     if (this.phase === 'request') return; // relay() will answer 487 when the hook gets there
-    this.cancelPending(undefined);
-    this.maybeComplete();
+    this.guarded(() => {
+      this.responses.cancelPending(undefined);
+      this.maybeComplete();
+    });
+  }
+
+  /**
+   * Something threw while this request was in our hands. Whatever it was, the server transaction
+   * gets its final answer: 400 naming a header that did not parse, 500 otherwise.
+   */
+  abort(err: unknown): void {
+    const refusal = err instanceof BadHeader ? err.refusal : undefined;
+    const parseError = refusal === undefined && err instanceof SipParseError;
+    if (refusal === undefined && !parseError) this.log.error({ err }, 'proxy transaction failed');
+    else this.log.debug({ err }, 'request with a malformed header refused');
+    try {
+      if (refusal !== undefined) this.reply(refusal.status, refusal.reason);
+      else if (parseError) this.reply(400, 'Bad Request');
+      else this.reply(500, 'Server Internal Error');
+    } catch (again) {
+      this.log.error({ err: again }, 'cannot answer the request');
+    }
+  }
+
+  // --- BranchOwner -----------------------------------------------------------------------
+
+  branchResponse(branch: Branch, res: SipResponse): void {
+    this.guarded(() =>
+      this.responses.receive(
+        branch,
+        res,
+        () => this.maybeComplete(),
+        (err) => this.abort(err),
+      ),
+    );
+  }
+
+  branchFailed(branch: Branch, status: number): void {
+    this.guarded(() => {
+      this.responses.record(branch, status, undefined);
+      this.maybeComplete();
+    });
+  }
+
+  private guarded(step: () => void): void {
+    try {
+      step();
+    } catch (err) {
+      this.abort(err);
+    }
   }
 
   /** The request hook finished; if it relayed nothing and answered nothing, say so. */
-  requestHookDone(): void {
+  private requestHookDone(): void {
     if (this.handled || this.replied) return;
     this.log.warn('request route ended without relay, reply or drop; answering 500');
     this.reply(500, 'Route Did Not Handle Request');
   }
 
   private maybeComplete(): void {
-    if (this.phase !== 'relaying' || this.answered || this.replied) return;
+    if (this.phase !== 'relaying' || this.responses.answered || this.replied) return;
     for (const b of this.branches) if (!b.finished) return;
-    const failure = this.core.hooks.failure;
+    const failure = this.init.hooks.hooks.failure;
     if (failure !== undefined && !this.canceled) {
       this.phase = 'failure';
       const before = this.branches.length;
-      this.core.runHook('failure', failure, this, () => {
-        this.phase = 'relaying';
-        // New branches may all have ended while the hook ran; maybeComplete() then goes round again.
-        if (this.branches.length > before) this.maybeComplete();
-        else this.sendBest();
+      this.init.hooks.run('failure', failure, this as FailureContext, {
+        then: () => {
+          this.phase = 'relaying';
+          // New branches may all have ended while the hook ran; maybeComplete() then goes round again.
+          if (this.branches.length > before) this.maybeComplete();
+          else this.responses.sendBest(this.canceled);
+        },
+        onFailed: () => this.reply(500, 'Server Internal Error'),
+        onFault: (err) => this.abort(err),
       });
       return;
     }
-    this.sendBest();
-  }
-
-  private sendBest(): void {
-    if (this.replied) return;
-    if (this.canceled && this.bestStatus !== 487 && this.method === 'INVITE') {
-      this.reply(487, 'Request Terminated');
-      return;
-    }
-    const res = this.bestResponse;
-    if (res === undefined) {
-      const status = this.bestStatus === 0 ? 408 : this.bestStatus;
-      this.reply(upstreamStatus(status));
-      return;
-    }
-    if (res.status === 503) {
-      this.reply(500);
-      return;
-    }
-    this.sendUpstream(res, true);
-  }
-
-  private sendUpstream(res: SipResponse, fromDownstream: boolean): void {
-    if (fromDownstream) res.removeFirstValue('via');
-    if (res.status >= 200) {
-      this.replied = true;
-      this.phase = 'done';
-    }
-    this.serverTx.respond(res);
-    this.core.observer.responseSent(res.status);
+    this.responses.sendBest(this.canceled);
   }
 }

@@ -8,10 +8,17 @@ import { InMemoryNetwork } from '@sipfleet/transport';
 import type { InMemoryEndpoint, RemoteInfo } from '@sipfleet/transport';
 import { pino } from 'pino';
 import { ProxyCore } from '../src/index.js';
-import type { ProxyOptions, RoutingHooks } from '../src/index.js';
+import type { ProxyObserver, ProxyOptions, RoutingHooks } from '../src/index.js';
 
 export const PROXY = { address: '10.0.0.2', port: 5060 };
 export const UAC = { address: '10.0.0.1', port: 5060 };
+/** How a message from the UAC looks to the proxy, for tests that hand it a message directly. */
+export const FROM_UAC: RemoteInfo = {
+  protocol: 'udp',
+  ...UAC,
+  family: 'IPv4',
+  local: { ...PROXY },
+};
 
 /** What a UAS does with each INVITE: [delayMs, status] steps. */
 export type UasScript = [number, number][];
@@ -107,17 +114,7 @@ export class Uac {
     extra: string[] = [],
     callId = `call-${Math.random().toString(36).slice(2)}`,
   ): SipRequest {
-    const text =
-      `${method} ${ruri} SIP/2.0\r\n` +
-      `Via: SIP/2.0/UDP ${UAC.address}:${UAC.port};branch=z9hG4bK${Math.random().toString(36).slice(2)}\r\n` +
-      `From: <sip:alice@example.com>;tag=${newTag()}\r\n` +
-      `To: <sip:bob@example.com>\r\n` +
-      `Call-ID: ${callId}\r\n` +
-      `CSeq: ${this.cseq++} ${method}\r\n` +
-      `Contact: <sip:alice@${UAC.address}:${UAC.port}>\r\n` +
-      extra.map((h) => `${h}\r\n`).join('') +
-      `Content-Length: 0\r\n\r\n`;
-    return parseMessage(text) as SipRequest;
+    return makeRequest(method, ruri, extra, { callId, cseq: this.cseq++ });
   }
 
   send(req: SipRequest): ClientTransaction {
@@ -141,6 +138,26 @@ export class Uac {
   }
 }
 
+/** A request as the UAC would send it (a fresh branch, From tag and Call-ID unless given). */
+export function makeRequest(
+  method: string,
+  ruri: string,
+  extra: string[] = [],
+  opts: { callId?: string; cseq?: number } = {},
+): SipRequest {
+  const text =
+    `${method} ${ruri} SIP/2.0\r\n` +
+    `Via: SIP/2.0/UDP ${UAC.address}:${UAC.port};branch=z9hG4bK${Math.random().toString(36).slice(2)}\r\n` +
+    `From: <sip:alice@example.com>;tag=${newTag()}\r\n` +
+    `To: <sip:bob@example.com>\r\n` +
+    `Call-ID: ${opts.callId ?? `call-${Math.random().toString(36).slice(2)}`}\r\n` +
+    `CSeq: ${opts.cseq ?? 1} ${method}\r\n` +
+    `Contact: <sip:alice@${UAC.address}:${UAC.port}>\r\n` +
+    extra.map((h) => `${h}\r\n`).join('') +
+    `Content-Length: 0\r\n\r\n`;
+  return parseMessage(text) as SipRequest;
+}
+
 function deliver(layer: TransactionLayer, data: Buffer, remote: RemoteInfo): void {
   layer.receive(parseMessage(data), remote);
 }
@@ -151,14 +168,32 @@ export class World {
   readonly proxyEndpoint: InMemoryEndpoint;
   readonly proxy: ProxyCore;
 
+  /** What the proxy reported through its observer, by method name. */
+  readonly observed = new Map<string, unknown[][]>();
+
   constructor(hooks: RoutingHooks, options: Partial<ProxyOptions> = {}) {
     this.proxyEndpoint = this.net.endpoint(PROXY.address, PROXY.port);
+    const record =
+      (name: string) =>
+      (...args: unknown[]): void => {
+        const calls = this.observed.get(name) ?? [];
+        calls.push(args);
+        this.observed.set(name, calls);
+      };
+    const observer: Required<ProxyObserver> = {
+      requestReceived: record('requestReceived'),
+      responseSent: record('responseSent'),
+      relayLatency: record('relayLatency'),
+      hookError: record('hookError'),
+      responseDropped: record('responseDropped'),
+    };
     this.proxy = new ProxyCore({
       sender: this.proxyEndpoint,
       hooks,
       options: { sentBy: { udp: this.proxyEndpoint.sentBy() }, ...options },
       log: pino({ level: 'silent' }),
       clock: this.clock,
+      observer,
     });
     this.proxyEndpoint.onMessage = (data, remote) => {
       const msg = parseMessage(data);

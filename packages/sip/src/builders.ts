@@ -1,6 +1,6 @@
 // Messages a proxy builds itself: responses (RFC 3261 section 8.2.6), CANCEL (9.1), ACK for a non-2xx
 // final response (17.1.1.3), and the random identifiers they need (8.1.1.7, 19.3).
-import { randomFillSync } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import { SipRequest, SipResponse } from './message.js';
 import { defaultReason } from './reasons.js';
 
@@ -30,7 +30,10 @@ export function newTag(): string {
 }
 
 export interface ResponseOptions {
-  /** Added to To when the request's To has no tag (RFC 3261 section 8.2.6.2). */
+  /**
+   * Added to To when the request's To has no tag (RFC 3261 section 8.2.6.2).
+   * @default a hash of the request's top Via, From and Call-ID, for every status but 100
+   */
   toTag?: string;
   /** Extra fields, appended in order. */
   headers?: [string, string][];
@@ -39,9 +42,35 @@ export interface ResponseOptions {
 }
 
 /**
+ * The To tag of a response made for `req` without a tag of its own: a hash of the request's top Via,
+ * From and Call-ID, so a retransmitted request and its CANCEL get the same tag ("the To tag of the
+ * response to the CANCEL and the To tag in the response to the original request SHOULD be the same",
+ * RFC 3261 section 9.2) wherever in a fleet they are answered (Kamailio's `sl` module does likewise).
+ */
+function responseTag(req: SipRequest): string {
+  const hash = createHash('sha1');
+  hash.update(req.getHeaders('via')[0] ?? '');
+  hash.update('\n');
+  hash.update(req.getHeader('from') ?? '');
+  hash.update('\n');
+  hash.update(req.getHeader('call-id') ?? '');
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** False when the request's To has a tag, or cannot be read (the response then copies it as is). */
+function toNeedsTag(req: SipRequest): boolean {
+  try {
+    return req.to.tag === undefined;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * RFC 3261 section 8.2.6.2: "the From field of the response MUST equal the From header field of the
- * request", likewise Call-ID, CSeq and the Via fields "in the same order"; To gets a tag if it had none.
- * Values are copied as received (unfolded).
+ * request", likewise Call-ID, CSeq and the Via fields "in the same order"; when the request's To has no
+ * tag, "the UAS MUST add a tag to the To header field in the response (with the exception of the 100
+ * (Trying) response, in which a tag MAY be present)". Values are copied as received (unfolded).
  */
 export function createResponse(
   req: SipRequest,
@@ -53,8 +82,10 @@ export function createResponse(
   for (const via of req.getHeaders('via')) res.appendHeader('Via', via);
   res.appendHeader('From', req.getHeader('from') ?? '');
   const to = req.getHeader('to') ?? '';
-  const addTag = opts?.toTag !== undefined && req.to.tag === undefined;
-  res.appendHeader('To', addTag ? `${to};tag=${opts?.toTag}` : to);
+  const tag = toNeedsTag(req)
+    ? (opts?.toTag ?? (status === 100 ? undefined : responseTag(req)))
+    : undefined;
+  res.appendHeader('To', tag === undefined ? to : `${to};tag=${tag}`);
   res.appendHeader('Call-ID', req.getHeader('call-id') ?? '');
   res.appendHeader('CSeq', req.getHeader('cseq') ?? '');
   for (const [name, value] of opts?.headers ?? []) res.appendHeader(name, value);

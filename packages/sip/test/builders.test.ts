@@ -66,6 +66,19 @@ describe('builders', () => {
     assert.equal(parsed.getHeader('content-length'), '5');
   });
 
+  it('createResponse tags To on every status but 100; a request and its CANCEL get the same tag', () => {
+    const req = invite();
+    assert.equal(createResponse(req, 100).to.tag, undefined, '100 Trying MAY go without a tag');
+    const busy = createResponse(req, 486);
+    const tag = busy.to.tag;
+    assert.match(tag ?? '', /^[0-9a-f]{16}$/);
+    assert.equal(createResponse(invite(), 486).to.tag, tag, 'the same request, the same tag');
+    assert.equal(createResponse(createCancel(req), 200).to.tag, tag, 'RFC 3261 section 9.2');
+    const other = parseMessage(INVITE.replace(/Call-ID: [^\r]+/, 'Call-ID: another'));
+    assert.ok(other instanceof SipRequest);
+    assert.notEqual(createResponse(other, 486).to.tag, tag);
+  });
+
   it('createCancel (RFC 3261 section 9.1)', () => {
     const req = invite();
     const cancel = createCancel(req);

@@ -8,8 +8,6 @@ export interface TimerSettings {
   T2: number;
   /** Maximum duration a message will remain in the network. @default 5000 */
   T4: number;
-  /** Proxy INVITE transaction timeout (section 16.6 step 11). Not run by this layer: the proxy core reads it. @default 180000 */
-  timerC: number;
   /** Wait time for response retransmits on UDP ("at least 32 seconds", section 17.1.1.2). 0 on TCP regardless. @default 32000 */
   timerD?: number;
   /**
@@ -28,7 +26,6 @@ export const DEFAULT_TIMER_SETTINGS: Readonly<Required<Omit<TimerSettings, 'wait
     T1: 500,
     T2: 4000,
     T4: 5000,
-    timerC: 180000,
     timerD: 32000,
   });
 
@@ -48,8 +45,6 @@ export interface TimerValues {
   readonly A: number;
   /** INVITE transaction timeout (Calling state). */
   readonly B: number;
-  /** Proxy INVITE transaction timeout, for the proxy core. */
-  readonly C: number;
   /** Wait time for response retransmits (INVITE client, Completed). */
   readonly D: number;
   /** Non-INVITE request retransmit interval, initial value; doubles up to T2. */
@@ -94,7 +89,6 @@ export function resolveTimers(settings: Partial<TimerSettings> = {}): TimerValue
       `timers.T2 (${T2}) must not be below timers.T1 (${T1})`,
     );
   }
-  const C = positive('timerC', s.timerC);
   const wait = s.wait === undefined ? undefined : positive('wait', s.wait);
   const D = wait ?? positive('timerD', s.timerD);
   const sixtyFourT1 = 64 * T1;
@@ -105,7 +99,6 @@ export function resolveTimers(settings: Partial<TimerSettings> = {}): TimerValue
     T4,
     A: T1,
     B: sixtyFourT1,
-    C,
     D,
     E: T1,
     F: sixtyFourT1,

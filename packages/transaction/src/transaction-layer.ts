@@ -21,7 +21,7 @@ type ClientTx = InviteClientTransaction | NonInviteClientTransaction;
 export interface TransactionLayerOptions {
   sender: MessageSender;
   user: TransactionUser;
-  /** @default { T1: 500, T2: 4000, T4: 5000, timerC: 180000, timerD: 32000 } */
+  /** @default { T1: 500, T2: 4000, T4: 5000, timerD: 32000 } */
   timers?: Partial<TimerSettings>;
   /** @default systemClock */
   clock?: Clock;
@@ -42,7 +42,7 @@ const IGNORE_CANCEL_OUTCOME: ClientTransactionHandlers = {
  * Synchronous throughout: no promises on the message path.
  */
 export class TransactionLayer {
-  /** Resolved timer values, named by RFC letter (the proxy core reads `timers.C`). Addition to the contract. */
+  /** Resolved timer values, named by RFC letter. Addition to the contract. */
   readonly timers: TimerValues;
   /** Metric hook: a retransmission was sent ('request': Timer A/E or a re-sent ACK; 'response': Timer G or an
    *  answer to a retransmitted request). */

@@ -50,11 +50,8 @@ test('ManualClock keeps order across many timers (heap)', () => {
 test('resolveTimers derives the lettered timers from T1/T2/T4 (RFC 3261 Table 4)', () => {
   const t = resolveTimers();
   assert.deepEqual(
-    [t.T1, t.T2, t.T4, t.A, t.B, t.C, t.D, t.E, t.F, t.G, t.H, t.I, t.J, t.K, t.L, t.M],
-    [
-      500, 4000, 5000, 500, 32000, 180000, 32000, 500, 32000, 500, 32000, 5000, 32000, 5000, 32000,
-      32000,
-    ],
+    [t.T1, t.T2, t.T4, t.A, t.B, t.D, t.E, t.F, t.G, t.H, t.I, t.J, t.K, t.L, t.M],
+    [500, 4000, 5000, 500, 32000, 32000, 500, 32000, 500, 32000, 5000, 32000, 5000, 32000, 32000],
   );
   const small = resolveTimers({ T1: 100 });
   assert.equal(small.B, 6400);
@@ -67,7 +64,7 @@ test('resolveTimers rejects nonsense with SIPFLEET_ERR_TX_CONFIG', () => {
     { T2: -1 },
     { T4: Number.NaN },
     { T1: 5000, T2: 4000 },
-    { timerC: Infinity },
+    { timerD: Infinity },
   ]) {
     assert.throws(
       () => resolveTimers(bad),

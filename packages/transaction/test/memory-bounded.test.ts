@@ -47,7 +47,7 @@ test(`${CALLS} INVITE + ${CALLS} BYE transactions leave both tables empty`, (t) 
   const client = new TransactionLayer({
     sender: a,
     user: { onRequest() {}, onCancel() {}, onStrayResponse() {} },
-    timers: { ...TIMERS, timerC: 10_000 },
+    timers: TIMERS,
     clock,
   });
   t.after(() => {
@@ -64,6 +64,8 @@ test(`${CALLS} INVITE + ${CALLS} BYE transactions leave both tables empty`, (t) 
   // The TU runs Timer C, as a proxy does (section 16.8): an INVITE client transaction in Proceeding has no
   // timer of its own (a lost 2xx after a 100 would keep it forever); on Timer C the TU cancels, and 64*T1
   // later the transaction gives up (section 9.1).
+  // (Timer C belongs to the proxy, as its per-branch fr_inv_timer: the layer has no setting for it.)
+  const TIMER_C_MS = 10_000;
   const timerC = new Map<ClientTransaction, unknown>();
   const settle = (tx: ClientTransaction, outcome: string) => {
     assert.equal(outcomes.get(tx), 'pending', `${tx.request.method} ${tx.branch} settled twice`);
@@ -108,7 +110,7 @@ test(`${CALLS} INVITE + ${CALLS} BYE transactions leave both tables empty`, (t) 
       if (method === 'INVITE')
         timerC.set(
           tx,
-          clock.setTimeout(() => tx.cancel(), client.timers.C),
+          clock.setTimeout(() => tx.cancel(), TIMER_C_MS),
         );
     }
     net.flush();

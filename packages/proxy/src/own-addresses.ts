@@ -1,0 +1,55 @@
+import type { Via } from '@sipfleet/sip';
+import type { TransportProtocol } from '@sipfleet/transport';
+import { Myself } from './myself.js';
+import type { ProxyOptions } from './options.js';
+
+/**
+ * The proxy's own names (Kamailio's listening sockets, `advertised_address` and `alias`): what goes
+ * in our Via (RFC 3261 §16.6 step 8) and Record-Route (§16.6 step 4), and what tells our Via and
+ * our Route entries apart from others' (§16.3 step 4, §16.4, §16.7 step 3).
+ */
+export class OwnAddresses {
+  readonly myself = new Myself();
+  private readonly sentBy = new Set<string>();
+  private readonly viaPrefixes: Partial<Record<TransportProtocol, string>> = {};
+  private readonly recordRoutes: Partial<Record<TransportProtocol, string>> = {};
+
+  constructor(options: Pick<ProxyOptions, 'advertised' | 'aliases' | 'sentBy'>) {
+    for (const alias of options.aliases ?? []) this.myself.addAlias(alias);
+    for (const protocol of ['udp', 'tcp'] as const) {
+      const sentBy = options.sentBy[protocol];
+      if (sentBy === undefined) continue;
+      const host = hostForUri(sentBy.host);
+      this.myself.add(host, sentBy.port);
+      this.sentBy.add(`${host.toLowerCase()}:${sentBy.port}`);
+      this.viaPrefixes[protocol] =
+        `SIP/2.0/${protocol.toUpperCase()} ${host}:${sentBy.port};branch=`;
+      const rrHost = hostForUri(options.advertised?.host ?? sentBy.host);
+      const rrPort = options.advertised?.port ?? sentBy.port;
+      this.myself.add(rrHost, rrPort);
+      this.recordRoutes[protocol] =
+        `<sip:${rrHost}:${rrPort};lr${protocol === 'tcp' ? ';transport=tcp' : ''}>`;
+    }
+  }
+
+  /** A Via this proxy put there (its sent-by is one of our listening sockets). */
+  isOwnVia(via: Via): boolean {
+    return this.sentBy.has(`${via.host.toLowerCase()}:${via.port ?? 5060}`);
+  }
+
+  /** `SIP/2.0/UDP host:port;branch=` for the protocol the request leaves on. */
+  viaPrefix(protocol: TransportProtocol): string {
+    const prefix = this.viaPrefixes[protocol] ?? this.viaPrefixes.udp;
+    if (prefix === undefined) throw new Error(`no listening socket for ${protocol}`);
+    return prefix;
+  }
+
+  /** Our Record-Route value for a request that arrived on `protocol`, or undefined with no socket. */
+  recordRoute(protocol: TransportProtocol): string | undefined {
+    return this.recordRoutes[protocol] ?? this.recordRoutes.udp;
+  }
+}
+
+function hostForUri(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}

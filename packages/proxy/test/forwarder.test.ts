@@ -1,0 +1,141 @@
+// RFC 3261 §16.6: what the forwarder does to each branch's copy of the request.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseMessage, SipRequest } from '@sipfleet/sip';
+import { ManualClock, TransactionLayer } from '@sipfleet/transaction';
+import { InMemoryNetwork } from '@sipfleet/transport';
+import { pino } from 'pino';
+import { Forwarder } from '../src/forwarder.js';
+import { HookRunner } from '../src/hook-runner.js';
+import type { BranchContext, RoutingHooks } from '../src/hooks.js';
+import { hashInBranch, loopHash } from '../src/loop-detection.js';
+import { NO_OBSERVER } from '../src/observer.js';
+import { OwnAddresses } from '../src/own-addresses.js';
+import { BadHeader } from '../src/request-checks.js';
+import { FROM_UAC, makeRequest, PROXY } from './harness.js';
+
+function forwarder(hooks: RoutingHooks = {}) {
+  const net = new InMemoryNetwork();
+  const clock = new ManualClock(0);
+  const endpoint = net.endpoint(PROXY.address, PROXY.port);
+  const layer = new TransactionLayer({
+    sender: endpoint,
+    clock,
+    user: {
+      onRequest: () => undefined,
+      onCancel: () => undefined,
+      onStrayResponse: () => undefined,
+    },
+  });
+  const own = new OwnAddresses({
+    sentBy: { udp: endpoint.sentBy(), tcp: { host: PROXY.address, port: 5062 } },
+    advertised: { host: 'edge.example.net', port: 5070 },
+  });
+  const log = pino({ level: 'silent' });
+  const hookErrors: string[] = [];
+  const observer = { ...NO_OBSERVER, hookError: (hook: string) => hookErrors.push(hook) };
+  const fwd = new Forwarder(own, layer, new HookRunner(hooks, observer, log), observer, clock);
+  return { net, layer, fwd, hookErrors };
+}
+
+function branchContext(request: SipRequest): BranchContext {
+  return {
+    request,
+    destination: request.uri,
+    index: 0,
+    vars: new Map(),
+    log: pino({ level: 'silent' }),
+    drop: () => undefined,
+  };
+}
+
+describe('forwarder (RFC 3261 §16.6)', () => {
+  test('steps 1-2 and 4: the copy has the target URI and our Record-Route; the original is untouched', () => {
+    const { fwd } = forwarder();
+    const original = makeRequest('INVITE', 'sip:bob@example.com');
+    const copy = fwd.copy(original, 'sip:bob@10.0.1.1', ';dsset=2', FROM_UAC);
+    assert.equal(copy.uri, 'sip:bob@10.0.1.1');
+    assert.equal(copy.getHeader('record-route'), '<sip:edge.example.net:5070;lr;dsset=2>');
+    assert.equal(original.uri, 'sip:bob@example.com');
+    assert.equal(original.getHeader('record-route'), undefined);
+    const tcp = fwd.copy(original, original.uri, '', { ...FROM_UAC, protocol: 'tcp' });
+    assert.equal(tcp.getHeader('record-route'), '<sip:edge.example.net:5070;lr;transport=tcp>');
+    assert.equal(
+      fwd.copy(original, original.uri, undefined, FROM_UAC).hasHeader('record-route'),
+      false,
+    );
+  });
+
+  test('steps 6-7: $du wins, then a loose router, else the Request-URI; a strict router swaps', () => {
+    const { fwd } = forwarder();
+    const loose = makeRequest('BYE', 'sip:bob@10.0.1.1', ['Route: <sip:p2.example.com;lr>']);
+    assert.equal(fwd.nextHop(loose, 'sip:10.0.1.9'), 'sip:10.0.1.9');
+    assert.equal(fwd.nextHop(loose, undefined), 'sip:p2.example.com;lr');
+    assert.equal(
+      fwd.nextHop(makeRequest('BYE', 'sip:bob@10.0.1.1'), undefined),
+      'sip:bob@10.0.1.1',
+    );
+    const strict = makeRequest('BYE', 'sip:bob@10.0.1.1', [
+      'Route: <sip:strict.example.com>',
+      'Route: <sip:p3.example.com;lr>',
+    ]);
+    assert.equal(fwd.nextHop(strict, undefined), 'sip:strict.example.com');
+    assert.equal(strict.uri, 'sip:strict.example.com');
+    assert.deepEqual(strict.getHeaders('route'), ['<sip:p3.example.com;lr>', '<sip:bob@10.0.1.1>']);
+    const bad = makeRequest('BYE', 'sip:bob@10.0.1.1', ['Route: <sip:p2.example.com;lr']);
+    assert.throws(() => fwd.nextHop(bad, undefined), BadHeader);
+  });
+
+  test('steps 8-10: our Via with the loop hash on top, and a client transaction sends the copy', async () => {
+    const { fwd, net, layer } = forwarder();
+    const req = makeRequest('MESSAGE', 'sip:bob@10.0.1.1');
+    const hash = loopHash(req);
+    const target = await fwd.resolve('sip:10.0.1.1:5080');
+    assert.deepEqual(target, { protocol: 'udp', address: '10.0.1.1', port: 5080 });
+    const handlers = {
+      onResponse: () => undefined,
+      onTimeout: () => undefined,
+      onTransportError: () => undefined,
+    };
+    const tx = fwd.send(req, target, handlers, performance.now());
+    assert.equal(req.vias.length, 2);
+    assert.equal(req.topVia?.host, PROXY.address);
+    assert.equal(hashInBranch(req.topVia?.branch), hash);
+    assert.equal(tx.branch, req.topVia?.branch);
+    assert.equal(layer.counts.client, 1);
+    net.flush();
+    const sent = net.log.at(-1);
+    assert.equal(sent?.to.port, 5080);
+    const wire = parseMessage(sent?.data ?? Buffer.alloc(0));
+    assert.ok(wire instanceof SipRequest);
+    assert.equal(wire.topVia?.branch, tx.branch);
+    await assert.rejects(fwd.resolve('not a uri'));
+  });
+
+  test('the branch hook sees the copy; one that throws is counted and the copy goes out anyway', async () => {
+    const seen: string[] = [];
+    const { fwd, hookErrors } = forwarder({
+      branch(ctx) {
+        seen.push(ctx.request.uri);
+        if (ctx.request.uri.includes('boom')) throw new Error('boom');
+      },
+    });
+    const ran: string[] = [];
+    for (const uri of ['sip:a@x', 'sip:boom@x']) {
+      fwd.branchHook(branchContext(makeRequest('INVITE', uri)), {
+        then: () => ran.push(uri),
+        onFault: () => assert.fail('no fault'),
+      });
+    }
+    assert.deepEqual(seen, ['sip:a@x', 'sip:boom@x']);
+    assert.deepEqual(ran, ['sip:a@x', 'sip:boom@x']);
+    assert.deepEqual(hookErrors, ['branch']);
+    const none = forwarder();
+    let went = false;
+    none.fwd.branchHook(branchContext(makeRequest('INVITE', 'sip:a@x')), {
+      then: () => (went = true),
+      onFault: () => undefined,
+    });
+    assert.equal(went, true, 'no branch hook: straight on');
+  });
+});
