@@ -25,8 +25,12 @@ import {
   type Transition,
   algorithmEntry,
   formatFlags,
+  indexOfUri,
   parseList,
   selectHashed,
+  specialAttrs,
+  transitionEventType,
+  withSipScheme,
 } from '@sipfleet/dispatcher';
 import { getPingActive, readLatency, requestProbe, setPingActive } from '@sipfleet/keepalive';
 import type { RedisConnection } from '@sipfleet/redis';
@@ -123,16 +127,9 @@ function translate(err: unknown): unknown {
 
 // ---- list ------------------------------------------------------------------------------------
 
-/** The attrs column broken out, under the names the list file uses. */
+/** The attrs column broken out: the special attributes under their list-file names, then `extra`. */
 interface AttrsView {
-  duid?: string;
-  weight?: number;
-  rweight?: number;
-  maxload?: number;
-  socket?: string;
-  ping_from?: string;
-  obproxy?: string;
-  cc?: number;
+  [name: string]: string | number | Record<string, string>;
   /** Every other attribute, as written (free-form attributes are kept). */
   extra: Record<string, string>;
 }
@@ -168,17 +165,7 @@ interface SetView {
 
 function attrsView(attrs: DestinationAttrs | undefined): AttrsView {
   if (attrs === undefined) return { extra: {} };
-  return {
-    ...(attrs.duid !== undefined ? { duid: attrs.duid } : {}),
-    ...(attrs.weight !== undefined ? { weight: attrs.weight } : {}),
-    ...(attrs.rweight !== undefined ? { rweight: attrs.rweight } : {}),
-    ...(attrs.maxload !== undefined ? { maxload: attrs.maxload } : {}),
-    ...(attrs.socket !== undefined ? { socket: attrs.socket } : {}),
-    ...(attrs.pingFrom !== undefined ? { ping_from: attrs.pingFrom } : {}),
-    ...(attrs.obproxy !== undefined ? { obproxy: attrs.obproxy } : {}),
-    ...(attrs.congestionControl !== undefined ? { cc: attrs.congestionControl ? 1 : 0 } : {}),
-    extra: Object.fromEntries(attrs.extra),
-  };
+  return { ...Object.fromEntries(specialAttrs(attrs)), extra: Object.fromEntries(attrs.extra) };
 }
 
 /**
@@ -342,7 +329,7 @@ function stateChange(setid: number, uri: string, t: Transition): StateChange {
     old: { flags: t.oldFlags, flagsText: formatFlags(t.oldFlags) },
     new: { flags: t.newFlags, flagsText: formatFlags(t.newFlags) },
     changed: t.changed,
-    event: !t.changed ? null : t.wentDown ? 'dst-down' : t.wentUp ? 'dst-up' : 'dst-state',
+    event: t.changed ? transitionEventType(t) : null,
   };
 }
 
@@ -382,11 +369,8 @@ async function setState(settings: CtlSettings, args: string[], reason: string | 
 }
 
 async function findDestination(fleet: DispatcherFleet, setid: number, uri: string) {
-  const wanted = (/^sips?:/i.test(uri) ? uri : `sip:${uri}`).toLowerCase();
-  const read = await fleet.read();
-  return read.sets
-    .find((s) => s.id === setid)
-    ?.destinations.find((d) => d.uri.toLowerCase() === wanted);
+  const set = (await fleet.read()).sets.find((s) => s.id === setid);
+  return set?.destinations[indexOfUri(set, withSipScheme(uri))];
 }
 
 interface AddOptions {
@@ -415,7 +399,7 @@ async function add(settings: CtlSettings, args: string[], o: AddOptions) {
         throw err;
       });
     const { sets } = await readSets(conn, setid);
-    const wanted = (/^sips?:/i.test(uri) ? uri : `sip:${uri}`).toLowerCase();
+    const wanted = withSipScheme(uri).toLowerCase();
     const dst = sets[0]?.destinations.find((d) => d.uri.toLowerCase() === wanted) ?? null;
     output(settings, { setid, replaced: existed, version, destination: dst }, () => [
       `${existed ? 'replaced' : 'added'} ${dst?.uri ?? uri} ${existed ? 'in' : 'to'} set ${setid} ` +
