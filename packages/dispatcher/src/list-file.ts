@@ -215,17 +215,17 @@ export function withSipScheme(uri: string): string {
  */
 export function specialAttrs(attrs: DestinationAttrs): [string, string | number][] {
   const cc = attrs.congestionControl;
-  const all: [string, string | number | undefined][] = [
-    ['duid', attrs.duid],
-    ['weight', attrs.weight],
-    ['rweight', attrs.rweight],
-    ['maxload', attrs.maxload],
-    ['socket', attrs.socket],
-    ['ping_from', attrs.pingFrom],
-    ['obproxy', attrs.obproxy],
-    ['cc', cc === undefined ? undefined : cc ? 1 : 0],
-  ];
-  return all.filter((a): a is [string, string | number] => a[1] !== undefined);
+  const named = {
+    duid: attrs.duid,
+    weight: attrs.weight,
+    rweight: attrs.rweight,
+    maxload: attrs.maxload,
+    socket: attrs.socket,
+    ping_from: attrs.pingFrom,
+    obproxy: attrs.obproxy,
+    cc: cc === undefined ? undefined : cc ? 1 : 0,
+  };
+  return Object.entries(named).filter((a): a is [string, string | number] => a[1] !== undefined);
 }
 
 /** The attrs column for a destination: special attributes in a fixed order, then the others in order. */
