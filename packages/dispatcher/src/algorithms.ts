@@ -181,7 +181,10 @@ export interface HashedSelection {
   readonly selection: Selection;
 }
 
-/** select() for a hashing algorithm (no state: it reads none), with the hash it used. */
+/**
+ * select() for a hashing algorithm, with the hash it used. No state is passed: a hash reads none
+ * (alg 5 without credentials would need the round-robin counter, so it fails with missing-input).
+ */
 export function selectHashed(
   set: DestinationSet,
   alg: Algorithm | number,

@@ -267,9 +267,10 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
 
   /**
    * ds_select_dst(setid, alg, limit): the candidates in the order to try them (first = selected),
-   * or a Selection with `failure`. Round trips (the table's callPath): 0 for algorithms 0-3, 5 with credentials, 6-9 and
-   * 11-13; 1 INCR for 4 and 5 without credentials (the fleet-wide round-robin counter; if Redis is
-   * down a local counter is used and onError told); 1 EVALSHA for 10 (reserve).
+   * or a Selection with `failure`. Round trips, as the algorithm table's callPath says: 0 for
+   * algorithms 0-3, 5 with credentials, 6-9 and 11-13; 1 INCR for 4 and 5 without credentials
+   * (the fleet-wide round-robin counter; if Redis is down a local counter is used and onError
+   * told); 1 EVALSHA for 10 (reserve).
    * @throws SipfleetRedisError for alg 10 when Redis cannot be asked: an exact maxload cannot be
    *   promised without it, so the caller decides (another algorithm, or 503).
    */
