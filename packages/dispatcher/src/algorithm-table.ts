@@ -36,7 +36,7 @@ export interface CallInput {
   readonly toUri?: string;
   /** Request-URI (alg 3). */
   readonly ruri?: string;
-  /** User of the digest username in Proxy-Authorization, else Authorization (alg 5; absent: round-robin). */
+  /** User of the digest username of Proxy-Authorization, else Authorization (alg 5). */
   readonly authUser?: string;
   /** What Kamailio would print from `hash_pvar` (alg 7), e.g. a header's value. */
   readonly hashValue?: string;

@@ -172,7 +172,7 @@ export function select(
   return walk(set, alg, start, max, alg === DS_ALG.PARALLEL);
 }
 
-/** A hashing algorithm's pick, explained: the hash and the index it points at, before the skip rule. */
+/** A hashing algorithm's pick explained: the hash, and the index it names before the skip rule. */
 export interface HashedSelection {
   /** Undefined when the input gives no hash (unusable, or alg 5 without credentials). */
   readonly hash: number | undefined;

@@ -228,7 +228,7 @@ export function specialAttrs(attrs: DestinationAttrs): [string, string | number]
   return Object.entries(named).filter((a): a is [string, string | number] => a[1] !== undefined);
 }
 
-/** The attrs column for a destination: special attributes in a fixed order, then the others in order. */
+/** The attrs column of a destination: special attributes in a fixed order, then the others. */
 export function formatAttrs(attrs: DestinationAttrs): string {
   const parts = specialAttrs(attrs).map(([name, value]) => `${name}=${value}`);
   for (const [name, value] of attrs.extra) parts.push(value === '' ? name : `${name}=${value}`);

@@ -127,7 +127,7 @@ function translate(err: unknown): unknown {
 
 // ---- list ------------------------------------------------------------------------------------
 
-/** The attrs column broken out: the special attributes under their list-file names, then `extra`. */
+/** The attrs column broken out: special attributes under their list-file names, then `extra`. */
 interface AttrsView {
   [name: string]: string | number | Record<string, string>;
   /** Every other attribute, as written (free-form attributes are kept). */
@@ -427,7 +427,7 @@ async function remove(settings: CtlSettings, args: string[]) {
 
 // ---- hash ------------------------------------------------------------------------------------
 
-/** The option that gives each call input (the dispatcher's table says which one an algorithm hashes). */
+/** The option that gives each call input (the algorithm table says which one an alg hashes). */
 const KEY_OPTION: Record<CallInputField, string> = {
   callId: 'callid',
   fromUri: 'from',
