@@ -1,49 +1,14 @@
 // ds_select_dst(): the ordered list of destinations to try for one request, for every Kamailio
 // algorithm 0-13 (dispatch.c ds_manage_routes). Pure: whatever is shared across the fleet (the
 // round-robin counter, call loads, latency estimates) comes in through SelectState, so the Redis
-// layer decides where it lives and this file never does I/O. O(set size) per call; the only
-// allocation is the returned candidate array (candidate objects are cached per set).
+// layer decides where it lives and this file never does I/O. O(set size) per call; the
+// allocations are the returned candidate array (candidate objects are cached per set) and, for
+// hashing algorithms, the hash's small result object.
 
+import { type Algorithm, type CallInput, DS_ALG, hashCallInput } from './algorithm-table.js';
 import { isActive } from './flags.js';
-import { hashAuthUsername, hashCallId, hashUri, hashValue } from './hash.js';
 import type { Destination, DestinationSet } from './model.js';
 import { randomIndex, type RandomSource } from './prng.js';
-
-/** Kamailio's algorithm numbers (dispatch.c DS_ALG_*). */
-export const DS_ALG = {
-  HASH_CALLID: 0,
-  HASH_FROM_URI: 1,
-  HASH_TO_URI: 2,
-  HASH_RURI: 3,
-  ROUND_ROBIN: 4,
-  HASH_AUTH_USER: 5,
-  RANDOM: 6,
-  HASH_PV: 7,
-  SERIAL: 8,
-  WEIGHT: 9,
-  CALL_LOAD: 10,
-  RELATIVE_WEIGHT: 11,
-  PARALLEL: 12,
-  LATENCY: 13,
-} as const;
-
-export type Algorithm = (typeof DS_ALG)[keyof typeof DS_ALG];
-
-/** The request values the hashing algorithms read; the proxy extracts only what `alg` needs. */
-export interface SelectInput {
-  /** Alg 0: Call-ID header value. */
-  readonly callId?: string;
-  /** Alg 1: From header URI (addr-spec, without display name or tag). */
-  readonly fromUri?: string;
-  /** Alg 2: To header URI. */
-  readonly toUri?: string;
-  /** Alg 3: Request-URI. */
-  readonly requestUri?: string;
-  /** Alg 5: digest username of Proxy-Authorization, else Authorization; absent when neither. */
-  readonly authUsername?: string;
-  /** Alg 7: the value Kamailio would print from `hash_pvar` (e.g. `${fromUser}@${callId}`). */
-  readonly hashValue?: string;
-}
 
 /** Latency statistics of one destination, as Kamailio's ds_ping_latency_stats keeps them (ms). */
 export interface LatencyEstimate {
@@ -141,7 +106,7 @@ function candidatesOf(set: DestinationSet): readonly Candidate[] {
 export function select(
   set: DestinationSet,
   alg: Algorithm | number,
-  input: SelectInput,
+  input: CallInput,
   state: SelectState = {},
   options: SelectOptions = {},
 ): Selection {
@@ -154,28 +119,13 @@ export function select(
   const max = limit === 0 ? n : Math.min(limit, n);
   const random = state.random ?? Math.random;
 
+  // Algorithms 0-3, 5 and 7 hash the call input the table names for them; alg 5 without
+  // credentials runs round-robin instead (dispatch.c), keeping its own number in the result.
+  const key = hashCallInput(alg, input, options.userOnly);
+  if (key?.kind === 'failure') return failed(set, alg, key.reason, key.message);
+  if (key?.kind === 'hash') return walk(set, alg, key.hash % n, max, false);
   let start: number;
-  switch (alg) {
-    case DS_ALG.HASH_CALLID:
-      if (input.callId === undefined) return missing(set, alg, 'callId');
-      start = hashCallId(input.callId) % n;
-      break;
-    case DS_ALG.HASH_FROM_URI:
-    case DS_ALG.HASH_TO_URI:
-    case DS_ALG.HASH_RURI: {
-      const [name, uri] =
-        alg === DS_ALG.HASH_FROM_URI
-          ? ['fromUri', input.fromUri]
-          : alg === DS_ALG.HASH_TO_URI
-            ? ['toUri', input.toUri]
-            : ['requestUri', input.requestUri];
-      if (uri === undefined) return missing(set, alg, name);
-      const h = hashUri(uri, options.userOnly ?? false);
-      if (h === undefined)
-        return failed(set, alg, 'bad-input', `${name} '${uri}' has no usable host`);
-      start = h % n;
-      break;
-    }
+  switch (key?.kind === 'otherwise' ? key.alg : alg) {
     case DS_ALG.ROUND_ROBIN: {
       // Difference: Kamailio moves its position to selected + 1 (past inactive ones); a fleet
       // counter just advances by one per call.
@@ -185,33 +135,9 @@ export function select(
       start = c;
       break;
     }
-    case DS_ALG.HASH_AUTH_USER: {
-      // dispatch.c: no credentials (or an empty username) => round-robin, not Call-ID.
-      const user = input.authUsername?.trim() ?? '';
-      if (user !== '') {
-        start = hashAuthUsername(user) % n;
-      } else {
-        const c = counterMod(state.counter, n);
-        if (typeof c === 'string')
-          return failed(
-            set,
-            alg,
-            c === 'missing' ? 'missing-input' : 'bad-input',
-            counterMessage(c),
-          );
-        start = c;
-      }
-      break;
-    }
     case DS_ALG.RANDOM:
       start = randomIndex(random, n);
       break;
-    case DS_ALG.HASH_PV: {
-      if (input.hashValue === undefined) return missing(set, alg, 'hashValue');
-      if (input.hashValue.trim() === '') return failed(set, alg, 'bad-input', 'hashValue is empty');
-      start = hashValue(input.hashValue) % n;
-      break;
-    }
     case DS_ALG.WEIGHT:
     case DS_ALG.RELATIVE_WEIGHT: {
       const slots = alg === DS_ALG.WEIGHT ? set.weightSlots : set.rweightSlots;
@@ -244,6 +170,32 @@ export function select(
       start = 0;
   }
   return walk(set, alg, start, max, alg === DS_ALG.PARALLEL);
+}
+
+/** A hashing algorithm's pick explained: the hash, and the index it names before the skip rule. */
+export interface HashedSelection {
+  /** Undefined when the input gives no hash (unusable, or alg 5 without credentials). */
+  readonly hash: number | undefined;
+  /** hash % set size: the destination the hash names, which the selection skips when it is down. */
+  readonly index: number | undefined;
+  readonly selection: Selection;
+}
+
+/**
+ * select() for a hashing algorithm, with the hash it used. No state is passed: a hash reads none
+ * (alg 5 without credentials would need the round-robin counter, so it fails with missing-input).
+ */
+export function selectHashed(
+  set: DestinationSet,
+  alg: Algorithm | number,
+  input: CallInput,
+  options: SelectOptions = {},
+): HashedSelection {
+  const key = hashCallInput(alg, input, options.userOnly);
+  const hash = key?.kind === 'hash' ? key.hash : undefined;
+  const n = set.destinations.length;
+  const index = hash === undefined || n === 0 ? undefined : hash % n;
+  return { hash, index, selection: select(set, alg, input, {}, options) };
 }
 
 /** The common rule: first active at or after `start`, then the rest after it, then before it. */
@@ -396,10 +348,6 @@ function counterMessage(problem: CounterProblem): string {
   return problem === 'missing'
     ? 'this algorithm needs state.counter (the round-robin counter)'
     : 'state.counter must be a safe integer';
-}
-
-function missing(set: DestinationSet, alg: number, field: string): Selection {
-  return failed(set, alg, 'missing-input', `algorithm ${alg} needs input.${field}`);
 }
 
 function failed(

@@ -5,6 +5,8 @@ export * from './flags.js';
 export * from './prng.js';
 export * from './model.js';
 export * from './hash.js';
+export * from './credentials.js';
+export * from './algorithm-table.js';
 export * from './list-file.js';
 export * from './algorithms.js';
 export * from './failover.js';

@@ -110,7 +110,7 @@ function parseLine(raw: string): Destination | string | undefined {
   let uri = uriText;
   const otherScheme = /^[a-z][a-z0-9+.-]*:(?!\d+(?:[;?]|$))/i.test(uri) && !/^sips?:/i.test(uri);
   if (otherScheme) return `'${uriText}' is not a sip:/sips: URI`;
-  if (!/^sips?:/i.test(uri)) uri = `sip:${uri}`;
+  uri = withSipScheme(uri);
   if (uriHashKeys(uri) === undefined) return `'${uriText}' is not a sip:/sips: URI with a host`;
 
   let flags = 0;
@@ -201,17 +201,36 @@ function parseAttrs(text: string): DestinationAttrs | string {
   return Object.freeze(attrs);
 }
 
-/** The attrs column for a destination: known keys in a fixed order, then the others in order. */
+/**
+ * A destination URI as the list file stores it: without a scheme it gets `sip:`, as Kamailio's
+ * pack_dest does; lookups by an operator's URI go through it too.
+ */
+export function withSipScheme(uri: string): string {
+  return /^sips?:/i.test(uri) ? uri : `sip:${uri}`;
+}
+
+/**
+ * The special attributes that are set, under their list-file names, in the order the attrs
+ * column writes them; numbers stay numbers (`cc` is 0 or 1). Other attributes are in `extra`.
+ */
+export function specialAttrs(attrs: DestinationAttrs): [string, string | number][] {
+  const cc = attrs.congestionControl;
+  const named = {
+    duid: attrs.duid,
+    weight: attrs.weight,
+    rweight: attrs.rweight,
+    maxload: attrs.maxload,
+    socket: attrs.socket,
+    ping_from: attrs.pingFrom,
+    obproxy: attrs.obproxy,
+    cc: cc === undefined ? undefined : cc ? 1 : 0,
+  };
+  return Object.entries(named).filter((a): a is [string, string | number] => a[1] !== undefined);
+}
+
+/** The attrs column of a destination: special attributes in a fixed order, then the others. */
 export function formatAttrs(attrs: DestinationAttrs): string {
-  const parts: string[] = [];
-  if (attrs.duid !== undefined) parts.push(`duid=${attrs.duid}`);
-  if (attrs.weight !== undefined) parts.push(`weight=${attrs.weight}`);
-  if (attrs.rweight !== undefined) parts.push(`rweight=${attrs.rweight}`);
-  if (attrs.maxload !== undefined) parts.push(`maxload=${attrs.maxload}`);
-  if (attrs.socket !== undefined) parts.push(`socket=${attrs.socket}`);
-  if (attrs.pingFrom !== undefined) parts.push(`ping_from=${attrs.pingFrom}`);
-  if (attrs.obproxy !== undefined) parts.push(`obproxy=${attrs.obproxy}`);
-  if (attrs.congestionControl !== undefined) parts.push(`cc=${attrs.congestionControl ? 1 : 0}`);
+  const parts = specialAttrs(attrs).map(([name, value]) => `${name}=${value}`);
   for (const [name, value] of attrs.extra) parts.push(value === '' ? name : `${name}=${value}`);
   return parts.join(';');
 }

@@ -63,19 +63,13 @@ test('alg 1, 2, 3 hash From, To and Request-URI user + host[:port]', () => {
     expected,
   );
   assert.equal(
-    hosts(select(set, DS_ALG.HASH_RURI, { requestUri: ' sip:alice@atlanta.com ' }))[0],
+    hosts(select(set, DS_ALG.HASH_RURI, { ruri: ' sip:alice@atlanta.com ' }))[0],
     expected,
   );
   const userOnly = 'abcde'[dsHash('alice', '') % 5];
   assert.equal(
     hosts(
-      select(
-        set,
-        DS_ALG.HASH_RURI,
-        { requestUri: 'sip:alice@other.net:5080' },
-        {},
-        { userOnly: true },
-      ),
+      select(set, DS_ALG.HASH_RURI, { ruri: 'sip:alice@other.net:5080' }, {}, { userOnly: true }),
     )[0],
     userOnly,
   );
@@ -109,12 +103,12 @@ test('alg 4: round-robin over the caller counter, skipping inactive ones', () =>
 test('alg 5: auth username hash; without credentials Kamailio falls back to round-robin', () => {
   const set = five();
   assert.equal(
-    hosts(select(set, DS_ALG.HASH_AUTH_USER, { authUsername: 'abc' }, { counter: 0 }))[0],
+    hosts(select(set, DS_ALG.HASH_AUTH_USER, { authUser: 'abc' }, { counter: 0 }))[0],
     'abcde'[dsHash('abc') % 5],
   );
   assert.equal(hosts(select(set, DS_ALG.HASH_AUTH_USER, {}, { counter: 3 }))[0], 'd');
   assert.equal(
-    hosts(select(set, DS_ALG.HASH_AUTH_USER, { authUsername: '  ' }, { counter: 1 }))[0],
+    hosts(select(set, DS_ALG.HASH_AUTH_USER, { authUser: '  ' }, { counter: 1 }))[0],
     'b',
   );
   assert.equal(select(set, DS_ALG.HASH_AUTH_USER, {}).failure?.reason, 'missing-input');

@@ -12,7 +12,15 @@ import {
   uniquePrefix,
   type RedisServer,
 } from '../../../test/helpers/redis-server.js';
-import { DispatcherFleet, DispatcherView, DS_ALG, type CallInput } from '../src/index.js';
+import {
+  ALGORITHMS,
+  CALL_PATH_ROUND_TRIPS,
+  callPathOf,
+  DispatcherFleet,
+  DispatcherView,
+  DS_ALG,
+  type CallInput,
+} from '../src/index.js';
 
 const LIST = [
   '1 sip:10.0.0.1 0 0 duid=a;weight=50;rweight=1',
@@ -151,6 +159,11 @@ describe('edge selection', () => {
 
     const drain = await clientCommands(t, server.port);
     const zero = [0, 1, 2, 3, 5, 6, 7, 8, 9, 11, 12, 13];
+    // What the algorithm table promises per call is what is measured here.
+    const promised = ALGORITHMS.filter(
+      (e) => CALL_PATH_ROUND_TRIPS[callPathOf(e.alg, input(0))] === 0,
+    ).map((e) => e.alg);
+    assert.deepEqual(promised, zero);
     const figures: string[] = [];
     for (const alg of zero) {
       await drain();

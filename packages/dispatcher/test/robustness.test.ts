@@ -41,7 +41,7 @@ test('select and uriHashKeys accept any strings without throwing', () => {
       const r = select(
         set,
         alg,
-        { callId: s, fromUri: s, toUri: s, requestUri: s, authUsername: s, hashValue: s },
+        { callId: s, fromUri: s, toUri: s, ruri: s, authUser: s, hashValue: s },
         { counter: s.length },
       );
       assert.ok(r.candidates.length > 0 || r.failure !== undefined);

@@ -26,6 +26,14 @@ export interface DestinationStateEvent {
 
 export type DispatcherEvent = DispatcherReloadEvent | DestinationStateEvent;
 
+/** The event a changed transition publishes: down or up when its activity flips, else dst-state. */
+export function transitionEventType(t: {
+  readonly wentDown: boolean;
+  readonly wentUp: boolean;
+}): DestinationStateEvent['type'] {
+  return t.wentDown ? 'dst-down' : t.wentUp ? 'dst-up' : 'dst-state';
+}
+
 /** Logical channel name on the EventBus. */
 export const DISPATCHER_CHANNEL = 'dispatcher';
 

@@ -3,7 +3,7 @@
 // keepalive replies). Edges read it through DispatcherView; nothing here runs per call.
 import { type RedisConnection, SipfleetRedisError } from '@sipfleet/redis';
 import { DS_STATE_BITS, formatFlags, isActive, parseRpcState } from '../flags.js';
-import { formatAttrs, parseList } from '../list-file.js';
+import { formatAttrs, parseList, withSipScheme } from '../list-file.js';
 import type { DestinationSet } from '../model.js';
 import {
   type DestinationState,
@@ -24,7 +24,7 @@ import {
   type FleetRead,
 } from './codec.js';
 import { DispatcherFleetError, checkSetId } from './errors.js';
-import { DISPATCHER_CHANNEL, type DestinationStateEvent } from './events.js';
+import { DISPATCHER_CHANNEL, type DestinationStateEvent, transitionEventType } from './events.js';
 import { scriptsFor } from './scripts.js';
 
 export interface DispatcherFleetOptions {
@@ -180,7 +180,7 @@ export class DispatcherFleet {
     const [removed, left] = await scriptsFor(this.conn).run(
       'ds-remove',
       [this.conn.keys.dsDestinations(id), this.conn.keys.dsState(id)],
-      [uriField(withScheme(uri))],
+      [uriField(withSipScheme(uri))],
     );
     if (Number(removed) !== 1) return false;
     await this.bumpIndex(Number(left) === 0 ? 'remove' : 'touch', id);
@@ -237,7 +237,7 @@ export class DispatcherFleet {
     reason: string,
   ): Promise<Transition> {
     const id = checkSetId(setid);
-    const field = uriField(withScheme(uri));
+    const field = uriField(withSipScheme(uri));
     const key = this.conn.keys.dsState(id);
     let currentText = await this.conn.call('HGET', key, field);
     for (let attempt = 0; attempt < this.maxStateAttempts; attempt++) {
@@ -251,7 +251,7 @@ export class DispatcherFleet {
       const t = compute(current);
       const event: DestinationStateEvent | undefined = t.changed
         ? {
-            type: t.wentDown ? 'dst-down' : t.wentUp ? 'dst-up' : 'dst-state',
+            type: transitionEventType(t),
             setid,
             uri: field,
             oldFlags: t.oldFlags,
@@ -347,9 +347,4 @@ function direct(current: DestinationState, flags: number): Transition {
     wentDown: isActive(current.flags) && !isActive(flags),
     wentUp: !isActive(current.flags) && isActive(flags),
   };
-}
-
-/** A URI without scheme gets `sip:`, as the list file does, so lookups match stored fields. */
-function withScheme(uri: string): string {
-  return /^sips?:/i.test(uri) ? uri : `sip:${uri}`;
 }

@@ -15,14 +15,12 @@ import {
   type SipfleetRedisError,
   toRedisError,
 } from '@sipfleet/redis';
+import { DS_ALG, type Algorithm, type CallInput, callPathOf } from '../algorithm-table.js';
 import {
-  DS_ALG,
-  type Algorithm,
   type Candidate,
   type LatencyEstimate,
   type Selection,
   type SelectFailureReason,
-  type SelectInput,
   type SelectOptions,
   select,
 } from '../algorithms.js';
@@ -46,22 +44,6 @@ import {
   parseDispatcherEvent,
 } from './events.js';
 import { findFromList } from './from-list.js';
-
-/** The request values an algorithm may read; the proxy fills what it has. */
-export interface CallInput {
-  /** Call-ID (alg 0; alg 10 keys its slot by it). */
-  readonly callId?: string;
-  /** From URI (alg 1). */
-  readonly fromUri?: string;
-  /** To URI (alg 2). */
-  readonly toUri?: string;
-  /** Request-URI (alg 3). */
-  readonly ruri?: string;
-  /** Digest username of Proxy-Authorization / Authorization (alg 5; absent: round-robin). */
-  readonly authUser?: string;
-  /** The printed hash_pvar value (alg 7). */
-  readonly hashValue?: string;
-}
 
 export interface SelectDestinationsOptions extends SelectOptions {
   /** Alg 13: latency statistics per destination URI (from the prober). @default none (0 ms) */
@@ -285,9 +267,10 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
 
   /**
    * ds_select_dst(setid, alg, limit): the candidates in the order to try them (first = selected),
-   * or a Selection with `failure`. Round trips: 0 for algorithms 0-3, 5 with credentials, 6-9 and
-   * 11-13; 1 INCR for 4 and 5 without credentials (the fleet-wide round-robin counter; if Redis is
-   * down a local counter is used and onError told); 1 EVALSHA for 10 (reserve).
+   * or a Selection with `failure`. Round trips, as the algorithm table's callPath says: 0 for
+   * algorithms 0-3, 5 with credentials, 6-9 and 11-13; 1 INCR for 4 and 5 without credentials
+   * (the fleet-wide round-robin counter; if Redis is down a local counter is used and onError
+   * told); 1 EVALSHA for 10 (reserve).
    * @throws SipfleetRedisError for alg 10 when Redis cannot be asked: an exact maxload cannot be
    *   promised without it, so the caller decides (another algorithm, or 503).
    */
@@ -301,49 +284,21 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
     if (set === undefined) {
       return failure(setid, alg, 'empty-set', `dispatcher set ${setid} does not exist`);
     }
-    const selectInput: SelectInput = {
-      callId: input.callId,
-      fromUri: input.fromUri,
-      toUri: input.toUri,
-      requestUri: input.ruri,
-      authUsername: input.authUser,
-      hashValue: input.hashValue,
-    };
-    const state = { random: this.random, latency: options.latency };
-    switch (alg) {
-      case DS_ALG.ROUND_ROBIN:
-        return select(
-          set,
-          alg,
-          selectInput,
-          { ...state, counter: await this.fleetCounter(setid) },
-          options,
-        );
-      case DS_ALG.HASH_AUTH_USER:
-        if ((input.authUser?.trim() ?? '') !== '')
-          return select(set, alg, selectInput, state, options);
-        return select(
-          set,
-          alg,
-          selectInput,
-          { ...state, counter: await this.fleetCounter(setid) },
-          options,
-        );
-      case DS_ALG.WEIGHT:
-      case DS_ALG.RELATIVE_WEIGHT:
-      case DS_ALG.LATENCY:
-        return select(
-          set,
-          alg,
-          selectInput,
-          { ...state, counter: this.localCounter(setid, alg) },
-          options,
-        );
-      case DS_ALG.CALL_LOAD:
-        return this.selectCallLoad(set, input.callId, options);
-      default:
-        return select(set, alg, selectInput, state, options);
-    }
+    const path = callPathOf(alg, input);
+    if (path === 'call-load') return this.selectCallLoad(set, input.callId, options);
+    const counter =
+      path === 'fleet-counter'
+        ? await this.fleetCounter(setid)
+        : path === 'edge-counter'
+          ? this.localCounter(setid, alg)
+          : undefined;
+    return select(
+      set,
+      alg,
+      input,
+      { random: this.random, latency: options.latency, counter },
+      options,
+    );
   }
 
   /** The set's fleet-wide round-robin position: one INCR, 0 on the fleet's first call. */

@@ -10,24 +10,27 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import {
-  DS_ALG,
+  CALL_INPUTS,
+  type CallInput,
+  type CallInputField,
   DS_ALL_FLAG_BITS,
   type Destination,
   type DestinationAttrs,
   DispatcherFleet,
   DispatcherFleetError,
   type FleetDestinationInfo,
+  HASHING_ALGORITHMS,
   type Selection,
-  type SelectInput,
   SipfleetDispatcherError,
   type Transition,
+  algorithmEntry,
   formatFlags,
-  hashAuthUsername,
-  hashCallId,
-  hashUri,
-  hashValue,
+  indexOfUri,
   parseList,
-  select,
+  selectHashed,
+  specialAttrs,
+  transitionEventType,
+  withSipScheme,
 } from '@sipfleet/dispatcher';
 import { getPingActive, readLatency, requestProbe, setPingActive } from '@sipfleet/keepalive';
 import type { RedisConnection } from '@sipfleet/redis';
@@ -124,16 +127,9 @@ function translate(err: unknown): unknown {
 
 // ---- list ------------------------------------------------------------------------------------
 
-/** The attrs column broken out, under the names the list file uses. */
+/** The attrs column broken out: special attributes under their list-file names, then `extra`. */
 interface AttrsView {
-  duid?: string;
-  weight?: number;
-  rweight?: number;
-  maxload?: number;
-  socket?: string;
-  ping_from?: string;
-  obproxy?: string;
-  cc?: number;
+  [name: string]: string | number | Record<string, string>;
   /** Every other attribute, as written (free-form attributes are kept). */
   extra: Record<string, string>;
 }
@@ -169,17 +165,7 @@ interface SetView {
 
 function attrsView(attrs: DestinationAttrs | undefined): AttrsView {
   if (attrs === undefined) return { extra: {} };
-  return {
-    ...(attrs.duid !== undefined ? { duid: attrs.duid } : {}),
-    ...(attrs.weight !== undefined ? { weight: attrs.weight } : {}),
-    ...(attrs.rweight !== undefined ? { rweight: attrs.rweight } : {}),
-    ...(attrs.maxload !== undefined ? { maxload: attrs.maxload } : {}),
-    ...(attrs.socket !== undefined ? { socket: attrs.socket } : {}),
-    ...(attrs.pingFrom !== undefined ? { ping_from: attrs.pingFrom } : {}),
-    ...(attrs.obproxy !== undefined ? { obproxy: attrs.obproxy } : {}),
-    ...(attrs.congestionControl !== undefined ? { cc: attrs.congestionControl ? 1 : 0 } : {}),
-    extra: Object.fromEntries(attrs.extra),
-  };
+  return { ...Object.fromEntries(specialAttrs(attrs)), extra: Object.fromEntries(attrs.extra) };
 }
 
 /**
@@ -343,7 +329,7 @@ function stateChange(setid: number, uri: string, t: Transition): StateChange {
     old: { flags: t.oldFlags, flagsText: formatFlags(t.oldFlags) },
     new: { flags: t.newFlags, flagsText: formatFlags(t.newFlags) },
     changed: t.changed,
-    event: !t.changed ? null : t.wentDown ? 'dst-down' : t.wentUp ? 'dst-up' : 'dst-state',
+    event: t.changed ? transitionEventType(t) : null,
   };
 }
 
@@ -383,11 +369,8 @@ async function setState(settings: CtlSettings, args: string[], reason: string | 
 }
 
 async function findDestination(fleet: DispatcherFleet, setid: number, uri: string) {
-  const wanted = (/^sips?:/i.test(uri) ? uri : `sip:${uri}`).toLowerCase();
-  const read = await fleet.read();
-  return read.sets
-    .find((s) => s.id === setid)
-    ?.destinations.find((d) => d.uri.toLowerCase() === wanted);
+  const set = (await fleet.read()).sets.find((s) => s.id === setid);
+  return set?.destinations[indexOfUri(set, withSipScheme(uri))];
 }
 
 interface AddOptions {
@@ -416,7 +399,7 @@ async function add(settings: CtlSettings, args: string[], o: AddOptions) {
         throw err;
       });
     const { sets } = await readSets(conn, setid);
-    const wanted = (/^sips?:/i.test(uri) ? uri : `sip:${uri}`).toLowerCase();
+    const wanted = withSipScheme(uri).toLowerCase();
     const dst = sets[0]?.destinations.find((d) => d.uri.toLowerCase() === wanted) ?? null;
     output(settings, { setid, replaced: existed, version, destination: dst }, () => [
       `${existed ? 'replaced' : 'added'} ${dst?.uri ?? uri} ${existed ? 'in' : 'to'} set ${setid} ` +
@@ -444,65 +427,21 @@ async function remove(settings: CtlSettings, args: string[]) {
 
 // ---- hash ------------------------------------------------------------------------------------
 
-/** The key each hashing algorithm reads, as the option that gives it. */
-const HASH_KEYS = {
-  [DS_ALG.HASH_CALLID]: { option: 'callid', name: 'Call-ID hash', what: 'the Call-ID' },
-  [DS_ALG.HASH_FROM_URI]: { option: 'from', name: 'From-URI hash', what: 'the From URI' },
-  [DS_ALG.HASH_TO_URI]: { option: 'to', name: 'To-URI hash', what: 'the To URI' },
-  [DS_ALG.HASH_RURI]: { option: 'ruri', name: 'R-URI hash', what: 'the Request-URI' },
-  [DS_ALG.HASH_AUTH_USER]: {
-    option: 'auth',
-    name: 'auth-username hash',
-    what: 'the digest username',
-  },
-  [DS_ALG.HASH_PV]: { option: 'value', name: 'value hash', what: 'the hash_pvar value' },
-} as const;
-
-type HashAlg = keyof typeof HASH_KEYS;
-type KeyOption = (typeof HASH_KEYS)[HashAlg]['option'];
-const KEY_OPTIONS: readonly KeyOption[] = ['callid', 'from', 'to', 'ruri', 'auth', 'value'];
-
-function isHashAlg(alg: number): alg is HashAlg {
-  return Object.hasOwn(HASH_KEYS, alg);
-}
-
-/** The hash value select() takes modulo the set size (for the answer's explanation). */
-function hashOf(alg: HashAlg, key: string): number | undefined {
-  switch (alg) {
-    case DS_ALG.HASH_CALLID:
-      return hashCallId(key);
-    case DS_ALG.HASH_FROM_URI:
-    case DS_ALG.HASH_TO_URI:
-    case DS_ALG.HASH_RURI:
-      return hashUri(key);
-    case DS_ALG.HASH_AUTH_USER:
-      return hashAuthUsername(key);
-    case DS_ALG.HASH_PV:
-      return hashValue(key);
-  }
-}
-
-function selectInput(alg: HashAlg, key: string): SelectInput {
-  switch (alg) {
-    case DS_ALG.HASH_CALLID:
-      return { callId: key };
-    case DS_ALG.HASH_FROM_URI:
-      return { fromUri: key };
-    case DS_ALG.HASH_TO_URI:
-      return { toUri: key };
-    case DS_ALG.HASH_RURI:
-      return { requestUri: key };
-    case DS_ALG.HASH_AUTH_USER:
-      return { authUsername: key };
-    case DS_ALG.HASH_PV:
-      return { hashValue: key };
-  }
-}
+/** The option that gives each call input (the algorithm table says which one an alg hashes). */
+const KEY_OPTION: Record<CallInputField, string> = {
+  callId: 'callid',
+  fromUri: 'from',
+  toUri: 'to',
+  ruri: 'ruri',
+  authUser: 'auth',
+  hashValue: 'value',
+};
 
 interface HashRequest {
-  alg: HashAlg;
+  alg: number;
   setid: number;
   key: string;
+  input: CallInput;
   limit: number;
 }
 
@@ -517,19 +456,23 @@ function hashRequest(
   const algText = (values.alg as string | undefined) ?? route?.algorithm.toString();
   const setText = (values.set as string | undefined) ?? route?.set.toString();
   const limitText = (values.limit as string | undefined) ?? route?.limit.toString();
-  if (algText === undefined) throw new UsageError('hash needs --alg N (0, 1, 2, 3, 5 or 7)');
+  const hashing = `${HASHING_ALGORITHMS.slice(0, -1).join(', ')} or ${HASHING_ALGORITHMS.at(-1)}`;
+  if (algText === undefined) throw new UsageError(`hash needs --alg N (${hashing})`);
   if (setText === undefined) throw new UsageError('hash needs --set SET');
   const alg = parseInteger('--alg', algText, 0) ?? 0;
-  if (!isHashAlg(alg)) {
+  const field = algorithmEntry(alg)?.hashes?.field;
+  if (field === undefined) {
     throw new UsageError(
       `algorithm ${alg} does not hash a key (its choice depends on a counter, chance or load): ` +
-        'hash takes --alg 0, 1, 2, 3, 5 or 7',
+        `hash takes --alg ${hashing}`,
     );
   }
-  const { option, what } = HASH_KEYS[alg];
-  const given = KEY_OPTIONS.filter((o) => values[o] !== undefined);
+  const option = KEY_OPTION[field];
+  const given = Object.values(KEY_OPTION).filter((o) => values[o] !== undefined);
   if (given.length !== 1 || given[0] !== option) {
-    throw new UsageError(`algorithm ${alg} hashes ${what}: give --${option} and no other key`);
+    throw new UsageError(
+      `algorithm ${alg} hashes ${CALL_INPUTS[field].what}: give --${option} and no other key`,
+    );
   }
   const key = String(values[option]);
   if (key.trim() === '') {
@@ -540,6 +483,7 @@ function hashRequest(
     alg,
     setid: parseSetId('--set', setText),
     key,
+    input: { [field]: key },
     limit: parseInteger('--limit', limitText, 0) ?? 0,
   };
 }
@@ -558,21 +502,20 @@ function candidateView(selection: Selection) {
  * hashing algorithm (those read no counter, random source or Redis state).
  */
 async function hash(settings: CtlSettings, request: HashRequest): Promise<number> {
-  const { alg, setid, key, limit } = request;
+  const { alg, setid, key, input, limit } = request;
   return withRedis(settings, async (conn) => {
     const read = await new DispatcherFleet(conn).read();
     const set = read.sets.find((s) => s.id === setid);
     if (set === undefined) {
       throw new CtlError(`dispatcher set ${setid} does not exist`, EXIT.notFound);
     }
-    const selection = select(set, alg, selectInput(alg, key), {}, { limit });
-    const h = hashOf(alg, key);
-    const index = h === undefined ? null : h % set.destinations.length;
+    const { hash: h, index = null, selection } = selectHashed(set, alg, input, { limit });
+    const name = algorithmEntry(alg)?.name ?? '';
     const candidates = candidateView(selection);
     const result = {
       setid,
       alg,
-      algorithm: HASH_KEYS[alg].name,
+      algorithm: name,
       key,
       hash: h ?? null,
       index,
@@ -583,9 +526,8 @@ async function hash(settings: CtlSettings, request: HashRequest): Promise<number
       version: read.version,
     };
     output(settings, result, () => {
-      const hashed = HASH_KEYS[alg];
       const lines = [
-        `set ${setid}, alg ${alg} (${hashed.name}) of ${JSON.stringify(key)}: ` +
+        `set ${setid}, alg ${alg} (${name}) of ${JSON.stringify(key)}: ` +
           (h === undefined
             ? 'no usable key'
             : `hash ${h} -> index ${index ?? ''} of ${set.destinations.length}`),
