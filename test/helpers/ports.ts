@@ -24,3 +24,35 @@ export async function freePort(): Promise<number> {
   }
   throw new Error('freePort: no port free for both UDP and TCP after 50 attempts');
 }
+
+async function tcpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+async function udpFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createSocket('udp4');
+    socket.once('error', () => resolve(false));
+    socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
+  });
+}
+
+/** `count` consecutive ports free for UDP and TCP, none of them in `taken`. */
+export async function freeRange(count: number, taken: Set<number>): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const base = await freePort();
+    let ok = base + count - 1 <= 65535;
+    for (let p = base; ok && p < base + count; p++) {
+      ok = !taken.has(p) && (await tcpFree(p)) && (await udpFree(p));
+    }
+    if (ok) {
+      for (let p = base; p < base + count; p++) taken.add(p);
+      return base;
+    }
+  }
+  throw new Error(`no ${count} consecutive free ports after 100 attempts`);
+}
