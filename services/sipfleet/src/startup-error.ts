@@ -58,7 +58,7 @@ function systemError(err: unknown): SystemError | undefined {
   return undefined;
 }
 
-/** A Redis that cannot be reached (SipfleetRedisError, or ioredis' socket error) anywhere in the chain. */
+/** A Redis that could not be reached (not connected, or no answer) anywhere in the cause chain. */
 function redisUnreachable(err: unknown): boolean {
   for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
     if (
