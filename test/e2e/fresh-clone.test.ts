@@ -153,11 +153,13 @@ test('npm start on a fresh clone builds, runs the demo fleet, carries a call, an
   utimesSync(join(clone, 'node_modules', '.package-lock.json'), later, later);
 
   // Free ranges instead of 5060/9060/5080 (a developer's fleet may hold those): 2 edges' SIP ports,
-  // their admin ports plus the prober's and the route API's, 2 demo media servers.
+  // their admin ports plus the prober's and the route API's, 2 demo media servers. Below the
+  // ephemeral range: `up` binds them only after the build, half a minute later.
   const taken = new Set<number>();
-  const sipPort = await freeRange(2, taken);
-  const adminPort = await freeRange(4, taken);
-  const demoPort = await freeRange(2, taken);
+  const below = { belowEphemeral: true };
+  const sipPort = await freeRange(2, taken, below);
+  const adminPort = await freeRange(4, taken, below);
+  const demoPort = await freeRange(2, taken, below);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     HOME: home,
