@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Installs what `npm start` / `npm test` need on a fresh machine, using only Node's standard library:
-// npm packages (when node_modules is missing or older than package-lock.json) and the Debian
-// packages redis-server and sip-tester (sipp) through apt-get when missing and we are root.
+// npm packages (when node_modules is missing or older than package-lock.json), the Debian packages
+// redis-server, and for tests sip-tester (sipp) and prometheus (promtool), through apt-get when
+// missing and we are root. `--for start` also builds the tree (`tsc -b`): the CLI runs from dist/,
+// which a fresh clone does not have (`npm test` and `npm run bench` build through turbo).
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -48,7 +50,7 @@ if (
 
 // Debian packages: binary -> package
 const wanted = [['redis-server', 'redis-server']];
-if (purpose === 'test') wanted.push(['sipp', 'sip-tester']);
+if (purpose === 'test') wanted.push(['sipp', 'sip-tester'], ['promtool', 'prometheus']);
 const missing = wanted.filter(([bin]) => !onPath(bin));
 if (missing.length > 0) {
   const pkgs = missing.map(([, pkg]) => pkg);
@@ -66,4 +68,10 @@ if (missing.length > 0) {
   }
   const still = missing.filter(([bin]) => !onPath(bin));
   if (still.length > 0) fail(`still missing after apt-get: ${still.map(([b]) => b).join(', ')}`);
+}
+
+if (purpose === 'start') {
+  // Incremental: when dist/ is up to date this only compares file stamps (well under a second).
+  const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+  if (!run(process.execPath, [tsc, '-b'])) fail('the TypeScript build failed (see above)');
 }

@@ -3,50 +3,16 @@
 // route-api; the sipp command it prints must place calls that all succeed, and SIGTERM must leave
 // nothing running. Ports come from the kernel so the test never clashes with a developer's fleet.
 import assert from 'node:assert/strict';
-import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { SIPFLEET_BIN } from '../helpers/edge.js';
-import { freePort } from '../helpers/ports.js';
+import { freeRange } from '../helpers/ports.js';
 import { type CleanupOwner, type TrackedProcess, spawnTracked } from '../helpers/processes.js';
 import { type SippStats, runSipp } from '../helpers/sipp.js';
 
 const EDGES = 2;
-
-async function tcpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-async function udpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createSocket('udp4');
-    socket.once('error', () => resolve(false));
-    socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
-  });
-}
-
-/** `count` consecutive ports free for UDP and TCP, none of them in `taken`. */
-async function freeRange(count: number, taken: Set<number>): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const base = await freePort();
-    let ok = base + count - 1 <= 65535;
-    for (let p = base; ok && p < base + count; p++) {
-      ok = !taken.has(p) && (await tcpFree(p)) && (await udpFree(p));
-    }
-    if (ok) {
-      for (let p = base; p < base + count; p++) taken.add(p);
-      return base;
-    }
-  }
-  throw new Error(`no ${count} consecutive free ports after 100 attempts`);
-}
 
 interface Fleet {
   up: TrackedProcess;

@@ -2,6 +2,7 @@ import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { ListenError } from './startup-error.js';
 
 export interface Readiness {
   /** Reasons the process is not ready; empty when ready. */
@@ -45,7 +46,7 @@ export async function startAdminServer(
     res.end('not found\n');
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(new ListenError('admin', 'tcp', address, port, err)));
     server.listen(port, address, () => resolve());
   });
   return { server, port: (server.address() as AddressInfo).port };

@@ -15,11 +15,33 @@ export const COMMANDS: Readonly<Record<string, string>> = {
   help: 'print this help and exit',
 };
 
+/**
+ * Exit codes of edge, prober, route-api, demo-uas and up (sysexits(3); docs/errors.md explains
+ * each, and a test holds both to the codes the commands use).
+ */
+export const EXIT_CODES: Readonly<Record<number, string>> = {
+  0: 'stopped cleanly (SIGTERM, SIGINT)',
+  1: 'up: a process of the running fleet died',
+  2: 'bad usage',
+  66: 'a file a setting names does not exist',
+  69: 'Redis or redis-server unavailable at start-up',
+  70: 'internal error (a bug)',
+  71: 'cannot bind a socket: address in use or not on this host',
+  73: 'cannot create a directory',
+  77: 'permission denied (port below 1024, file or directory)',
+  78: 'invalid configuration',
+};
+
 const USAGE = `usage: sipfleet <command> [options]
 
 commands:
 ${Object.entries(COMMANDS)
   .map(([name, what]) => `  ${name.padEnd(16)} ${what}`)
+  .join('\n')}
+
+exit codes of edge, prober, route-api, demo-uas and up (one line on stderr says why):
+${Object.entries(EXIT_CODES)
+  .map(([code, what]) => `  ${code.padStart(2)}  ${what}`)
   .join('\n')}
 `;
 

@@ -250,7 +250,9 @@ export function readConfigFile(file: string | undefined): Record<string, unknown
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`);
+    throw new ConfigError(`cannot read config file ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   let parsed: unknown;
   try {

@@ -67,6 +67,7 @@ export async function startEmbeddedRedis(dataDir: string): Promise<EmbeddedRedis
       reject(
         new Error(
           `cannot start redis-server (${err.message}); install the Debian package redis-server`,
+          { cause: err },
         ),
       );
     });

@@ -1,5 +1,6 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProxyObserver, RoutingMetrics } from '@sipfleet/proxy';
+import { registerProcessMetrics } from './process-metrics.js';
 
 export interface DestinationGaugeRow {
   set: number;
@@ -34,7 +35,7 @@ export class EdgeMetrics implements ProxyObserver {
     destinations: () => Promise<DestinationGaugeRow[]> = () => Promise.resolve([]),
   ) {
     this.registry.setDefaultLabels({ node: nodeId });
-    collectDefaultMetrics({ register: this.registry, prefix: 'sipfleet_process_' });
+    registerProcessMetrics(this.registry);
     this.requests = new Counter({
       name: 'sipfleet_sip_requests_total',
       help: 'SIP requests received, by method',

@@ -12,21 +12,21 @@ const doc = readFileSync(new URL('../../../docs/metrics.md', import.meta.url), '
 
 /** `name type` for every row of the section's table, sorted. */
 function documented(section: string): string[] {
-  const heading = doc.match(new RegExp(`^## ${section}$`, 'm'));
+  const heading = doc.match(new RegExp(`^## ${section.replace(/[()]/g, '\\$&')}$`, 'm'));
   assert.ok(heading?.index !== undefined, `docs/metrics.md has a '## ${section}' section`);
   const rest = doc.slice(heading.index + heading[0].length);
   const end = rest.indexOf('\n## ');
   const body = end < 0 ? rest : rest.slice(0, end);
-  return [...body.matchAll(/^\|\s*`(sipfleet_[a-z_]+)`\s*\|\s*([a-z]+)\s*\|/gm)]
+  return [...body.matchAll(/^\|\s*`([a-z0-9_]+)`\s*\|\s*([a-z]+)\s*\|/gm)]
     .map((m) => `${m[1] ?? ''} ${m[2] ?? ''}`)
     .sort();
 }
 
-/** `name type` for every metric of the registry but Node's process metrics, sorted. */
-function registered(registry: Registry): string[] {
+/** `name type` for every sipfleet metric of the registry (`process: true`: every other one), sorted. */
+function registered(registry: Registry, { process = false } = {}): string[] {
   return registry
     .getMetricsAsArray()
-    .filter((m) => !m.name.startsWith('sipfleet_process_'))
+    .filter((m) => m.name.startsWith('sipfleet_') !== process)
     .map((m) => `${m.name} ${m.type}`)
     .sort();
 }
@@ -56,4 +56,17 @@ test('docs/metrics.md lists exactly what the rtjson edge module adds to the edge
   mod.default({ metrics: metrics.forRoutingModules() });
   const added = registered(metrics.registry).filter((m) => !edgeOnly.has(m));
   assert.deepEqual(added, documented('Edge with the rtjson routing module'));
+});
+
+test('docs/metrics.md lists exactly the Node.js process metrics of every registry', () => {
+  const registries = {
+    edge: new EdgeMetrics('test', () => ({ server: 0, client: 0 })).registry,
+    prober: new ProberMetrics('test').registry,
+    'route-api': new RouteApiMetrics().registry,
+  };
+  const expected = documented('Process (every process)');
+  assert.ok(expected.length > 0, 'the Process section lists no metric: the scan is broken');
+  for (const [name, registry] of Object.entries(registries)) {
+    assert.deepEqual(registered(registry, { process: true }), expected, name);
+  }
 });

@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { DemoMediaServer } from '../demo/media-server.js';
+import { reportStartupFailure } from '../startup-error.js';
 
 export const DEMO_UAS_USAGE = `usage: sipfleet demo-uas --port P [options]
 
@@ -68,10 +69,7 @@ export async function runDemoUas(argv: readonly string[]): Promise<number> {
       answerCode: code,
     });
   } catch (err) {
-    process.stderr.write(
-      `sipfleet demo-uas: cannot listen on ${values.address}:${port}: ${(err as Error).message}\n`,
-    );
-    return 1;
+    return reportStartupFailure('demo-uas', err, undefined, '--port');
   }
   // `sipfleet up` waits for this line before it calls the fleet ready.
   process.stdout.write(

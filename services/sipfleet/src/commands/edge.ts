@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { ConfigError, loadEdgeConfig } from '../config.js';
+import { loadEdgeConfig } from '../config.js';
 import { Edge } from '../edge/edge.js';
+import { reportStartupFailure } from '../startup-error.js';
 
 export const EDGE_USAGE = `usage: sipfleet edge [--config FILE]
 
@@ -10,11 +11,17 @@ Environment: SIPFLEET_LISTEN=udp:ADDR:PORT,tcp:ADDR:PORT  SIPFLEET_ADMIN=ADDR:PO
 `;
 
 export async function runEdge(argv: readonly string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
-    strict: true,
-  });
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    }));
+  } catch (err) {
+    process.stderr.write(`sipfleet edge: ${(err as Error).message}\n${EDGE_USAGE}`);
+    return 2;
+  }
   if (values.help) {
     process.stdout.write(EDGE_USAGE);
     return 0;
@@ -23,23 +30,14 @@ export async function runEdge(argv: readonly string[]): Promise<number> {
   try {
     config = loadEdgeConfig(values.config, process.env);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`sipfleet edge: ${err.message}\n`);
-      return 78; // EX_CONFIG
-    }
-    throw err;
+    return reportStartupFailure('edge', err);
   }
   const log = pino({ level: config.log.level, base: { service: 'edge', node: config.nodeId } });
   let edge: Edge;
   try {
     edge = await Edge.start(config, log);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`sipfleet edge: ${err.message}\n`);
-      return 78;
-    }
-    log.fatal({ err }, 'edge failed to start');
-    return 1;
+    return reportStartupFailure('edge', err, log, 'listen');
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -1,8 +1,8 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { ConfigError } from '../config.js';
 import { loadProberConfig } from '../prober/config.js';
 import { ProberService } from '../prober/service.js';
+import { reportStartupFailure } from '../startup-error.js';
 
 export const PROBER_USAGE = `usage: sipfleet prober [--config FILE]
 
@@ -31,19 +31,14 @@ export async function runProber(argv: readonly string[]): Promise<number> {
   try {
     config = loadProberConfig(values.config, process.env);
   } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`sipfleet prober: ${err.message}\n`);
-      return 78; // EX_CONFIG
-    }
-    throw err;
+    return reportStartupFailure('prober', err);
   }
   const log = pino({ level: config.log.level, base: { service: 'prober', node: config.nodeId } });
   let service: ProberService;
   try {
     service = await ProberService.start(config, log);
   } catch (err) {
-    log.fatal({ err }, 'prober failed to start');
-    return 1;
+    return reportStartupFailure('prober', err, log, 'sip');
   }
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -2,6 +2,7 @@ import { parseArgs } from 'node:util';
 import { createRedisConnection } from '@sipfleet/redis';
 import { pino } from 'pino';
 import { buildRouteApi } from '../route-api/server.js';
+import { ListenError, reportStartupFailure } from '../startup-error.js';
 
 export const ROUTE_API_USAGE = `usage: sipfleet route-api [--listen HOST:PORT] [--redis-url URL] [--prefix PREFIX]
 
@@ -70,9 +71,12 @@ export async function runRouteApi(argv: readonly string[]): Promise<number> {
     // Not waiting for Redis: the API starts, says not ready on /readyz, and serves once it is up.
     await app.listen({ host, port });
   } catch (err) {
-    log.fatal({ err }, 'route-api failed to start');
     await redis.close();
-    return 1;
+    return reportStartupFailure(
+      'route-api',
+      new ListenError('--listen', 'tcp', host, port, err),
+      log,
+    );
   }
   log.info({ listen: app.addresses(), prefix: redis.keys.prefix }, 'route-api started');
   await new Promise<void>((resolve) => {

@@ -1,6 +1,8 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +14,7 @@ import { type FleetPlan, type PlannedProcess, lastPorts, planFleet } from '../de
 import { startEmbeddedRedis } from '../embedded-redis.js';
 import type { EmbeddedRedis } from '../embedded-redis.js';
 import { parseProberConfig } from '../prober/config.js';
+import { EXIT, ListenError, startupFailure } from '../startup-error.js';
 import { intOption } from './demo-uas.js';
 
 export const UP_USAGE = `usage: sipfleet up [options]
@@ -49,7 +52,58 @@ interface Child {
 }
 
 /** Why the fleet stops: a signal, or a process that died on its own. */
-type StopReason = { kind: 'signal'; signal: string } | { kind: 'died'; what: string };
+type StopReason =
+  { kind: 'signal'; signal: string } | { kind: 'died'; what: string; status: ExitStatus };
+
+/** One port the fleet listens on, and the option it comes from. */
+interface PlannedPort {
+  option: '--sip-port' | '--admin-port' | '--demo-port';
+  protocol: 'udp' | 'tcp';
+  port: number;
+}
+
+const HOST = '127.0.0.1';
+
+/**
+ * Binds and releases each port, so a port in use stops the fleet before anything starts, with a
+ * line naming the option (a child finding it taken would print its own setting, not ours).
+ */
+async function checkPortsFree(ports: readonly PlannedPort[]): Promise<void> {
+  for (const { option, protocol, port } of ports) {
+    await new Promise<void>((resolve, reject) => {
+      const fail = (err: Error): void => reject(new ListenError(option, protocol, HOST, port, err));
+      if (protocol === 'udp') {
+        const socket = createSocket('udp4');
+        socket.once('error', fail);
+        socket.bind(port, HOST, () => socket.close(() => resolve()));
+      } else {
+        const server = createServer();
+        server.once('error', fail);
+        server.listen(port, HOST, () => server.close(() => resolve()));
+      }
+    });
+  }
+}
+
+/** Every port `up` will use, from its options (edges: UDP and TCP; admin ports: TCP). */
+function plannedPorts(o: {
+  edges: number;
+  sipPort: number;
+  adminPort: number;
+  demoPort: number;
+  demo: boolean;
+}): PlannedPort[] {
+  const ports: PlannedPort[] = [];
+  const both = (option: PlannedPort['option'], port: number): void => {
+    ports.push({ option, protocol: 'udp', port }, { option, protocol: 'tcp', port });
+  };
+  for (let i = 0; i < o.edges; i++) both('--sip-port', o.sipPort + i);
+  for (let i = 0; i < o.edges + 2; i++) {
+    ports.push({ option: '--admin-port', protocol: 'tcp', port: o.adminPort + i });
+  }
+  if (o.demo) for (let j = 0; j < 2; j++) both('--demo-port', o.demoPort + j);
+  return ports;
+}
 
 function describeStatus(status: ExitStatus): string {
   return status.signal !== null ? `signal ${status.signal}` : `code ${String(status.code)}`;
@@ -188,6 +242,7 @@ export async function runUp(argv: readonly string[]): Promise<number> {
       requestStop({
         kind: 'died',
         what: `${plan.name} (pid ${String(child.pid)}) exited unexpectedly (${describeStatus(status)})`,
+        status,
       }),
     );
     return entry;
@@ -266,6 +321,7 @@ export async function runUp(argv: readonly string[]): Promise<number> {
   };
 
   const start = async (): Promise<FleetPlan> => {
+    await checkPortsFree(plannedPorts({ edges, sipPort, adminPort, demoPort, demo: values.demo }));
     let redisUrl = givenRedisUrl;
     if (redisUrl === undefined) {
       const dataDir = values['data-dir'] ?? join(homedir(), '.local', 'state', 'sipfleet', 'redis');
@@ -277,6 +333,7 @@ export async function runUp(argv: readonly string[]): Promise<number> {
         requestStop({
           kind: 'died',
           what: `redis-server (pid ${String(pid)}) exited unexpectedly (${describeStatus(status)})`,
+          status,
         });
       });
       say(`redis      ${redisUrl} (embedded redis-server, pid ${String(pid)}, AOF in ${dataDir})`);
@@ -348,17 +405,23 @@ export async function runUp(argv: readonly string[]): Promise<number> {
   if ('error' in first) {
     stopping = true;
     const err = first.error;
-    const message =
-      err instanceof ConfigError
-        ? `generated config is invalid: ${err.message}`
-        : (err as Error).message;
-    process.stderr.write(`sipfleet up: ${message}\n`);
-    exitCode = 1;
+    if (err instanceof ConfigError) {
+      // The configs are generated from checked options: an invalid one is our bug.
+      process.stderr.write(`sipfleet up: generated config is invalid: ${err.message}\n`);
+      exitCode = EXIT.software;
+    } else {
+      const failure = startupFailure(err);
+      process.stderr.write(`sipfleet up: ${failure.message}\n`);
+      exitCode = failure.exitCode;
+    }
   } else {
     const reason = 'kind' in first ? first : await stopped;
     if (reason.kind === 'died') {
       process.stderr.write(`sipfleet up: ${reason.what}; stopping the fleet\n`);
-      exitCode = 1;
+      // A child that could not start (its own line above names the setting): pass its sysexits
+      // code on; a crash of a running fleet is 1.
+      const code = reason.status.code;
+      exitCode = !('plan' in first) && code !== null && code >= 64 && code <= 78 ? code : 1;
     } else {
       say(`stopping (${reason.signal})`);
     }

@@ -1,6 +1,7 @@
 // The prober's metrics, one registry per process (names listed in packages/keepalive/README.md).
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PingResult } from '@sipfleet/keepalive';
+import { registerProcessMetrics } from '../process-metrics.js';
 
 export class ProberMetrics {
   readonly registry = new Registry();
@@ -17,7 +18,7 @@ export class ProberMetrics {
 
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
-    collectDefaultMetrics({ register: this.registry, prefix: 'sipfleet_process_' });
+    registerProcessMetrics(this.registry);
     const registers = [this.registry];
     this.pingsSent = new Counter({
       name: 'sipfleet_prober_pings_total',

@@ -39,6 +39,7 @@ export class ProberService {
     });
     let pinger: Pinger | undefined;
     let prober: Prober | undefined;
+    let admin: Awaited<ReturnType<typeof startAdminServer>>;
     try {
       await conn.waitUntilReady(10_000);
       metrics.redisUp.set(1);
@@ -97,26 +98,23 @@ export class ProberService {
           },
         },
       });
+      const started = prober;
+      admin = await startAdminServer(config.admin.address, config.admin.port, metrics.registry, {
+        notReadyReasons: () => {
+          const reasons: string[] = [];
+          if (!conn.ready) reasons.push('redis unreachable');
+          if (!started.view.ready) reasons.push('dispatcher list not read');
+          return reasons;
+        },
+      });
     } catch (err) {
+      // Everything opened so far, or the process would stay up on its Redis and BullMQ handles.
       await prober?.close().catch(() => undefined);
       await pinger?.close().catch(() => undefined);
+      conn.removeAllListeners('down'); // closing is not an outage
       await conn.close();
       throw err;
     }
-    const readiness = {
-      notReadyReasons: () => {
-        const reasons: string[] = [];
-        if (!conn.ready) reasons.push('redis unreachable');
-        if (!prober?.view.ready) reasons.push('dispatcher list not read');
-        return reasons;
-      },
-    };
-    const admin = await startAdminServer(
-      config.admin.address,
-      config.admin.port,
-      metrics.registry,
-      readiness,
-    );
     const service = new ProberService(config, metrics, conn, pinger, prober, admin, log);
     log.info(
       {

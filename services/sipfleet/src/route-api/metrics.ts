@@ -1,4 +1,5 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { registerProcessMetrics } from '../process-metrics.js';
 
 export type QueryResult = 'routed' | 'not_found' | 'bad_request' | 'error';
 
@@ -10,7 +11,7 @@ export class RouteApiMetrics {
   readonly redisUp: Gauge;
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: 'sipfleet_process_' });
+    registerProcessMetrics(this.registry);
     this.queries = new Counter({
       name: 'sipfleet_route_api_queries_total',
       help: 'Routing queries answered, by result (routed, not_found, bad_request, error)',
