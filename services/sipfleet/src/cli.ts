@@ -23,7 +23,7 @@ ${Object.entries(COMMANDS)
   .join('\n')}
 `;
 
-function version(): string {
+export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
     version: string;
   };
