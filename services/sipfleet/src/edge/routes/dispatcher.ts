@@ -75,6 +75,14 @@ export function dispatcherRoute(
     view.callLoad.on('dropped', (op) => metrics.dispatcherCallLoadDropped.inc({ op }));
   }
 
+  // Marks this edge sent whose event has not reached its snapshot yet (the bus takes a few ms):
+  // they count as down already, so two quick failures cannot take the last two destinations.
+  const inFlightMarks = new Map<string, number>();
+  const settled = (event: { uri: string }) => inFlightMarks.delete(event.uri.toLowerCase());
+  for (const name of ['dst-down', 'dst-up', 'dst-state'] as const) view.on(name, settled);
+  const marking = (uri: string) =>
+    (inFlightMarks.get(uri.toLowerCase()) ?? -Infinity) > Date.now() - opts.markWindowMs;
+
   /** ds_mark_dst("ip") from the call path, only on evidence (see above). */
   const markOnEvidence = (
     ctx: FailureContext,
@@ -82,21 +90,29 @@ export function dispatcherRoute(
     timedOut: boolean,
     plan: CallPlan,
   ) => {
+    const key = failed.toLowerCase();
     const result = (() => {
       if (timedOut && health?.laggedWithin(Date.now() - plan.branchAt + 1) === true)
         return 'lagged';
       if (!evidence.record(failed)) return 'below-threshold';
       const others = view.snapshot.sets
         .get(opts.set)
-        ?.destinations.filter((d) => isActive(d) && d.uri.toLowerCase() !== failed.toLowerCase());
+        ?.destinations.filter((d) => isActive(d) && d.uri.toLowerCase() !== key && !marking(d.uri));
       if ((others?.length ?? 0) === 0) return 'last-active';
       return 'marked';
     })();
     metrics.dispatcherMarks.inc({ set, result });
     if (result !== 'marked') return;
+    inFlightMarks.set(key, Date.now());
     fleet
       .setState(opts.set, failed, 'ip', { reason: `call ${ctx.callId}: ${ctx.bestStatus}` })
-      .catch((err: unknown) => ctx.log.warn({ err, destination: failed }, 'mark failed'));
+      .then((t) => {
+        if (!t.changed) inFlightMarks.delete(key);
+      })
+      .catch((err: unknown) => {
+        inFlightMarks.delete(key);
+        ctx.log.warn({ err, destination: failed }, 'mark failed');
+      });
   };
 
   return {
