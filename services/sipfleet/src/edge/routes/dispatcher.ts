@@ -218,8 +218,10 @@ export function dispatcherRoute(
     async failure(ctx) {
       const plan = ctx.vars.get(PLAN) as CallPlan | undefined;
       if (plan === undefined) return;
-      // Whatever ends the attempt here frees its slot: CANCEL, a local timeout without failover,
-      // a final that is not failed over.
+      // Whatever ends the attempt here frees its slot: a local timeout without failover, a final
+      // that is not failed over, CANCEL. (A CANCEL the server answers 487 was released by the
+      // reply hook already; one towards a silent server reaches this hook only where the proxy
+      // runs the failure hook for cancelled transactions, as Kamailio's failure_route does.)
       if (ctx.isCanceled() || !opts.failover) {
         release(plan, ctx.callId);
         return;
