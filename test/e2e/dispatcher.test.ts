@@ -312,4 +312,34 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
     for (const dialog of dialogs) assert.equal(await client.bye(dialog, a.port), 200);
     assert.deepEqual(await loads(a, uris), [0, 0]);
   });
+  test('Redis restart under sipp call-load traffic: afterwards the counters equal the live calls (0)', async (t) => {
+    const { edges, uris, redis } = await fleet(t, 10, ['demo', 'demo'], {
+      redis: { appendonly: true, args: ['--appendfsync', 'always'] },
+    });
+    const [a] = edges as [EdgeHandle];
+    const sipp = await startSipp({
+      scenario: 'uac-call',
+      remote: { host: '127.0.0.1', port: a.port },
+      service: 'bob',
+      rate: 40,
+      maxCalls: 160,
+      callLengthMs: 500,
+      recvTimeoutMs: 5000,
+      owner: t,
+    });
+    await until('calls in progress', async () => sum(await loads(a, uris)) >= 10);
+    await redis.kill();
+    await until(
+      'the edge sees Redis down',
+      async () => (await a.metric('sipfleet_redis_up')) === 0,
+    );
+    await redis.restart();
+    const stats = await sipp.waitForExit();
+    t.diagnostic(`sipp: ${stats.successful} answered, ${stats.failed} refused or failed`);
+    assert.ok(stats.successful > 0);
+    await until('no slot left once every call ended', async () => {
+      const now = await loads(a, uris).catch(() => []);
+      return now.length === 2 && sum(now) === 0;
+    });
+  });
 });
