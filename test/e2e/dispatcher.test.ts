@@ -2,6 +2,9 @@
 // Round-robin is fleet-wide, hashes agree across edges, a UAS answering 500 or not answering is
 // failed over and shows inactive on every edge, call load (alg 10) stays balanced when INVITEs
 // alternate edges and BYEs arrive at the other edge, and counters heal after an edge crash.
+// Issue 11: only INVITE takes a call-load slot and every way an attempt ends frees it (timeout
+// without failover, failover past the candidate list), releases owed during a Redis restart are
+// sent after it, and the call path marks a destination only on evidence, never the last one.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
