@@ -3,7 +3,7 @@
 import { type CallLoad, FleetMembership, type MemberStats } from '@sipfleet/dispatcher';
 import type { RedisConnection } from '@sipfleet/redis';
 import type { Logger } from 'pino';
-import { version } from '../cli.js';
+import { version } from '../version.js';
 import type { EdgeConfig } from '../config.js';
 
 export interface EdgeMembershipOptions {
