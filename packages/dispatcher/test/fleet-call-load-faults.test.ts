@@ -143,6 +143,25 @@ describe('call load through Redis faults', () => {
     assert.equal(total(await check.loads(1)), 1);
   });
 
+  test('a new INVITE of the Call-ID takes over: a release still owed for the earlier attempt is dropped', async (t) => {
+    const { admin, callLoad, check } = await setup(t, { retryQueueDelayMs: 60_000 }, 150);
+    assert.ok((await callLoad.reserve(1, 'retried')).ok);
+    assert.equal(await callLoad.release(1, 'warm-up'), false); // Redis knows ds-release now
+    // The 407 (or 503) ending the first attempt: its release times out on the client, queued.
+    await redisCli(redis.port, 'CLIENT', 'PAUSE', '400', 'WRITE');
+    callLoad.releaseOrRetry(1, 'retried');
+    await until('the release is queued', () => callLoad.queued === 1);
+    await until(
+      'Redis applied it after the pause',
+      async () => !(await admin.call('HGET', admin.keys.dsCalls('1'), 'retried')),
+    );
+    // The INVITE with credentials, same Call-ID, before the queue is sent again.
+    const again = await callLoad.reserve(1, 'retried');
+    assert.ok(again.ok && !again.existing);
+    assert.equal(callLoad.queued, 0, 'nothing left that could free the new slot');
+    assert.equal(total(await check.loads(1)), 1);
+  });
+
   test('a reserve refused before it was sent (Redis down) queues nothing', async (t) => {
     const { edge, callLoad } = await setup(t);
     await redis.kill();

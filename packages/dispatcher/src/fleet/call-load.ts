@@ -233,6 +233,9 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     }
     const code = Number(reply[0]);
     if (code === 10 || code === 11 || code === 12) return { ok: false, reason: REFUSED[code] };
+    // A new attempt of this Call-ID (an INVITE retried after 407 or 503) now owns the slot: a
+    // release still owed for an earlier attempt must not free it.
+    this.pending.delete(`${setid} ${callId}`);
     const loads = new Map<string, number>();
     for (const [key, n] of pairs(reply.slice(3))) loads.set(key, Number(n));
     return {
