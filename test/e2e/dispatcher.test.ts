@@ -235,6 +235,21 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
     assert.deepEqual(await loads(a, uris), [0]);
   });
 
+  test('call load: a CANCEL after 180 (the UAS answers 487) frees the slot', async (t) => {
+    const { edges, uris } = await fleet(t, 10, ['uas-cancel']);
+    const [a] = edges as [EdgeHandle];
+    const stats = await runSipp({
+      scenario: 'uac-cancel',
+      remote: { host: '127.0.0.1', port: a.port },
+      service: 'bob',
+      rate: 10,
+      maxCalls: 5,
+      owner: t,
+    });
+    assert.equal(stats.successful, 5, `failed: ${JSON.stringify(stats.failures)}`);
+    await until('every slot is free', async () => sum(await loads(a, uris)) === 0);
+  });
+
   test('call load, failover off: a branch timeout frees the slot', async (t) => {
     const { edges, uris } = await fleet(t, 10, [null], { routing: { failover: false } });
     const [a] = edges as [EdgeHandle];
