@@ -2,6 +2,9 @@
 // Round-robin is fleet-wide, hashes agree across edges, a UAS answering 500 or not answering is
 // failed over and shows inactive on every edge, call load (alg 10) stays balanced when INVITEs
 // alternate edges and BYEs arrive at the other edge, and counters heal after an edge crash.
+// Issue 11: only INVITE takes a call-load slot and every way an attempt ends frees it (timeout
+// without failover, failover past the candidate list), releases owed during a Redis restart are
+// sent after it, and the call path marks a destination only on evidence, never the last one.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +17,7 @@ import { freePort } from '../helpers/ports.js';
 import { spawnTracked } from '../helpers/processes.js';
 import type { CleanupOwner } from '../helpers/processes.js';
 import { startRedis, uniquePrefix } from '../helpers/redis-server.js';
+import type { RedisServer, StartRedisOptions } from '../helpers/redis-server.js';
 import { DialogClient } from '../helpers/sip-dialog.js';
 import { runSipp, startSipp } from '../helpers/sipp.js';
 import type { SippProcess } from '../helpers/sipp.js';
@@ -22,6 +26,17 @@ interface Fleet {
   edges: EdgeHandle[];
   uases: SippProcess[];
   uris: string[];
+  redis: RedisServer;
+}
+
+interface FleetExtra {
+  /** Merged into the edges' `dispatcher` section. */
+  dispatcher?: Record<string, unknown>;
+  /** Merged into `routing.dispatcher`. */
+  routing?: Record<string, unknown>;
+  /** Priority per destination (list order): higher is tried first. @default all 0 */
+  priorities?: number[];
+  redis?: StartRedisOptions;
 }
 
 /**
@@ -34,9 +49,9 @@ async function fleet(
   t: CleanupOwner,
   algorithm: number,
   uasScenarios: (string | null)[],
-  extra: Record<string, unknown> = {},
+  extra: FleetExtra = {},
 ): Promise<Fleet> {
-  const redis = await startRedis();
+  const redis = await startRedis(extra.redis);
   t.after(() => redis.stop());
   const dir = mkdtempSync(join(tmpdir(), 'sipfleet-ds-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -60,18 +75,21 @@ async function fleet(
     }
   }
   const listFile = join(dir, 'dispatcher.list');
-  writeFileSync(listFile, uris.map((u) => `1 ${u} 0 0`).join('\n') + '\n');
+  writeFileSync(
+    listFile,
+    uris.map((u, i) => `1 ${u} 0 ${extra.priorities?.[i] ?? 0}`).join('\n') + '\n',
+  );
   const config = {
     redis: { url: redis.url, prefix: uniquePrefix() },
     // One name for the whole fleet in Record-Route: in-dialog requests may land on any edge.
     advertise: { host: 'fleet.invalid', port: 5060 },
-    dispatcher: { listFile, ...((extra.dispatcher as object | undefined) ?? {}) },
-    routing: { dispatcher: { set: 1, algorithm, frTimerMs: 1000 } },
+    dispatcher: { listFile, ...extra.dispatcher },
+    routing: { dispatcher: { set: 1, algorithm, frTimerMs: 1000, ...extra.routing } },
   };
   // The first edge loads the list into Redis; the second finds it there.
   const first = await startEdge(t, config);
   const second = await startEdge(t, config);
-  return { edges: [first, second], uases, uris };
+  return { edges: [first, second], uases, uris, redis };
 }
 
 async function calls(edge: EdgeHandle, t: CleanupOwner, count: number, localPort?: number) {
@@ -92,6 +110,17 @@ async function loads(edge: EdgeHandle, uris: string[]): Promise<number[]> {
     uris.map((uri) => edge.metric('sipfleet_dispatcher_destination_load', { uri })),
   );
 }
+
+/** Polls `check` until it holds (every 100 ms, at most `ms`). */
+async function until(what: string, check: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
 
 describe('dispatcher across two edges', { concurrency: 1 }, () => {
   test('round-robin (alg 4) is fleet-wide: 30 calls over two edges give each UAS 10', async (t) => {
@@ -191,5 +220,144 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
     }
     t.diagnostic(`counters back to 0 after ${healed} ms (expiry 2 s, reconcile every 0.5 s)`);
     assert.ok(healed >= 0, 'counters healed');
+  });
+  test('call load (alg 10): only INVITE takes a slot; MESSAGEs routed by the set leave none', async (t) => {
+    const { edges, uris } = await fleet(t, 10, ['uas-nonInvite']);
+    const [a] = edges as [EdgeHandle];
+    const stats = await runSipp({
+      scenario: 'uac-message',
+      remote: { host: '127.0.0.1', port: a.port },
+      service: 'bob',
+      maxCalls: 3,
+      owner: t,
+    });
+    assert.equal(stats.successful, 3, `failed: ${JSON.stringify(stats.failures)}`);
+    assert.deepEqual(await loads(a, uris), [0]);
+  });
+
+  test('call load: a CANCEL after 180 (the UAS answers 487) frees the slot', async (t) => {
+    const { edges, uris } = await fleet(t, 10, ['uas-cancel']);
+    const [a] = edges as [EdgeHandle];
+    const stats = await runSipp({
+      scenario: 'uac-cancel',
+      remote: { host: '127.0.0.1', port: a.port },
+      service: 'bob',
+      rate: 10,
+      maxCalls: 5,
+      owner: t,
+    });
+    assert.equal(stats.successful, 5, `failed: ${JSON.stringify(stats.failures)}`);
+    await until('every slot is free', async () => sum(await loads(a, uris)) === 0);
+  });
+
+  test('call load, failover off: a branch timeout frees the slot', async (t) => {
+    const { edges, uris } = await fleet(t, 10, [null], { routing: { failover: false } });
+    const [a] = edges as [EdgeHandle];
+    const client = await DialogClient.open();
+    t.after(() => client.close());
+    assert.equal((await client.invite(a.port)).status, 408);
+    await until('the slot is free', async () => sum(await loads(a, uris)) === 0);
+  });
+
+  test('call load: failover past the candidate list (limit 1) reaches the next destination, BYE frees it', async (t) => {
+    const { edges, uris } = await fleet(t, 10, ['uas-503', 'demo'], {
+      routing: { limit: 1 },
+      priorities: [10, 0],
+    });
+    const [a, b] = edges as [EdgeHandle, EdgeHandle];
+    const client = await DialogClient.open();
+    t.after(() => client.close());
+    const dialog = await client.invite(a.port);
+    assert.equal(dialog.status, 200, 'answered by the second destination, not 404');
+    client.ack(dialog, b.port);
+    assert.deepEqual(await loads(b, uris), [0, 1]);
+    assert.equal(await client.bye(dialog, b.port), 200);
+    assert.deepEqual(await loads(a, uris), [0, 0]);
+  });
+
+  test('one failure marks nothing; with markFailures 1 the last active destination still stays up', async (t) => {
+    for (const markFailures of [3, 1]) {
+      const { edges } = await fleet(t, 4, ['uas-500', 'uas-500'], { routing: { markFailures } });
+      const [a, b] = edges as [EdgeHandle, EdgeHandle];
+      const client = await DialogClient.open();
+      t.after(() => client.close());
+      assert.equal((await client.invite(a.port)).status, 404, 'both answered 500');
+      const marks = (result: string) => a.metric('sipfleet_dispatcher_marks_total', { result });
+      if (markFailures === 3) {
+        assert.equal(await marks('below-threshold'), 2);
+        assert.equal(await marks('marked'), 0);
+        assert.equal(await b.metric('sipfleet_dispatcher_destination_active'), 2);
+      } else {
+        assert.equal(await marks('marked'), 1);
+        assert.equal(await marks('last-active'), 1);
+        await until(
+          'the mark reaches the other edge',
+          async () => (await b.metric('sipfleet_dispatcher_destination_active')) === 1,
+        );
+      }
+    }
+  });
+
+  test('Redis restart under call load: releases owed meanwhile are sent after it, counters equal live calls', async (t) => {
+    const { edges, uris, redis } = await fleet(t, 10, ['demo', 'demo'], {
+      redis: { appendonly: true, args: ['--appendfsync', 'always'] },
+    });
+    const [a, b] = edges as [EdgeHandle, EdgeHandle];
+    const client = await DialogClient.open();
+    t.after(() => client.close());
+    const dialogs = [];
+    for (let i = 0; i < 10; i++) {
+      const dialog = await client.invite(a.port);
+      assert.equal(dialog.status, 200);
+      client.ack(dialog, b.port);
+      dialogs.push(dialog);
+    }
+    assert.equal(sum(await loads(b, uris)), 10);
+    await redis.kill();
+    await until('edge b sees Redis down', async () => (await b.metric('sipfleet_redis_up')) === 0);
+    // Six calls end during the outage (BYE through the other edge); new calls are refused 503.
+    for (const dialog of dialogs.splice(0, 6)) assert.equal(await client.bye(dialog, b.port), 200);
+    assert.equal((await client.invite(a.port)).status, 503);
+    await redis.restart();
+    await until('counters equal the 4 live calls', async () => {
+      const now = await loads(b, uris).catch(() => []);
+      return now.length === 2 && sum(now) === 4;
+    });
+    assert.equal(
+      await b.metric('sipfleet_dispatcher_call_load_deferred_total', { op: 'release' }),
+      6,
+    );
+    for (const dialog of dialogs) assert.equal(await client.bye(dialog, a.port), 200);
+    assert.deepEqual(await loads(a, uris), [0, 0]);
+  });
+  test('Redis restart under sipp call-load traffic: afterwards the counters equal the live calls (0)', async (t) => {
+    const { edges, uris, redis } = await fleet(t, 10, ['demo', 'demo'], {
+      redis: { appendonly: true, args: ['--appendfsync', 'always'] },
+    });
+    const [a] = edges as [EdgeHandle];
+    const sipp = await startSipp({
+      scenario: 'uac-call',
+      remote: { host: '127.0.0.1', port: a.port },
+      service: 'bob',
+      rate: 40,
+      maxCalls: 160,
+      callLengthMs: 500,
+      recvTimeoutMs: 5000,
+      owner: t,
+    });
+    await until('calls in progress', async () => sum(await loads(a, uris)) >= 10);
+    await redis.kill();
+    await until(
+      'the edge sees Redis down',
+      async () => (await a.metric('sipfleet_redis_up')) === 0,
+    );
+    await redis.restart();
+    const stats = await sipp.waitForExit();
+    t.diagnostic(`sipp: ${stats.successful} answered, ${stats.failed} refused or failed`);
+    assert.ok(stats.successful > 0);
+    await until('no slot left once every call ended', async () => {
+      const now = await loads(a, uris).catch(() => []);
+      return now.length === 2 && sum(now) === 0;
+    });
   });
 });

@@ -15,6 +15,8 @@
 -- ARGV[4]  lower-cased URIs to leave out, space-separated ('' = none)
 -- ARGV[5]  '1' to move a slot the Call-ID already holds (failover, ds_load_replace), else '0':
 --          then a Call-ID that holds a slot (a retransmitted INVITE) gets the same one back
+-- ARGV[6]  owner: the reserving edge's membership instance, '-' for none
+-- ARGV[7]  token naming this reserve (what a release for a lost reply names)
 -- returns  {1, uri, loadkey, loads...} reserved, {2, uri, loadkey, loads...} already held,
 --          {10} every active destination is at maxload, {11} none is active, {12} no such set,
 --          {ERR_BAD_ARGUMENT}; loads is the flat load hash after the step
@@ -24,7 +26,12 @@
 local callid = ARGV[1]
 local initms = tonumber(ARGV[2])
 local limit = tonumber(ARGV[3])
+local owner = ARGV[6] or '-'
+local token = ARGV[7] or '-'
 if callid == '' or initms == nil or initms <= 0 or limit == nil then return {ERR_BAD_ARGUMENT} end
+if not string.match(owner, '^%S+$') or not string.match(token, '^%S+$') then
+  return {ERR_BAD_ARGUMENT}
+end
 local now = ds_now_ms()
 ds_purge_expired(KEYS[3], KEYS[4], KEYS[5], now, limit)
 
@@ -90,7 +97,7 @@ if best == nil then
 end
 
 redis.call('HINCRBY', KEYS[3], best.key, 1)
-redis.call('HSET', KEYS[4], callid, 'i ' .. best.key .. ' ' .. best.uri)
+redis.call('HSET', KEYS[4], callid, 'i ' .. best.key .. ' ' .. best.uri .. ' ' .. owner .. ' ' .. token)
 redis.call('ZADD', KEYS[5], now + initms, callid)
 local reply = {1, best.uri, best.key}
 for _, v in ipairs(ds_loads(KEYS[3])) do table.insert(reply, v) end

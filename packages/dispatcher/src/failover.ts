@@ -45,3 +45,64 @@ export class FailoverCursor {
     return this.#candidates.length - this.#position;
   }
 }
+
+export interface MarkEvidenceOptions {
+  /**
+   * Failures of one destination, seen by this edge within `windowMs`, before the call path may
+   * mark it down fleet-wide (one lost INVITE is not a dead server).
+   * @default 3
+   */
+  readonly failures?: number;
+  /** @default 10000 */
+  readonly windowMs?: number;
+  /** @default Date.now */
+  readonly now?: () => number;
+}
+
+/**
+ * What the failure route needs before `ds_mark_dst` from the call path: a failure *rate* per
+ * destination instead of a single failure. Kamailio marks on the first failure; a fleet shares
+ * the mark, so one edge's bad second (its own overload, one lost packet) would otherwise take a
+ * healthy destination away from every edge.
+ */
+export class MarkEvidence {
+  readonly failures: number;
+  readonly windowMs: number;
+  private readonly now: () => number;
+  /** Destination URI -> times of its recent failures (at most `failures` kept). */
+  private readonly seen = new Map<string, number[]>();
+
+  constructor(options: MarkEvidenceOptions = {}) {
+    this.failures = options.failures ?? 3;
+    this.windowMs = options.windowMs ?? 10_000;
+    this.now = options.now ?? Date.now;
+    if (!Number.isInteger(this.failures) || this.failures < 1 || !(this.windowMs > 0)) {
+      throw new RangeError(
+        `mark evidence needs failures >= 1 and windowMs > 0, got ${this.failures}, ${this.windowMs}`,
+      );
+    }
+  }
+
+  /**
+   * Counts one failure of `uri`; true when it makes `failures` within `windowMs` (the count then
+   * starts again, so a destination that stays bad is marked again only after new evidence).
+   */
+  record(uri: string): boolean {
+    const now = this.now();
+    const key = uri.toLowerCase();
+    const times = (this.seen.get(key) ?? []).filter((t) => now - t < this.windowMs);
+    times.push(now);
+    if (times.length >= this.failures) {
+      this.seen.delete(key);
+      return true;
+    }
+    this.seen.set(key, times);
+    // Forget destinations whose evidence is stale, so the map stays as small as the set.
+    if (this.seen.size > 1024) {
+      for (const [k, v] of this.seen) {
+        if (v.every((t) => now - t >= this.windowMs)) this.seen.delete(k);
+      }
+    }
+    return false;
+  }
+}

@@ -4,6 +4,7 @@ import {
   DS_ALG,
   DS_INACTIVE_DST,
   FailoverCursor,
+  MarkEvidence,
   isActive,
   parseList,
   select,
@@ -49,4 +50,24 @@ test('a failed selection gives an empty cursor', () => {
   assert.equal(cursor.selection.failure?.reason, 'missing-input');
   assert.equal(cursor.next(), undefined);
   assert.deepEqual(cursor.tried, []);
+});
+
+test('MarkEvidence: a destination is marked after N failures within the window, not after one', () => {
+  let now = 0;
+  const evidence = new MarkEvidence({ failures: 3, windowMs: 1000, now: () => now });
+  assert.equal(evidence.record('sip:A'), false);
+  now = 500;
+  assert.equal(evidence.record('sip:a'), false, 'URIs compare case-insensitively');
+  assert.equal(evidence.record('sip:b'), false, 'each destination counts on its own');
+  now = 1200; // the first failure of A left the window
+  assert.equal(evidence.record('sip:a'), false);
+  now = 1300;
+  assert.equal(evidence.record('sip:a'), true, 'three within 1 s');
+  assert.equal(evidence.record('sip:a'), false, 'the count starts again after a mark');
+});
+
+test('MarkEvidence: failures 1 is Kamailio (mark on the first failure); bad settings throw', () => {
+  assert.equal(new MarkEvidence({ failures: 1 }).record('sip:x'), true);
+  assert.throws(() => new MarkEvidence({ failures: 0 }), RangeError);
+  assert.throws(() => new MarkEvidence({ windowMs: 0 }), RangeError);
 });

@@ -145,6 +145,20 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     reader: 'sipfleet route-api (POST /route)',
   },
   {
+    name: 'fleetMembers',
+    pattern: '<prefix>:{fleet}:members',
+    type: 'zset',
+    writer: 'edge (membership heartbeat: instance scored by when its record expires, in ms)',
+    reader: 'edge (dead members: reclaim their unanswered call-load slots), sipfleet ctl fleet',
+  },
+  {
+    name: 'fleetMember',
+    pattern: '<prefix>:{fleet}:member:<instance>',
+    type: 'string',
+    writer: 'edge (membership heartbeat: JSON record with a short TTL)',
+    reader: 'sipfleet ctl fleet',
+  },
+  {
     name: 'channel',
     pattern: '<prefix>:ev:<name>',
     type: 'channel',
@@ -267,6 +281,16 @@ export class KeyBuilder {
   /** The reference routing API's rules: one hash, field = rule id, value = the rule as JSON. */
   routeRules(): string {
     return `${this.prefix}:{rt}:rules`;
+  }
+
+  /** The fleet's live edges: membership instance -> when its heartbeat record expires (ms). */
+  fleetMembers(): string {
+    return `${this.prefix}:{fleet}:members`;
+  }
+
+  /** One edge's membership record (JSON, short TTL), in the same slot as the index. */
+  fleetMember(instance: string): string {
+    return `${this.prefix}:{fleet}:member:${segment('member instance', instance)}`;
   }
 
   /** Pub/sub channel names need no hash tag: PUBLISH reaches every Cluster node. */

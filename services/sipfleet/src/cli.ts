@@ -1,13 +1,13 @@
 // The `sipfleet` entry point. Each command module is imported inside its own case: `sipfleet ctl …`
 // or `sipfleet version` must not pay for loading the edge, fastify and BullMQ (about a second of
 // start-up) when it only talks to Redis or prints a line.
-import { readFileSync } from 'node:fs';
+import { version } from './version.js';
 
 /** One line per command; `sipfleet help` prints them all (a test holds it to the switch below). */
 export const COMMANDS: Readonly<Record<string, string>> = {
   edge: 'run one edge (SIP proxy)',
   up: 'run a whole fleet on this machine (embedded redis-server, edges; --demo)',
-  ctl: 'operator commands on Redis: dispatcher, htable, maintenance (kamctl/kamcmd)',
+  ctl: 'operator commands on Redis: dispatcher, fleet, htable, maintenance (kamctl/kamcmd)',
   prober: 'run one prober (OPTIONS keepalives, shared with other probers over BullMQ)',
   'route-api': 'reference HTTP routing API answering rtjson (rules in Redis)',
   'demo-uas': 'run a demo media server (answers INVITE, BYE, OPTIONS; no media)',
@@ -44,13 +44,6 @@ ${Object.entries(EXIT_CODES)
   .map(([code, what]) => `  ${code.padStart(2)}  ${what}`)
   .join('\n')}
 `;
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
-}
 
 /** Runs one sipfleet subcommand and resolves to the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {

@@ -66,6 +66,15 @@ export const edgeConfigSchema = z
             failover: z.boolean().default(true),
             /** No-reply timer per branch (fr_timer) before failing over. @default 2000 */
             frTimerMs: z.number().int().positive().default(2000),
+            /**
+             * Failures of one destination (500, or a branch timeout while this edge's event loop
+             * was not lagging) within `markWindowMs` before the route marks it inactive+probing
+             * fleet-wide. The last active destination of the set is never marked from the call
+             * path. @default 3
+             */
+            markFailures: z.number().int().min(1).default(3),
+            /** The window `markFailures` are counted in (ms). @default 10000 */
+            markWindowMs: z.number().int().positive().default(10_000),
             /** Cap on the candidate list, 0 = none. @default 0 */
             limit: z.number().int().min(0).default(0),
             /** Algorithm 7 hashes this header's value. @default none */
@@ -113,6 +122,20 @@ export const edgeConfigSchema = z
         registerSets: [],
         reconcileIntervalMs: 30_000,
       }),
+    /** Fleet membership: the heartbeat record each edge keeps in Redis (`sipfleet ctl fleet`). */
+    fleet: z
+      .object({
+        /** How often the edge writes its record. @default 1000 */
+        heartbeatMs: z.number().int().positive().default(1000),
+        /**
+         * How long a record lives without a heartbeat; after it, another edge reclaims the
+         * edge's unanswered call-load slots (within ttlMs + heartbeatMs). @default 3000
+         */
+        ttlMs: z.number().int().positive().default(3000),
+      })
+      .strict()
+      .refine((f) => f.ttlMs > f.heartbeatMs, { message: 'fleet.ttlMs must exceed heartbeatMs' })
+      .default({ heartbeatMs: 1000, ttlMs: 3000 }),
     timers: z
       .object({
         /** RFC 3261 T1 in ms. @default 500 */

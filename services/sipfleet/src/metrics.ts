@@ -26,6 +26,9 @@ export class EdgeMetrics implements ProxyObserver {
   readonly dispatcherSelections: Counter<'set' | 'alg' | 'result'>;
   readonly dispatcherFailovers: Counter<'set'>;
   readonly dispatcherRefusals: Counter<'set' | 'reason'>;
+  readonly dispatcherMarks: Counter<'set' | 'result'>;
+  readonly dispatcherCallLoadDeferred: Counter<'op'>;
+  readonly dispatcherCallLoadDropped: Counter<'op'>;
   private readonly byMethod = new Map<string, Counter.Internal>();
   private readonly byClass: Counter.Internal[];
 
@@ -110,6 +113,24 @@ export class EdgeMetrics implements ProxyObserver {
       name: 'sipfleet_dispatcher_refusals_total',
       help: 'Calls refused by the dispatcher route (no destination left, all at maxload)',
       labelNames: ['set', 'reason'],
+      registers: [this.registry],
+    });
+    this.dispatcherMarks = new Counter({
+      name: 'sipfleet_dispatcher_marks_total',
+      help: 'Failures that could mark a destination down from the call path, by what was done: marked, lagged (own event-loop lag), below-threshold, last-active',
+      labelNames: ['set', 'result'],
+      registers: [this.registry],
+    });
+    this.dispatcherCallLoadDeferred = new Counter({
+      name: 'sipfleet_dispatcher_call_load_deferred_total',
+      help: 'Call-load releases and confirms that could not reach Redis and were queued for the reconnect',
+      labelNames: ['op'],
+      registers: [this.registry],
+    });
+    this.dispatcherCallLoadDropped = new Counter({
+      name: 'sipfleet_dispatcher_call_load_dropped_total',
+      help: 'Queued call-load releases and confirms dropped because the queue was full (those slots end by expiry)',
+      labelNames: ['op'],
       registers: [this.registry],
     });
     this.registerDestinationGauges(destinations);

@@ -1,7 +1,10 @@
 -- Call-load helpers shared by the ds-* scripts. One set's call slots live in two keys of the set's
--- hash-tag slot: the calls hash (Call-ID -> "<state> <loadkey> <uri>", state i = initial, c =
--- confirmed) and the expiry zset (Call-ID scored by its expiry in ms). The load hash counts the
--- live slots per load key (duid, or the lower-cased URI when there is none).
+-- hash-tag slot: the calls hash (Call-ID -> "<state> <loadkey> <uri>[ <owner> <token>]", state i =
+-- initial, c = confirmed) and the expiry zset (Call-ID scored by its expiry in ms). The load hash
+-- counts the live slots per load key (duid, or the lower-cased URI when there is none). Only an
+-- initial slot carries an owner (the reserving edge's membership instance, '-' when it has none:
+-- its slots are reclaimed when that edge's heartbeat stops) and a token (the reserve that took
+-- it: a release for a reserve whose reply was lost drops that slot and no other).
 
 -- Server time in ms, so every edge expires slots on one clock (effects replication makes TIME safe).
 local function ds_now_ms()
@@ -9,8 +12,12 @@ local function ds_now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- state, load key, URI, owner, token (owner and token nil on a confirmed or older slot).
 local function ds_parse_call(value)
-  return string.match(value, '^(%S+) (%S+) (%S+)$')
+  local state, key, uri, rest = string.match(value, '^(%S+) (%S+) (%S+)(.*)$')
+  if not state then return nil end
+  local owner, token = string.match(rest, '^ (%S+) (%S+)$')
+  return state, key, uri, owner, token
 end
 
 -- One call less on a load key; the field disappears at 0 so the hash never holds negatives.

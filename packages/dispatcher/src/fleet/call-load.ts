@@ -8,7 +8,15 @@
 // every response carries it back, and whichever edge sees the 2xx, BYE or CANCEL makes one
 // round trip. (A per-call key {dsc:<callid>} would be findable from the Call-ID but lives in
 // another slot: reserve would then need two round trips and could leave one half written.)
-import type { RedisConnection } from '@sipfleet/redis';
+//
+// Nothing leaks through a Redis outage: a release or confirm that cannot reach Redis waits in a
+// bounded queue and is sent again after the reconnect (both are idempotent), and a reserve whose
+// reply was lost (sent, then a timeout or a dropped connection: Redis may have applied it) is
+// undone by a release naming that reserve's token, so it can never drop a later INVITE's slot.
+// The outage is reported once, with counts, when the queue has drained.
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { type RedisConnection, toRedisError } from '@sipfleet/redis';
 import { pairs } from './codec.js';
 import { DispatcherFleetError, checkSetId } from './errors.js';
 import { scriptsFor } from './scripts.js';
@@ -28,6 +36,50 @@ export interface CallLoadOptions {
    * @default 32
    */
   purgePerReserve?: number;
+  /**
+   * Releases and confirms waiting for Redis to come back (one per call at most); past it they
+   * are dropped (counted, reported) and those slots end by their expiry or the next reconcile.
+   * @default 10000
+   */
+  retryQueueLimit?: number;
+  /**
+   * Delay before queued releases and confirms are sent again while the connection looks up (a
+   * timeout or a failover error rather than a disconnect, which waits for the reconnect).
+   * @default 1000
+   */
+  retryQueueDelayMs?: number;
+  /** The outage report (one SIPFLEET_ERR_DISPATCHER_CALL_LOAD_DEFERRED per outage). @default ignore */
+  onError?: (err: Error) => void;
+}
+
+export type DeferredOp = 'release' | 'confirm';
+
+export interface CallLoadEvents {
+  /** A release or confirm could not reach Redis and waits for the reconnect (metric). */
+  deferred: [op: DeferredOp];
+  /** A waiting release or confirm was dropped: the queue was full (metric). */
+  dropped: [op: DeferredOp];
+}
+
+/** One release or confirm waiting for Redis; `token` makes a release conditional (lost reserve). */
+interface Pending {
+  op: DeferredOp;
+  setid: number;
+  callId: string;
+  token: string;
+}
+
+/** Error replies of a Redis that is failing over or starting: the same command works later. */
+const FAILOVER_REPLY = /\b(READONLY|CLUSTERDOWN|LOADING|MASTERDOWN|TRYAGAIN|MOVED|ASK)\b/;
+
+/** Errors worth sending again: Redis away, slow, or failing over. */
+function isTransient(err: unknown): boolean {
+  const e = toRedisError(err);
+  return (
+    e.code === 'SIPFLEET_ERR_REDIS_UNAVAILABLE' ||
+    e.code === 'SIPFLEET_ERR_REDIS_TIMEOUT' ||
+    (e.code === 'SIPFLEET_ERR_REDIS_COMMAND' && FAILOVER_REPLY.test(e.message))
+  );
 }
 
 export type ReserveResult =
@@ -70,15 +122,31 @@ export interface ReconcileResult {
 
 const REFUSED = { 10: 'all-at-maxload', 11: 'no-active-destination', 12: 'unknown-set' } as const;
 
-export class CallLoad {
+export class CallLoad extends EventEmitter<CallLoadEvents> {
   private readonly initExpireMs: number;
   private readonly expireMs: number;
   private readonly purgePerReserve: number;
+  private readonly retryQueueLimit: number;
+  private readonly retryQueueDelayMs: number;
+  private readonly onError: (err: Error) => void;
+  /** What the reserves of this process are tagged with; see setOwner. */
+  private owner = '-';
+  /** Makes reserve tokens unique across processes without a round trip. */
+  private readonly tokenPrefix = randomBytes(6).toString('base64url');
+  private tokens = 0;
+  /** `<setid> <Call-ID>` -> the one op still owed for that call. */
+  private readonly pending = new Map<string, Pending>();
+  private flushing = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private waitingForUp = false;
+  /** This outage's counts, reported once the queue is empty again. */
+  private outage = { deferred: 0, dropped: 0, sent: 0 };
 
   constructor(
     private readonly conn: RedisConnection,
     options: CallLoadOptions = {},
   ) {
+    super();
     this.initExpireMs = expiryMs('initExpireSeconds', options.initExpireSeconds ?? 7200);
     this.expireMs = expiryMs('expireSeconds', options.expireSeconds ?? 7200);
     const purge = options.purgePerReserve ?? 32;
@@ -89,6 +157,29 @@ export class CallLoad {
       );
     }
     this.purgePerReserve = purge;
+    this.retryQueueLimit = options.retryQueueLimit ?? 10_000;
+    this.retryQueueDelayMs = options.retryQueueDelayMs ?? 1000;
+    this.onError = options.onError ?? (() => undefined);
+  }
+
+  /**
+   * Tags the reserves from now on with this edge's membership instance (FleetMembership does it
+   * after its first heartbeat): when that heartbeat stops, any edge drops the unanswered slots
+   * carrying it (reclaim). Without an owner, slots end by release or `initExpireSeconds` only.
+   */
+  setOwner(instance: string): void {
+    if (!/^\S+$/.test(instance)) {
+      throw new DispatcherFleetError(
+        'SIPFLEET_ERR_DISPATCHER_BAD_ARGUMENT',
+        `owner must be one word, got "${instance}"`,
+      );
+    }
+    this.owner = instance;
+  }
+
+  /** Releases and confirms waiting for Redis right now. */
+  get queued(): number {
+    return this.pending.size;
   }
 
   private keys(setid: number) {
@@ -105,7 +196,10 @@ export class CallLoad {
 
   /**
    * ds_select_dst with alg 10 + ds_load_add: the least-loaded active destination under its
-   * maxload gets a slot for `callId`. One round trip.
+   * maxload gets a slot for `callId`. One round trip. Idempotent per Call-ID: a Call-ID that
+   * holds a slot gets it back (unless `replace`). When the command was sent but its reply is lost
+   * (timeout, connection dropped, failover), a release of exactly this reserve is queued, so a
+   * slot Redis applied anyway does not leak behind the caller's 503.
    * @throws SipfleetRedisError (e.g. SIPFLEET_ERR_REDIS_UNAVAILABLE) when Redis cannot be asked.
    */
   async reserve(
@@ -115,19 +209,33 @@ export class CallLoad {
   ): Promise<ReserveResult> {
     const k = this.keys(setid);
     const exclude = (options.exclude ?? []).map((u) => u.toLowerCase()).join(' ');
-    const reply = await scriptsFor(this.conn).run(
-      'ds-reserve',
-      [k.dst, k.state, k.load, k.calls, k.expiry],
-      [
-        checkCallId(callId),
-        this.initExpireMs,
-        this.purgePerReserve,
-        exclude,
-        options.replace ? '1' : '0',
-      ],
-    );
+    const token = `${this.tokenPrefix}.${(this.tokens = (this.tokens + 1) % 0x40000000)}`;
+    const sent = this.conn.ready;
+    let reply;
+    try {
+      reply = await scriptsFor(this.conn).run(
+        'ds-reserve',
+        [k.dst, k.state, k.load, k.calls, k.expiry],
+        [
+          checkCallId(callId),
+          this.initExpireMs,
+          this.purgePerReserve,
+          exclude,
+          options.replace ? '1' : '0',
+          this.owner,
+          token,
+        ],
+      );
+    } catch (err) {
+      // Rejected before sending (fail-fast while down): nothing was applied, nothing to undo.
+      if (sent && isTransient(err)) this.defer({ op: 'release', setid, callId, token });
+      throw err;
+    }
     const code = Number(reply[0]);
     if (code === 10 || code === 11 || code === 12) return { ok: false, reason: REFUSED[code] };
+    // A new attempt of this Call-ID (an INVITE retried after 407 or 503) now owns the slot: a
+    // release still owed for an earlier attempt must not free it.
+    this.pending.delete(`${setid} ${callId}`);
     const loads = new Map<string, number>();
     for (const [key, n] of pairs(reply.slice(3))) loads.set(key, Number(n));
     return {
@@ -152,16 +260,146 @@ export class CallLoad {
 
   /**
    * 3xx-6xx, BYE or CANCEL (ds_load_unset): frees the slot exactly once; false when there was
-   * none (retransmission, second BYE). One round trip.
+   * none (retransmission, second BYE). With `token`, only the slot that reserve took. One round
+   * trip.
    */
-  async release(setid: number, callId: string): Promise<boolean> {
+  async release(setid: number, callId: string, token = ''): Promise<boolean> {
     const k = this.keys(setid);
     const [code] = await scriptsFor(this.conn).run(
       'ds-release',
       [k.load, k.calls, k.expiry],
-      [checkCallId(callId)],
+      [checkCallId(callId), token],
     );
     return code === 1;
+  }
+
+  /**
+   * release() that never throws: when Redis cannot be reached (or answers a failover error) the
+   * release waits in the queue and is sent after the reconnect. For the call path.
+   */
+  releaseOrRetry(setid: number, callId: string): void {
+    this.release(setid, callId).catch((err: unknown) => this.failed('release', setid, callId, err));
+  }
+
+  /** confirm() that never throws; queued like releaseOrRetry (a later release replaces it). */
+  confirmOrRetry(setid: number, callId: string): void {
+    this.confirm(setid, callId).catch((err: unknown) => this.failed('confirm', setid, callId, err));
+  }
+
+  private failed(op: DeferredOp, setid: number, callId: string, err: unknown): void {
+    if (isTransient(err)) this.defer({ op, setid, callId, token: '' });
+    else this.onError(err instanceof Error ? err : toRedisError(err));
+  }
+
+  /** One op owed per call: a release wins over a confirm, an unconditional one over a token. */
+  private defer(entry: Pending): void {
+    const key = `${entry.setid} ${entry.callId}`;
+    const held = this.pending.get(key);
+    if (held !== undefined) {
+      if (held.op === 'release' && (entry.op === 'confirm' || held.token === '')) return;
+      this.pending.set(key, entry);
+    } else if (this.pending.size >= this.retryQueueLimit) {
+      this.outage.dropped++;
+      this.emit('dropped', entry.op);
+      this.scheduleFlush();
+      return;
+    } else {
+      this.pending.set(key, entry);
+    }
+    this.outage.deferred++;
+    this.emit('deferred', entry.op);
+    this.scheduleFlush();
+  }
+
+  /** Sends the queue on the next 'up', or after retryQueueDelayMs while the connection looks up. */
+  private scheduleFlush(): void {
+    if (this.flushing) return;
+    if (!this.conn.ready) {
+      if (this.waitingForUp) return;
+      this.waitingForUp = true;
+      this.conn.once('up', () => {
+        this.waitingForUp = false;
+        void this.flush();
+      });
+      return;
+    }
+    if (this.retryTimer !== undefined) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.flush();
+    }, this.retryQueueDelayMs);
+    this.retryTimer.unref();
+  }
+
+  /** Sends every queued op once (in batches); what fails again stays queued for the next try. */
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      const batch = [...this.pending.entries()];
+      for (let i = 0; i < batch.length; i += 256) {
+        await Promise.all(batch.slice(i, i + 256).map(([key, entry]) => this.send(key, entry)));
+      }
+    } finally {
+      this.flushing = false;
+    }
+    if (this.pending.size > 0) {
+      this.scheduleFlush();
+      return;
+    }
+    const { deferred, dropped, sent } = this.outage;
+    this.outage = { deferred: 0, dropped: 0, sent: 0 };
+    if (deferred + dropped > 0) {
+      this.onError(
+        new DispatcherFleetError(
+          'SIPFLEET_ERR_DISPATCHER_CALL_LOAD_DEFERRED',
+          `call load: ${deferred} release(s)/confirm(s) could not reach Redis and were sent after ` +
+            `it came back (${sent} sent)` +
+            (dropped > 0 ? `; ${dropped} dropped (queue full): those slots end by expiry` : ''),
+        ),
+      );
+    }
+  }
+
+  private async send(key: string, entry: Pending): Promise<void> {
+    try {
+      if (entry.op === 'confirm') await this.confirm(entry.setid, entry.callId);
+      else await this.release(entry.setid, entry.callId, entry.token);
+    } catch (err) {
+      if (isTransient(err)) return; // stays queued
+      this.onError(err instanceof Error ? err : toRedisError(err));
+    }
+    // A newer op for the call may have replaced this one while it was on the wire.
+    if (this.pending.get(key) === entry) {
+      this.pending.delete(key);
+      this.outage.sent++;
+    }
+  }
+
+  /**
+   * Drops the unanswered slots reserved by a membership instance whose heartbeat stopped, in
+   * every set of the fleet's list (FleetMembership calls it). Returns how many were dropped.
+   */
+  async reclaim(owner: string): Promise<number> {
+    const sets = String((await this.conn.call('HGET', this.conn.keys.dsIndex(), 'sets')) ?? '');
+    let dropped = 0;
+    for (const id of sets.split(' ').filter((x) => /^\d+$/.test(x))) {
+      const k = this.keys(Number(id));
+      const [, n] = await scriptsFor(this.conn).run(
+        'ds-reclaim',
+        [k.load, k.calls, k.expiry],
+        [owner],
+      );
+      dropped += Number(n);
+    }
+    return dropped;
+  }
+
+  /** Stops the retry timer; queued ops are given up (the slots end by expiry). */
+  close(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.pending.clear();
   }
 
   /**

@@ -13,6 +13,8 @@ export const DISPATCHER_FLEET_ERROR_CODES = [
   'SIPFLEET_ERR_DISPATCHER_BAD_ENTRY',
   /** The list's index vanished from Redis (data loss); edges keep their snapshot (reported, not thrown). */
   'SIPFLEET_ERR_DISPATCHER_LIST_MISSING',
+  /** Call-load releases/confirms waited out a Redis outage (one report per outage, with counts). */
+  'SIPFLEET_ERR_DISPATCHER_CALL_LOAD_DEFERRED',
 ] as const;
 
 export type DispatcherFleetErrorCode = (typeof DISPATCHER_FLEET_ERROR_CODES)[number];

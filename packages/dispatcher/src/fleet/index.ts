@@ -6,6 +6,7 @@ export { readFleet, type FleetRead, type StoredDestination } from './codec.js';
 export * from './scripts.js';
 export * from './store.js';
 export * from './call-load.js';
+export * from './membership.js';
 export * from './from-list.js';
 export * from './route-param.js';
 export * from './view.js';

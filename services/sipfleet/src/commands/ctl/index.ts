@@ -12,11 +12,13 @@ import {
   UsageError,
 } from './common.js';
 import { dispatcherGroup } from './dispatcher.js';
+import { fleetGroup } from './fleet.js';
 import { htableGroup } from './htable.js';
 import { maintenanceGroup } from './maintenance.js';
 
 const GROUPS: Readonly<Record<string, CtlGroup>> = {
   dispatcher: dispatcherGroup,
+  fleet: fleetGroup,
   htable: htableGroup,
   maintenance: maintenanceGroup,
 };
@@ -27,6 +29,7 @@ Operator commands, run against Redis (kamctl/kamcmd for the fleet). See docs/cli
 
 groups:
   dispatcher    list, reload, set-state, add, remove, hash, ping-active, probe
+  fleet         list (the live edges)
   htable        get, sets, seti, delete, dump, list, flush, reload, stats
   maintenance   on, off, status (fleet-wide or --node ID)
 

@@ -1,4 +1,10 @@
-import { DS_ALG, DS_SET_ROUTE_PARAM, formatSetParam, isActive } from '@sipfleet/dispatcher';
+import {
+  DS_ALG,
+  DS_SET_ROUTE_PARAM,
+  MarkEvidence,
+  formatSetParam,
+  isActive,
+} from '@sipfleet/dispatcher';
 import type { Candidate, DispatcherFleet, DispatcherView } from '@sipfleet/dispatcher';
 import { withinDialog } from '@sipfleet/proxy';
 import type { FailureContext, RequestContext, RoutingHooks } from '@sipfleet/proxy';
@@ -12,9 +18,19 @@ interface CallPlan {
   candidates: readonly Candidate[];
   next: number;
   tried: string[];
+  /** The INVITE holds a call-load slot (alg 10) that this edge still has to release or confirm. */
+  slot: boolean;
+  /** When the current branch was relayed (ms, for the lag check of a timeout). */
+  branchAt: number;
 }
 
 const PLAN = 'dispatcher.plan';
+
+/** The edge's event-loop health (its overload monitor): was the loop lagging lately? */
+export interface LoopHealth {
+  /** True when the event loop lagged at some point within the last `ms` milliseconds. */
+  laggedWithin(ms: number): boolean;
+}
 
 /**
  * The default route with a dispatcher set: Kamailio's LOADBALANCE and MANAGE_FAILURE routes from
@@ -22,24 +38,81 @@ const PLAN = 'dispatcher.plan';
  * selected destination; on 5xx, or a branch timeout without any reply, the destination is marked
  * inactive+probing fleet-wide (on 500 and timeouts, as the recipe does) and the call moves to the
  * next candidate with a fresh no-reply timer; when none is left, `404 No destination`. A cancelled
- * call is not failed over. With algorithm 10 every call holds a call-load slot: reserved at
- * selection, confirmed by the 2xx, released by a 3xx–6xx, BYE or CANCEL on whichever edge.
+ * call is not failed over.
+ *
+ * Marking is evidence-based, because a mark is fleet-wide: a destination is marked only after
+ * `markFailures` failures within `markWindowMs` on this edge, a timeout counts only when `health`
+ * says the event loop did not lag during the branch (an overloaded edge's late timers are not the
+ * server's fault), and the last active destination of the set is never marked from the call path
+ * (the prober still can).
+ *
+ * With algorithm 10 each INVITE holds a call-load slot (other methods take none and are spread
+ * by Call-ID hash): reserved at selection, confirmed by the 2xx, released by whatever ends the
+ * attempt (3xx–6xx, a local timeout, CANCEL, no destination left) or by the BYE on any edge.
+ * Releases and confirms that cannot reach Redis are retried after it comes back (CallLoad).
  */
 export function dispatcherRoute(
   opts: DispatcherRouting,
   view: DispatcherView,
   fleet: DispatcherFleet,
   metrics: EdgeMetrics,
+  health?: LoopHealth,
 ): RoutingHooks {
   const callLoad = opts.algorithm === DS_ALG.CALL_LOAD;
+  const set = String(opts.set);
+  const evidence = new MarkEvidence({ failures: opts.markFailures, windowMs: opts.markWindowMs });
   const refuse = (ctx: RequestContext | FailureContext, code: number, reason: string): void => {
-    metrics.dispatcherRefusals.inc({ set: String(opts.set), reason });
+    metrics.dispatcherRefusals.inc({ set, reason });
     ctx.reply(code, reason);
   };
-  const releaseSlot = (ctx: { log: RequestContext['log'] }, setid: number, callId: string) => {
-    view.callLoad
-      .release(setid, callId)
-      .catch((err: unknown) => ctx.log.warn({ err }, 'call-load release failed'));
+  const release = (plan: CallPlan | undefined, callId: string): void => {
+    if (plan?.slot !== true) return;
+    plan.slot = false;
+    view.callLoad.releaseOrRetry(opts.set, callId);
+  };
+  if (callLoad) {
+    view.callLoad.on('deferred', (op) => metrics.dispatcherCallLoadDeferred.inc({ op }));
+    view.callLoad.on('dropped', (op) => metrics.dispatcherCallLoadDropped.inc({ op }));
+  }
+
+  // Marks this edge sent whose event has not reached its snapshot yet (the bus takes a few ms):
+  // they count as down already, so two quick failures cannot take the last two destinations.
+  const inFlightMarks = new Map<string, number>();
+  const settled = (event: { uri: string }) => inFlightMarks.delete(event.uri.toLowerCase());
+  for (const name of ['dst-down', 'dst-up', 'dst-state'] as const) view.on(name, settled);
+  const marking = (uri: string) =>
+    (inFlightMarks.get(uri.toLowerCase()) ?? -Infinity) > Date.now() - opts.markWindowMs;
+
+  /** ds_mark_dst("ip") from the call path, only on evidence (see above). */
+  const markOnEvidence = (
+    ctx: FailureContext,
+    failed: string,
+    timedOut: boolean,
+    plan: CallPlan,
+  ) => {
+    const key = failed.toLowerCase();
+    const result = (() => {
+      if (timedOut && health?.laggedWithin(Date.now() - plan.branchAt + 1) === true)
+        return 'lagged';
+      if (!evidence.record(failed)) return 'below-threshold';
+      const others = view.snapshot.sets
+        .get(opts.set)
+        ?.destinations.filter((d) => isActive(d) && d.uri.toLowerCase() !== key && !marking(d.uri));
+      if ((others?.length ?? 0) === 0) return 'last-active';
+      return 'marked';
+    })();
+    metrics.dispatcherMarks.inc({ set, result });
+    if (result !== 'marked') return;
+    inFlightMarks.set(key, Date.now());
+    fleet
+      .setState(opts.set, failed, 'ip', { reason: `call ${ctx.callId}: ${ctx.bestStatus}` })
+      .then((t) => {
+        if (!t.changed) inFlightMarks.delete(key);
+      })
+      .catch((err: unknown) => {
+        inFlightMarks.delete(key);
+        ctx.log.warn({ err, destination: failed }, 'mark failed');
+      });
   };
 
   return {
@@ -48,8 +121,7 @@ export function dispatcherRoute(
         // BYE on any edge releases the call's slot; the set came back in our Route entry.
         if (callLoad && ctx.isMethod('BYE')) {
           const param = ctx.routeParam(DS_SET_ROUTE_PARAM);
-          releaseSlot(
-            ctx,
+          view.callLoad.releaseOrRetry(
             param !== undefined && /^\d{1,9}$/.test(param) ? Number(param) : opts.set,
             ctx.callId,
           );
@@ -66,11 +138,14 @@ export function dispatcherRoute(
         return;
       }
       const req = ctx.request;
+      // Only an INVITE starts a call that a 2xx/BYE will end, so only an INVITE takes a slot.
+      const reserves = callLoad && req.method === 'INVITE';
+      const alg = callLoad && !reserves ? DS_ALG.HASH_CALLID : opts.algorithm;
       let selection;
       try {
         selection = await view.selectDestinations(
           opts.set,
-          opts.algorithm,
+          alg,
           {
             callId: ctx.callId,
             fromUri: req.from.uri.toString(),
@@ -84,18 +159,14 @@ export function dispatcherRoute(
         );
       } catch (err) {
         ctx.log.warn({ err }, 'dispatcher selection failed (Redis unavailable for call load)');
-        metrics.dispatcherSelections.inc({
-          set: String(opts.set),
-          alg: String(opts.algorithm),
-          result: 'error',
-        });
+        metrics.dispatcherSelections.inc({ set, alg: String(alg), result: 'error' });
         refuse(ctx, opts.maxloadRefusal.code, opts.maxloadRefusal.reason);
         return;
       }
       const first = selection.candidates[0];
       metrics.dispatcherSelections.inc({
-        set: String(opts.set),
-        alg: String(opts.algorithm),
+        set,
+        alg: String(alg),
         result: first === undefined ? (selection.failure?.reason ?? 'none') : 'ok',
       });
       if (first === undefined) {
@@ -105,7 +176,7 @@ export function dispatcherRoute(
         return;
       }
       if (req.method === 'INVITE' || req.method === 'SUBSCRIBE') {
-        ctx.recordRoute(callLoad ? { [DS_SET_ROUTE_PARAM]: formatSetParam(opts.set) } : undefined);
+        ctx.recordRoute(reserves ? { [DS_SET_ROUTE_PARAM]: formatSetParam(opts.set) } : undefined);
       }
       ctx.setTimers({ frTimerMs: opts.frTimerMs });
       if (selection.parallel) {
@@ -120,6 +191,8 @@ export function dispatcherRoute(
         candidates: selection.candidates,
         next: 1,
         tried: [first.destination.uri],
+        slot: reserves,
+        branchAt: Date.now(),
       };
       ctx.vars.set(PLAN, plan);
       ctx.setDestination(first.destination.uri);
@@ -127,37 +200,58 @@ export function dispatcherRoute(
     },
 
     reply(ctx) {
-      if (!callLoad || ctx.request.method !== 'INVITE') return;
-      // ds_load_update on 2xx; ds_load_unset on 3xx-6xx (the failure hook may reserve again).
+      const plan = ctx.vars.get(PLAN) as CallPlan | undefined;
+      if (plan?.slot !== true) return;
+      // ds_load_update on 2xx. A 3xx-6xx ends the attempt (ds_load_unset) unless the failure
+      // hook will fail over on it: then its reserve moves the slot, and a release sent now
+      // could land after that reserve and free the new slot.
       if (ctx.status >= 200 && ctx.status < 300) {
-        view.callLoad
-          .confirm(opts.set, ctx.request.callId)
-          .catch((err: unknown) => ctx.log.warn({ err }, 'call-load confirm failed'));
-      } else if (ctx.status >= 300) releaseSlot(ctx, opts.set, ctx.request.callId);
+        view.callLoad.confirmOrRetry(opts.set, ctx.request.callId);
+      } else if (
+        ctx.status >= 300 &&
+        !(opts.failover && /^(5\d\d|408)$/.test(String(ctx.status)))
+      ) {
+        release(plan, ctx.request.callId);
+      }
     },
 
     async failure(ctx) {
       const plan = ctx.vars.get(PLAN) as CallPlan | undefined;
-      if (plan === undefined || ctx.isCanceled() || !opts.failover) return;
-      const timedOutSilent = ctx.branchTimeout() && !ctx.branchReplied();
-      if (!ctx.checkStatus('5[0-9][0-9]|408') && !timedOutSilent) return;
-      const failed = ctx.failedDestination;
-      if (ctx.checkStatus('500') || timedOutSilent) {
-        // ds_mark_dst("ip"): fleet-wide, published once; the prober brings it back.
-        fleet
-          .setState(opts.set, failed, 'ip', { reason: `call ${ctx.callId}: ${ctx.bestStatus}` })
-          .catch((err: unknown) => ctx.log.warn({ err, destination: failed }, 'mark failed'));
+      if (plan === undefined) return;
+      // Whatever ends the attempt here frees its slot: a local timeout without failover, a final
+      // that is not failed over, CANCEL. (A CANCEL the server answers 487 was released by the
+      // reply hook already; one towards a silent server reaches this hook only where the proxy
+      // runs the failure hook for cancelled transactions, as Kamailio's failure_route does.)
+      if (ctx.isCanceled() || !opts.failover) {
+        release(plan, ctx.callId);
+        return;
       }
-      metrics.dispatcherFailovers.inc({ set: String(opts.set) });
+      const timedOutSilent = ctx.branchTimeout() && !ctx.branchReplied();
+      if (!ctx.checkStatus('5[0-9][0-9]|408') && !timedOutSilent) {
+        release(plan, ctx.callId);
+        return;
+      }
+      const failed = ctx.failedDestination;
+      if (ctx.checkStatus('500') || timedOutSilent)
+        markOnEvidence(ctx, failed, timedOutSilent, plan);
+      metrics.dispatcherFailovers.inc({ set });
       let next: string | undefined;
-      if (callLoad) {
+      if (plan.slot) {
+        // ds_load_replace: the slot moves to the least-loaded destination not tried yet, which
+        // may be outside the first candidate list (loads changed since): route to it all the same.
         const moved = await view.callLoad
           .reserve(opts.set, ctx.callId, { replace: true, exclude: plan.tried })
           .catch(() => undefined);
-        next = moved?.ok
-          ? plan.candidates.find((c) => c.destination.uri.toLowerCase() === moved.uri)?.destination
-              .uri
-          : undefined;
+        const uri = moved?.ok ? moved.uri : undefined;
+        next =
+          uri === undefined
+            ? undefined
+            : view.snapshot.sets
+                .get(opts.set)
+                ?.destinations.find((d) => d.uri.toLowerCase() === uri)?.uri;
+        // No slot was moved (refused, Redis away) or it went to a destination this snapshot does
+        // not know yet: nothing to route to, so whatever the Call-ID still holds goes.
+        if (next === undefined) release(plan, ctx.callId);
       } else {
         // ds_next_dst: the next candidate that is still active in the current snapshot.
         while (plan.next < plan.candidates.length) {
@@ -176,6 +270,7 @@ export function dispatcherRoute(
         return;
       }
       plan.tried.push(next);
+      plan.branchAt = Date.now();
       ctx.log.info({ failed, next, status: ctx.bestStatus }, 'dispatcher failover');
       ctx.setDestination(next);
       ctx.setTimers({ frTimerMs: opts.frTimerMs });
