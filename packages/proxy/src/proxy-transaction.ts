@@ -306,7 +306,9 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
     if (this.phase !== 'relaying' || this.responses.answered || this.replied) return;
     for (const b of this.branches) if (!b.finished) return;
     const failure = this.init.hooks.hooks.failure;
-    if (failure !== undefined && !this.canceled) {
+    // Kamailio runs failure_route for a cancelled transaction too; the route checks
+    // t_is_canceled() (a call-load route releases its slot there), and relay() answers 487.
+    if (failure !== undefined) {
       this.phase = 'failure';
       const before = this.branches.length;
       this.init.hooks.run('failure', failure, this as FailureContext, {

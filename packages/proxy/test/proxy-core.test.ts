@@ -182,6 +182,27 @@ describe('proxy core (RFC 3261 section 16)', () => {
     assert.equal(uac.statuses().at(-1), 487);
   });
 
+  test('a CANCEL towards a silent server: the failure hook still runs, sees t_is_canceled(), the caller gets 487', async () => {
+    const seen: boolean[] = [];
+    const { world, uac } = setup(() => ({
+      request(ctx) {
+        ctx.setDestination('sip:10.0.9.9:5060'); // nothing answers there
+        ctx.relay();
+      },
+      failure(ctx) {
+        seen.push(ctx.isCanceled());
+        ctx.relay(); // what a careless failure route does: answered 487, nothing relayed
+      },
+    }));
+    const tx = uac.send(uac.request('INVITE', `sip:bob@${PROXY.address}`));
+    await world.settle();
+    tx.cancel();
+    await world.settle();
+    await world.advance(200_000);
+    assert.deepEqual(seen, [true], 'Kamailio runs failure_route for a cancelled transaction');
+    assert.equal(uac.statuses().at(-1), 487);
+  });
+
   test('Max-Forwards 0 is refused with 483, Proxy-Require with 420', async () => {
     const { world, uac } = setup(() => defaultRoute({ destination: 'sip:10.0.1.1' }));
     uac.send(uac.request('OPTIONS', 'sip:x@example.com', ['Max-Forwards: 0']));
