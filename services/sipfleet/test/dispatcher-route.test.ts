@@ -83,3 +83,42 @@ test('timeouts while the loop lagged mark nothing; otherwise they do, but never 
     await sleep(20);
   }
 });
+
+test('call load: a CANCEL towards a silent server releases the slot (the failure hook sees t_is_canceled())', async (t) => {
+  const conn = new RedisConnection({ redis: redis.url, keyPrefix: uniquePrefix() });
+  t.after(() => conn.close());
+  await conn.waitUntilReady();
+  const fleet = new DispatcherFleet(conn);
+  await fleet.load('1 sip:10.0.0.3:5060 0 0 maxload=5\n');
+  const view = await DispatcherView.open(conn, { reconcileIntervalMs: 0 });
+  t.after(() => view.close());
+  const metrics = new EdgeMetrics('test', () => ({ server: 0, client: 0 }));
+  const config = edgeConfigSchema.parse({
+    redis: { url: redis.url },
+    routing: { dispatcher: { set: 1, algorithm: 10, frTimerMs: 500 } },
+  });
+  const routing = config.routing.dispatcher;
+  assert.ok(routing);
+  const world = new World(
+    dispatcherRoute(routing, view, fleet, metrics, { laggedWithin: () => false }),
+  );
+  const uac = new Uac(world);
+  const invite = uac.request('INVITE', 'sip:bob@10.0.0.2');
+  const tx = uac.send(invite);
+  const load = async () => [...(await view.callLoad.loads(1)).values()].reduce((a, b) => a + b, 0);
+  for (let i = 0; (await load()) !== 1; i++) {
+    if (i > 200) assert.fail('the INVITE never took its slot');
+    await world.advance(10);
+  }
+  tx.cancel();
+  const deadline = Date.now() + 10_000;
+  while (!uac.responses.some((r) => r.status >= 200 && r.callId === invite.callId)) {
+    if (Date.now() > deadline) assert.fail('no final response');
+    await world.advance(100);
+  }
+  assert.equal(uac.responses.find((r) => r.status >= 200)?.status, 487);
+  for (let i = 0; (await load()) !== 0; i++) {
+    if (i > 200) assert.fail('the slot was never released');
+    await sleep(20);
+  }
+});
