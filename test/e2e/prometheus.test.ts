@@ -148,7 +148,7 @@ async function startPrometheus(
     async api<T>(path: string): Promise<T> {
       const res = await fetch(`${base}/api/v1/${path}`);
       const body = (await res.json()) as { status: string; data: T; error?: string };
-      assert.equal(body.status, 'success', `${path}: ${body.error}`);
+      assert.equal(body.status, 'success', `${decodeURIComponent(path)}: ${body.error}`);
       return body.data;
     },
   };
