@@ -7,7 +7,7 @@
 import { SipfleetRedisError } from './errors.js';
 
 /** `bullmq`: a BullMQ key prefix; BullMQ owns the keys under it (`<pattern>:<queue>:*`). */
-export type KeyType = 'string' | 'hash' | 'zset' | 'channel' | 'bullmq';
+export type KeyType = 'string' | 'hash' | 'set' | 'zset' | 'channel' | 'bullmq';
 
 export interface KeyCatalogueEntry {
   /** The KeyBuilder method that builds it. */
@@ -145,6 +145,22 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     reader: 'sipfleet route-api (POST /route)',
   },
   {
+    name: 'sfBlock',
+    pattern: '<prefix>:{sf}:block:<address>',
+    type: 'string',
+    writer:
+      'edge (a source over the secfilter rate limit, with a TTL), sipfleet ctl secfilter block; operators with redis-cli SET/DEL',
+    reader: 'edge secfilter mirror (every edge drops the source until the key expires)',
+  },
+  {
+    name: 'sfList',
+    pattern: '<prefix>:{sf}:list:<list>',
+    type: 'set',
+    writer:
+      'sipfleet ctl secfilter allow/deny/remove; operators with redis-cli SADD/SREM (allow-ip, deny-ip, allow-ua, deny-ua)',
+    reader: 'edge secfilter mirror',
+  },
+  {
     name: 'channel',
     pattern: '<prefix>:ev:<name>',
     type: 'channel',
@@ -267,6 +283,31 @@ export class KeyBuilder {
   /** The reference routing API's rules: one hash, field = rule id, value = the rule as JSON. */
   routeRules(): string {
     return `${this.prefix}:{rt}:rules`;
+  }
+
+  /** Everything secfilter keeps: the client-side tracking prefix of the edges' mirror. */
+  sfPrefix(): string {
+    return `${this.prefix}:{sf}:`;
+  }
+
+  /** Everything before the address of a blocked source. */
+  sfBlockPrefix(): string {
+    return `${this.sfPrefix()}block:`;
+  }
+
+  /** A blocked source address (IPv4 or IPv6); the key's TTL is the block's remaining time. */
+  sfBlock(address: string): string {
+    return this.sfBlockPrefix() + segment('source address', address);
+  }
+
+  /** SCAN MATCH pattern for every blocked source. */
+  sfBlockPattern(): string {
+    return `${escapeGlob(this.sfBlockPrefix())}*`;
+  }
+
+  /** One secfilter list (a set): `allow-ip`, `deny-ip` (addresses, CIDRs), `allow-ua`, `deny-ua`. */
+  sfList(list: string): string {
+    return `${this.sfPrefix()}list:${segment('secfilter list', list)}`;
   }
 
   /** Pub/sub channel names need no hash tag: PUBLISH reaches every Cluster node. */
