@@ -14,11 +14,13 @@ import {
 import { dispatcherGroup } from './dispatcher.js';
 import { htableGroup } from './htable.js';
 import { maintenanceGroup } from './maintenance.js';
+import { secfilterGroup } from './secfilter.js';
 
 const GROUPS: Readonly<Record<string, CtlGroup>> = {
   dispatcher: dispatcherGroup,
   htable: htableGroup,
   maintenance: maintenanceGroup,
+  secfilter: secfilterGroup,
 };
 
 export const CTL_USAGE = `usage: sipfleet ctl <group> <command> [options]
@@ -29,6 +31,7 @@ groups:
   dispatcher    list, reload, set-state, add, remove, hash, ping-active, probe
   htable        get, sets, seti, delete, dump, list, flush, reload, stats
   maintenance   on, off, status (fleet-wide or --node ID)
+  secfilter     add, remove, list, block, unblock, blocked
 
 'sipfleet ctl <group> --help' lists a group's commands.
 
