@@ -157,7 +157,7 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     pattern: '<prefix>:{sf}:list:<list>',
     type: 'set',
     writer:
-      'sipfleet ctl secfilter allow/deny/remove; operators with redis-cli SADD/SREM (allow-ip, deny-ip, allow-ua, deny-ua)',
+      'sipfleet ctl secfilter add/remove; operators with redis-cli SADD/SREM (allow-ip, deny-ip, allow-ua, deny-ua)',
     reader: 'edge secfilter mirror',
   },
   {

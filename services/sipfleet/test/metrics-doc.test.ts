@@ -4,6 +4,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { Registry } from 'prom-client';
+import { pino } from 'pino';
+import { parseEdgeConfig } from '../src/config.js';
+import { openSecfilter } from '../src/edge/secfilter.js';
 import { EdgeMetrics } from '../src/metrics.js';
 import { ProberMetrics } from '../src/prober/metrics.js';
 import { RouteApiMetrics } from '../src/route-api/metrics.js';
@@ -56,4 +59,14 @@ test('docs/metrics.md lists exactly what the rtjson edge module adds to the edge
   mod.default({ metrics: metrics.forRoutingModules() });
   const added = registered(metrics.registry).filter((m) => !edgeOnly.has(m));
   assert.deepEqual(added, documented('Edge with the rtjson routing module'));
+});
+
+test('docs/metrics.md lists exactly what secfilter adds to the edge registry', async () => {
+  const metrics = new EdgeMetrics('test', () => ({ server: 0, client: 0 }));
+  const edgeOnly = new Set(registered(metrics.registry));
+  const config = parseEdgeConfig({ secfilter: { enabled: true } });
+  const secfilter = await openSecfilter(config, metrics, pino({ level: 'silent' }));
+  await secfilter?.close();
+  const added = registered(metrics.registry).filter((m) => !edgeOnly.has(m));
+  assert.deepEqual(added, documented('Edge with secfilter'));
 });
