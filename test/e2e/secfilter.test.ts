@@ -148,7 +148,9 @@ describe('secfilter: flood protection across the fleet', { concurrency: 1 }, () 
       const dropped = await a.metric('sipfleet_secfilter_dropped_total', { reason: 'blocked' });
       return parsed + dropped === sent && parsed;
     });
-    assert.ok(admitted <= 21, `A let ${admitted} of ${sent} through before blocking`);
+    // 20 in the first unit; a sliding window lets at most as many again through if the edge's
+    // handling of the burst happened to straddle a unit boundary.
+    assert.ok(admitted >= 20 && admitted <= 40, `A let ${admitted} of ${sent} through`);
     assert.equal(await a.metric('sipfleet_secfilter_blocks_total', { reason: 'pike' }), 1);
     const key = `${prefix}:{sf}:block:127.0.0.2`;
     assert.equal(await redisCli(redis.port, 'GET', key), `pike:edge-${a.port}\n`);
@@ -222,7 +224,8 @@ describe('secfilter: flood protection across the fleet', { concurrency: 1 }, () 
     const prefix = uniquePrefix();
     const edge = await startEdge(t, {
       redis: { url: redis.url, prefix },
-      secfilter: { enabled: true, banSeconds: 600 },
+      // A high density: the polling below must not trip the rate limit, only the lists.
+      secfilter: { enabled: true, banSeconds: 600, reqsDensityPerUnit: 1000 },
     });
     const peer = await Peer.open('127.0.0.5');
     t.after(() => peer.close());
