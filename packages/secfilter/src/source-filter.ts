@@ -99,6 +99,7 @@ export class SourceFilter {
   private allowUa = new UserAgentSet([]);
   private denyUa = new UserAgentSet([]);
   private gen = 0;
+  private lastSweep = -Infinity;
   readonly counters: SourceFilterCounters = {
     droppedBlocked: 0,
     droppedDenied: 0,
@@ -153,7 +154,10 @@ export class SourceFilter {
 
   private remember(address: string): Source | undefined {
     if (this.sources.size >= this.maxSources) {
-      this.sweep();
+      // At most one sweep a second here: under a flood of spoofed sources, a sweep per message
+      // would cost O(maxSources) each.
+      const now = this.now();
+      if (now - this.lastSweep >= 1000) this.sweep();
       if (this.sources.size >= this.maxSources) return undefined;
     }
     const s = new Source();
@@ -306,6 +310,7 @@ export class SourceFilter {
   /** Forgets sources idle for `removeLatencyMs` (pike's remove_latency) and expired blocks. */
   sweep(): void {
     const now = this.now();
+    this.lastSweep = now;
     for (const [address, until] of this.blocks) if (until <= now) this.blocks.delete(address);
     const idleSince = now - this.removeLatencyMs;
     for (const [address, s] of this.sources) {

@@ -176,6 +176,10 @@ describe('SourceFilter: pike rate limit (sampling_time_unit, reqs_density_per_un
     assert.equal(s.send('192.0.2.4', 1), 0);
     s.filter.setBlock('192.0.2.5', Infinity);
     assert.equal(s.send('192.0.2.5', 1), 0);
+    // Once the remembered sources went idle, a full map makes room (one sweep a second at most).
+    s.advance(4000);
+    assert.equal(s.send('192.0.2.6', 1), 1);
+    assert.equal(s.filter.trackedSources, 1);
   });
 
   test('User-Agent: deny-ua refuses and blocks the source, allow-ua and trusted are exempt', () => {
