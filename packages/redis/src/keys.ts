@@ -148,16 +148,14 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     name: 'sfBlock',
     pattern: '<prefix>:{sf}:block:<address>',
     type: 'string',
-    writer:
-      'edge (a source over the secfilter rate limit, with a TTL), sipfleet ctl secfilter block; operators with redis-cli SET/DEL',
+    writer: 'edge (a source over the secfilter rate, TTL = ban), sipfleet ctl secfilter, redis-cli',
     reader: 'edge secfilter mirror (every edge drops the source until the key expires)',
   },
   {
     name: 'sfList',
     pattern: '<prefix>:{sf}:list:<list>',
     type: 'set',
-    writer:
-      'sipfleet ctl secfilter add/remove; operators with redis-cli SADD/SREM (allow-ip, deny-ip, allow-ua, deny-ua)',
+    writer: 'sipfleet ctl secfilter, redis-cli SADD/SREM (allow-ip, deny-ip, allow-ua, deny-ua)',
     reader: 'edge secfilter mirror',
   },
   {
