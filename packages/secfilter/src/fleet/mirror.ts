@@ -47,6 +47,8 @@ export class SecfilterMirror extends EventEmitter<SecfilterMirrorEvents> {
   /** Blocks this edge decided that Redis has not taken yet: address -> until. */
   private readonly unpublished = new Map<string, { until: number; by: string }>();
   private readonly pendingKeys = new Set<string>();
+  /** Keys invalidated while a re-read runs: that read may predate their change. */
+  private changedDuringResync = new Set<string>();
   private refetchScheduled = false;
   private resyncRunning: Promise<void> | undefined;
   private resyncAgain = false;
@@ -136,7 +138,10 @@ export class SecfilterMirror extends EventEmitter<SecfilterMirrorEvents> {
       this.scheduleResync(); // FLUSHALL / FLUSHDB
       return;
     }
-    for (const key of keys) this.pendingKeys.add(key);
+    for (const key of keys) {
+      this.pendingKeys.add(key);
+      if (this.resyncRunning) this.changedDuringResync.add(key);
+    }
     if (!this.refetchScheduled && this.pendingKeys.size > 0) {
       this.refetchScheduled = true;
       // Coalesce a burst (a flood blocked by several edges at once) into one pipeline.
@@ -202,6 +207,7 @@ export class SecfilterMirror extends EventEmitter<SecfilterMirrorEvents> {
   private async runResync(): Promise<void> {
     do {
       this.resyncAgain = false;
+      this.changedDuringResync = new Set();
       // Blocks decided while Redis was away go to the fleet first, so the re-read keeps them.
       for (const [address, { until, by }] of [...this.unpublished]) {
         const left = until - this.now();
@@ -215,6 +221,9 @@ export class SecfilterMirror extends EventEmitter<SecfilterMirrorEvents> {
       }
       this.filter.replaceBlocks(blocks);
       for (const list of SECFILTER_LISTS) this.applyList(list, await this.store.members(list));
+      // Read again what changed meanwhile, so the newest state is applied last.
+      for (const key of this.changedDuringResync) this.pendingKeys.add(key);
+      if (this.pendingKeys.size > 0) await this.refetch();
     } while (this.resyncAgain && !this.closed);
     this.synced = true;
   }
