@@ -220,6 +220,11 @@ export class SourceFilter {
     return s.trusted;
   }
 
+  /** False while the deny-ua list is empty: callers need not read the User-Agent at all. */
+  get checksUserAgents(): boolean {
+    return this.denyUa.size > 0;
+  }
+
   /**
    * Kamailio `secf_check_ua()` for a request that passed admit(): true when its User-Agent is on
    * the deny-ua list and not on the allow-ua list. The source is then blocked like a flooder.

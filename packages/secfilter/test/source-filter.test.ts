@@ -185,7 +185,9 @@ describe('SourceFilter: pike rate limit (sampling_time_unit, reqs_density_per_un
   test('User-Agent: deny-ua refuses and blocks the source, allow-ua and trusted are exempt', () => {
     const s = setup({ trusted: ['10.0.0.1'] });
     assert.equal(s.filter.refuseUserAgent('192.0.2.1', 'friendly-scanner'), false, 'empty list');
+    assert.equal(s.filter.checksUserAgents, false);
     s.filter.setUserAgentList('deny-ua', ['friendly-scanner', 'SIPVicious']);
+    assert.equal(s.filter.checksUserAgents, true);
     s.filter.setUserAgentList('allow-ua', ['sipvicious-audit-by-us']);
     assert.equal(s.filter.refuseUserAgent('192.0.2.1', 'Friendly-Scanner 1.0'), true);
     assert.deepEqual(s.blocks, [['192.0.2.1', 300_000, 'user-agent']]);

@@ -79,6 +79,7 @@ export async function openSecfilter(
   return {
     admit: (data, remote) => filter.admit(remote.address, looksLikeRequest(data)),
     step(ctx) {
+      if (!filter.checksUserAgents) return false;
       if (!filter.refuseUserAgent(ctx.source.address, ctx.request.getHeader('user-agent'))) {
         return false;
       }
