@@ -3,9 +3,15 @@ import type { RequestContext, RoutingHooks } from './hooks.js';
 export interface DefaultRouteOptions {
   /**
    * Static next hop (Kamailio `$du`) for initial requests addressed to the proxy itself. Without
-   * one, such requests get `404 No destination`; requests for other domains go to their R-URI.
+   * one, such requests get `404 No destination`.
    */
   destination?: string;
+  /**
+   * Relay initial requests whose Request-URI is not ours too (to `destination` when set, else to
+   * the R-URI). Off, they are refused `403 Relaying Denied`, as Kamailio's default config refuses
+   * `uri!=myself` (its AUTH route: "not an open relay here"). @default false
+   */
+  allowRelay?: boolean;
 }
 
 /** Methods that create dialogs and so get our Record-Route (Kamailio's default config). */
@@ -30,6 +36,12 @@ export function defaultRoute(opts: DefaultRouteOptions = {}): RoutingHooks {
     request(ctx) {
       if (withinDialog(ctx)) return;
       const forUs = ctx.uriIsMyself();
+      if (!forUs && opts.allowRelay !== true) {
+        // An ACK has no answer (RFC 3261 §17.2.3: it belongs to the INVITE's transaction).
+        if (ctx.isMethod('ACK')) ctx.drop();
+        else ctx.reply(403, 'Relaying Denied');
+        return;
+      }
       if (forUs && ctx.isMethod('OPTIONS') && ctx.request.parsedUri.user === undefined) {
         ctx.reply(200, 'OK');
         return;

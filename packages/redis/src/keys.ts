@@ -7,7 +7,7 @@
 import { SipfleetRedisError } from './errors.js';
 
 /** `bullmq`: a BullMQ key prefix; BullMQ owns the keys under it (`<pattern>:<queue>:*`). */
-export type KeyType = 'string' | 'hash' | 'zset' | 'channel' | 'bullmq';
+export type KeyType = 'string' | 'hash' | 'set' | 'zset' | 'channel' | 'bullmq';
 
 export interface KeyCatalogueEntry {
   /** The KeyBuilder method that builds it. */
@@ -159,6 +159,20 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     reader: 'sipfleet ctl fleet',
   },
   {
+    name: 'sfBlock',
+    pattern: '<prefix>:{sf}:block:<address>',
+    type: 'string',
+    writer: 'edge (a source over the secfilter rate, TTL = ban), sipfleet ctl secfilter, redis-cli',
+    reader: 'edge secfilter mirror (every edge drops the source until the key expires)',
+  },
+  {
+    name: 'sfList',
+    pattern: '<prefix>:{sf}:list:<list>',
+    type: 'set',
+    writer: 'sipfleet ctl secfilter, redis-cli SADD/SREM (allow-ip, deny-ip, allow-ua, deny-ua)',
+    reader: 'edge secfilter mirror',
+  },
+  {
     name: 'channel',
     pattern: '<prefix>:ev:<name>',
     type: 'channel',
@@ -291,6 +305,31 @@ export class KeyBuilder {
   /** One edge's membership record (JSON, short TTL), in the same slot as the index. */
   fleetMember(instance: string): string {
     return `${this.prefix}:{fleet}:member:${segment('member instance', instance)}`;
+  }
+
+  /** Everything secfilter keeps: the client-side tracking prefix of the edges' mirror. */
+  sfPrefix(): string {
+    return `${this.prefix}:{sf}:`;
+  }
+
+  /** Everything before the address of a blocked source. */
+  sfBlockPrefix(): string {
+    return `${this.sfPrefix()}block:`;
+  }
+
+  /** A blocked source address (IPv4 or IPv6); the key's TTL is the block's remaining time. */
+  sfBlock(address: string): string {
+    return this.sfBlockPrefix() + segment('source address', address);
+  }
+
+  /** SCAN MATCH pattern for every blocked source. */
+  sfBlockPattern(): string {
+    return `${escapeGlob(this.sfBlockPrefix())}*`;
+  }
+
+  /** One secfilter list (a set): `allow-ip`, `deny-ip` (addresses, CIDRs), `allow-ua`, `deny-ua`. */
+  sfList(list: string): string {
+    return `${this.sfPrefix()}list:${segment('secfilter list', list)}`;
   }
 
   /** Pub/sub channel names need no hash tag: PUBLISH reaches every Cluster node. */

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
+import { normalizeAddressEntry } from '@sipfleet/secfilter';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -53,6 +54,12 @@ export const edgeConfigSchema = z
         /** Default route: static next hop for requests addressed to the proxy. */
         destination: z.string().min(1).optional(),
         /**
+         * Default route: also relay initial requests whose Request-URI names another domain (to
+         * `destination`, else to the R-URI). Off, they are refused `403 Relaying Denied`: an
+         * edge that forwards requests for any domain is an open relay. @default false
+         */
+        allowRelay: z.boolean().default(false),
+        /**
          * Default route through a dispatcher set (Kamailio LOADBALANCE + MANAGE_FAILURE). Needs
          * redis.url. Takes precedence over `destination`.
          */
@@ -94,7 +101,7 @@ export const edgeConfigSchema = z
           .optional(),
       })
       .strict()
-      .default({}),
+      .default({ allowRelay: false }),
     dispatcher: z
       .object({
         /**
@@ -217,6 +224,59 @@ export const edgeConfigSchema = z
       })
       .strict()
       .default({ enabled: true, code: 503, reason: 'Maintenance', methods: ['INVITE'] }),
+    /**
+     * Flood and scanner protection (Kamailio pike + secfilter, docs/configuration.md): per-source
+     * request rates with fleet-wide blocks, and the allow/deny lists in Redis. Off by default, as
+     * WITH_ANTIFLOOD is in Kamailio's default config: list trunks and media servers in `trusted`
+     * before turning it on.
+     */
+    secfilter: z
+      .object({
+        /** Check every message's source before parsing it. @default false */
+        enabled: z.boolean().default(false),
+        /**
+         * Addresses and CIDRs never rate-limited, blocked or checked (trunks, media servers,
+         * other proxies); the shared `allow-ip` list adds to it at run time. @default []
+         */
+        trusted: z
+          .array(
+            z.string().refine(
+              (entry) => {
+                try {
+                  normalizeAddressEntry(entry);
+                  return true;
+                } catch {
+                  return false;
+                }
+              },
+              { message: 'not an IP address or CIDR' },
+            ),
+          )
+          .default([]),
+        /** Kamailio pike `sampling_time_unit`, in ms. @default 2000 */
+        samplingTimeUnitMs: z.number().int().positive().default(2000),
+        /** Kamailio pike `reqs_density_per_unit`: requests allowed per unit and source. @default 16 */
+        reqsDensityPerUnit: z.number().int().positive().default(16),
+        /** Kamailio pike `remove_latency`, in ms: an idle source is forgotten. @default 4000 */
+        removeLatencyMs: z.number().int().positive().default(4000),
+        /**
+         * How long a source over the rate (or with a denied User-Agent) stays blocked, fleet-wide
+         * (the TTL of its Redis key; the `ipban` autoexpire of Kamailio's default config). @default 300
+         */
+        banSeconds: z.number().int().positive().default(300),
+        /** Most sources remembered at once; beyond it new sources pass unmetered. @default 100000 */
+        maxSources: z.number().int().positive().default(100_000),
+      })
+      .strict()
+      .default({
+        enabled: false,
+        trusted: [],
+        samplingTimeUnitMs: 2000,
+        reqsDensityPerUnit: 16,
+        removeLatencyMs: 4000,
+        banSeconds: 300,
+        maxSources: 100_000,
+      }),
     /** Max-Forwards added when a request has none. @default 70 */
     maxForwards: z.number().int().min(1).max(255).default(70),
     log: z

@@ -72,3 +72,29 @@ test('bad environment values and unreadable files fail with the setting named', 
     (err: unknown) => err instanceof ConfigError && /top level must be a mapping/.test(err.message),
   );
 });
+
+test('secfilter and routing.allowRelay: off by default, trusted entries checked at start', () => {
+  const config = parseEdgeConfig({});
+  assert.equal(config.routing.allowRelay, false, 'no open relay unless asked for');
+  assert.deepEqual(config.secfilter, {
+    enabled: false,
+    trusted: [],
+    samplingTimeUnitMs: 2000,
+    reqsDensityPerUnit: 16,
+    removeLatencyMs: 4000,
+    banSeconds: 300,
+    maxSources: 100_000,
+  });
+  assert.equal(
+    parseEdgeConfig({ routing: { destination: 'sip:10.0.0.1' } }).routing.allowRelay,
+    false,
+  );
+  const ok = parseEdgeConfig({ secfilter: { enabled: true, trusted: ['10.0.0.0/8', '::1'] } });
+  assert.deepEqual(ok.secfilter.trusted, ['10.0.0.0/8', '::1']);
+  assert.throws(
+    () => parseEdgeConfig({ secfilter: { trusted: ['10.0.0.1', 'trunk.example.com'] } }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /secfilter\.trusted\.1: not an IP address or CIDR/.test(err.message),
+  );
+});

@@ -4,6 +4,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import type { Registry } from 'prom-client';
+import { pino } from 'pino';
+import { parseEdgeConfig } from '../src/config.js';
+import { openSecfilter } from '../src/edge/secfilter.js';
 import { EdgeMetrics } from '../src/metrics.js';
 import { ProberMetrics } from '../src/prober/metrics.js';
 import { RouteApiMetrics } from '../src/route-api/metrics.js';
@@ -69,4 +72,14 @@ test('docs/metrics.md lists exactly the Node.js process metrics of every registr
   for (const [name, registry] of Object.entries(registries)) {
     assert.deepEqual(registered(registry, { process: true }), expected, name);
   }
+});
+
+test('docs/metrics.md lists exactly what secfilter adds to the edge registry', async () => {
+  const metrics = new EdgeMetrics('test', () => ({ server: 0, client: 0 }));
+  const edgeOnly = new Set(registered(metrics.registry));
+  const config = parseEdgeConfig({ secfilter: { enabled: true } });
+  const secfilter = await openSecfilter(config, metrics, pino({ level: 'silent' }));
+  await secfilter?.close();
+  const added = registered(metrics.registry).filter((m) => !edgeOnly.has(m));
+  assert.deepEqual(added, documented('Edge with secfilter'));
 });

@@ -11,6 +11,8 @@ import { destinationRows } from './gauges.js';
 import { MaintenanceCheck } from './maintenance.js';
 import { pipeline } from './pipeline.js';
 import { Receiver } from './receive.js';
+import { openSecfilter } from './secfilter.js';
+import type { EdgeSecfilter } from './secfilter.js';
 import { chooseRoute } from './routes/index.js';
 import { openSharedState } from './shared-state.js';
 import type { SharedState } from './shared-state.js';
@@ -32,6 +34,7 @@ export class Edge {
     readonly metrics: EdgeMetrics,
     private readonly admin: { server: Server; port: number },
     private readonly shared: SharedState | undefined,
+    private readonly secfilter: EdgeSecfilter | undefined,
   ) {}
 
   get adminPort(): number {
@@ -41,6 +44,7 @@ export class Edge {
   static async start(config: EdgeConfig, log: Logger): Promise<Edge> {
     const shared = await openSharedState(config, log);
     let transport: TransportLayer | undefined;
+    let secfilter: EdgeSecfilter | undefined;
     try {
       // The metrics and the pipeline need objects made after them; they read them through this.
       const late: { core?: ProxyCore; edge?: Edge } = {};
@@ -50,6 +54,7 @@ export class Edge {
         () => destinationRows(shared?.dispatcher?.view, config),
       );
       const route = await chooseRoute(config, shared, metrics, log);
+      secfilter = await openSecfilter(config, metrics, log);
       transport = await TransportLayer.listen(config.listen, {
         tcpIdleTimeoutMs: config.transport.tcpIdleTimeoutMs,
         maxMessageBytes: config.transport.maxMessageBytes,
@@ -70,6 +75,7 @@ export class Edge {
           draining: () => late.edge?.draining ?? false,
           maintenance,
           registration: shared?.registration,
+          secfilter: secfilter?.step,
           metrics,
         }),
         options: {
@@ -113,10 +119,16 @@ export class Edge {
           ],
         },
       );
-      const edge = new Edge(config, log, transport, core, metrics, admin, shared);
+      const edge = new Edge(config, log, transport, core, metrics, admin, shared, secfilter);
       late.edge = edge;
       const receiver = new Receiver(transport, core, metrics, log);
-      transport.onMessage = (data, remote) => receiver.onMessage(data, remote);
+      const filter = secfilter;
+      transport.onMessage =
+        filter === undefined
+          ? (data, remote) => receiver.onMessage(data, remote)
+          : (data, remote) => {
+              if (filter.admit(data, remote)) receiver.onMessage(data, remote);
+            };
       transport.onDropped = (reason, remote) => {
         metrics.droppedFrames.inc({ reason });
         log.debug(
@@ -135,6 +147,7 @@ export class Edge {
       return edge;
     } catch (err) {
       await transport?.close();
+      await secfilter?.close();
       await shared?.close();
       throw err;
     }
@@ -161,6 +174,7 @@ export class Edge {
     this.core.transactions.close();
     await this.transport.close();
     await new Promise<void>((resolve) => this.admin.server.close(() => resolve()));
+    await this.secfilter?.close();
     await this.shared?.close();
     this.log.info('edge stopped');
   }

@@ -13,13 +13,16 @@ export interface PipelineSteps {
   draining: () => boolean;
   maintenance: MaintenanceCheck | undefined;
   registration: RegistrationKeepalive | undefined;
+  /** secfilter's User-Agent check (edge/secfilter.ts). */
+  secfilter: PipelineStep | undefined;
   metrics: EdgeMetrics;
 }
 
 /**
  * The fixed steps before the routing program's request hook (docs/architecture.md, "life of one
- * INVITE"), in order: drain refusal, the maintenance check, REGISTERs of register-mode
- * destinations; then the route (a user module, the dispatcher route or the default route).
+ * INVITE"), in order: drain refusal, secfilter's User-Agent check, the maintenance check,
+ * REGISTERs of register-mode destinations; then the route (a user module, the dispatcher route or
+ * the default route).
  */
 export function pipeline(route: RoutingHooks, steps: PipelineSteps): RoutingHooks {
   const order: PipelineStep[] = [drainStep(steps), ...optional(steps)];
@@ -50,6 +53,7 @@ function drainStep(steps: PipelineSteps): PipelineStep {
 function optional(steps: PipelineSteps): PipelineStep[] {
   const out: PipelineStep[] = [];
   const { maintenance, registration } = steps;
+  if (steps.secfilter !== undefined) out.push(steps.secfilter);
   if (maintenance !== undefined) out.push((ctx) => maintenance.refuse(ctx));
   if (registration !== undefined) {
     out.push((ctx) => {

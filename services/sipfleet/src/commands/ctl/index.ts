@@ -15,12 +15,14 @@ import { dispatcherGroup } from './dispatcher.js';
 import { fleetGroup } from './fleet.js';
 import { htableGroup } from './htable.js';
 import { maintenanceGroup } from './maintenance.js';
+import { secfilterGroup } from './secfilter.js';
 
 const GROUPS: Readonly<Record<string, CtlGroup>> = {
   dispatcher: dispatcherGroup,
   fleet: fleetGroup,
   htable: htableGroup,
   maintenance: maintenanceGroup,
+  secfilter: secfilterGroup,
 };
 
 export const CTL_USAGE = `usage: sipfleet ctl <group> <command> [options]
@@ -32,6 +34,7 @@ groups:
   fleet         list (the live edges)
   htable        get, sets, seti, delete, dump, list, flush, reload, stats
   maintenance   on, off, status (fleet-wide or --node ID)
+  secfilter     add, remove, list, block, unblock, blocked
 
 'sipfleet ctl <group> --help' lists a group's commands.
 

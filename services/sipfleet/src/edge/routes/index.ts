@@ -10,7 +10,7 @@ import { loadRoutingModule } from './module.js';
 /**
  * The routing program behind the pipeline's fixed steps: the user's module (`routing.module`),
  * else the dispatcher route (`routing.dispatcher`), else the default route to
- * `routing.destination`.
+ * `routing.destination` (foreign domains refused unless `routing.allowRelay`).
  */
 export async function chooseRoute(
   config: EdgeConfig,
@@ -33,7 +33,8 @@ export async function chooseRoute(
   if (routing.dispatcher !== undefined && dispatcher !== undefined) {
     return dispatcherRoute(routing.dispatcher, dispatcher.view, dispatcher.fleet, metrics);
   }
-  return defaultRoute(
-    routing.destination === undefined ? {} : { destination: routing.destination },
-  );
+  return defaultRoute({
+    ...(routing.destination === undefined ? {} : { destination: routing.destination }),
+    allowRelay: routing.allowRelay,
+  });
 }
