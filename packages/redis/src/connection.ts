@@ -44,6 +44,32 @@ export interface RedisConnectionEvents {
  */
 export const DISCONNECT_TIMEOUT_MS = 50;
 
+/**
+ * Resolves on the emitter's next `event`; rejects with SIPFLEET_ERR_REDIS_UNAVAILABLE and
+ * `message()` after `timeoutMs` (the "wait until ready" of connections, clients and mirrors).
+ */
+export function untilEvent(
+  emitter: {
+    once(event: string, fn: () => void): unknown;
+    off(event: string, fn: () => void): unknown;
+  },
+  event: string,
+  timeoutMs: number,
+  message: () => string,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.off(event, done);
+      reject(new SipfleetRedisError('SIPFLEET_ERR_REDIS_UNAVAILABLE', message()));
+    }, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    emitter.once(event, done);
+  });
+}
+
 /** Capped exponential backoff: 50, 100, 200, ... ms, never above `cap`, never giving up. */
 export function backoff(attempt: number, cap: number): number {
   return Math.min(50 * 2 ** Math.min(attempt, 16), cap);
@@ -122,6 +148,9 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
           enableReadyCheck: true,
           clusterRetryStrategy: (attempt: number) => backoff(attempt, this.maxRetryDelayMs),
           slotsRefreshTimeout: this.nodeOptions.connectTimeout ?? 2000,
+          // ioredis 5 refreshes the topology only on MOVED/ASK or a failed node unless told to:
+          // a failover with no traffic to the dead master's slots would go unnoticed.
+          slotsRefreshInterval: 5000,
           redisOptions,
         };
         return new Cluster(t.nodes, opts);
@@ -147,22 +176,13 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
    */
   waitUntilReady(timeoutMs = 10_000): Promise<void> {
     if (this.isUp) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.off('up', onUp);
-        reject(
-          new SipfleetRedisError(
-            'SIPFLEET_ERR_REDIS_UNAVAILABLE',
-            `redis not ready after ${timeoutMs} ms${this.lastError ? `: ${this.lastError.message}` : ''}`,
-          ),
-        );
-      }, timeoutMs);
-      const onUp = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.once('up', onUp);
-    });
+    return untilEvent(
+      this,
+      'up',
+      timeoutMs,
+      () =>
+        `redis not ready after ${timeoutMs} ms${this.lastError ? `: ${this.lastError.message}` : ''}`,
+    );
   }
 
   /**
