@@ -70,6 +70,20 @@ export function untilEvent(
   });
 }
 
+/**
+ * Ends a client for good: QUIT when connected (pending replies arrive), then disconnect(), which
+ * also ends what QUIT leaves behind (the Sentinel failover detector's connections, a pending
+ * reconnect). Never throws.
+ */
+export async function endClient(client: Redis | Cluster): Promise<void> {
+  try {
+    if (client.status === 'ready') await client.quit();
+  } catch {
+    // already gone: disconnect() below is all that is left to do
+  }
+  client.disconnect();
+}
+
 /** Capped exponential backoff: 50, 100, 200, ... ms, never above `cap`, never giving up. */
 export function backoff(attempt: number, cap: number): number {
   return Math.min(50 * 2 ** Math.min(attempt, 16), cap);
@@ -167,6 +181,9 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
       ...(t.sentinelPassword !== undefined ? { sentinelPassword: t.sentinelPassword } : {}),
       ...(t.tls ? { enableTLSForSentinelMode: true } : {}),
       sentinelRetryStrategy: (attempt: number) => backoff(attempt, this.maxRetryDelayMs),
+      // Reconnect on the sentinels' +switch-master, not when the old master is finally demoted
+      // (seconds later): until then writes go to the new master and the old one never hears.
+      failoverDetector: true,
     };
   }
 
@@ -200,7 +217,7 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
   /**
    * A new single-node client with the same credentials and fail-fast options, for node-local
    * features (client-side tracking, subscriber mode): to `node` on a Cluster, otherwise to the
-   * master (Sentinel-managed, so it follows failovers). The caller owns it and must quit() it.
+   * master (Sentinel-managed, so it follows failovers). The caller owns it and must end it (endClient).
    */
   nodeClient(node?: HostPort, extra: RedisOptions = {}): Redis {
     const t = this.target;
@@ -249,12 +266,7 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    try {
-      if (this.isUp) await this.client.quit();
-      else this.client.disconnect();
-    } catch {
-      this.client.disconnect();
-    }
+    await endClient(this.client);
     this.setUp(false);
   }
 }

@@ -6,7 +6,7 @@
 // again: a `feed()` says `resync` then, and the mirror reading it re-reads what it may have missed.
 import { EventEmitter } from 'node:events';
 import type { Cluster, Redis } from 'ioredis';
-import { backoff, type RedisConnection, untilEvent } from './connection.js';
+import { backoff, endClient, type RedisConnection, untilEvent } from './connection.js';
 import { SipfleetRedisError, toRedisError } from './errors.js';
 import type { ChangeFeed } from './mirror.js';
 import type { HostPort } from './settings.js';
@@ -296,11 +296,6 @@ export class EventBus<Events extends Record<string, unknown> = Record<string, un
     this.subscriber = undefined;
     this.handlers.clear();
     this.live.clear();
-    if (!sub) return;
-    try {
-      await sub.quit();
-    } catch {
-      sub.disconnect();
-    }
+    if (sub) await endClient(sub);
   }
 }

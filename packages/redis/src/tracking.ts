@@ -14,7 +14,7 @@
 // noticed without waiting for a MOVED reply.
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
-import type { RedisConnection } from './connection.js';
+import { endClient, type RedisConnection } from './connection.js';
 import type { ChangeFeed } from './mirror.js';
 import type { HostPort } from './settings.js';
 
@@ -148,15 +148,7 @@ export class InvalidationTracker extends EventEmitter<InvalidationEvents> implem
     }
     const nodes = [...this.nodes.values()];
     this.nodes.clear();
-    await Promise.all(
-      nodes.map(async (n) => {
-        try {
-          await n.client.quit();
-        } catch {
-          n.client.disconnect();
-        }
-      }),
-    );
+    await Promise.all(nodes.map((n) => endClient(n.client)));
     this.updateReady();
   }
 }
