@@ -3,7 +3,12 @@
 // not-ready and catch up when Redis appears (@sipfleet/redis Mirror); only configuration errors
 // (a bad URL, an unreadable or malformed list file) stop the edge.
 import { readFileSync } from 'node:fs';
-import { DispatcherFleet, DispatcherView, SipfleetDispatcherError } from '@sipfleet/dispatcher';
+import {
+  DispatcherFleet,
+  DispatcherView,
+  type LoadResult,
+  SipfleetDispatcherError,
+} from '@sipfleet/dispatcher';
 import { HtableError, Htables, MAINTENANCE_TABLE } from '@sipfleet/htable';
 import { KeepaliveMonitor } from '@sipfleet/keepalive';
 import { createRedisConnection } from '@sipfleet/redis';
@@ -23,6 +28,25 @@ export interface SharedState {
   /** Every mirror of Redis state this edge routes with; ready = all of them in step. */
   mirrors: Mirror[];
   close(): Promise<void>;
+}
+
+/**
+ * A mirror's background failures as log lines: one per error code until the mirror is in step
+ * again, not one per retry or per call (round-robin's INCR fails on every call while Redis is
+ * away; the outage itself is the `redis down` line and `sipfleet_redis_up`).
+ */
+function warnOnce(log: Logger, what: string) {
+  const seen = new Set<string>();
+  return {
+    warn: (err: Error) => {
+      const code = 'code' in err && typeof err.code === 'string' ? err.code : err.name;
+      if (seen.has(code)) return;
+      seen.add(code);
+      log.warn({ err }, what);
+    },
+    /** Call when the mirror is back in step. */
+    reset: () => seen.clear(),
+  };
 }
 
 /** The list file's text, read once at start (an unreadable file is a configuration error). */
@@ -53,11 +77,12 @@ export function openSharedState(config: EdgeConfig, log: Logger): SharedState | 
   const definitions = config.htables.some((t) => t.name === MAINTENANCE_TABLE)
     ? config.htables
     : [{ name: MAINTENANCE_TABLE }, ...config.htables];
+  const htableErrors = warnOnce(log, 'htable background refresh failed; will retry');
+  const dispatcherErrors = warnOnce(log, 'dispatcher background work failed; will retry');
+  const keepaliveErrors = warnOnce(log, 'keepalive background work failed; will retry');
   let htables: Htables;
   try {
-    htables = Htables.start(conn, definitions, {
-      onError: (err) => log.warn({ err }, 'htable background refresh failed; will retry'),
-    });
+    htables = Htables.start(conn, definitions, { onError: htableErrors.warn });
   } catch (err) {
     void conn.close();
     if (err instanceof HtableError) throw new ConfigError(`htables: ${err.message}`);
@@ -73,7 +98,7 @@ export function openSharedState(config: EdgeConfig, log: Logger): SharedState | 
     let view: DispatcherView;
     try {
       view = DispatcherView.start(conn, {
-        onError: (err) => log.warn({ err }, 'dispatcher background work failed; will retry'),
+        onError: dispatcherErrors.warn,
         initExpireSeconds: config.dispatcher.initExpireSeconds,
         expireSeconds: config.dispatcher.expireSeconds,
         reconcileIntervalMs: config.dispatcher.reconcileIntervalMs,
@@ -86,14 +111,17 @@ export function openSharedState(config: EdgeConfig, log: Logger): SharedState | 
       }
       throw err;
     }
-    view.on('list-loaded', (loaded) =>
+    view.on('list-loaded', (loaded: LoadResult) =>
       log.info({ listFile, version: loaded.version }, 'dispatcher list loaded into Redis'),
     );
     dispatcher = { view, fleet: new DispatcherFleet(conn) };
   }
   const keepalive = KeepaliveMonitor.start(conn, {
-    onError: (err) => log.warn({ err }, 'keepalive background work failed; will retry'),
+    onError: keepaliveErrors.warn,
   });
+  htables.mirror.on('up', htableErrors.reset);
+  keepalive.mirror.on('up', keepaliveErrors.reset);
+  dispatcher?.view.mirror.on('up', dispatcherErrors.reset);
   return {
     conn,
     htables,
