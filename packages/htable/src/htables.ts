@@ -1,8 +1,8 @@
 // Kamailio htable semantics on Redis, read from a local cache with zero round trips.
 //
 // Writes go to Redis (Lua keeps type and expiry rules atomic). Reads never do: every process keeps
-// each table in memory, warmed by SCAN at start and kept fresh by client-side tracking (BCAST on
-// the tables' key prefixes, see @sipfleet/redis InvalidationTracker). An invalidated item is
+// each table in memory, warmed by SCAN once Redis answers and kept fresh by client-side tracking
+// (BCAST on the tables' key prefixes, see @sipfleet/redis InvalidationTracker). An invalidated item is
 // re-read in the background; until the answer arrives the cache keeps serving the previous value,
 // so a flag never blinks to "unset" while it is being updated. When Redis is unreachable the cache
 // keeps serving its snapshot, writes reject with SIPFLEET_ERR_REDIS_UNAVAILABLE and `ready` is

@@ -66,7 +66,6 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   /** Bumped whenever events may have been missed: a read started before it proves nothing. */
   private epoch = 0;
   private synced = false;
-  private everRead = false;
   private wasReady = false;
   private started = false;
   private closed = false;
@@ -118,11 +117,6 @@ export class Mirror extends EventEmitter<MirrorEvents> {
     return this.synced && !this.closed && this.conn.ready && this.feeds.every((f) => f.ready);
   }
 
-  /** True once a snapshot has been read from Redis (false while Redis was never reached). */
-  get hasRead(): boolean {
-    return this.everRead;
-  }
-
   private canRead(): boolean {
     return !this.closed && this.conn.ready && this.feeds.every((f) => f.ready);
   }
@@ -138,8 +132,9 @@ export class Mirror extends EventEmitter<MirrorEvents> {
   request(): void {
     if (!this.started || this.closed) return;
     this.resync().catch((err: unknown) => {
-      const error = err instanceof Error ? err : toRedisError(err);
-      this.emit('error', error);
+      // An EventEmitter throws an unheard 'error': a mirror nobody asked about still retries.
+      if (this.listenerCount('error') > 0)
+        this.emit('error', err instanceof Error ? err : toRedisError(err));
       this.scheduleRetry();
     });
   }
@@ -182,7 +177,6 @@ export class Mirror extends EventEmitter<MirrorEvents> {
       if (!this.canRead()) return;
       const epoch = this.epoch;
       await this.readSnapshot();
-      this.everRead = true;
       this.failures = 0;
       // Something went down or was re-established during the read: it proves nothing, go again.
       if (epoch === this.epoch) this.synced = true;

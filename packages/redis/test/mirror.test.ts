@@ -50,7 +50,6 @@ test('a mirror started while Redis is down catches up, and re-reads after a rest
 
   assert.equal(mirror.start(), mirror, 'start returns at once');
   assert.equal(mirror.ready, false);
-  assert.equal(mirror.hasRead, false);
   await assert.rejects(
     mirror.waitUntilReady(200),
     (e: unknown) => e instanceof SipfleetRedisError && e.code === 'SIPFLEET_ERR_REDIS_UNAVAILABLE',
@@ -59,7 +58,6 @@ test('a mirror started while Redis is down catches up, and re-reads after a rest
 
   await server.restart();
   await mirror.waitUntilReady(20_000);
-  assert.equal(mirror.hasRead, true);
   assert.equal(value, 0, 'the snapshot was read (nothing there yet)');
 
   const publisher = new RedisConnection({ redis: server.url, keyPrefix: prefix });
