@@ -66,11 +66,6 @@ export class EventBus<Events extends Record<string, unknown> = Record<string, un
     }
   }
 
-  /** True while `channel` (a full channel name) is subscribed on a live connection. */
-  isLive(channel: string): boolean {
-    return this.live.has(channel);
-  }
-
   private ensureSubscriber(): Redis {
     if (this.subscriber) return this.subscriber;
     const t = this.conn.target;
