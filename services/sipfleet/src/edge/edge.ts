@@ -111,11 +111,12 @@ export class Edge {
               'redis down or caches out of step: routing on cached state',
             );
         };
-        metrics.redisUp.set(0);
         for (const mirror of shared.mirrors) {
           mirror.on('up', redisState);
           mirror.on('down', redisState);
         }
+        // The mirrors ran while the ports opened: catch up with a transition already past.
+        redisState();
       }
       const admin = await startAdminServer(
         config.admin.address,
