@@ -40,9 +40,7 @@ const ready = async (edge: EdgeHandle) => (await edge.admin('/readyz')).status =
 async function twoEdges(t: CleanupOwner, url: string, prefix: string): Promise<EdgeHandle[]> {
   const config = { redis: { url, prefix }, routing: { module: ROUTES } };
   const env = { TEST_DESTINATION: 'sip:127.0.0.1:9' };
-  const edges = await Promise.all([startEdge(t, config, env), startEdge(t, config, env)]);
-  for (const edge of edges) await eventually(`edge :${edge.port} ready`, () => ready(edge));
-  return edges;
+  return Promise.all([startEdge(t, config, env), startEdge(t, config, env)]);
 }
 
 /** The fleet flag set with `redis-cli` on `port` reaches every edge, and so does turning it off. */
@@ -74,13 +72,18 @@ describe('redis topology changes', { concurrency: 1 }, () => {
     const listFile = join(dir, 'dispatcher.list');
     writeFileSync(listFile, `1 sip:127.0.0.1:${uasPort} 0 0\n`);
 
-    // startEdge returns once the admin port answers /healthz: the edge did not wait for Redis.
-    const edge = await startEdge(t, {
-      redis: { url: redis.url, prefix },
-      dispatcher: { listFile },
-      // Round-robin: a fleet counter in Redis, a local one while Redis is away.
-      routing: { dispatcher: { set: 1, algorithm: 4 } },
-    });
+    // Returns once the admin port answers /healthz: the edge did not wait for Redis.
+    const edge = await startEdge(
+      t,
+      {
+        redis: { url: redis.url, prefix },
+        dispatcher: { listFile },
+        // Round-robin: a fleet counter in Redis, a local one while Redis is away.
+        routing: { dispatcher: { set: 1, algorithm: 4 } },
+      },
+      {},
+      { ready: false },
+    );
     const notReady = await edge.admin('/readyz');
     assert.equal(notReady.status, 503);
     assert.match(notReady.body, /redis unavailable/);
