@@ -335,7 +335,21 @@ export class Htables extends EventEmitter<HtablesEvents> {
   /** The Mirror's read: seeds once, then re-reads every table and replaces its cache. */
   private async readAll(): Promise<void> {
     if (!this.seeded) {
-      for (const t of this.tables.values()) await this.store.seed(t.def);
+      for (const t of this.tables.values()) {
+        try {
+          await this.store.seed(t.def);
+        } catch (err) {
+          const e = toRedisError(err);
+          // Redis away: the next read seeds. Anything else (an operator's string where an initial
+          // value goes) will not heal by retrying: say so and read the tables anyway.
+          if (
+            e.code === 'SIPFLEET_ERR_REDIS_UNAVAILABLE' ||
+            e.code === 'SIPFLEET_ERR_REDIS_TIMEOUT'
+          )
+            throw e;
+          this.onError(e);
+        }
+      }
       this.seeded = true;
     }
     const changed = new Set<string>();
