@@ -24,11 +24,21 @@ export interface EdgeHandle {
   stop(): Promise<void>;
 }
 
+export interface StartEdgeOptions {
+  /**
+   * Return only once `/readyz` answers 200 (Redis read, every mirror in step): an edge never
+   * waits for Redis itself. False: return as soon as the ports answer.
+   * @default true
+   */
+  ready?: boolean;
+}
+
 /** Starts an edge listening on UDP and TCP at 127.0.0.1:<free port>; `config` is merged in. */
 export async function startEdge(
   owner: CleanupOwner,
   config: Record<string, unknown> = {},
   env: NodeJS.ProcessEnv = {},
+  options: StartEdgeOptions = {},
 ): Promise<EdgeHandle> {
   const port = await freePort();
   const adminPort = await freePort();
@@ -58,10 +68,11 @@ export async function startEdge(
   owner.after(stop);
   // The edge logs at warn, so wait for the admin port instead of a log line.
   const deadline = Date.now() + 15_000;
+  const path = options.ready === false ? '/healthz' : '/readyz';
   for (;;) {
     if (proc.exitStatus) throw new Error(`edge exited at start-up:\n${proc.output()}`);
     try {
-      const res = await fetch(`http://127.0.0.1:${adminPort}/healthz`);
+      const res = await fetch(`http://127.0.0.1:${adminPort}${path}`);
       if (res.ok) break;
     } catch {
       // not listening yet

@@ -98,6 +98,11 @@ class ServerProcess {
     });
   }
 
+  /** True while the process runs. */
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
   /** SIGKILL, like a crash; resolves when the process is gone. */
   async kill(): Promise<void> {
     if (this.child && this.child.exitCode === null && this.child.signalCode === null) {
@@ -231,23 +236,62 @@ export async function startSentinelSetup(masterName = 'sipfleet'): Promise<Senti
 }
 
 export interface ClusterSetup {
-  /** `redis-cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3` */
+  /** `redis-cluster://127.0.0.1:p1,127.0.0.1:p2,127.0.0.1:p3` (the masters at start) */
   url: string;
+  /** Every node, masters first. */
   ports: number[];
+  /** The port of the master serving `key`'s slot, as a live node sees it now. */
+  masterOf(key: string): Promise<number>;
+  /** Crash one node (SIGKILL), e.g. a master, so its replica takes over. */
+  kill(port: number): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** 3 masters, no replicas, slots spread by `redis-cli --cluster create`; waits for cluster_state:ok. */
-export async function startCluster(): Promise<ClusterSetup> {
+interface ClusterNode {
+  port: number;
+  master: boolean;
+  /** Slot ranges served (masters), inclusive. */
+  slots: [number, number][];
+}
+
+/** CLUSTER NODES as one node sees it, without the nodes it considers failed. */
+async function clusterNodes(port: number): Promise<ClusterNode[]> {
+  const text = await redisCli(port, 'CLUSTER', 'NODES');
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((f) => !(f[2] ?? '').includes('fail'))
+    .map((f) => ({
+      port: Number(/:(\d+)@/.exec(f[1] ?? '')?.[1]),
+      master: (f[2] ?? '').includes('master'),
+      slots: f.slice(8).flatMap((r): [number, number][] => {
+        const m = /^(\d+)(?:-(\d+))?$/.exec(r);
+        return m ? [[Number(m[1]), Number(m[2] ?? m[1])]] : [];
+      }),
+    }));
+}
+
+export interface StartClusterOptions {
+  /** Replicas per master (`redis-cli --cluster create --cluster-replicas`). @default 0 */
+  replicas?: number;
+}
+
+/**
+ * 3 masters (and `replicas` replicas each), slots spread by `redis-cli --cluster create`; waits
+ * for cluster_state:ok (and, with replicas, for every replica's link to its master).
+ */
+export async function startCluster(opts: StartClusterOptions = {}): Promise<ClusterSetup> {
+  const replicas = opts.replicas ?? 0;
   const dir = tempDir('cluster');
-  const servers: ServerProcess[] = [];
+  const servers = new Map<number, ServerProcess>();
   const stop = async () => {
-    await Promise.all(servers.map((s) => s.kill()));
+    await Promise.all([...servers.values()].map((s) => s.kill()));
     removeDir(dir);
   };
   try {
     const ports: number[] = [];
-    for (let i = 0; i < 3; i++) {
+    for (let i = 0; i < 3 * (1 + replicas); i++) {
       const port = await freePort();
       // The bus port is chosen explicitly: port+10000 may be taken or above 65535.
       const busPort = await freePort();
@@ -257,14 +301,17 @@ export async function startCluster(): Promise<ClusterSetup> {
         '--cluster-port', String(busPort), '--cluster-node-timeout', '3000',
         '--dbfilename', `dump-${port}.rdb`,
       ]); // prettier-ignore
-      servers.push(server);
+      servers.set(port, server);
       await server.start();
       ports.push(port);
     }
     await new Promise<void>((resolve, reject) => {
       execFile(
         'redis-cli',
-        ['--cluster', 'create', ...ports.map((p) => `${HOST}:${p}`), '--cluster-yes'],
+        [
+          '--cluster', 'create', ...ports.map((p) => `${HOST}:${p}`),
+          '--cluster-replicas', String(replicas), '--cluster-yes',
+        ], // prettier-ignore
         { timeout: 30_000 },
         (err, _stdout, stderr) => (err ? reject(new Error(`${err.message} ${stderr}`)) : resolve()),
       );
@@ -274,7 +321,39 @@ export async function startCluster(): Promise<ClusterSetup> {
         (await redisCli(port, 'CLUSTER', 'INFO')).includes('cluster_state:ok'),
       );
     }
-    return { url: `redis-cluster://${ports.map((p) => `${HOST}:${p}`).join(',')}`, ports, stop };
+    // Replicas are attached after the slots are assigned: wait until every node has its role.
+    let nodes: ClusterNode[] = [];
+    await waitFor('every node in its role', async () => {
+      nodes = await clusterNodes(ports[0] ?? 0);
+      return (
+        nodes.filter((n) => n.master && n.slots.length > 0).length === 3 &&
+        nodes.filter((n) => !n.master).length === 3 * replicas
+      );
+    });
+    for (const node of nodes.filter((n) => !n.master)) {
+      await waitFor(`replica ${node.port} linked to its master`, async () =>
+        (await redisCli(node.port, 'INFO', 'replication')).includes('master_link_status:up'),
+      );
+    }
+    const masters = nodes.filter((n) => n.master).map((n) => n.port);
+    return {
+      url: `redis-cluster://${masters.map((p) => `${HOST}:${p}`).join(',')}`,
+      ports: [...masters, ...ports.filter((p) => !masters.includes(p))],
+      async masterOf(key) {
+        const live = [...servers.entries()].filter(([, s]) => s.running).map(([p]) => p);
+        const asked = live[0] ?? 0;
+        const slot = Number((await redisCli(asked, 'CLUSTER', 'KEYSLOT', key)).trim());
+        const owner = (await clusterNodes(asked)).find(
+          (n) => n.master && n.slots.some(([from, to]) => slot >= from && slot <= to),
+        );
+        if (!owner) throw new Error(`no master holds slot ${slot}`);
+        return owner.port;
+      },
+      kill: async (port) => {
+        await servers.get(port)?.kill();
+      },
+      stop,
+    };
   } catch (err) {
     await stop();
     throw err;

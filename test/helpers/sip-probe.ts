@@ -34,3 +34,21 @@ export async function probeInvite(port: number, user = 'probe', timeoutMs = 2000
     socket.close();
   }
 }
+
+/**
+ * Probes until the edge on `port` answers `status` (a condition, not a sleep); returns how long
+ * that took after `since`. Throws after `deadlineMs`.
+ */
+export async function probeUntil(
+  port: number,
+  status: number,
+  since = Date.now(),
+  deadlineMs = 10_000,
+): Promise<number> {
+  const deadline = since + deadlineMs;
+  for (;;) {
+    if ((await probeInvite(port)) === status) return Date.now() - since;
+    if (Date.now() > deadline) throw new Error(`edge :${port} never answered ${status}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

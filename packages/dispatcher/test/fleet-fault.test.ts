@@ -91,3 +91,42 @@ test('redis killed and restarted under an edge', async (t) => {
   assert.deepEqual(unhandled, []);
   console.log(`# background errors while down (reported, not thrown): ${errors.length}`);
 });
+
+test('a view started with Redis down routes on its list file, loads it when Redis appears', async (t) => {
+  const server = await startRedis();
+  t.after(() => server.stop());
+  await server.kill();
+  const prefix = uniquePrefix();
+  const conn = new RedisConnection({ redis: server.url, keyPrefix: prefix, maxRetryDelayMs: 100 });
+  t.after(() => conn.close());
+  const errors: Error[] = [];
+  const view = DispatcherView.start(conn, {
+    reconcileIntervalMs: 0,
+    initialList: '1 sip:10.0.0.1 0 0\n1 sip:10.0.0.2 0 0\n',
+    onError: (e) => errors.push(e),
+  });
+  t.after(() => view.close());
+  assert.equal(view.ready, false);
+  const loaded: number[] = [];
+  view.on('list-loaded', (r) => loaded.push(r.version));
+
+  const hashed = await view.selectDestinations(1, DS_ALG.HASH_CALLID, { callId: 'a@b' });
+  assert.equal(hashed.candidates.length, 2, 'hashes route on the file');
+  const rr = await Promise.all(
+    [0, 1].map(() => view.selectDestinations(1, DS_ALG.ROUND_ROBIN, {})),
+  );
+  assert.deepEqual(
+    new Set(rr.map((s) => s.candidates[0]?.destination.uri)),
+    new Set(['sip:10.0.0.1', 'sip:10.0.0.2']),
+    'round-robin alternates on a local counter',
+  );
+  await assert.rejects(view.selectDestinations(1, DS_ALG.CALL_LOAD, { callId: 'c' }), unavailable);
+
+  await server.restart();
+  await view.mirror.waitUntilReady(20_000);
+  assert.equal(loaded.length, 1, 'the file was loaded into the empty Redis');
+  assert.ok(view.listVersion >= 1);
+  const reserved = await view.callLoad.reserve(1, 'c2');
+  assert.ok(reserved.ok, 'call load works once Redis holds the list');
+  assert.ok(errors.every(unavailable), 'only "unavailable" was reported while Redis was away');
+});

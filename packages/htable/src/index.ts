@@ -6,7 +6,6 @@ export {
 } from './definition.js';
 export { HTABLE_ERROR_CODES, HtableError, type HtableErrorCode } from './errors.js';
 export {
-  HTABLE_LUA_DIR,
   Htables,
   type HtableEntry,
   type HtableInfo,
@@ -14,4 +13,10 @@ export {
   type HtablesEvents,
   type HtablesOptions,
 } from './htables.js';
-export { decodeItem } from './item.js';
+export {
+  FLEET_MAINTENANCE_KEY,
+  MAINTENANCE_TABLE,
+  isMaintenanceOn,
+  nodeMaintenanceKey,
+} from './maintenance.js';
+export { HtableStore, type StoredItem, type TableRead, type WriteResult } from './store.js';

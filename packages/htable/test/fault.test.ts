@@ -65,3 +65,24 @@ test('redis killed and restarted while a process runs', async (t) => {
   assert.deepEqual(unhandled, []);
   console.log(`# background errors while down (reported, not thrown): ${backgroundErrors.length}`);
 });
+
+test('an initial value blocked by a key of another type is reported, the tables are read anyway', async (t) => {
+  const server = await startRedis();
+  t.after(() => server.stop());
+  const prefix = uniquePrefix();
+  await redisCli(server.port, 'SET', `${prefix}:{ht:config}:motd`, 'a plain string');
+  await redisCli(server.port, 'HSET', `${prefix}:{ht:config}:maint`, 'i', '1');
+  const conn = new RedisConnection({ redis: server.url, keyPrefix: prefix });
+  t.after(() => conn.close());
+  const errors: SipfleetRedisError[] = [];
+  const ht = await Htables.open(conn, [{ name: 'config', initial: { motd: 'hello' } }], {
+    onError: (e) => errors.push(e),
+  });
+  t.after(() => ht.close());
+  assert.equal(ht.ready, true, 'in step: retrying would not heal it');
+  assert.equal(ht.get('config', 'maint'), 1);
+  assert.deepEqual(
+    errors.map((e) => e.code),
+    ['SIPFLEET_ERR_REDIS_SCRIPT_WRONG_TYPE'],
+  );
+});

@@ -15,6 +15,7 @@ import {
 } from '@sipfleet/dispatcher';
 import {
   EventBus,
+  Mirror,
   type RedisConnection,
   type SipfleetRedisError,
   toRedisError,
@@ -165,21 +166,26 @@ export interface KeepaliveMonitorEvents {
 export interface KeepaliveMonitorOptions {
   /** The process' bus for the `keepalive` channel; without one the monitor makes and owns one. */
   bus?: EventBus<KeepaliveBusEvents>;
+  /** Background failures (re-reads); retried, never thrown. @default ignore */
   onError?: (err: Error) => void;
-  /** @default 10000 */
+  /** How long open() waits for Redis (start() never waits). @default 10000 */
   openTimeoutMs?: number;
 }
 
 /**
- * What an edge holds: every keepalive-module state, read once and kept by events (re-read on
- * reconnect, since events may have been missed). isAlive() never makes a round trip.
+ * What an edge holds: every keepalive-module state, read once and kept by events, re-read
+ * whenever events may have been missed (reconnect, the bus re-subscribed; @sipfleet/redis Mirror).
+ * isAlive() never makes a round trip.
  */
 export class KeepaliveMonitor extends EventEmitter<KeepaliveMonitorEvents> {
+  /** The states' link to Redis: `ready`, `up`/`down`, and the name `/readyz` shows. */
+  readonly mirror: Mirror;
   private states = new Map<string, number>();
   private readonly bus: EventBus<KeepaliveBusEvents>;
   private readonly ownsBus: boolean;
   private readonly onError: (err: Error) => void;
-  private unsubscribe: (() => Promise<void>) | undefined;
+  /** State events seen while a re-read runs, re-applied on top of its result. */
+  private duringResync: KeepaliveEvent[] | undefined;
   private closed = false;
 
   private constructor(
@@ -194,27 +200,41 @@ export class KeepaliveMonitor extends EventEmitter<KeepaliveMonitorEvents> {
       new EventBus<KeepaliveBusEvents>(conn, {
         onError: (e: SipfleetRedisError) => this.onError(e),
       });
-    conn.on('up', this.onUp);
+    this.mirror = new Mirror(conn, {
+      name: 'keepalive',
+      feeds: [this.bus.feed(KEEPALIVE_CHANNEL, (e) => this.onEvent(e), parseKeepaliveEvent)],
+      read: () => this.read(),
+    });
+    this.mirror.on('up', () => this.emit('up'));
+    this.mirror.on('down', () => this.emit('down'));
+    this.mirror.on('error', (err) => this.onError(err));
   }
 
+  /** Subscribes and reads the states in the background; returns at once (all 'unknown' until then). */
+  static start(conn: RedisConnection, options: KeepaliveMonitorOptions = {}): KeepaliveMonitor {
+    const monitor = new KeepaliveMonitor(conn, options);
+    monitor.mirror.start();
+    return monitor;
+  }
+
+  /** start(), then waits for the first read; rejects (typed) after `openTimeoutMs` without Redis. */
   static async open(
     conn: RedisConnection,
     options: KeepaliveMonitorOptions = {},
   ): Promise<KeepaliveMonitor> {
-    const monitor = new KeepaliveMonitor(conn, options);
+    const monitor = KeepaliveMonitor.start(conn, options);
     try {
-      await conn.waitUntilReady(options.openTimeoutMs ?? 10_000);
-      monitor.unsubscribe = await monitor.bus.subscribe(
-        KEEPALIVE_CHANNEL,
-        (e) => monitor.onEvent(e),
-        parseKeepaliveEvent,
-      );
-      await monitor.resync();
+      await monitor.mirror.waitUntilReady(options.openTimeoutMs ?? 10_000);
     } catch (err) {
       await monitor.close();
       throw toRedisError(err);
     }
     return monitor;
+  }
+
+  /** True while Redis is connected, the bus subscribed and the states read since. */
+  get ready(): boolean {
+    return this.mirror.ready;
   }
 
   /** ka_is_alive(uri): 'up', 'down', or 'unknown' (not monitored, or no reply seen yet). */
@@ -224,31 +244,42 @@ export class KeepaliveMonitor extends EventEmitter<KeepaliveMonitorEvents> {
     return isActive(flags) ? 'up' : 'down';
   }
 
-  private readonly onUp = (): void => {
-    this.resync().catch((err: unknown) => this.onError(toRedisError(err)));
-  };
-
   private onEvent(e: KeepaliveEvent): void {
     if (e.type === 'ka-remove') {
+      this.duringResync?.push(e);
       if (this.states.delete(e.uri)) this.emit('change', e.uri, 'unknown', undefined);
       return;
     }
     if (e.type !== 'ka-up' && e.type !== 'ka-down' && e.type !== 'ka-state') return;
+    this.duringResync?.push(e);
     const before = this.isAlive(e.uri);
     this.states.set(e.uri, e.newFlags);
     const after = this.isAlive(e.uri);
     if (before !== after) this.emit('change', e.uri, after, e);
   }
 
-  private async resync(): Promise<void> {
-    if (this.closed) return;
-    const reply = await this.conn.call('HGETALL', this.conn.keys.kaState());
+  /** The Mirror's read: every state, with the events seen meanwhile applied on top. */
+  private async read(): Promise<void> {
+    const seen: KeepaliveEvent[] = [];
+    this.duringResync = seen;
+    let reply: unknown;
+    try {
+      reply = await this.conn.call('HGETALL', this.conn.keys.kaState());
+    } finally {
+      this.duringResync = undefined;
+    }
     const next = new Map<string, number>();
     if (Array.isArray(reply)) {
       for (let i = 0; i + 1 < reply.length; i += 2) {
         const state = decodeState(reply[i + 1]);
         if (state) next.set(String(reply[i]), state.flags);
       }
+    }
+    // The read may predate a transition announced meanwhile: the event wins.
+    for (const e of seen) {
+      if (e.type === 'ka-remove') next.delete(e.uri);
+      else if (e.type === 'ka-up' || e.type === 'ka-down' || e.type === 'ka-state')
+        next.set(e.uri, e.newFlags);
     }
     const old = this.states;
     this.states = next;
@@ -264,10 +295,7 @@ export class KeepaliveMonitor extends EventEmitter<KeepaliveMonitorEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.conn.off('up', this.onUp);
-    const unsubscribe = this.unsubscribe;
-    this.unsubscribe = undefined;
+    await this.mirror.close();
     if (this.ownsBus) await this.bus.close();
-    else await unsubscribe?.();
   }
 }

@@ -44,6 +44,46 @@ export interface RedisConnectionEvents {
  */
 export const DISCONNECT_TIMEOUT_MS = 50;
 
+/**
+ * Resolves on the emitter's next `event`; rejects with SIPFLEET_ERR_REDIS_UNAVAILABLE and
+ * `message()` after `timeoutMs` (the "wait until ready" of connections, clients and mirrors).
+ */
+export function untilEvent(
+  emitter: {
+    once(event: string, fn: () => void): unknown;
+    off(event: string, fn: () => void): unknown;
+  },
+  event: string,
+  timeoutMs: number,
+  message: () => string,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.off(event, done);
+      reject(new SipfleetRedisError('SIPFLEET_ERR_REDIS_UNAVAILABLE', message()));
+    }, timeoutMs);
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    emitter.once(event, done);
+  });
+}
+
+/**
+ * Ends a client for good: QUIT when connected (pending replies arrive), then disconnect(), which
+ * also ends what QUIT leaves behind (the Sentinel failover detector's connections, a pending
+ * reconnect). Never throws.
+ */
+export async function endClient(client: Redis | Cluster): Promise<void> {
+  try {
+    if (client.status === 'ready') await client.quit();
+  } catch {
+    // already gone: disconnect() below is all that is left to do
+  }
+  client.disconnect();
+}
+
 /** Capped exponential backoff: 50, 100, 200, ... ms, never above `cap`, never giving up. */
 export function backoff(attempt: number, cap: number): number {
   return Math.min(50 * 2 ** Math.min(attempt, 16), cap);
@@ -122,6 +162,9 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
           enableReadyCheck: true,
           clusterRetryStrategy: (attempt: number) => backoff(attempt, this.maxRetryDelayMs),
           slotsRefreshTimeout: this.nodeOptions.connectTimeout ?? 2000,
+          // ioredis 5 refreshes the topology only on MOVED/ASK or a failed node unless told to:
+          // a failover with no traffic to the dead master's slots would go unnoticed.
+          slotsRefreshInterval: 5000,
           redisOptions,
         };
         return new Cluster(t.nodes, opts);
@@ -138,6 +181,9 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
       ...(t.sentinelPassword !== undefined ? { sentinelPassword: t.sentinelPassword } : {}),
       ...(t.tls ? { enableTLSForSentinelMode: true } : {}),
       sentinelRetryStrategy: (attempt: number) => backoff(attempt, this.maxRetryDelayMs),
+      // Reconnect on the sentinels' +switch-master, not when the old master is finally demoted
+      // (seconds later): until then writes go to the new master and the old one never hears.
+      failoverDetector: true,
     };
   }
 
@@ -147,22 +193,13 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
    */
   waitUntilReady(timeoutMs = 10_000): Promise<void> {
     if (this.isUp) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.off('up', onUp);
-        reject(
-          new SipfleetRedisError(
-            'SIPFLEET_ERR_REDIS_UNAVAILABLE',
-            `redis not ready after ${timeoutMs} ms${this.lastError ? `: ${this.lastError.message}` : ''}`,
-          ),
-        );
-      }, timeoutMs);
-      const onUp = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.once('up', onUp);
-    });
+    return untilEvent(
+      this,
+      'up',
+      timeoutMs,
+      () =>
+        `redis not ready after ${timeoutMs} ms${this.lastError ? `: ${this.lastError.message}` : ''}`,
+    );
   }
 
   /**
@@ -180,7 +217,7 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
   /**
    * A new single-node client with the same credentials and fail-fast options, for node-local
    * features (client-side tracking, subscriber mode): to `node` on a Cluster, otherwise to the
-   * master (Sentinel-managed, so it follows failovers). The caller owns it and must quit() it.
+   * master (Sentinel-managed, so it follows failovers). The caller owns it and must end it (endClient).
    */
   nodeClient(node?: HostPort, extra: RedisOptions = {}): Redis {
     const t = this.target;
@@ -229,12 +266,7 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    try {
-      if (this.isUp) await this.client.quit();
-      else this.client.disconnect();
-    } catch {
-      this.client.disconnect();
-    }
+    await endClient(this.client);
     this.setUp(false);
   }
 }

@@ -32,4 +32,5 @@ export {
   type SentinelTarget,
   type StandaloneTarget,
 } from './settings.js';
+export { Mirror, type ChangeFeed, type MirrorEvents, type MirrorOptions } from './mirror.js';
 export { INVALIDATE_CHANNEL, InvalidationTracker, type InvalidationEvents } from './tracking.js';

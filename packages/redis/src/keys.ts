@@ -225,6 +225,22 @@ export class KeyBuilder {
     return `${escapeGlob(this.htTablePrefix(table))}*`;
   }
 
+  /** SCAN MATCH pattern for every item of every htable (`htEntryOf` tells them apart). */
+  htAnyEntryPattern(): string {
+    return `${escapeGlob(`${this.prefix}:{ht:`)}*`;
+  }
+
+  /** The table and item key of an `htEntry` key; undefined for a key that is not one. */
+  htEntryOf(fullKey: string): { table: string; key: string } | undefined {
+    const start = `${this.prefix}:{ht:`;
+    if (!fullKey.startsWith(start)) return undefined;
+    const close = fullKey.indexOf('}:', start.length);
+    if (close < 0) return undefined;
+    const table = fullKey.slice(start.length, close);
+    if (table === '' || table.includes('{')) return undefined;
+    return { table, key: fullKey.slice(close + 2) };
+  }
+
   dsDestinations(setid: string): string {
     return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:dst`;
   }

@@ -6,10 +6,16 @@
 // Tracking is node-local, hence one connection per Cluster master. A connection that comes back
 // (reconnect, Sentinel failover, new Cluster master) may have missed invalidations, so every
 // (re)established node emits `resync` and the cache owner re-reads what it holds.
+//
+// Cluster topology: the set of masters is re-read after every slots refresh (`refresh`), not only
+// on `+node`/`-node`: a failover promotes a replica that ioredis already knew, so no `+node` is
+// emitted for it, and the `-node` of the dead master comes before the promotion is recorded. A
+// tracking connection that closes asks for a slots refresh, so a failover or a slot move is
+// noticed without waiting for a MOVED reply.
 import { EventEmitter } from 'node:events';
 import type { Redis } from 'ioredis';
-import type { RedisConnection } from './connection.js';
-import { SipfleetRedisError } from './errors.js';
+import { endClient, type RedisConnection } from './connection.js';
+import type { ChangeFeed } from './mirror.js';
 import type { HostPort } from './settings.js';
 
 export const INVALIDATE_CHANNEL = '__redis__:invalidate';
@@ -29,7 +35,7 @@ interface Node {
   tracked: boolean;
 }
 
-export class InvalidationTracker extends EventEmitter<InvalidationEvents> {
+export class InvalidationTracker extends EventEmitter<InvalidationEvents> implements ChangeFeed {
   private readonly nodes = new Map<string, Node>();
   private isReady = false;
   private closed = false;
@@ -48,32 +54,17 @@ export class InvalidationTracker extends EventEmitter<InvalidationEvents> {
     return this.isReady;
   }
 
-  /** Connects to every master and resolves once all are tracked (or rejects after timeoutMs). */
-  async start(timeoutMs = 10_000): Promise<void> {
+  /** Connects to every master in the background (and follows topology changes); returns at once. */
+  start(): void {
+    if (this.closed) return;
     const client = this.conn.client;
     if ('nodes' in client) {
       client.on('+node', this.onTopology);
       client.on('-node', this.onTopology);
+      client.on('refresh', this.onTopology);
       client.on('ready', this.onTopology);
     }
     this.reconcile();
-    if (this.isReady) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.off('up', onUp);
-        reject(
-          new SipfleetRedisError(
-            'SIPFLEET_ERR_REDIS_UNAVAILABLE',
-            `tracking not ready after ${timeoutMs} ms`,
-          ),
-        );
-      }, timeoutMs);
-      const onUp = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      this.once('up', onUp);
-    });
   }
 
   private reconcile(): void {
@@ -105,6 +96,10 @@ export class InvalidationTracker extends EventEmitter<InvalidationEvents> {
     client.on('close', () => {
       node.tracked = false;
       this.updateReady();
+      // A master that went away may have been replaced (failover) or its slots moved: ask.
+      const cluster = this.conn.client;
+      if (!this.closed && 'nodes' in cluster && cluster.status === 'ready')
+        cluster.refreshSlotsCache();
     });
     client.on('messageBuffer', (channel: Buffer, message: unknown) => {
       if (channel.toString() !== INVALIDATE_CHANNEL) return;
@@ -148,19 +143,12 @@ export class InvalidationTracker extends EventEmitter<InvalidationEvents> {
     if ('nodes' in client) {
       client.off('+node', this.onTopology);
       client.off('-node', this.onTopology);
+      client.off('refresh', this.onTopology);
       client.off('ready', this.onTopology);
     }
     const nodes = [...this.nodes.values()];
     this.nodes.clear();
-    await Promise.all(
-      nodes.map(async (n) => {
-        try {
-          await n.client.quit();
-        } catch {
-          n.client.disconnect();
-        }
-      }),
-    );
+    await Promise.all(nodes.map((n) => endClient(n.client)));
     this.updateReady();
   }
 }

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startCluster, startRedis, uniquePrefix } from '../../../test/helpers/redis-server.js';
+import {
+  redisCli,
+  startCluster,
+  startRedis,
+  uniquePrefix,
+} from '../../../test/helpers/redis-server.js';
 import { EventBus, RedisConnection, type SipfleetRedisError } from '../src/index.js';
 
 interface Events extends Record<string, unknown> {
@@ -63,3 +68,40 @@ for (const [mode, start] of Object.entries(setups)) {
     });
   });
 }
+
+test('a feed follows its subscriber to another Cluster node when that node dies', async (t) => {
+  const cluster = await startCluster({ replicas: 1 });
+  t.after(() => cluster.stop());
+  const prefix = uniquePrefix();
+  const conn = new RedisConnection({ redis: cluster.url, keyPrefix: prefix, maxRetryDelayMs: 200 });
+  t.after(() => conn.close());
+  const bus = new EventBus<Events>(conn);
+  t.after(() => bus.close());
+  const got: Events['ds'][] = [];
+  const feed = bus.feed('ds', (e) => got.push(e));
+  let resyncs = 0;
+  feed.on('resync', () => resyncs++);
+  feed.start();
+  t.after(() => feed.close());
+  await eventually('channel live', () => feed.ready && resyncs === 1);
+
+  // Which node holds the subscriber connection: kill exactly that one.
+  let subscriberPort: number | undefined;
+  for (const port of cluster.ports) {
+    if ((await redisCli(port, 'CLIENT', 'LIST')).includes('name=sipfleet-bus'))
+      subscriberPort = port;
+  }
+  assert.ok(subscriberPort !== undefined, 'the subscriber is on one of the nodes');
+  await cluster.kill(subscriberPort);
+  await eventually('channel lost', () => !feed.ready);
+  await eventually('channel live on another node', () => feed.ready && resyncs === 2);
+
+  const live = cluster.ports.find((p) => p !== subscriberPort) ?? 0;
+  await redisCli(
+    live,
+    'PUBLISH',
+    conn.keys.channel('ds'),
+    JSON.stringify({ setid: '1', uri: 'sip:b', state: 'up' }),
+  );
+  await eventually('event after the move', () => got.some((e) => e.uri === 'sip:b'));
+});

@@ -7,10 +7,17 @@
 // trip); a reload event re-reads everything. Events arriving during a re-read are applied again
 // on top of it, in order, so a re-read that started before a transition cannot undo it. When
 // Redis is unreachable the snapshot stays as it was (routing goes on) and `ready` is false; on
-// reconnect everything is re-read, because events may have been missed meanwhile.
+// reconnect (or when the bus subscription is re-established on another node) everything is
+// re-read, because events may have been missed meanwhile. That subscribe / re-read / retry /
+// readiness cycle is @sipfleet/redis Mirror, shared with htable and keepalive.
+//
+// Start-up never waits for Redis. With `initialList` (the edge's dispatcher.listFile) the view
+// routes on the file's sets until it first reads the fleet's list, and loads the file into Redis
+// when Redis turns out to have no list.
 import { EventEmitter } from 'node:events';
 import {
   EventBus,
+  Mirror,
   type RedisConnection,
   type SipfleetRedisError,
   toRedisError,
@@ -32,6 +39,7 @@ import {
   type Snapshot,
   withFlags,
 } from '../model.js';
+import { parseList } from '../list-file.js';
 import type { RandomSource } from '../prng.js';
 import { CallLoad, type CallLoadOptions } from './call-load.js';
 import { readFleet } from './codec.js';
@@ -44,6 +52,7 @@ import {
   parseDispatcherEvent,
 } from './events.js';
 import { findFromList } from './from-list.js';
+import { DispatcherFleet, type LoadResult } from './store.js';
 
 export interface SelectDestinationsOptions extends SelectOptions {
   /** Alg 13: latency statistics per destination URI (from the prober). @default none (0 ms) */
@@ -55,10 +64,17 @@ export interface DispatcherViewOptions extends CallLoadOptions {
   bus?: EventBus<DispatcherBusEvents>;
   /** Background failures (re-reads, reconcile, round-robin INCR); retried, never thrown. @default ignore */
   onError?: (err: Error) => void;
-  /** How long open() waits for Redis. @default 10000 */
+  /** How long open() waits for Redis (start() never waits). @default 10000 */
   openTimeoutMs?: number;
-  /** Delay before a failed re-read is tried again. @default 500 */
+  /** First delay before a failed re-read is tried again (then doubling, up to 5 s). @default 500 */
   retryDelayMs?: number;
+  /**
+   * A list file's text: routed on (destinations in the state the file gives) until the fleet's
+   * list is first read, and loaded into Redis if Redis has no list then (Kamailio's
+   * ds_list_file at start). Parsed at start: a bad file throws SIPFLEET_ERR_DISPATCHER_LIST.
+   * @default none (an empty snapshot until Redis answers)
+   */
+  initialList?: string;
   /**
    * How often the view reconciles the call-load counters of every set (Kamailio's
    * ds_hash_check_interval); 0 = never (then run CallLoad.reconcile yourself).
@@ -78,6 +94,8 @@ export interface DispatcherViewEvents {
   'dst-state': [DestinationStateEvent];
   /** A full re-read produced a new snapshot (start, reload event, reconnect). */
   reload: [Snapshot];
+  /** `initialList` was loaded into Redis (Redis had no list when it was first read). */
+  'list-loaded': [LoadResult];
   up: [];
   down: [];
 }
@@ -85,24 +103,20 @@ export interface DispatcherViewEvents {
 export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
   /** Alg 10 slots: reserve on INVITE, confirm on 2xx, release on 3xx-6xx/BYE/CANCEL, reconcile. */
   readonly callLoad: CallLoad;
-  private current: Snapshot = createSnapshot([]);
+  /** The snapshot's link to Redis: `ready`, `up`/`down`, and the name `/readyz` shows. */
+  readonly mirror: Mirror;
+  private current: Snapshot;
+  private initialList: string | undefined;
   private version = 0;
   private readonly bus: EventBus<DispatcherBusEvents>;
   private readonly ownsBus: boolean;
   private readonly onError: (err: Error) => void;
-  private readonly retryDelayMs: number;
   private readonly reconcileIntervalMs: number;
   private readonly random: RandomSource;
   private readonly counters = new Map<string, number>();
-  private unsubscribe: (() => Promise<void>) | undefined;
-  private resyncRunning: Promise<void> | undefined;
-  private resyncAgain = false;
   /** State events seen while a re-read runs, re-applied on top of its result. */
   private duringResync: DestinationStateEvent[] | undefined;
-  private synced = false;
-  private wasReady = false;
   private closed = false;
-  private retryTimer: NodeJS.Timeout | undefined;
   private reconcileTimer: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -118,39 +132,55 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
       new EventBus<DispatcherBusEvents>(conn, {
         onError: (e: SipfleetRedisError) => this.onError(e),
       });
-    this.retryDelayMs = options.retryDelayMs ?? 500;
     this.reconcileIntervalMs = options.reconcileIntervalMs ?? 30_000;
     this.random = options.random ?? Math.random;
-    conn.on('up', this.onConnUp);
-    conn.on('down', this.onConnDown);
+    this.initialList = options.initialList;
+    this.current = createSnapshot(
+      options.initialList === undefined ? [] : parseList(options.initialList),
+    );
+    this.mirror = new Mirror(conn, {
+      name: 'dispatcher',
+      feeds: [
+        this.bus.feed(DISPATCHER_CHANNEL, (event) => this.onEvent(event), parseDispatcherEvent),
+      ],
+      read: () => this.read(),
+      ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
+    });
+    this.mirror.on('up', () => this.emit('up'));
+    this.mirror.on('down', () => this.emit('down'));
+    this.mirror.on('error', (err) => this.onError(err));
   }
 
   /**
-   * Subscribes to the bus and reads the fleet's list. Rejects (typed) when Redis cannot be
-   * reached within `openTimeoutMs`.
+   * Subscribes to the bus and reads the fleet's list in the background; returns at once. Until
+   * Redis answers the view routes on `initialList` (or nothing) and `ready` is false.
+   * @throws SipfleetDispatcherError SIPFLEET_ERR_DISPATCHER_LIST when `initialList` is malformed.
+   */
+  static start(conn: RedisConnection, options: DispatcherViewOptions = {}): DispatcherView {
+    const view = new DispatcherView(conn, options);
+    view.mirror.start();
+    if (view.reconcileIntervalMs > 0) {
+      view.reconcileTimer = setInterval(() => void view.reconcileAll(), view.reconcileIntervalMs);
+      view.reconcileTimer.unref();
+    }
+    return view;
+  }
+
+  /**
+   * start(), then waits for the first read. Rejects (typed) when Redis cannot be reached within
+   * `openTimeoutMs`.
    */
   static async open(
     conn: RedisConnection,
     options: DispatcherViewOptions = {},
   ): Promise<DispatcherView> {
-    const view = new DispatcherView(conn, options);
+    const view = DispatcherView.start(conn, options);
     try {
-      await conn.waitUntilReady(options.openTimeoutMs ?? 10_000);
-      view.unsubscribe = await view.bus.subscribe(
-        DISPATCHER_CHANNEL,
-        (event) => view.onEvent(event),
-        parseDispatcherEvent,
-      );
-      await view.resync();
+      await view.mirror.waitUntilReady(options.openTimeoutMs ?? 10_000);
     } catch (err) {
       await view.close();
       throw err instanceof DispatcherFleetError ? err : toRedisError(err);
     }
-    if (view.reconcileIntervalMs > 0) {
-      view.reconcileTimer = setInterval(() => void view.reconcileAll(), view.reconcileIntervalMs);
-      view.reconcileTimer.unref();
-    }
-    view.updateReady();
     return view;
   }
 
@@ -164,29 +194,14 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
     return this.version;
   }
 
-  /** True while Redis is connected and the snapshot has been read since. */
+  /** True while Redis is connected, the bus subscribed and the snapshot read since. */
   get ready(): boolean {
-    return this.synced && this.conn.ready && !this.closed;
+    return this.mirror.ready;
   }
-
-  private updateReady(): void {
-    const ready = this.ready;
-    if (ready === this.wasReady) return;
-    this.wasReady = ready;
-    this.emit(ready ? 'up' : 'down');
-  }
-
-  private readonly onConnUp = () => {
-    // Events may have been missed while the connection was down: read everything again.
-    this.synced = false;
-    this.scheduleResync();
-  };
-
-  private readonly onConnDown = () => this.updateReady();
 
   private onEvent(event: DispatcherEvent): void {
     if (event.type === 'reload') {
-      if (event.version > this.version) this.scheduleResync();
+      if (event.version > this.version) this.mirror.request();
       return;
     }
     this.duringResync?.push(event);
@@ -194,62 +209,42 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
     this.emit(event.type, event);
   }
 
-  private resync(): Promise<void> {
-    if (this.resyncRunning) {
-      this.resyncAgain = true;
-      return this.resyncRunning;
-    }
-    const run = async () => {
-      try {
-        do {
-          this.resyncAgain = false;
-          this.duringResync = [];
-          const read = await readFleet(this.conn);
-          if (read.version === 0 && this.version > 0) {
-            // The index is gone although a list was loaded: Redis lost its data (restart without
-            // AOF) or someone deleted it. Keep routing on what we have, say so, and take the next
-            // load, whatever its version.
-            this.version = 0;
-            this.onError(
-              new DispatcherFleetError(
-                'SIPFLEET_ERR_DISPATCHER_LIST_MISSING',
-                'the dispatcher list is gone from Redis; keeping the last snapshot until the next load',
-              ),
-            );
-            continue;
-          }
-          let next = createSnapshot(read.sets, this.current.version + 1);
-          for (const e of this.duringResync) next = withFlags(next, e.setid, e.uri, e.newFlags);
-          this.current = next;
-          this.version = read.version;
-          for (const issue of read.issues) {
-            this.onError(new DispatcherFleetError('SIPFLEET_ERR_DISPATCHER_BAD_ENTRY', issue));
-          }
-          this.emit('reload', next);
-        } while (this.resyncAgain && !this.closed);
-        this.synced = true;
-      } finally {
-        this.duringResync = undefined;
-        this.resyncRunning = undefined;
-        this.updateReady();
+  /** The Mirror's read: the whole fleet list, with the events seen meanwhile applied on top. */
+  private async read(): Promise<void> {
+    this.duringResync = [];
+    try {
+      let read = await readFleet(this.conn);
+      if (read.version === 0 && this.initialList !== undefined) {
+        // Redis answered for the first time and holds no list: the file is the fleet's list.
+        const loaded = await new DispatcherFleet(this.conn).load(this.initialList);
+        this.emit('list-loaded', loaded);
+        read = await readFleet(this.conn);
       }
-    };
-    this.resyncRunning = run();
-    return this.resyncRunning;
-  }
-
-  private scheduleResync(): void {
-    if (this.closed) return;
-    this.resync().catch((err: unknown) => {
-      this.onError(toRedisError(err));
-      if (this.closed || this.retryTimer !== undefined) return;
-      // Retried while connected; a reconnect ('up') triggers its own re-read.
-      this.retryTimer = setTimeout(() => {
-        this.retryTimer = undefined;
-        if (this.conn.ready) this.scheduleResync();
-      }, this.retryDelayMs);
-      this.retryTimer.unref();
-    });
+      this.initialList = undefined;
+      if (read.version === 0 && this.version > 0) {
+        // The index is gone although a list was loaded: Redis lost its data (restart without
+        // AOF) or someone deleted it. Keep routing on what we have, say so, and take the next
+        // load, whatever its version.
+        this.version = 0;
+        this.onError(
+          new DispatcherFleetError(
+            'SIPFLEET_ERR_DISPATCHER_LIST_MISSING',
+            'the dispatcher list is gone from Redis; keeping the last snapshot until the next load',
+          ),
+        );
+        return;
+      }
+      let next = createSnapshot(read.sets, this.current.version + 1);
+      for (const e of this.duringResync) next = withFlags(next, e.setid, e.uri, e.newFlags);
+      this.current = next;
+      this.version = read.version;
+      for (const issue of read.issues) {
+        this.onError(new DispatcherFleetError('SIPFLEET_ERR_DISPATCHER_BAD_ENTRY', issue));
+      }
+      this.emit('reload', next);
+    } finally {
+      this.duringResync = undefined;
+    }
   }
 
   /** ds_list_exists(setid): the set is in the snapshot (with at least one destination). */
@@ -344,7 +339,7 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
       // Redis knows a destination this snapshot does not (a reload is on its way): give the
       // slot back rather than route to something we cannot describe.
       await this.callLoad.release(set.id, callId);
-      this.scheduleResync();
+      this.mirror.request();
       return failure(
         set.id,
         alg,
@@ -377,15 +372,9 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.retryTimer);
     clearInterval(this.reconcileTimer);
-    this.conn.off('up', this.onConnUp);
-    this.conn.off('down', this.onConnDown);
-    const unsubscribe = this.unsubscribe;
-    this.unsubscribe = undefined;
+    await this.mirror.close();
     if (this.ownsBus) await this.bus.close();
-    else await unsubscribe?.();
-    this.updateReady();
   }
 }
 

@@ -17,6 +17,11 @@ import { chooseRoute } from './routes/index.js';
 import { openSharedState } from './shared-state.js';
 import type { SharedState } from './shared-state.js';
 
+/** The mirrors (htables, keepalive, dispatcher) whose copy may be stale, by name. */
+function notInStep(shared: SharedState): string[] {
+  return shared.mirrors.filter((m) => !m.ready).map((m) => m.name);
+}
+
 /**
  * One edge process: transports → parser → transaction layer → proxy core with the routing hooks,
  * plus the admin port. Stateless apart from in-flight transactions.
@@ -42,7 +47,8 @@ export class Edge {
   }
 
   static async start(config: EdgeConfig, log: Logger): Promise<Edge> {
-    const shared = await openSharedState(config, log);
+    // Never waits for Redis: the ports open now, the mirrors catch up (and /readyz says so).
+    const shared = openSharedState(config, log);
     let transport: TransportLayer | undefined;
     let secfilter: EdgeSecfilter | undefined;
     try {
@@ -97,16 +103,26 @@ export class Edge {
       late.core = core;
       core.transactions.onRetransmission = (kind) => metrics.retransmissions.inc({ kind });
       if (shared !== undefined) {
-        const redisState = () => metrics.redisUp.set(shared.htables.ready ? 1 : 0);
+        // One line per transition of the whole (every mirror in step or not), not per mirror.
+        let inStep = false;
+        const redisState = () => {
+          const now = shared.mirrors.every((m) => m.ready);
+          metrics.redisUp.set(now ? 1 : 0);
+          if (now === inStep) return;
+          inStep = now;
+          if (now) log.info('redis up: caches in sync');
+          else if (!late.edge?.closing)
+            log.warn(
+              { mirrors: notInStep(shared) },
+              'redis down or caches out of step: routing on cached state',
+            );
+        };
+        for (const mirror of shared.mirrors) {
+          mirror.on('up', redisState);
+          mirror.on('down', redisState);
+        }
+        // The mirrors ran while the ports opened: catch up with a transition already past.
         redisState();
-        shared.htables.on('up', () => {
-          log.info('redis up: caches in sync');
-          redisState();
-        });
-        shared.htables.on('down', () => {
-          if (!late.edge?.closing) log.warn('redis down: routing on cached state');
-          redisState();
-        });
       }
       const admin = await startAdminServer(
         config.admin.address,
@@ -115,7 +131,12 @@ export class Edge {
         {
           notReadyReasons: () => [
             ...(late.edge?.draining ? ['draining'] : []),
-            ...(shared !== undefined && !shared.htables.ready ? ['redis unavailable'] : []),
+            ...(shared === undefined
+              ? []
+              : [
+                  ...(shared.conn.ready ? [] : ['redis unavailable']),
+                  ...notInStep(shared).map((name) => `${name} not in step`),
+                ]),
           ],
         },
       );

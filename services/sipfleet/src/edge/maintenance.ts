@@ -1,11 +1,12 @@
-import type { Htables } from '@sipfleet/htable';
+import {
+  FLEET_MAINTENANCE_KEY,
+  type Htables,
+  MAINTENANCE_TABLE,
+  isMaintenanceOn,
+  nodeMaintenanceKey,
+} from '@sipfleet/htable';
 import type { RequestContext } from '@sipfleet/proxy';
 import type { EdgeConfig } from '../config.js';
-
-/** The htable and keys an operator flips: `maint` for the fleet, `maint:<nodeId>` for one edge. */
-export const MAINTENANCE_TABLE = 'config';
-export const FLEET_KEY = 'maint';
-export const nodeKey = (nodeId: string): string => `maint:${nodeId}`;
 
 /**
  * Kamailio's "server maintenance mode" recipe as a pipeline step: when the fleet flag or this
@@ -27,13 +28,13 @@ export class MaintenanceCheck {
     this.methods = new Set(config.methods);
     this.headers =
       config.retryAfter === undefined ? [] : [['Retry-After', String(config.retryAfter)]];
-    this.ownKey = nodeKey(nodeId);
+    this.ownKey = nodeMaintenanceKey(nodeId);
   }
 
   get active(): boolean {
     return (
-      isOn(this.htables.get(MAINTENANCE_TABLE, FLEET_KEY)) ||
-      isOn(this.htables.get(MAINTENANCE_TABLE, this.ownKey))
+      isMaintenanceOn(this.htables.get(MAINTENANCE_TABLE, FLEET_MAINTENANCE_KEY)) ||
+      isMaintenanceOn(this.htables.get(MAINTENANCE_TABLE, this.ownKey))
     );
   }
 
@@ -45,9 +46,4 @@ export class MaintenanceCheck {
     ctx.reply(this.config.code, this.config.reason, this.headers);
     return true;
   }
-}
-
-/** `HSET … i 1` stores an integer; a hand-written `HSET … s 1` reads as the string '1'. */
-function isOn(value: string | number | undefined): boolean {
-  return value === 1 || value === '1';
 }

@@ -1,29 +1,67 @@
+// The edge's link to the fleet: one Redis connection and the mirrors read from it (htables, the
+// keepalive states, the dispatcher view). Opening never waits for Redis: the mirrors start
+// not-ready and catch up when Redis appears (@sipfleet/redis Mirror); only configuration errors
+// (a bad URL, an unreadable or malformed list file) stop the edge.
 import { readFileSync } from 'node:fs';
-import { DispatcherFleet, DispatcherView, SipfleetDispatcherError } from '@sipfleet/dispatcher';
-import { Htables } from '@sipfleet/htable';
+import {
+  DispatcherFleet,
+  DispatcherView,
+  type LoadResult,
+  SipfleetDispatcherError,
+} from '@sipfleet/dispatcher';
+import { HtableError, Htables, MAINTENANCE_TABLE } from '@sipfleet/htable';
 import { KeepaliveMonitor } from '@sipfleet/keepalive';
-import { createRedisConnection, redactRedisUrl } from '@sipfleet/redis';
-import type { RedisConnection } from '@sipfleet/redis';
+import { createRedisConnection } from '@sipfleet/redis';
+import type { Mirror, RedisConnection } from '@sipfleet/redis';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config.js';
 import type { EdgeConfig } from '../config.js';
-import { MAINTENANCE_TABLE } from './maintenance.js';
 import { RegistrationKeepalive } from './registration-keepalive.js';
 
 export interface SharedState {
+  conn: RedisConnection;
   htables: Htables;
   /** The keepalive module's states (`isAlive(uri)`, no round trip). */
   keepalive: KeepaliveMonitor;
   dispatcher: { view: DispatcherView; fleet: DispatcherFleet } | undefined;
   registration: RegistrationKeepalive | undefined;
+  /** Every mirror of Redis state this edge routes with; ready = all of them in step. */
+  mirrors: Mirror[];
   close(): Promise<void>;
 }
 
+/**
+ * A mirror's background failures as log lines: one per error code until the mirror is in step
+ * again, not one per retry or per call (round-robin's INCR fails on every call while Redis is
+ * away; the outage itself is the `redis down` line and `sipfleet_redis_up`).
+ */
+function warnOnce(log: Logger, what: string) {
+  const seen = new Set<string>();
+  return {
+    warn: (err: Error) => {
+      const code = 'code' in err && typeof err.code === 'string' ? err.code : err.name;
+      if (seen.has(code)) return;
+      seen.add(code);
+      log.warn({ err }, what);
+    },
+    /** Call when the mirror is back in step. */
+    reset: () => seen.clear(),
+  };
+}
+
+/** The list file's text, read once at start (an unreadable file is a configuration error). */
+function readListFile(listFile: string): string {
+  try {
+    return readFileSync(listFile, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      `dispatcher.listFile: cannot read ${listFile}: ${(err as Error).message}`,
+    );
+  }
+}
+
 /** Redis, the htable caches and, when configured, the dispatcher view of the fleet's sets. */
-export async function openSharedState(
-  config: EdgeConfig,
-  log: Logger,
-): Promise<SharedState | undefined> {
+export function openSharedState(config: EdgeConfig, log: Logger): SharedState | undefined {
   const url = config.redis.url;
   if (url === undefined) return undefined;
   let conn: RedisConnection;
@@ -39,79 +77,71 @@ export async function openSharedState(
   const definitions = config.htables.some((t) => t.name === MAINTENANCE_TABLE)
     ? config.htables
     : [{ name: MAINTENANCE_TABLE }, ...config.htables];
-  let htables: Htables | undefined;
-  let view: DispatcherView | undefined;
-  let keepalive: KeepaliveMonitor | undefined;
+  const htableErrors = warnOnce(log, 'htable background refresh failed; will retry');
+  const dispatcherErrors = warnOnce(log, 'dispatcher background work failed; will retry');
+  const keepaliveErrors = warnOnce(log, 'keepalive background work failed; will retry');
+  let htables: Htables;
   try {
-    htables = await Htables.open(conn, definitions, {
-      onError: (err) => log.warn({ err }, 'htable background refresh failed; will retry'),
-    });
-    keepalive = await KeepaliveMonitor.open(conn, {
-      onError: (err) => log.warn({ err }, 'keepalive background work failed; will retry'),
-    });
-    let dispatcher: SharedState['dispatcher'];
-    if (
-      config.routing.dispatcher !== undefined ||
-      config.dispatcher.listFile !== undefined ||
-      config.dispatcher.registerSets.length > 0
-    ) {
-      const fleet = new DispatcherFleet(conn);
-      view = await DispatcherView.open(conn, {
-        onError: (err) => log.warn({ err }, 'dispatcher background work failed; will retry'),
+    htables = Htables.start(conn, definitions, { onError: htableErrors.warn });
+  } catch (err) {
+    void conn.close();
+    if (err instanceof HtableError) throw new ConfigError(`htables: ${err.message}`);
+    throw err;
+  }
+  let dispatcher: SharedState['dispatcher'];
+  if (
+    config.routing.dispatcher !== undefined ||
+    config.dispatcher.listFile !== undefined ||
+    config.dispatcher.registerSets.length > 0
+  ) {
+    const listFile = config.dispatcher.listFile;
+    let view: DispatcherView;
+    try {
+      view = DispatcherView.start(conn, {
+        onError: dispatcherErrors.warn,
         initExpireSeconds: config.dispatcher.initExpireSeconds,
         expireSeconds: config.dispatcher.expireSeconds,
         reconcileIntervalMs: config.dispatcher.reconcileIntervalMs,
+        ...(listFile !== undefined ? { initialList: readListFile(listFile) } : {}),
       });
-      const listFile = config.dispatcher.listFile;
-      if (listFile !== undefined && view.listVersion === 0) {
-        let text: string;
-        try {
-          text = readFileSync(listFile, 'utf8');
-        } catch (err) {
-          throw new ConfigError(
-            `dispatcher.listFile: cannot read ${listFile}: ${(err as Error).message}`,
-          );
-        }
-        const loaded = await fleet.load(text).catch((err: unknown) => {
-          if (err instanceof SipfleetDispatcherError) {
-            throw new ConfigError(`dispatcher.listFile: ${listFile}: ${err.message}`);
-          }
-          throw err;
-        });
-        log.info({ listFile, version: loaded.version }, 'dispatcher list loaded into Redis');
+    } catch (err) {
+      void htables.close().then(() => conn.close());
+      if (err instanceof SipfleetDispatcherError) {
+        throw new ConfigError(`dispatcher.listFile: ${listFile ?? ''}: ${err.message}`);
       }
-      dispatcher = { view, fleet };
+      throw err;
     }
-    const ht = htables;
-    const ka = keepalive;
-    return {
-      htables: ht,
-      keepalive: ka,
-      dispatcher,
-      registration:
-        dispatcher !== undefined && config.dispatcher.registerSets.length > 0
-          ? new RegistrationKeepalive(
-              conn,
-              dispatcher.view,
-              dispatcher.fleet,
-              config.dispatcher.registerSets,
-            )
-          : undefined,
-      async close() {
-        await dispatcher?.view.close();
-        await ka.close();
-        await ht.close();
-        await conn.close();
-      },
-    };
-  } catch (err) {
-    await view?.close();
-    await keepalive?.close();
-    await htables?.close();
-    await conn.close();
-    if (err instanceof ConfigError) throw err;
-    throw new ConfigError(
-      `redis.url: cannot open the shared state at ${redactRedisUrl(url)}: ${(err as Error).message}`,
+    view.on('list-loaded', (loaded: LoadResult) =>
+      log.info({ listFile, version: loaded.version }, 'dispatcher list loaded into Redis'),
     );
+    dispatcher = { view, fleet: new DispatcherFleet(conn) };
   }
+  const keepalive = KeepaliveMonitor.start(conn, {
+    onError: keepaliveErrors.warn,
+  });
+  htables.mirror.on('up', htableErrors.reset);
+  keepalive.mirror.on('up', keepaliveErrors.reset);
+  dispatcher?.view.mirror.on('up', dispatcherErrors.reset);
+  return {
+    conn,
+    htables,
+    keepalive,
+    dispatcher,
+    registration:
+      dispatcher !== undefined && config.dispatcher.registerSets.length > 0
+        ? new RegistrationKeepalive(
+            conn,
+            dispatcher.view,
+            dispatcher.fleet,
+            config.dispatcher.registerSets,
+          )
+        : undefined,
+    mirrors: [htables.mirror, keepalive.mirror, ...(dispatcher ? [dispatcher.view.mirror] : [])],
+    async close() {
+      await dispatcher?.view.close();
+      await keepalive.close();
+      await htables.close();
+      await conn.close();
+    },
+  };
 }

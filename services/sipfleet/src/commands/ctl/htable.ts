@@ -3,25 +3,19 @@
 //
 // ctl does not open an `Htables` cache: that class is for long-lived processes (it starts
 // client-side tracking and reads whole tables at open), while ctl makes one change and exits. It
-// runs the same Lua (`ht-set-1.lua` from HTABLE_LUA_DIR, so type and expiry rules stay atomic and
-// identical) and reads items with the same decoder; every edge sees the change through its own
-// tracking within milliseconds, no signal needed.
+// goes through the same HtableStore (the same Lua, so type and expiry rules stay atomic and
+// identical, and the same item reading); every edge sees the change through its own tracking
+// within milliseconds, no signal needed.
 import { parseArgs } from 'node:util';
 import {
-  HTABLE_LUA_DIR,
   type HtableDefinition,
   HtableError,
+  HtableStore,
   type ResolvedDefinition,
-  decodeItem,
+  type StoredItem,
   resolveDefinitions,
 } from '@sipfleet/htable';
-import {
-  type RedisConnection,
-  ScriptRunner,
-  SipfleetRedisError,
-  escapeGlob,
-  toRedisError,
-} from '@sipfleet/redis';
+import { type RedisConnection, SipfleetRedisError } from '@sipfleet/redis';
 import {
   COMMON_OPTIONS,
   COMMON_USAGE,
@@ -66,36 +60,27 @@ export interface ItemView {
   expiresInMs: number | null;
 }
 
-// ---- keys ------------------------------------------------------------------------------------
+// ---- store ---------------------------------------------------------------------------------
 
-function tablePrefix(conn: RedisConnection, table: string): string {
+/** A KeyBuilder refusal (empty name, braces: they would move the hash tag) is a usage error. */
+async function usage<T>(run: () => Promise<T>): Promise<T> {
   try {
-    return conn.keys.htTablePrefix(table);
+    return await run();
   } catch (err) {
-    // KeyBuilder refuses an empty name or one with braces (it would move the hash tag).
-    if (err instanceof SipfleetRedisError) throw new UsageError(err.message);
+    if (err instanceof SipfleetRedisError && err.code === 'SIPFLEET_ERR_REDIS_BAD_KEY')
+      throw new UsageError(err.message);
     throw err;
   }
 }
 
-/** Every key under every table: `<prefix>:{ht:<table>}:<key>` grouped by table name. */
-async function scanTables(conn: RedisConnection): Promise<Map<string, string[]>> {
-  const start = `${conn.keys.prefix}:{ht:`;
-  const found = await conn.scan(`${escapeGlob(start)}*`);
-  const tables = new Map<string, string[]>();
-  for (const fullKey of found) {
-    const close = fullKey.indexOf('}:', start.length);
-    if (close < 0) continue;
-    const table = fullKey.slice(start.length, close);
-    if (table === '' || table.includes('{')) continue;
-    const keys = tables.get(table) ?? [];
-    keys.push(fullKey);
-    tables.set(table, keys);
-  }
-  return tables;
+function itemView(key: string, item: StoredItem): ItemView {
+  return {
+    key,
+    type: typeof item.value === 'number' ? 'int' : 'str',
+    value: item.value,
+    expiresInMs: item.expiresInMs ?? null,
+  };
 }
-
-// ---- reads -----------------------------------------------------------------------------------
 
 interface TableRead {
   items: ItemView[];
@@ -103,48 +88,11 @@ interface TableRead {
   malformed: string[];
 }
 
-/** Reads items: HGETALL + PTTL per key, pipelined 500 keys at a time (one table = one slot). */
-async function readItems(
-  conn: RedisConnection,
-  prefix: string,
-  fullKeys: string[],
-): Promise<TableRead> {
-  const out: TableRead = { items: [], malformed: [] };
-  for (let i = 0; i < fullKeys.length; i += 500) {
-    const batch = fullKeys.slice(i, i + 500);
-    const pipeline = conn.client.pipeline();
-    for (const key of batch) pipeline.hgetall(key).pttl(key);
-    let replies: [Error | null, unknown][] | null;
-    try {
-      replies = await pipeline.exec();
-    } catch (err) {
-      throw toRedisError(err);
-    }
-    batch.forEach((fullKey, n) => {
-      const [hashErr, fields] = replies?.[2 * n] ?? [null, {}];
-      const [, pttl] = replies?.[2 * n + 1] ?? [null, -2];
-      const key = fullKey.slice(prefix.length);
-      // WRONGTYPE: someone SET a plain string (or a list, ...) under the table's prefix.
-      if (hashErr && !/WRONGTYPE/.test(hashErr.message)) throw toRedisError(hashErr);
-      const hash = hashErr ? undefined : (fields as Record<string, string>);
-      // An empty hash: the key expired or was deleted between SCAN and now.
-      if (hash && Object.keys(hash).length === 0) return;
-      const value = hash && decodeItem(hash);
-      if (value === undefined) {
-        out.malformed.push(key);
-        return;
-      }
-      out.items.push({
-        key,
-        type: typeof value === 'number' ? 'int' : 'str',
-        value,
-        expiresInMs: typeof pttl === 'number' && pttl > 0 ? pttl : null,
-      });
-    });
-  }
-  out.items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  out.malformed.sort();
-  return out;
+async function readTable(store: HtableStore, table: string, keys?: string[]): Promise<TableRead> {
+  const read = await usage(() => store.read(table, keys));
+  const items = [...read.items].map(([key, item]) => itemView(key, item));
+  items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return { items, malformed: read.malformed };
 }
 
 /** One item, or undefined when missing. Throws CtlError when the key holds something else. */
@@ -153,8 +101,7 @@ export async function readItem(
   table: string,
   key: string,
 ): Promise<ItemView | undefined> {
-  const prefix = tablePrefix(conn, table);
-  const read = await readItems(conn, prefix, [prefix + key]);
+  const read = await readTable(new HtableStore(conn), table, [key]);
   if (read.malformed.length > 0) throw notAnItem(table, key);
   return read.items[0];
 }
@@ -165,9 +112,8 @@ export async function readItemsStartingWith(
   table: string,
   keyStart: string,
 ): Promise<TableRead> {
-  const prefix = tablePrefix(conn, table);
-  const keys = await conn.scan(`${escapeGlob(prefix + keyStart)}*`);
-  return readItems(conn, prefix, keys);
+  const store = new HtableStore(conn);
+  return readTable(store, table, await usage(() => store.keys(table, keyStart)));
 }
 
 function notAnItem(table: string, key: string): CtlError {
@@ -200,8 +146,8 @@ function rulesFor(settings: CtlSettings, table: string): ResolvedDefinition {
 }
 
 /**
- * `htable.sets` / `htable.seti`: one atomic write through `ht-set-1.lua`, the script `Htables`
- * uses, so the type field, the removal of the other field and the expiry rules are the same.
+ * `htable.sets` / `htable.seti`: one atomic write through the store, the way `Htables` writes,
+ * so the type field, the removal of the other field and the expiry rules are the same.
  */
 export async function writeItem(
   conn: RedisConnection,
@@ -211,35 +157,16 @@ export async function writeItem(
   value: string | number,
   expire: number,
 ): Promise<ItemView> {
-  const fullKey = tablePrefix(conn, table) + key;
   const rules = rulesFor(settings, table);
-  let reply: unknown[];
   try {
-    reply = await new ScriptRunner(conn, [HTABLE_LUA_DIR]).run(
-      'ht-set',
-      [fullKey],
-      [
-        typeof value === 'number' ? 'i' : 's',
-        value,
-        expire,
-        rules.autoexpire,
-        rules.updateexpire ? '1' : '0',
-        'set',
-      ],
-    );
+    const { expiresInMs } = await usage(() => new HtableStore(conn).set(rules, key, value, expire));
+    return itemView(key, { value, expiresInMs });
   } catch (err) {
     if (err instanceof SipfleetRedisError && err.code === 'SIPFLEET_ERR_REDIS_SCRIPT_WRONG_TYPE') {
       throw notAnItem(table, key);
     }
     throw err;
   }
-  const pttl = Number(reply[1]);
-  return {
-    key,
-    type: typeof value === 'number' ? 'int' : 'str',
-    value,
-    expiresInMs: pttl > 0 ? pttl : null,
-  };
 }
 
 // ---- output ----------------------------------------------------------------------------------
@@ -309,7 +236,7 @@ async function set(
 async function remove(settings: CtlSettings, args: string[]): Promise<number> {
   const [table = '', key = ''] = expectArgs(args, ['TABLE', 'KEY']);
   return withRedis(settings, async (conn) => {
-    const deleted = (await conn.call('DEL', tablePrefix(conn, table) + key)) === 1;
+    const deleted = await usage(() => new HtableStore(conn).delete(table, key));
     output(settings, { table, key, deleted }, () => [
       deleted ? `deleted ${table}=>${key}` : `${table}=>${key}: no such item (nothing deleted)`,
     ]);
@@ -320,8 +247,7 @@ async function remove(settings: CtlSettings, args: string[]): Promise<number> {
 async function dump(settings: CtlSettings, args: string[]): Promise<number> {
   const [table = ''] = expectArgs(args, ['TABLE']);
   return withRedis(settings, async (conn) => {
-    const prefix = tablePrefix(conn, table);
-    const read = await readItems(conn, prefix, await conn.scan(`${escapeGlob(prefix)}*`));
+    const read = await readTable(new HtableStore(conn), table);
     output(settings, { table, items: read.items, malformed: read.malformed }, () => {
       const lines =
         read.items.length === 0
@@ -349,7 +275,7 @@ async function list(settings: CtlSettings, args: string[]): Promise<number> {
   expectArgs(args, []);
   const declared = definitions(settings);
   return withRedis(settings, async (conn) => {
-    const found = await scanTables(conn);
+    const found = await new HtableStore(conn).tables();
     const names = [...new Set([...found.keys(), ...declared.map((d) => d.name)])].sort();
     const tables = names.map((name) => {
       const def = declared.find((d) => d.name === name);
@@ -383,12 +309,7 @@ async function list(settings: CtlSettings, args: string[]): Promise<number> {
 async function flush(settings: CtlSettings, args: string[]): Promise<number> {
   const [table = ''] = expectArgs(args, ['TABLE']);
   return withRedis(settings, async (conn) => {
-    const keys = await conn.scan(`${escapeGlob(tablePrefix(conn, table))}*`);
-    let removed = 0;
-    // One slot per table (hash tag), so a multi-key UNLINK is legal on Cluster.
-    for (let i = 0; i < keys.length; i += 500) {
-      removed += Number(await conn.call('UNLINK', ...keys.slice(i, i + 500)));
-    }
+    const removed = await usage(() => new HtableStore(conn).flush(table));
     output(settings, { table, removed }, () => [
       `flushed ${table}: ${plural(removed, 'key')} removed`,
     ]);
@@ -397,7 +318,7 @@ async function flush(settings: CtlSettings, args: string[]): Promise<number> {
 }
 
 /**
- * `htable.reload`, the way `Htables.reload` does it: write each declared initial value that is
+ * `htable.reload`, through the store as `Htables.reload` does it: write each declared initial value that is
  * missing (`nx`, never overwriting an operator's value). Kamailio re-reads its database instead;
  * here Redis is the store. Edges need no signal: tracking tells them about every key written.
  */
@@ -414,27 +335,9 @@ async function reload(settings: CtlSettings, args: string[]): Promise<number> {
     throw new CtlError(`htable "${table}" is not declared in the config file`, EXIT.notFound);
   }
   return withRedis(settings, async (conn) => {
-    const scripts = new ScriptRunner(conn, [HTABLE_LUA_DIR]);
+    const store = new HtableStore(conn);
     const results: { table: string; written: string[]; present: string[] }[] = [];
-    for (const def of targets) {
-      const result = { table: def.name, written: [] as string[], present: [] as string[] };
-      for (const [key, value] of Object.entries(def.initial)) {
-        const [code] = await scripts.run(
-          'ht-set',
-          [tablePrefix(conn, def.name) + key],
-          [
-            typeof value === 'number' ? 'i' : 's',
-            value,
-            0,
-            def.autoexpire,
-            def.updateexpire ? '1' : '0',
-            'nx',
-          ],
-        );
-        (code === 1 ? result.written : result.present).push(key);
-      }
-      results.push(result);
-    }
+    for (const def of targets) results.push({ table: def.name, ...(await store.seed(def)) });
     output(settings, { tables: results }, () =>
       results.length === 0
         ? ['no htables declared in the config file']
@@ -462,10 +365,11 @@ interface TableStats {
 async function stats(settings: CtlSettings, args: string[]): Promise<number> {
   expectArgs(args, []);
   return withRedis(settings, async (conn) => {
-    const found = await scanTables(conn);
+    const store = new HtableStore(conn);
+    const found = await store.tables();
     const tables: TableStats[] = [];
     for (const name of [...found.keys()].sort()) {
-      const read = await readItems(conn, tablePrefix(conn, name), found.get(name) ?? []);
+      const read = await readTable(store, name, found.get(name) ?? []);
       tables.push({
         name,
         items: read.items.length,

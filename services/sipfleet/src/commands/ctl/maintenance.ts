@@ -7,9 +7,14 @@
 // An edge refuses initial requests while either is on (1, or a hand-written string "1"). What it
 // answers (code, reason, Retry-After, methods) is the edge's `maintenance` config, not ctl's.
 import { parseArgs } from 'node:util';
+// The names and the "is on" rule the edge's check uses, so the two cannot drift apart.
+import {
+  FLEET_MAINTENANCE_KEY,
+  MAINTENANCE_TABLE,
+  isMaintenanceOn,
+  nodeMaintenanceKey,
+} from '@sipfleet/htable';
 import type { RedisConnection } from '@sipfleet/redis';
-// The edge's own names for the flags, so ctl and the check that reads them cannot drift apart.
-import { FLEET_KEY, MAINTENANCE_TABLE, nodeKey } from '../../edge/maintenance.js';
 import {
   COMMON_OPTIONS,
   COMMON_USAGE,
@@ -38,11 +43,6 @@ The reply (code, reason, Retry-After) is the edge's config: maintenance.code, .r
 
 ${COMMON_USAGE}`;
 
-/** The edge's rule (maintenance.ts, not exported there): `i 1` is on, and so is a hand-written `s 1`. */
-function isOn(item: ItemView | undefined): boolean {
-  return item !== undefined && (item.value === 1 || item.value === '1');
-}
-
 interface FlagView {
   /** The htable key: `maint` or `maint:<nodeId>`. */
   key: string;
@@ -62,22 +62,24 @@ interface Status {
 function flag(key: string, item: ItemView | undefined): FlagView {
   return {
     key,
-    on: isOn(item),
+    on: isMaintenanceOn(item?.value),
     value: item?.value ?? null,
     expiresInMs: item?.expiresInMs ?? null,
   };
 }
 
 async function readStatus(conn: RedisConnection): Promise<Status> {
-  const read = await readItemsStartingWith(conn, MAINTENANCE_TABLE, FLEET_KEY);
-  const fleet = read.items.find((item) => item.key === FLEET_KEY);
-  const nodePrefix = nodeKey('');
+  const read = await readItemsStartingWith(conn, MAINTENANCE_TABLE, FLEET_MAINTENANCE_KEY);
+  const fleet = read.items.find((item) => item.key === FLEET_MAINTENANCE_KEY);
+  const nodePrefix = nodeMaintenanceKey('');
   return {
-    fleet: flag(FLEET_KEY, fleet),
+    fleet: flag(FLEET_MAINTENANCE_KEY, fleet),
     nodes: read.items
       .filter((item) => item.key.startsWith(nodePrefix) && item.key.length > nodePrefix.length)
       .map((item) => ({ node: item.key.slice(nodePrefix.length), ...flag(item.key, item) })),
-    malformed: read.malformed.filter((k) => k === FLEET_KEY || k.startsWith(nodePrefix)),
+    malformed: read.malformed.filter(
+      (k) => k === FLEET_MAINTENANCE_KEY || k.startsWith(nodePrefix),
+    ),
   };
 }
 
@@ -116,7 +118,7 @@ async function flip(
   node: string | undefined,
   expire: number,
 ): Promise<number> {
-  const key = node === undefined ? FLEET_KEY : nodeKey(node);
+  const key = node === undefined ? FLEET_MAINTENANCE_KEY : nodeMaintenanceKey(node);
   return withRedis(settings, async (conn) => {
     const item = await writeItem(conn, settings, MAINTENANCE_TABLE, key, on ? 1 : 0, expire);
     const status = await readStatus(conn);
