@@ -96,7 +96,7 @@ export class SecfilterMirror extends EventEmitter<SecfilterMirrorEvents> {
     try {
       const timeout = options.openTimeoutMs ?? 10_000;
       await conn.waitUntilReady(timeout);
-      await mirror.tracker.start(timeout);
+      mirror.tracker.start();
       await mirror.resync();
     } catch (err) {
       await mirror.close();
