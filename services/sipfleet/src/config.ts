@@ -194,6 +194,54 @@ export const edgeConfigSchema = z
       })
       .strict()
       .default({ enabled: true, code: 503, reason: 'Maintenance', methods: ['INVITE'] }),
+    /**
+     * Overload control (docs/architecture.md, "Overload"): new initial requests are shed with
+     * 503 + Retry-After while the event loop is saturated or late, and every one of them once the
+     * transaction table is at `maxTransactions`. In-dialog requests always go on.
+     */
+    overload: z
+      .object({
+        /** Shed load at all (the monitor still runs for the dispatcher's timeout checks). @default true */
+        enabled: z.boolean().default(true),
+        /** How often the event loop is sampled (ms). @default 100 */
+        sampleIntervalMs: z.number().int().min(10).max(1000).default(100),
+        /** A sampling timer firing this much later than due (ms) is an overloaded sample. @default 100 */
+        eventLoopDelayMs: z.number().int().positive().default(100),
+        /** Event-loop utilisation over one sample (0..1) above which it is overloaded; 1 never. @default 0.95 */
+        utilization: z.number().min(0).max(1).default(0.95),
+        /**
+         * RFC 7339 loss-based shedding: each overloaded sample raises the share of new calls shed
+         * by this much, each calm one lowers it by half as much. 1 = all or nothing. @default 0.1
+         */
+        step: z.number().gt(0).max(1).default(0.1),
+        /** Overload ends once nothing is shed and no sample was overloaded for this long (ms). @default 2000 */
+        recoveryMs: z.number().int().min(0).default(2000),
+        /**
+         * Hard cap on live transactions (server + client): beyond it every new initial request is
+         * shed. About 4 KB each, so the default bounds the table near 250 MB; 2,400 calls/s with
+         * `timers.waitMs` 5000 keep about 48,000 alive. @default 60000
+         */
+        maxTransactions: z.number().int().positive().default(60_000),
+        /** Retry-After on the 503 (s), RFC 3261 §21.5.4. @default 5 */
+        retryAfterSeconds: z.number().int().min(0).default(5),
+        /** Initial requests (no To tag) of these methods are shed under load. @default [INVITE] */
+        methods: z
+          .array(z.string().regex(/^[A-Z]+$/))
+          .min(1)
+          .default(['INVITE']),
+      })
+      .strict()
+      .default({
+        enabled: true,
+        sampleIntervalMs: 100,
+        eventLoopDelayMs: 100,
+        utilization: 0.95,
+        step: 0.1,
+        recoveryMs: 2000,
+        maxTransactions: 60_000,
+        retryAfterSeconds: 5,
+        methods: ['INVITE'],
+      }),
     /** Max-Forwards added when a request has none. @default 70 */
     maxForwards: z.number().int().min(1).max(255).default(70),
     log: z

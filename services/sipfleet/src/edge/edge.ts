@@ -9,6 +9,7 @@ import type { EdgeConfig } from '../config.js';
 import { EdgeMetrics } from '../metrics.js';
 import { destinationRows } from './gauges.js';
 import { MaintenanceCheck } from './maintenance.js';
+import { OverloadMonitor } from './overload.js';
 import { pipeline } from './pipeline.js';
 import { Receiver } from './receive.js';
 import { chooseRoute } from './routes/index.js';
@@ -32,6 +33,8 @@ export class Edge {
     readonly metrics: EdgeMetrics,
     private readonly admin: { server: Server; port: number },
     private readonly shared: SharedState | undefined,
+    /** Overload signal: sheds new calls in the pipeline; `laggedWithin()` for timeout checks. */
+    readonly overload: OverloadMonitor,
   ) {}
 
   get adminPort(): number {
@@ -41,6 +44,7 @@ export class Edge {
   static async start(config: EdgeConfig, log: Logger): Promise<Edge> {
     const shared = await openSharedState(config, log);
     let transport: TransportLayer | undefined;
+    let overload: OverloadMonitor | undefined;
     try {
       // The metrics and the pipeline need objects made after them; they read them through this.
       const late: { core?: ProxyCore; edge?: Edge } = {};
@@ -48,6 +52,15 @@ export class Edge {
         config.nodeId,
         () => late.core?.transactions.counts ?? { server: 0, client: 0 },
         () => destinationRows(shared?.dispatcher?.view, config),
+      );
+      overload = new OverloadMonitor(
+        config.overload,
+        () => late.core?.transactions.counts ?? { server: 0, client: 0 },
+        (sample) => {
+          metrics.overloaded.set(sample.overloaded ? 1 : 0);
+          metrics.overloadShedFraction.set(sample.shedFraction);
+          metrics.eventLoopDelay.observe(sample.delayMs / 1000);
+        },
       );
       const route = await chooseRoute(config, shared, metrics, log);
       transport = await TransportLayer.listen(config.listen, {
@@ -68,6 +81,7 @@ export class Edge {
         sender: transport,
         hooks: pipeline(route, {
           draining: () => late.edge?.draining ?? false,
+          overload,
           maintenance,
           registration: shared?.registration,
           metrics,
@@ -113,7 +127,7 @@ export class Edge {
           ],
         },
       );
-      const edge = new Edge(config, log, transport, core, metrics, admin, shared);
+      const edge = new Edge(config, log, transport, core, metrics, admin, shared, overload);
       late.edge = edge;
       const receiver = new Receiver(transport, core, metrics, log);
       transport.onMessage = (data, remote) => receiver.onMessage(data, remote);
@@ -134,6 +148,7 @@ export class Edge {
       );
       return edge;
     } catch (err) {
+      overload?.close();
       await transport?.close();
       await shared?.close();
       throw err;
@@ -158,6 +173,7 @@ export class Edge {
 
   async close(): Promise<void> {
     this.closing = true;
+    this.overload.close();
     this.core.transactions.close();
     await this.transport.close();
     await new Promise<void>((resolve) => this.admin.server.close(() => resolve()));
