@@ -205,9 +205,14 @@ export const edgeConfigSchema = z
         enabled: z.boolean().default(true),
         /** How often the event loop is sampled (ms). @default 100 */
         sampleIntervalMs: z.number().int().min(10).max(1000).default(100),
-        /** A sampling timer firing this much later than due (ms) is an overloaded sample. @default 100 */
+        /**
+         * The signals are averaged over about this long (exponentially weighted) before they shed
+         * anything, so one stall does not refuse calls. @default 500
+         */
+        windowMs: z.number().int().positive().default(500),
+        /** Overloaded when the sampling timer fires this much later than due on average (ms). @default 100 */
         eventLoopDelayMs: z.number().int().positive().default(100),
-        /** Event-loop utilisation over one sample (0..1) above which it is overloaded; 1 never. @default 0.95 */
+        /** Overloaded when the event loop is busy this share of the time on average (0..1); 1 never. @default 0.95 */
         utilization: z.number().min(0).max(1).default(0.95),
         /**
          * RFC 7339 loss-based shedding: each overloaded sample raises the share of new calls shed
@@ -234,6 +239,7 @@ export const edgeConfigSchema = z
       .default({
         enabled: true,
         sampleIntervalMs: 100,
+        windowMs: 500,
         eventLoopDelayMs: 100,
         utilization: 0.95,
         step: 0.1,

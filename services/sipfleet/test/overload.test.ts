@@ -26,7 +26,14 @@ async function until(what: string, check: () => boolean, load: () => void = () =
 
 function monitor(overrides: Record<string, unknown> = {}) {
   const settings = parseEdgeConfig({
-    overload: { sampleIntervalMs: 20, eventLoopDelayMs: 50, recoveryMs: 100, ...overrides },
+    // windowMs = sampleIntervalMs: every sample counts in full (no averaging) unless a test says so.
+    overload: {
+      sampleIntervalMs: 20,
+      windowMs: 20,
+      eventLoopDelayMs: 50,
+      recoveryMs: 100,
+      ...overrides,
+    },
   }).overload;
   const counts = { server: 0, client: 0 };
   const samples: OverloadSample[] = [];
@@ -58,6 +65,21 @@ test('a blocked event loop turns overload on; it goes off again once the loop is
   assert.equal(m.shed('INVITE'), undefined, 'calls go through again');
   await until('the lag to age out of a short window', () => !m.laggedWithin(50));
   assert.ok(m.laggedWithin(60_000), 'still inside a long window');
+});
+
+test('one stall is remembered as lag but sheds nothing when averaged over a longer window', async (t) => {
+  const { m, samples } = monitor({ windowMs: 2000 });
+  t.after(() => m.close());
+  await until('a calm loop', () => samples.length > 0 && !m.overloaded && !m.laggedWithin(50));
+  const before = samples.length;
+  busyWait(150);
+  await until('the sample after the stall', () => samples.length > before);
+  const sample = samples[before];
+  assert.ok(sample !== undefined && sample.delayMs > 50, 'the stall was measured');
+  assert.ok(sample.averageDelayMs < 50, `averaged: ${sample.averageDelayMs} ms`);
+  assert.ok(m.laggedWithin(60_000), 'a timeout now is no evidence against a destination');
+  assert.equal(m.overloaded, false);
+  assert.equal(m.shed('INVITE'), undefined);
 });
 
 test('sustained overload raises the shed share step by step up to all new calls', async (t) => {

@@ -13,6 +13,9 @@ export interface OverloadSample {
   delayMs: number;
   /** Event-loop utilisation over the sample, 0..1. */
   utilization: number;
+  /** Both averaged over about `windowMs` (exponentially weighted): what the shedding follows. */
+  averageDelayMs: number;
+  averageUtilization: number;
   overloaded: boolean;
   /** Share of new initial requests being shed, 0..1. */
   shedFraction: number;
@@ -22,7 +25,8 @@ export interface OverloadSample {
  * Knows when this edge is overloaded, from what a saturated Node.js process shows: the event loop
  * busy all the time (utilisation) and timers firing late (delay, which is what turns 2 s no-reply
  * timers into false destination failures). One unref'd timer samples both every
- * `sampleIntervalMs`.
+ * `sampleIntervalMs`; shedding follows their averages over about `windowMs`, so one stall (a
+ * garbage collection, the process descheduled on a busy host) does not refuse calls.
  *
  * Shedding follows RFC 7339's loss-based algorithm applied at the edge itself: a sample over either
  * threshold raises the share of new calls refused by `step`, a calm sample lowers it by half a
@@ -38,9 +42,14 @@ export class OverloadMonitor {
   private readonly methods: ReadonlySet<string>;
   private lastTick = performance.now();
   private lastElu: EventLoopUtilization = performance.eventLoopUtilization();
-  /** When a sample last showed the loop delayed past `eventLoopDelayMs`. */
-  private lastLaggedAt = Number.NEGATIVE_INFINITY;
+  /** When a sample last showed the loop delayed or saturated. */
   private lastHotAt = Number.NEGATIVE_INFINITY;
+  /** When the averages were last over a threshold (hysteresis). */
+  private lastOverAt = Number.NEGATIVE_INFINITY;
+  private averageDelayMs = 0;
+  private averageUtilization = 0;
+  /** Weight of one sample in the averages. */
+  private readonly alpha: number;
   private fraction = 0;
   /** Loss-based shedding without randomness: shed whenever the running share reaches 1. */
   private credit = 0;
@@ -52,6 +61,7 @@ export class OverloadMonitor {
     private readonly observe: (sample: OverloadSample) => void = () => undefined,
   ) {
     this.methods = new Set(settings.methods);
+    this.alpha = Math.min(1, settings.sampleIntervalMs / settings.windowMs);
     this.timer = setInterval(() => this.sample(), settings.sampleIntervalMs);
     this.timer.unref();
   }
@@ -72,14 +82,15 @@ export class OverloadMonitor {
   }
 
   /**
-   * True if the event loop was delayed past `eventLoopDelayMs` at any time within the last `ms`,
-   * or is delayed right now (the sampling timer is overdue): a timer that fired in that window may
-   * have fired late, so a timeout then is not evidence against a destination.
+   * True if the event loop was delayed past `eventLoopDelayMs` or saturated past `utilization` at
+   * any time within the last `ms`, or is delayed right now (the sampling timer is overdue). A
+   * timeout in that window is no evidence against a destination: a late loop fires its timers
+   * late, and a saturated one reads its socket late, so the kernel drops replies that did come.
    */
   laggedWithin(ms: number): boolean {
     const now = performance.now();
     const overdue = now - this.lastTick - this.settings.sampleIntervalMs;
-    return overdue > this.settings.eventLoopDelayMs || now - this.lastLaggedAt <= ms;
+    return overdue > this.settings.eventLoopDelayMs || now - this.lastHotAt <= ms;
   }
 
   /**
@@ -108,23 +119,26 @@ export class OverloadMonitor {
     const elu = performance.eventLoopUtilization();
     const utilization = performance.eventLoopUtilization(elu, this.lastElu).utilization;
     this.lastElu = elu;
-    const lagged = delayMs > this.settings.eventLoopDelayMs;
-    if (lagged) this.lastLaggedAt = now;
-    const { step } = this.settings;
-    if (lagged || utilization > this.settings.utilization) {
-      this.lastHotAt = now;
+    const { step, eventLoopDelayMs, utilization: busy } = this.settings;
+    if (delayMs > eventLoopDelayMs || utilization > busy) this.lastHotAt = now;
+    this.averageDelayMs += this.alpha * (delayMs - this.averageDelayMs);
+    this.averageUtilization += this.alpha * (utilization - this.averageUtilization);
+    if (this.averageDelayMs > eventLoopDelayMs || this.averageUtilization > busy) {
+      this.lastOverAt = now;
       this.fraction = Math.min(1, this.fraction + step);
       this.state = true;
     } else {
       this.fraction = Math.max(0, this.fraction - step / 2);
       if (this.fraction === 0) {
         this.credit = 0;
-        if (now - this.lastHotAt >= this.settings.recoveryMs) this.state = false;
+        if (now - this.lastOverAt >= this.settings.recoveryMs) this.state = false;
       }
     }
     this.observe({
       delayMs,
       utilization,
+      averageDelayMs: this.averageDelayMs,
+      averageUtilization: this.averageUtilization,
       overloaded: this.state,
       shedFraction: this.fraction,
     });
