@@ -1,4 +1,4 @@
-// Issue 11 acceptance: an edge flooded far past what it holds degrades instead of collapsing. Two
+// Issue 11 acceptance, and the hard cap on transactions in flight: an edge flooded far past what it holds degrades instead of collapsing. Two
 // edges on one Redis and one dispatcher set (round-robin, two sipp UASes). One sipp floods edge A
 // for a few seconds: edge A sheds part of the flood with 503 + Retry-After and answers the rest;
 // edge B carries a steady modest rate with zero failed calls during and after the flood; once the
@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { startEdge } from '../helpers/edge.js';
 import type { EdgeHandle } from '../helpers/edge.js';
 import { freePort } from '../helpers/ports.js';
+import { DialogClient } from '../helpers/sip-dialog.js';
 import { startRedis, uniquePrefix } from '../helpers/redis-server.js';
 import { messageCount, runSipp, startSipp } from '../helpers/sipp.js';
 import type { SippStats } from '../helpers/sipp.js';
@@ -155,4 +156,25 @@ test('a flooded edge sheds with 503 + Retry-After, its neighbour keeps every cal
   assert.ok(neighbour.successful > 0);
   assert.equal(after.failed, 0, `edge A after the flood: ${firstAbort(after)}`);
   assert.equal(after.successful, STEADY_RATE * 2);
+});
+
+test('at the transaction cap new calls get 503 while a call in progress ends normally', async (t) => {
+  const uas = await startSipp({ scenario: 'uas-call', autoAnswer: true, owner: t });
+  // Three live transactions at most; finished ones linger 30 s, so the count cannot fall back
+  // below the cap by itself while the test runs.
+  const edge = await startEdge(t, {
+    routing: { destination: `sip:${uas.address}` },
+    timers: { waitMs: 30_000 },
+    overload: { maxTransactions: 3 },
+  });
+  const client = await DialogClient.open();
+  t.after(() => client.close());
+  const call = await client.invite(edge.port);
+  assert.equal(call.status, 200, 'the first call fits (its two transactions stay live)');
+  client.ack(call, edge.port);
+  const refused = await client.invite(edge.port);
+  assert.equal(refused.status, 503, 'a new call past the cap is shed');
+  assert.equal(await edge.metric('sipfleet_overload_shed_total', { reason: 'transactions' }), 1);
+  assert.equal(await client.bye(call, edge.port), 200, 'the call in progress still ends');
+  assert.equal(await edge.metric('sipfleet_overloaded'), 0, 'the cap is not the load signal');
 });
