@@ -1,6 +1,7 @@
 // Overload as a fault: one edge routing through a dispatcher set (round-robin, two sipp UASes,
-// Redis) is flooded for FLOOD_SECONDS at 1.5x and 5x the zero-failure rate. Per case: the load
-// offered, calls completed, calls shed with 503 (each must carry Retry-After, see
+// Redis) is flooded for FLOOD_SECONDS at 1.5x and 5x the zero-failure rate, and at 1.5x with a
+// slower and an all-or-nothing shed share (overload.step) to compare with the default. Per case: the
+// load offered, calls completed, calls shed with 503 (each must carry Retry-After, see
 // uac-call-or-503.xml), calls failed (no answer or another final), destinations wrongly marked
 // down (both UASes are healthy, so every inactive one is), how long until the edge is out of
 // overload and completes a batch of calls with zero failures again, and the edge's peak RSS.
@@ -18,7 +19,13 @@ import { Owner } from './ramp.js';
 
 /** Highest zero-failure rate of one edge routing with algorithm 4 (fleet bench). */
 const ZERO_FAILURE_RATE = Number(process.env.BENCH_ZERO_FAILURE_RATE ?? 1500);
-const FACTORS = [1.5, 5];
+/** Each case: a factor of the zero-failure rate and overload settings (default, or another step). */
+const CASES: { label: string; factor: number; overload: Record<string, unknown> }[] = [
+  { label: '1.5x', factor: 1.5, overload: {} },
+  { label: '5x', factor: 5, overload: {} },
+  { label: '1.5x, overload.step 0.1 (a slow share)', factor: 1.5, overload: { step: 0.1 } },
+  { label: '1.5x, overload.step 1 (all or nothing)', factor: 1.5, overload: { step: 1 } },
+];
 const FLOOD_SECONDS = Number(process.env.BENCH_FLOOD_SECONDS ?? 10);
 /** Recovery is measured with batches of this many calls at 50/s, up to RECOVERY_LIMIT_MS. */
 const PROBE_CALLS = 50;
@@ -62,7 +69,11 @@ async function recovery(edge: EdgeHandle, owner: Owner, since: number) {
   return { overloadOffMs, callsOkMs: undefined };
 }
 
-async function flood(factor: number): Promise<string> {
+async function flood(
+  label: string,
+  factor: number,
+  overload: Record<string, unknown>,
+): Promise<string> {
   const owner = new Owner();
   try {
     const redis = await startRedis();
@@ -81,6 +92,7 @@ async function flood(factor: number): Promise<string> {
       redis: { url: redis.url, prefix: uniquePrefix() },
       dispatcher: { listFile },
       routing: { dispatcher: { set: 1, algorithm: 4 } },
+      overload,
       log: { level: 'error' },
     });
     const pid = edge.process.pid;
@@ -125,10 +137,10 @@ async function flood(factor: number): Promise<string> {
     const secs = (ms: number | undefined) =>
       ms === undefined ? `not within ${RECOVERY_LIMIT_MS / 1000} s` : `${(ms / 1000).toFixed(1)} s`;
     return (
-      `${`${factor}x`.padEnd(4)} offered ${String(rate).padStart(5)}/s (sipp sent ${(stats.callsCreated / seconds).toFixed(0)}/s, ${stats.callsCreated} calls)` +
-      `  completed ${String(stats.successful - shed).padStart(6)}  shed 503 ${String(shed).padStart(6)} (edge ${shedByEdge})` +
+      `${label}\n  offered ${String(rate).padStart(5)}/s (sipp sent ${(stats.callsCreated / seconds).toFixed(0)}/s, ${stats.callsCreated} calls)` +
+      `\n  completed ${String(stats.successful - shed).padStart(6)}  shed 503 ${String(shed).padStart(6)} (edge ${shedByEdge})` +
       `  failed ${String(stats.failed).padStart(6)} (${noAnswer} no answer, ${stats.failed - noAnswer} another final)  wrongly marked ${uris.length - active} of ${uris.length} (failovers ${failovers})` +
-      `  overload off ${secs(overloadOffMs)}  calls ok ${secs(callsOkMs)}` +
+      `\n  overload off ${secs(overloadOffMs)}  calls ok ${secs(callsOkMs)}` +
       `  peak rss ${peakRss.toFixed(0)} MB  peak transactions ${peakTransactions}`
     );
   } finally {
@@ -140,11 +152,11 @@ console.log(
   `### Overload: one edge, dispatcher algorithm 4 over two sipp UASes, flooded for ${FLOOD_SECONDS} s at 1.5x and 5x its zero-failure rate (${ZERO_FAILURE_RATE}/s)\n`,
 );
 console.log('```');
-for (const factor of FACTORS) {
+for (const { label, factor, overload } of CASES) {
   try {
-    console.log(await flood(factor));
+    console.log(await flood(label, factor, overload));
   } catch (err) {
-    console.log(`${factor}x  did not finish: ${(err as Error).message.split('\n')[0]}`);
+    console.log(`${label}  did not finish: ${(err as Error).message.split('\n')[0]}`);
   }
 }
 console.log('```');
