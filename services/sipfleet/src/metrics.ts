@@ -123,7 +123,7 @@ export class EdgeMetrics implements ProxyObserver {
     });
     this.overloaded = new Gauge({
       name: 'sipfleet_overloaded',
-      help: '1 while the edge is overloaded and sheds new calls, else 0',
+      help: '1 while the edge is overloaded (event loop saturated or late), else 0',
       registers: [this.registry],
     });
     this.overloadShedFraction = new Gauge({

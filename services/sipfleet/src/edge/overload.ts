@@ -28,11 +28,11 @@ export interface OverloadSample {
  * `sampleIntervalMs`; shedding follows their averages over about `windowMs`, so one stall (a
  * garbage collection, the process descheduled on a busy host) does not refuse calls.
  *
- * Shedding follows RFC 7339's loss-based algorithm applied at the edge itself: a sample over either
- * threshold raises the share of new calls refused by `step`, a calm sample lowers it by half a
- * step, so the edge sheds what it cannot carry and keeps serving the rest instead of answering all
- * or nothing. `overloaded` has hysteresis: it goes on with the first hot sample and off only when
- * nothing is shed any more and no sample was hot for `recoveryMs`.
+ * Shedding follows RFC 7339's loss-based algorithm applied at the edge itself: each sample whose
+ * averages are over a threshold raises the share of new calls refused by `step`, each calm one
+ * lowers it by half a step, so the edge sheds what it cannot carry and keeps serving the rest.
+ * `overloaded` has hysteresis: it goes on as soon as an average is over its threshold and off
+ * only when nothing is shed any more and neither average was over for `recoveryMs`.
  *
  * Apart from that, a hard cap on live transactions (read through a callback) sheds every new
  * initial request while the table is full: that bounds memory whatever the loop measures.
