@@ -277,6 +277,61 @@ export const edgeConfigSchema = z
         banSeconds: 300,
         maxSources: 100_000,
       }),
+    /**
+     * Overload control (docs/architecture.md, "Overload"): new initial requests are shed with
+     * 503 + Retry-After while the event loop is saturated or late, and every one of them once the
+     * transaction table is at `maxTransactions`. In-dialog requests always go on.
+     */
+    overload: z
+      .object({
+        /** Shed load at all (the monitor still runs for the dispatcher's timeout checks). @default true */
+        enabled: z.boolean().default(true),
+        /** How often the event loop is sampled (ms). @default 100 */
+        sampleIntervalMs: z.number().int().min(10).max(1000).default(100),
+        /**
+         * The signals are averaged over about this long (exponentially weighted) before they shed
+         * anything, so one stall does not refuse calls. @default 500
+         */
+        windowMs: z.number().int().positive().default(500),
+        /** Overloaded when the sampling timer fires this much later than due on average (ms). @default 100 */
+        eventLoopDelayMs: z.number().int().positive().default(100),
+        /** Overloaded when the event loop is busy this share of the time on average (0..1); 1 never. @default 0.95 */
+        utilization: z.number().min(0).max(1).default(0.95),
+        /**
+         * RFC 7339 loss-based shedding: each overloaded sample raises the share of new calls shed
+         * by this much, each calm one lowers it by half as much. 1 = all or nothing; 0.1 shed
+         * far more than needed in the fault bench (the averaged signal already lags). @default 0.5
+         */
+        step: z.number().gt(0).max(1).default(0.5),
+        /** Overload ends once nothing is shed and no sample was overloaded for this long (ms). @default 2000 */
+        recoveryMs: z.number().int().min(0).default(2000),
+        /**
+         * Hard cap on live transactions (server + client): beyond it every new initial request is
+         * shed. About 4 KB each, so the default bounds the table near 250 MB; 2,400 calls/s with
+         * `timers.waitMs` 5000 keep about 48,000 alive. @default 60000
+         */
+        maxTransactions: z.number().int().positive().default(60_000),
+        /** Retry-After on the 503 (s), RFC 3261 §21.5.4. @default 5 */
+        retryAfterSeconds: z.number().int().min(0).default(5),
+        /** Initial requests (no To tag) of these methods are shed under load. @default [INVITE] */
+        methods: z
+          .array(z.string().regex(/^[A-Z]+$/))
+          .min(1)
+          .default(['INVITE']),
+      })
+      .strict()
+      .default({
+        enabled: true,
+        sampleIntervalMs: 100,
+        windowMs: 500,
+        eventLoopDelayMs: 100,
+        utilization: 0.95,
+        step: 0.5,
+        recoveryMs: 2000,
+        maxTransactions: 60_000,
+        retryAfterSeconds: 5,
+        methods: ['INVITE'],
+      }),
     /** Max-Forwards added when a request has none. @default 70 */
     maxForwards: z.number().int().min(1).max(255).default(70),
     log: z

@@ -29,6 +29,10 @@ export class EdgeMetrics implements ProxyObserver {
   readonly dispatcherMarks: Counter<'set' | 'result'>;
   readonly dispatcherCallLoadDeferred: Counter<'op'>;
   readonly dispatcherCallLoadDropped: Counter<'op'>;
+  readonly overloadShed: Counter<'reason'>;
+  readonly overloaded: Gauge;
+  readonly overloadShedFraction: Gauge;
+  readonly eventLoopDelay: Histogram;
   private readonly byMethod = new Map<string, Counter.Internal>();
   private readonly byClass: Counter.Internal[];
 
@@ -131,6 +135,28 @@ export class EdgeMetrics implements ProxyObserver {
       name: 'sipfleet_dispatcher_call_load_dropped_total',
       help: 'Queued call-load releases and confirms dropped because the queue was full (those slots end by expiry)',
       labelNames: ['op'],
+      registers: [this.registry],
+    });
+    this.overloadShed = new Counter({
+      name: 'sipfleet_overload_shed_total',
+      help: 'New initial requests shed with 503 + Retry-After, by reason (load, transactions)',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
+    this.overloaded = new Gauge({
+      name: 'sipfleet_overloaded',
+      help: '1 while the edge is overloaded (event loop saturated or late), else 0',
+      registers: [this.registry],
+    });
+    this.overloadShedFraction = new Gauge({
+      name: 'sipfleet_overload_shed_fraction',
+      help: 'Share of new calls being shed under load (RFC 7339 loss-based), 0..1',
+      registers: [this.registry],
+    });
+    this.eventLoopDelay = new Histogram({
+      name: 'sipfleet_event_loop_delay_seconds',
+      help: 'How late the overload monitor sampling timer fired, one observation per sample',
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [this.registry],
     });
     this.registerDestinationGauges(destinations);

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import type { FleetMembership } from '@sipfleet/dispatcher';
 import { ProxyCore } from '@sipfleet/proxy';
 import { redactRedisUrl } from '@sipfleet/redis';
 import { TransportLayer } from '@sipfleet/transport';
@@ -9,11 +10,13 @@ import type { EdgeConfig } from '../config.js';
 import { EdgeMetrics } from '../metrics.js';
 import { destinationRows } from './gauges.js';
 import { MaintenanceCheck } from './maintenance.js';
+import { OverloadMonitor } from './overload.js';
 import { pipeline } from './pipeline.js';
 import { Receiver } from './receive.js';
 import { openSecfilter } from './secfilter.js';
 import type { EdgeSecfilter } from './secfilter.js';
 import { chooseRoute } from './routes/index.js';
+import { startMembership } from './membership.js';
 import { openSharedState } from './shared-state.js';
 import type { SharedState } from './shared-state.js';
 
@@ -32,18 +35,25 @@ export class Edge {
   closing = false;
 
   private constructor(
-    readonly config: EdgeConfig,
-    readonly log: Logger,
-    readonly transport: TransportLayer,
-    readonly core: ProxyCore,
-    readonly metrics: EdgeMetrics,
-    private readonly admin: { server: Server; port: number },
-    private readonly shared: SharedState | undefined,
-    private readonly secfilter: EdgeSecfilter | undefined,
+    private readonly config: EdgeConfig,
+    private readonly log: Logger,
+    private readonly local: {
+      transport: TransportLayer;
+      core: ProxyCore;
+      metrics: EdgeMetrics;
+      admin: { server: Server; port: number };
+      /** Overload signal: sheds new calls in the pipeline; `laggedWithin()` for timeout checks. */
+      overload: OverloadMonitor;
+    },
+    private readonly fleet: {
+      shared: SharedState | undefined;
+      secfilter: EdgeSecfilter | undefined;
+      membership: FleetMembership | undefined;
+    },
   ) {}
 
   get adminPort(): number {
-    return this.admin.port;
+    return this.local.admin.port;
   }
 
   static async start(config: EdgeConfig, log: Logger): Promise<Edge> {
@@ -51,6 +61,7 @@ export class Edge {
     const shared = openSharedState(config, log);
     let transport: TransportLayer | undefined;
     let secfilter: EdgeSecfilter | undefined;
+    let overload: OverloadMonitor | undefined;
     try {
       // The metrics and the pipeline need objects made after them; they read them through this.
       const late: { core?: ProxyCore; edge?: Edge } = {};
@@ -59,7 +70,16 @@ export class Edge {
         () => late.core?.transactions.counts ?? { server: 0, client: 0 },
         () => destinationRows(shared?.dispatcher?.view, config),
       );
-      const route = await chooseRoute(config, shared, metrics, log);
+      overload = new OverloadMonitor(
+        config.overload,
+        () => late.core?.transactions.counts ?? { server: 0, client: 0 },
+        (sample) => {
+          metrics.overloaded.set(sample.overloaded ? 1 : 0);
+          metrics.overloadShedFraction.set(sample.shedFraction);
+          metrics.eventLoopDelay.observe(sample.delayMs / 1000);
+        },
+      );
+      const route = await chooseRoute(config, shared, metrics, log, overload);
       secfilter = await openSecfilter(config, metrics, log);
       transport = await TransportLayer.listen(config.listen, {
         tcpIdleTimeoutMs: config.transport.tcpIdleTimeoutMs,
@@ -79,6 +99,7 @@ export class Edge {
         sender: transport,
         hooks: pipeline(route, {
           draining: () => late.edge?.draining ?? false,
+          overload,
           maintenance,
           registration: shared?.registration,
           secfilter: secfilter?.step,
@@ -140,7 +161,29 @@ export class Edge {
           ],
         },
       );
-      const edge = new Edge(config, log, transport, core, metrics, admin, shared, secfilter);
+      const membership =
+        shared === undefined
+          ? undefined
+          : startMembership(
+              config,
+              shared.conn,
+              () => ({
+                callsInFlight: core.transactions.counts.server,
+                maintenance: late.edge?.draining ? 'draining' : (maintenance?.state ?? null),
+              }),
+              {
+                log,
+                callLoad: shared.dispatcher?.view.callLoad,
+                sip: transport.sockets.map((s) => `${s.protocol}:${s.address}:${s.port}`),
+                admin: `${config.admin.address}:${admin.port}`,
+              },
+            );
+      const edge = new Edge(
+        config,
+        log,
+        { transport, core, metrics, admin, overload },
+        { shared, secfilter, membership },
+      );
       late.edge = edge;
       const receiver = new Receiver(transport, core, metrics, log);
       const filter = secfilter;
@@ -167,6 +210,7 @@ export class Edge {
       );
       return edge;
     } catch (err) {
+      overload?.close();
       await transport?.close();
       await secfilter?.close();
       await shared?.close();
@@ -183,7 +227,7 @@ export class Edge {
     this.log.info('draining');
     const deadline = Date.now() + this.config.shutdown.drainTimeoutMs;
     while (Date.now() < deadline) {
-      const { server, client } = this.core.transactions.counts;
+      const { server, client } = this.local.core.transactions.counts;
       if (server === 0 && client === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -192,11 +236,14 @@ export class Edge {
 
   async close(): Promise<void> {
     this.closing = true;
-    this.core.transactions.close();
-    await this.transport.close();
-    await new Promise<void>((resolve) => this.admin.server.close(() => resolve()));
-    await this.secfilter?.close();
-    await this.shared?.close();
+    const { transport, core, admin, overload } = this.local;
+    overload.close();
+    core.transactions.close();
+    await transport.close();
+    await new Promise<void>((resolve) => admin.server.close(() => resolve()));
+    await this.fleet.membership?.stop();
+    await this.fleet.secfilter?.close();
+    await this.fleet.shared?.close();
     this.log.info('edge stopped');
   }
 }

@@ -31,16 +31,16 @@ export class MaintenanceCheck {
     this.ownKey = nodeMaintenanceKey(nodeId);
   }
 
-  get active(): boolean {
-    return (
-      isMaintenanceOn(this.htables.get(MAINTENANCE_TABLE, FLEET_MAINTENANCE_KEY)) ||
-      isMaintenanceOn(this.htables.get(MAINTENANCE_TABLE, this.ownKey))
-    );
+  /** Which flag is on: the fleet's, this node's, or none. */
+  get state(): 'fleet' | 'node' | null {
+    if (isMaintenanceOn(this.htables.get(MAINTENANCE_TABLE, FLEET_MAINTENANCE_KEY))) return 'fleet';
+    if (isMaintenanceOn(this.htables.get(MAINTENANCE_TABLE, this.ownKey))) return 'node';
+    return null;
   }
 
   /** Returns true when the request was refused. */
   refuse(ctx: RequestContext): boolean {
-    if (!this.methods.has(ctx.method) || ctx.hasToTag() || !this.active) return false;
+    if (!this.methods.has(ctx.method) || ctx.hasToTag() || this.state === null) return false;
     ctx.log.info({ method: ctx.method }, 'refused: maintenance');
     this.onRefuse();
     ctx.reply(this.config.code, this.config.reason, this.headers);

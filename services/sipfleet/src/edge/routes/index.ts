@@ -5,6 +5,7 @@ import type { EdgeConfig } from '../../config.js';
 import type { EdgeMetrics } from '../../metrics.js';
 import type { SharedState } from '../shared-state.js';
 import { dispatcherRoute } from './dispatcher.js';
+import type { LoopHealth } from './dispatcher.js';
 import { loadRoutingModule } from './module.js';
 
 /**
@@ -17,6 +18,7 @@ export async function chooseRoute(
   shared: SharedState | undefined,
   metrics: EdgeMetrics,
   log: Logger,
+  health: LoopHealth,
 ): Promise<RoutingHooks> {
   const routing = config.routing;
   const dispatcher = shared?.dispatcher;
@@ -31,7 +33,7 @@ export async function chooseRoute(
     });
   }
   if (routing.dispatcher !== undefined && dispatcher !== undefined) {
-    return dispatcherRoute(routing.dispatcher, dispatcher.view, dispatcher.fleet, metrics);
+    return dispatcherRoute(routing.dispatcher, dispatcher.view, dispatcher.fleet, metrics, health);
   }
   return defaultRoute({
     ...(routing.destination === undefined ? {} : { destination: routing.destination }),
