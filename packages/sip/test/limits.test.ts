@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { DEFAULT_PARSE_LIMITS, SipParseError, SipRequest, parseMessage } from '../src/index.js';
-import type { ParseOptions } from '../src/index.js';
+import { DEFAULT_PARSE_LIMITS, SipRequest, parseMessage } from '../src/index.js';
+import { rejects } from './helpers.js';
 
 function request(opts: { uri?: string; extra?: string[]; vias?: string[]; body?: string } = {}) {
   const body = opts.body ?? '';
@@ -28,18 +28,6 @@ function request(opts: { uri?: string; extra?: string[]; vias?: string[]; body?:
 /** Via, Max-Forwards, From, To, Call-ID, CSeq, Content-Length. */
 const BASE_FIELDS = 7;
 
-function rejects(text: string, opts: ParseOptions, status: number, code: string): SipParseError {
-  try {
-    parseMessage(text, opts);
-  } catch (err) {
-    assert.ok(err instanceof SipParseError);
-    assert.equal(err.status, status, err.message);
-    assert.equal(err.code, code);
-    return err;
-  }
-  assert.fail('parseMessage accepted a message over the limit');
-}
-
 const LIMIT = 'SIPFLEET_ERR_PARSE_LIMIT';
 const TOO_LARGE = 'SIPFLEET_ERR_PARSE_TOO_LARGE';
 
@@ -47,7 +35,7 @@ describe('parse limits', () => {
   it('maxHeaders: header fields', () => {
     const text = request({ extra: ['X-A: 1', 'X-B: 2'] });
     parseMessage(text, { maxHeaders: BASE_FIELDS + 2 });
-    const err = rejects(text, { maxHeaders: BASE_FIELDS + 1 }, 400, LIMIT);
+    const err = rejects(text, LIMIT, 400, { maxHeaders: BASE_FIELDS + 1 });
     assert.ok(err.request instanceof SipRequest, 'answerable');
     assert.equal(err.request.callId, 'limits@192.0.2.1');
   });
@@ -56,21 +44,18 @@ describe('parse limits', () => {
     const value = 'x'.repeat(100);
     const line = `Subject: ${value}\r\n`.length;
     parseMessage(request({ extra: [`Subject: ${value}`] }), { maxHeaderLineBytes: line });
-    rejects(
-      request({ extra: [`Subject: ${value}`] }),
-      { maxHeaderLineBytes: line - 1 },
-      400,
-      LIMIT,
-    );
+    rejects(request({ extra: [`Subject: ${value}`] }), LIMIT, 400, {
+      maxHeaderLineBytes: line - 1,
+    });
     // a fold does not split the count: the field is one
     const folded = `Subject: ${value.slice(0, 50)}\r\n ${value.slice(50)}`;
-    rejects(request({ extra: [folded] }), { maxHeaderLineBytes: line - 1 }, 400, LIMIT);
+    rejects(request({ extra: [folded] }), LIMIT, 400, { maxHeaderLineBytes: line - 1 });
   });
 
   it('maxRequestUriBytes: 414 (RFC 3261 section 21.4.12)', () => {
     const uri = `sip:${'a'.repeat(60)}@example.com`;
     parseMessage(request({ uri }), { maxRequestUriBytes: uri.length });
-    const err = rejects(request({ uri }), { maxRequestUriBytes: uri.length - 1 }, 414, LIMIT);
+    const err = rejects(request({ uri }), LIMIT, 414, { maxRequestUriBytes: uri.length - 1 });
     assert.ok(err.request);
   });
 
@@ -80,23 +65,23 @@ describe('parse limits', () => {
       'Via: SIP/2.0/UDP 192.0.2.3;branch=z9hG4bKc;x="a,b"',
     ];
     parseMessage(request({ vias }), { maxVias: 3 });
-    const err = rejects(request({ vias }), { maxVias: 2 }, 400, LIMIT);
+    const err = rejects(request({ vias }), LIMIT, 400, { maxVias: 2 });
     assert.ok(err.request);
   });
 
   it('maxBodyBytes: a declared Content-Length over it is 413 even before the bytes came', () => {
     const body = 'v=0\r\n'.repeat(20);
     parseMessage(request({ body }), { maxBodyBytes: body.length });
-    rejects(request({ body }), { maxBodyBytes: body.length - 1 }, 413, TOO_LARGE);
+    rejects(request({ body }), TOO_LARGE, 413, { maxBodyBytes: body.length - 1 });
     const announced = request().replace('Content-Length: 0', 'Content-Length: 1000000');
-    const err = rejects(announced, { maxBodyBytes: 1000 }, 413, TOO_LARGE);
+    const err = rejects(announced, TOO_LARGE, 413, { maxBodyBytes: 1000 });
     assert.ok(err.request, 'answered: the peer learns why');
   });
 
   it('maxBodyBytes: without Content-Length (UDP), the rest of the datagram counts', () => {
     const text = request({ body: 'x'.repeat(10) }).replace('Content-Length: 10\r\n', '');
     parseMessage(text, { maxBodyBytes: 10 });
-    rejects(text, { maxBodyBytes: 9 }, 413, TOO_LARGE);
+    rejects(text, TOO_LARGE, 413, { maxBodyBytes: 9 });
   });
 
   it('a response over a limit carries no request: nothing to answer, it is dropped', () => {
@@ -111,7 +96,7 @@ describe('parse limits', () => {
       '',
       '',
     ].join('\r\n');
-    assert.equal(rejects(text, { maxHeaders: 3 }, 400, LIMIT).request, undefined);
+    assert.equal(rejects(text, LIMIT, 400, { maxHeaders: 3 }).request, undefined);
   });
 
   it('the defaults leave room for the largest RFC 4475 message (longreq)', () => {
