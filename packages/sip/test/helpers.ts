@@ -1,4 +1,7 @@
 // Typical messages shared by the tests and the benchmark.
+import assert from 'node:assert/strict';
+import { SipParseError, parseMessage } from '../src/index.js';
+import type { ParseOptions } from '../src/index.js';
 export const SDP = [
   'v=0',
   'o=alice 2890844526 2890844526 IN IP4 192.0.2.10',
@@ -46,3 +49,21 @@ export const OK200 = [
   '',
   '',
 ].join('\r\n');
+
+/** Parses `input` expecting a SipParseError with that code and status; returns it. */
+export function rejects(
+  input: string | Buffer,
+  code: string,
+  status = 400,
+  opts?: ParseOptions,
+): SipParseError {
+  try {
+    parseMessage(input, opts);
+  } catch (e) {
+    assert.ok(e instanceof SipParseError);
+    assert.equal(e.code, code, e.message);
+    assert.equal(e.status, status);
+    return e;
+  }
+  assert.fail('expected a SipParseError');
+}

@@ -2,19 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { SipParseError, SipRequest, SipResponse, parseMessage } from '../src/index.js';
-import { INVITE, OK200, SDP } from './helpers.js';
-
-function rejects(input: string | Buffer, code: string, status = 400): SipParseError {
-  try {
-    parseMessage(input);
-  } catch (e) {
-    assert.ok(e instanceof SipParseError);
-    assert.equal(e.code, code, e.message);
-    assert.equal(e.status, status);
-    return e;
-  }
-  assert.fail('expected a SipParseError');
-}
+import { INVITE, OK200, SDP, rejects } from './helpers.js';
 
 describe('parseMessage', () => {
   it('parses a request and its routing headers', () => {

@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import type { FleetMembership } from '@sipfleet/dispatcher';
 import { ProxyCore } from '@sipfleet/proxy';
 import { redactRedisUrl } from '@sipfleet/redis';
+import { SipEndpoint } from '@sipfleet/transaction';
 import { TransportLayer } from '@sipfleet/transport';
 import type { TransportProtocol } from '@sipfleet/transport';
 import type { Logger } from 'pino';
@@ -12,7 +13,7 @@ import { destinationRows } from './gauges.js';
 import { MaintenanceCheck } from './maintenance.js';
 import { OverloadMonitor } from './overload.js';
 import { pipeline } from './pipeline.js';
-import { Receiver } from './receive.js';
+import { receiveObserver } from './receive.js';
 import { openSecfilter } from './secfilter.js';
 import type { EdgeSecfilter } from './secfilter.js';
 import { chooseRoute } from './routes/index.js';
@@ -39,7 +40,8 @@ export class Edge {
     private readonly log: Logger,
     private readonly local: {
       transport: TransportLayer;
-      core: ProxyCore;
+      /** The receive path: parse, received/rport, stateless answers, the transaction layer. */
+      endpoint: SipEndpoint;
       metrics: EdgeMetrics;
       admin: { server: Server; port: number };
       /** Overload signal: sheds new calls in the pipeline; `laggedWithin()` for timeout checks. */
@@ -64,15 +66,15 @@ export class Edge {
     let overload: OverloadMonitor | undefined;
     try {
       // The metrics and the pipeline need objects made after them; they read them through this.
-      const late: { core?: ProxyCore; edge?: Edge } = {};
+      const late: { endpoint?: SipEndpoint; edge?: Edge } = {};
       const metrics = new EdgeMetrics(
         config.nodeId,
-        () => late.core?.transactions.counts ?? { server: 0, client: 0 },
+        () => late.endpoint?.counts ?? { server: 0, client: 0 },
         () => destinationRows(shared?.dispatcher?.view, config),
       );
       overload = new OverloadMonitor(
         config.overload,
-        () => late.core?.transactions.counts ?? { server: 0, client: 0 },
+        () => late.endpoint?.counts ?? { server: 0, client: 0 },
         (sample) => {
           metrics.overloaded.set(sample.overloaded ? 1 : 0);
           metrics.overloadShedFraction.set(sample.shedFraction);
@@ -121,8 +123,19 @@ export class Edge {
           wait: config.timers.waitMs,
         },
       });
-      late.core = core;
-      core.transactions.onRetransmission = (kind) => metrics.retransmissions.inc({ kind });
+      const endpoint = new SipEndpoint({
+        sender: transport,
+        transactions: core.transactions,
+        observer: receiveObserver(metrics, log),
+        limits: {
+          maxHeaders: config.transport.maxHeaders,
+          maxHeaderLineBytes: config.transport.maxHeaderLineBytes,
+          maxRequestUriBytes: config.transport.maxRequestUriBytes,
+          maxVias: config.transport.maxVias,
+          maxBodyBytes: config.transport.maxBodyBytes,
+        },
+      });
+      late.endpoint = endpoint;
       if (shared !== undefined) {
         // One line per transition of the whole (every mirror in step or not), not per mirror.
         let inStep = false;
@@ -168,7 +181,7 @@ export class Edge {
               config,
               shared.conn,
               () => ({
-                callsInFlight: core.transactions.counts.server,
+                callsInFlight: endpoint.counts.server,
                 maintenance: late.edge?.draining ? 'draining' : (maintenance?.state ?? null),
               }),
               {
@@ -181,17 +194,16 @@ export class Edge {
       const edge = new Edge(
         config,
         log,
-        { transport, core, metrics, admin, overload },
+        { transport, endpoint, metrics, admin, overload },
         { shared, secfilter, membership },
       );
       late.edge = edge;
-      const receiver = new Receiver(transport, core, metrics, log);
       const filter = secfilter;
       transport.onMessage =
         filter === undefined
-          ? (data, remote) => receiver.onMessage(data, remote)
+          ? (data, remote) => endpoint.receive(data, remote)
           : (data, remote) => {
-              if (filter.admit(data, remote)) receiver.onMessage(data, remote);
+              if (filter.admit(data, remote)) endpoint.receive(data, remote);
             };
       transport.onDropped = (reason, remote) => {
         metrics.droppedFrames.inc({ reason });
@@ -227,7 +239,7 @@ export class Edge {
     this.log.info('draining');
     const deadline = Date.now() + this.config.shutdown.drainTimeoutMs;
     while (Date.now() < deadline) {
-      const { server, client } = this.local.core.transactions.counts;
+      const { server, client } = this.local.endpoint.counts;
       if (server === 0 && client === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -236,9 +248,9 @@ export class Edge {
 
   async close(): Promise<void> {
     this.closing = true;
-    const { transport, core, admin, overload } = this.local;
+    const { transport, endpoint, admin, overload } = this.local;
     overload.close();
-    core.transactions.close();
+    endpoint.close();
     await transport.close();
     await new Promise<void>((resolve) => admin.server.close(() => resolve()));
     await this.fleet.membership?.stop();
