@@ -1,5 +1,3 @@
-import type { SipRequest } from './message.js';
-
 /**
  * Error codes of the SIP grammar layer. Each maps to the SIP status a server answers a broken request with
  * (RFC 3261 section 21.4, RFC 4475 section 3.1.2). Codes are never reused.
@@ -43,19 +41,14 @@ export class SipParseError extends Error {
    * bad URI scheme.
    */
   readonly status: number;
-  /**
-   * Set when the input is a request whose start line and header block could be split: the caller can
-   * answer it with `status` over the path it came on. Its Via, From, To, Call-ID or CSeq may be unreadable
-   * (that can be the fault): copy the readable ones (RFC 3261 section 8.2.6).
-   */
-  readonly request?: SipRequest;
+  // `request` (a request whose lines split, for the caller to answer) is declared in message.ts,
+  // which defines SipRequest: this file stays below every other one of the grammar.
 
-  constructor(code: SipErrorCode, message: string, status = 400, request?: SipRequest) {
+  constructor(code: SipErrorCode, message: string, status = 400) {
     super(message);
     this.name = 'SipParseError';
     this.code = code;
     this.status = status;
-    if (request !== undefined) this.request = request;
   }
 }
 

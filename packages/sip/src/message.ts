@@ -13,6 +13,17 @@ import type { SipUri } from './uri.js';
 import { checkVia, parseVia } from './via.js';
 import type { Via } from './via.js';
 
+declare module './errors.js' {
+  interface SipParseError {
+    /**
+     * Set when the input is a request whose start line and header block could be split: the caller can
+     * answer it with `status` over the path it came on. Its Via, From, To, Call-ID or CSeq may be
+     * unreadable (that can be the fault): copy the readable ones (RFC 3261 section 8.2.6).
+     */
+    readonly request?: SipRequest;
+  }
+}
+
 /** Where a parsed message came from; absent for messages built in code. */
 export interface MessageSource {
   /** The whole input decoded as latin1 (one char per byte). */

@@ -298,7 +298,9 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
     // RFC 3261 section 8.2.6: even when Via, From, To, Call-ID or CSeq is unusable the request can be
     // answered over the path it came on, copying what is readable: hand it to the caller.
     if (err instanceof SipParseError && err.request === undefined && msg instanceof SipRequest) {
-      throw new SipParseError(err.code as SipErrorCode, err.message, err.status, msg);
+      throw Object.assign(new SipParseError(err.code as SipErrorCode, err.message, err.status), {
+        request: msg,
+      });
     }
     throw err;
   }
