@@ -270,7 +270,9 @@ async function expectOutcome(
 async function setUp(t: CleanupOwner): Promise<{ edge: EdgeHandle; hop: { seen: Set<string> } }> {
   const hop = await nextHop(t);
   const edge = await startEdge(t, {
-    routing: { destination: `sip:127.0.0.1:${hop.port}` },
+    // The torture messages are addressed to foreign domains (example.com): this edge relays them,
+    // as a proxy configured for it does; the default refusal (no open relay) has its own test.
+    routing: { destination: `sip:127.0.0.1:${hop.port}`, allowRelay: true },
     // short-lived transactions: see sameTransaction
     timers: { T1: 50, T2: 400, T4: 200, waitMs: 100 },
   });
