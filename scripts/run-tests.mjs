@@ -1,6 +1,11 @@
 #!/usr/bin/env node
 // Runs every *.test.ts in the tree with node's test runner (TypeScript through tsx), two files at a
 // time: the machine has two cores and the e2e files drive sipp and several processes each.
+//
+// A file's tier shows in its path (docs/architecture.md, "Tests"): test/e2e/ (real sipp and
+// processes), test/fault/ (the same, with something broken on purpose), *.redis.test.ts (a real
+// redis-server), anything else unit. `--tier e2e` (repeatable) runs one tier; other arguments keep
+// the files whose path contains one of them.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
@@ -18,15 +23,33 @@ function collect(dir, out) {
   return out;
 }
 
-const filter = process.argv.slice(2);
+/** @param {string} file */
+function tierOf(file) {
+  if (file.startsWith('test/e2e/')) return 'e2e';
+  if (file.startsWith('test/fault/')) return 'fault';
+  if (file.endsWith('.redis.test.ts')) return 'redis';
+  return 'unit';
+}
+
+const args = process.argv.slice(2);
+const tiers = args.flatMap((a, i) => (args[i - 1] === '--tier' ? [a] : []));
+const filter = args.filter((a, i) => a !== '--tier' && args[i - 1] !== '--tier');
 const files = ['packages', 'services', 'test']
   .flatMap((top) => collect(join(root, top), []))
   .filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)))
+  .filter((f) => tiers.length === 0 || tiers.includes(tierOf(f)))
   .sort();
 if (files.length === 0) {
   process.stderr.write('run-tests: no test files found\n');
   process.exit(1);
 }
+const count = {};
+for (const f of files) count[tierOf(f)] = (count[tierOf(f)] ?? 0) + 1;
+process.stderr.write(
+  `run-tests: ${files.length} files (${Object.entries(count)
+    .map(([tier, n]) => `${tier} ${n}`)
+    .join(', ')})\n`,
+);
 const r = spawnSync(
   process.execPath,
   ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files],

@@ -10,11 +10,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEdge } from '../helpers/edge.js';
-import type { EdgeHandle } from '../helpers/edge.js';
-import { freePort } from '../helpers/ports.js';
-import { startRedis, uniquePrefix } from '../helpers/redis-server.js';
-import { messageCount, runSipp, startSipp } from '../helpers/sipp.js';
+import { startEdge } from '@sipfleet/test-helpers/edge';
+import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import { messageCount, runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
 import { Owner } from './ramp.js';
 
 /** Highest zero-failure rate of one edge routing with algorithm 4 (fleet bench). */

@@ -7,10 +7,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startEdge } from '../helpers/edge.js';
-import { freePort } from '../helpers/ports.js';
-import { redisCli, startRedis, uniquePrefix } from '../helpers/redis-server.js';
-import { startSipp } from '../helpers/sipp.js';
+import { startEdge } from '@sipfleet/test-helpers/edge';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { redisCli, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import { startSipp } from '@sipfleet/test-helpers/sipp';
 import { best, Owner, percentile, ramp } from './ramp.js';
 
 const RATES = (process.env.BENCH_FLEET_RATES ?? '1000,1500,2000,2500').split(',').map(Number);

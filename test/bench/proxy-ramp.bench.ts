@@ -8,11 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEdge } from '../helpers/edge.js';
-import { freePort } from '../helpers/ports.js';
-import { spawnTracked } from '../helpers/processes.js';
-import type { TrackedProcess } from '../helpers/processes.js';
-import { startSipp } from '../helpers/sipp.js';
+import { startEdge } from '@sipfleet/test-helpers/edge';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { spawnTracked } from '@sipfleet/test-helpers/processes';
+import type { TrackedProcess } from '@sipfleet/test-helpers/processes';
+import { startSipp } from '@sipfleet/test-helpers/sipp';
 import { best, Owner, percentile, ramp, STEP_SECONDS } from './ramp.js';
 import type { Step } from './ramp.js';
 

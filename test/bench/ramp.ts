@@ -2,8 +2,8 @@
 // INVITE->200 percentiles per step.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { runSipp } from '../helpers/sipp.js';
-import type { SippStats } from '../helpers/sipp.js';
+import { runSipp } from '@sipfleet/test-helpers/sipp';
+import type { SippStats } from '@sipfleet/test-helpers/sipp';
 
 export const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 8);
 export const RATES = (process.env.BENCH_RATES ?? '500,1000,1500,2000,2400,2800,3200,3600,4000')

@@ -11,16 +11,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SIPFLEET_BIN, startEdge } from '../helpers/edge.js';
-import type { EdgeHandle } from '../helpers/edge.js';
-import { freePort } from '../helpers/ports.js';
-import { spawnTracked } from '../helpers/processes.js';
-import type { CleanupOwner } from '../helpers/processes.js';
-import { startRedis, uniquePrefix } from '../helpers/redis-server.js';
-import type { RedisServer, StartRedisOptions } from '../helpers/redis-server.js';
-import { DialogClient } from '../helpers/sip-dialog.js';
-import { runSipp, startSipp } from '../helpers/sipp.js';
-import type { SippProcess } from '../helpers/sipp.js';
+import { SIPFLEET_BIN, startEdge } from '@sipfleet/test-helpers/edge';
+import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { spawnTracked } from '@sipfleet/test-helpers/processes';
+import type { CleanupOwner } from '@sipfleet/test-helpers/processes';
+import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import type { RedisServer, StartRedisOptions } from '@sipfleet/test-helpers/redis-server';
+import { DialogClient } from '@sipfleet/test-helpers/sip-dialog';
+import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
+import type { SippProcess } from '@sipfleet/test-helpers/sipp';
 
 interface Fleet {
   edges: EdgeHandle[];

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEdge } from '../helpers/edge.js';
-import { probeInvite } from '../helpers/sip-probe.js';
+import { startEdge } from '@sipfleet/test-helpers/edge';
+import { probeInvite } from '@sipfleet/test-helpers/sip-probe';
 
 const ROUTES = fileURLToPath(new URL('./fixtures/probe-routes.mjs', import.meta.url));
 

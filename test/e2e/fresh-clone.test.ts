@@ -28,8 +28,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { freeRange } from '../helpers/ports.js';
-import { runSipp } from '../helpers/sipp.js';
+import { freeRange } from '@sipfleet/test-helpers/ports';
+import { runSipp } from '@sipfleet/test-helpers/sipp';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 

@@ -6,12 +6,12 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEdge } from '../helpers/edge.js';
-import type { EdgeHandle } from '../helpers/edge.js';
-import { freePort } from '../helpers/ports.js';
-import { redisCli, startRedis, uniquePrefix } from '../helpers/redis-server.js';
-import { probeInvite, probeUntil } from '../helpers/sip-probe.js';
-import { runSipp, startSipp } from '../helpers/sipp.js';
+import { startEdge } from '@sipfleet/test-helpers/edge';
+import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { redisCli, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import { probeInvite, probeUntil } from '@sipfleet/test-helpers/sip-probe';
+import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
 
 const ROUTES = fileURLToPath(new URL('./fixtures/probe-routes.mjs', import.meta.url));
 

@@ -10,12 +10,12 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DispatcherFleet, DispatcherView, formatFlags } from '@sipfleet/dispatcher';
 import { RedisConnection } from '@sipfleet/redis';
-import { SIPFLEET_BIN, startEdge } from '../helpers/edge.js';
-import { freePort } from '../helpers/ports.js';
-import { type CleanupOwner, spawnTracked, type TrackedProcess } from '../helpers/processes.js';
-import { startRedis, uniquePrefix } from '../helpers/redis-server.js';
-import { runSipp, startSipp } from '../helpers/sipp.js';
-import { UdpResponders } from '../helpers/udp-responders.js';
+import { SIPFLEET_BIN, startEdge } from '@sipfleet/test-helpers/edge';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { type CleanupOwner, spawnTracked, type TrackedProcess } from '@sipfleet/test-helpers/processes';
+import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
+import { UdpResponders } from '@sipfleet/test-helpers/udp-responders';
 
 const INTERVAL = 1000;
 

@@ -13,12 +13,12 @@ import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
-import { SIPFLEET_BIN, startEdge } from '../helpers/edge.js';
-import type { EdgeHandle } from '../helpers/edge.js';
-import { freePort } from '../helpers/ports.js';
-import { type CleanupOwner, spawnTracked } from '../helpers/processes.js';
-import { startRedis, uniquePrefix } from '../helpers/redis-server.js';
-import { runSipp, startSipp } from '../helpers/sipp.js';
+import { SIPFLEET_BIN, startEdge } from '@sipfleet/test-helpers/edge';
+import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { type CleanupOwner, spawnTracked } from '@sipfleet/test-helpers/processes';
+import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
 
 /**
  * Metrics the rules and the dashboard read that this tree does not export yet. A query that reads

@@ -10,10 +10,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { SIPFLEET_BIN, startEdge } from '../helpers/edge.js';
-import { freePort } from '../helpers/ports.js';
-import { type CleanupOwner, spawnTracked } from '../helpers/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../helpers/redis-server.js';
+import { SIPFLEET_BIN, startEdge } from '@sipfleet/test-helpers/edge';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { type CleanupOwner, spawnTracked } from '@sipfleet/test-helpers/processes';
+import { type RedisServer, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 
 const EDGE_MODULE = fileURLToPath(
   new URL('../../packages/rtjson/dist/edge-module.js', import.meta.url),

@@ -2,12 +2,12 @@
 // in-dialog requests following the route set; CANCEL, 486, OPTIONS/MESSAGE and packet loss.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { startEdge } from '../helpers/edge.js';
-import { startLossyRelay } from '../helpers/lossy-relay.js';
-import { freePort } from '../helpers/ports.js';
-import { runSipp, startSipp } from '../helpers/sipp.js';
-import type { SippTransport } from '../helpers/sipp.js';
-import type { CleanupOwner } from '../helpers/processes.js';
+import { startEdge } from '@sipfleet/test-helpers/edge';
+import { startLossyRelay } from '@sipfleet/test-helpers/lossy-relay';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
+import type { SippTransport } from '@sipfleet/test-helpers/sipp';
+import type { CleanupOwner } from '@sipfleet/test-helpers/processes';
 
 async function uasAndEdge(t: CleanupOwner, scenario: string, transport: SippTransport = 'udp') {
   const uasPort = await freePort();

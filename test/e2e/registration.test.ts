@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEdge } from '../helpers/edge.js';
-import type { EdgeHandle } from '../helpers/edge.js';
-import { startRedis, uniquePrefix } from '../helpers/redis-server.js';
+import { startEdge } from '@sipfleet/test-helpers/edge';
+import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
+import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 
 async function until(what: string, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + 10_000;

@@ -11,10 +11,10 @@ import type { Socket as TcpSocket } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { createResponse, parseMessage, SipParseError, SipRequest } from '@sipfleet/sip';
-import { startEdge } from '../helpers/edge.js';
-import type { EdgeHandle } from '../helpers/edge.js';
-import { freePort } from '../helpers/ports.js';
-import type { CleanupOwner } from '../helpers/processes.js';
+import { startEdge } from '@sipfleet/test-helpers/edge';
+import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import type { CleanupOwner } from '@sipfleet/test-helpers/processes';
 
 const corpus = join(import.meta.dirname, '../../packages/sip/test/fixtures/rfc4475');
 const messages = ['valid', 'invalid', 'semantics'].flatMap((dir) =>

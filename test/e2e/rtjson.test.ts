@@ -7,14 +7,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { SIPFLEET_BIN, startEdge } from '../helpers/edge.js';
-import { freePort } from '../helpers/ports.js';
-import { spawnTracked } from '../helpers/processes.js';
-import type { CleanupOwner } from '../helpers/processes.js';
-import { startRedis, uniquePrefix } from '../helpers/redis-server.js';
-import type { RedisServer } from '../helpers/redis-server.js';
-import { messageCount, runSipp, startSipp } from '../helpers/sipp.js';
-import type { SippStats } from '../helpers/sipp.js';
+import { SIPFLEET_BIN, startEdge } from '@sipfleet/test-helpers/edge';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { spawnTracked } from '@sipfleet/test-helpers/processes';
+import type { CleanupOwner } from '@sipfleet/test-helpers/processes';
+import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import type { RedisServer } from '@sipfleet/test-helpers/redis-server';
+import { messageCount, runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
+import type { SippStats } from '@sipfleet/test-helpers/sipp';
 
 const EDGE_MODULE = fileURLToPath(
   new URL('../../packages/rtjson/dist/edge-module.js', import.meta.url),

@@ -7,13 +7,13 @@ import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEdge } from '../helpers/edge.js';
-import type { EdgeHandle } from '../helpers/edge.js';
-import { freePort } from '../helpers/ports.js';
-import { redisCli, startRedis, uniquePrefix } from '../helpers/redis-server.js';
-import type { RedisServer } from '../helpers/redis-server.js';
-import { startSipp } from '../helpers/sipp.js';
-import { UdpResponders } from '../helpers/udp-responders.js';
+import { startEdge } from '@sipfleet/test-helpers/edge';
+import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { redisCli, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import type { RedisServer } from '@sipfleet/test-helpers/redis-server';
+import { startSipp } from '@sipfleet/test-helpers/sipp';
+import { UdpResponders } from '@sipfleet/test-helpers/udp-responders';
 
 /** Polls `probe` until it returns something other than undefined/false; fails after 20 s. */
 async function eventually<T>(

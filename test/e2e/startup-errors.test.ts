@@ -8,10 +8,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { SIPFLEET_BIN } from '../helpers/edge.js';
-import { freePort } from '../helpers/ports.js';
-import { type CleanupOwner, spawnTracked } from '../helpers/processes.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../helpers/redis-server.js';
+import { SIPFLEET_BIN } from '@sipfleet/test-helpers/edge';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { type CleanupOwner, spawnTracked } from '@sipfleet/test-helpers/processes';
+import { type RedisServer, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 
 const HOST = '127.0.0.1';
 

@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, test } from 'node:test';
-import { freePort } from '../helpers/ports.js';
-import { type SippStats, type SippTransport, runSipp } from '../helpers/sipp.js';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { type SippStats, type SippTransport, runSipp } from '@sipfleet/test-helpers/sipp';
 import { DemoMediaServer } from '../../services/sipfleet/src/demo/media-server.js';
 
 // Timer J / L / Timer H bounds are 64*T1 = 3.2 s, Timer I / K are T4 = 0.5 s.

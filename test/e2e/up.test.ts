@@ -7,10 +7,10 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { SIPFLEET_BIN } from '../helpers/edge.js';
-import { freeRange } from '../helpers/ports.js';
-import { type CleanupOwner, type TrackedProcess, spawnTracked } from '../helpers/processes.js';
-import { type SippStats, runSipp } from '../helpers/sipp.js';
+import { SIPFLEET_BIN } from '@sipfleet/test-helpers/edge';
+import { freeRange } from '@sipfleet/test-helpers/ports';
+import { type CleanupOwner, type TrackedProcess, spawnTracked } from '@sipfleet/test-helpers/processes';
+import { type SippStats, runSipp } from '@sipfleet/test-helpers/sipp';
 
 const EDGES = 2;
 

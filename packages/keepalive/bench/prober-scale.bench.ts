@@ -7,8 +7,8 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { DispatcherFleet } from '@sipfleet/dispatcher';
 import { RedisConnection } from '@sipfleet/redis';
-import { redisCli, startRedis } from '../../../test/helpers/redis-server.js';
-import { UdpResponders } from '../../../test/helpers/udp-responders.js';
+import { redisCli, startRedis } from '@sipfleet/test-helpers/redis-server';
+import { UdpResponders } from '@sipfleet/test-helpers/udp-responders';
 import { Pinger, Prober } from '../src/index.js';
 
 const INTERVAL = 5000;

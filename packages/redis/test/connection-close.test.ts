@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { pathToFileURL } from 'node:url';
-import { freePort } from '../../../test/helpers/ports.js';
+import { freePort } from '@sipfleet/test-helpers/ports';
 
 const connectionModule = pathToFileURL(
   new URL('../src/connection.js', import.meta.url).pathname,

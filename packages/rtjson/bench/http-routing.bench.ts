@@ -4,13 +4,13 @@
 // Not a test: nothing is asserted. Needs `npm run build` first (edge, route-api, this package).
 // Run: node --import tsx packages/rtjson/bench/http-routing.bench.ts [calls] [rate]
 import { fileURLToPath } from 'node:url';
-import { SIPFLEET_BIN, startEdge } from '../../../test/helpers/edge.js';
-import type { EdgeHandle } from '../../../test/helpers/edge.js';
-import { freePort } from '../../../test/helpers/ports.js';
-import { spawnTracked } from '../../../test/helpers/processes.js';
-import type { CleanupOwner } from '../../../test/helpers/processes.js';
-import { startRedis } from '../../../test/helpers/redis-server.js';
-import { runSipp, startSipp } from '../../../test/helpers/sipp.js';
+import { SIPFLEET_BIN, startEdge } from '@sipfleet/test-helpers/edge';
+import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { spawnTracked } from '@sipfleet/test-helpers/processes';
+import type { CleanupOwner } from '@sipfleet/test-helpers/processes';
+import { startRedis } from '@sipfleet/test-helpers/redis-server';
+import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
 
 const calls = Number(process.argv[2] ?? 3000);
 const rate = Number(process.argv[3] ?? 600);

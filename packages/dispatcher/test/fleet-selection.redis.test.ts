@@ -11,7 +11,7 @@ import {
   startRedis,
   uniquePrefix,
   type RedisServer,
-} from '../../../test/helpers/redis-server.js';
+} from '@sipfleet/test-helpers/redis-server';
 import {
   ALGORITHMS,
   CALL_PATH_ROUND_TRIPS,

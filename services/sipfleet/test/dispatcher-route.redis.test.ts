@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DispatcherFleet, DispatcherView, isActive } from '@sipfleet/dispatcher';
 import { RedisConnection } from '@sipfleet/redis';
 import { Uac, World } from '../../../packages/proxy/test/harness.js';
-import { type RedisServer, startRedis, uniquePrefix } from '../../../test/helpers/redis-server.js';
+import { type RedisServer, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import { edgeConfigSchema } from '../src/config.js';
 import { dispatcherRoute } from '../src/edge/routes/dispatcher.js';
 import { EdgeMetrics } from '../src/metrics.js';

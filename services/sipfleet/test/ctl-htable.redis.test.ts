@@ -7,13 +7,13 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ctl, type Run } from './ctl-run.js';
-import { freePort } from '../../../test/helpers/ports.js';
+import { freePort } from '@sipfleet/test-helpers/ports';
 import {
   type RedisServer,
   redisCli,
   startRedis,
   uniquePrefix,
-} from '../../../test/helpers/redis-server.js';
+} from '@sipfleet/test-helpers/redis-server';
 
 function json<T>(run: Run): T {
   assert.equal(run.code === 0 || run.code === 3, true, `exit ${run.code}: ${run.stderr}`);

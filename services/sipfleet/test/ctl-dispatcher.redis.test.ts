@@ -18,7 +18,7 @@ import {
   redisCli,
   startRedis,
   uniquePrefix,
-} from '../../../test/helpers/redis-server.js';
+} from '@sipfleet/test-helpers/redis-server';
 
 function json<T>(run: Run): T {
   assert.equal(run.code, 0, `exit ${run.code}: ${run.stderr}`);

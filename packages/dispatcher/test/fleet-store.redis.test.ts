@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventBus, RedisConnection } from '@sipfleet/redis';
-import { startCluster, startRedis, uniquePrefix } from '../../../test/helpers/redis-server.js';
+import { startCluster, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import {
   DispatcherFleet,
   DispatcherFleetError,

@@ -7,7 +7,7 @@ import {
   startCluster,
   startRedis,
   uniquePrefix,
-} from '../../../test/helpers/redis-server.js';
+} from '@sipfleet/test-helpers/redis-server';
 import {
   REDIS_LUA_DIR,
   RedisConnection,

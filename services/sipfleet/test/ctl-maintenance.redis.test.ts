@@ -11,7 +11,7 @@ import {
   startCluster,
   startRedis,
   uniquePrefix,
-} from '../../../test/helpers/redis-server.js';
+} from '@sipfleet/test-helpers/redis-server';
 
 const cliDoc = readFileSync(new URL('../../../docs/cli.md', import.meta.url), 'utf8');
 

@@ -9,13 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEdge } from '../helpers/edge.js';
-import type { EdgeHandle } from '../helpers/edge.js';
-import { freePort } from '../helpers/ports.js';
-import { DialogClient } from '../helpers/sip-dialog.js';
-import { startRedis, uniquePrefix } from '../helpers/redis-server.js';
-import { messageCount, runSipp, startSipp } from '../helpers/sipp.js';
-import type { SippStats } from '../helpers/sipp.js';
+import { startEdge } from '@sipfleet/test-helpers/edge';
+import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { DialogClient } from '@sipfleet/test-helpers/sip-dialog';
+import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import { messageCount, runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
+import type { SippStats } from '@sipfleet/test-helpers/sipp';
 
 /** Calls/s offered to edge A: about twice what one edge holds on a 2-core machine, for sipp. */
 const FLOOD_RATE = 5000;

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CallLoad, DispatcherFleet, listMembers } from '@sipfleet/dispatcher';
 import { RedisConnection } from '@sipfleet/redis';
 import { pino } from 'pino';
-import { type RedisServer, startRedis, uniquePrefix } from '../../../test/helpers/redis-server.js';
+import { type RedisServer, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import { edgeConfigSchema } from '../src/config.js';
 import { startMembership } from '../src/edge/membership.js';
 

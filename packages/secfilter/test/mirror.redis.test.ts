@@ -10,7 +10,7 @@ import {
   startRedis,
   uniquePrefix,
   type RedisServer,
-} from '../../../test/helpers/redis-server.js';
+} from '@sipfleet/test-helpers/redis-server';
 import {
   SecfilterError,
   SecfilterMirror,

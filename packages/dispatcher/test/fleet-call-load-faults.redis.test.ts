@@ -11,7 +11,7 @@ import {
   redisCli,
   startRedis,
   uniquePrefix,
-} from '../../../test/helpers/redis-server.js';
+} from '@sipfleet/test-helpers/redis-server';
 import {
   CallLoad,
   type CallLoadOptions,

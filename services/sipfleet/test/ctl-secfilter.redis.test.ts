@@ -10,7 +10,7 @@ import {
   redisCli,
   startRedis,
   uniquePrefix,
-} from '../../../test/helpers/redis-server.js';
+} from '@sipfleet/test-helpers/redis-server';
 
 const cliDoc = readFileSync(new URL('../../../docs/cli.md', import.meta.url), 'utf8');
 

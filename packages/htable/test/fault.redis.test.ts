@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisConnection, SipfleetRedisError } from '@sipfleet/redis';
-import { redisCli, startRedis, uniquePrefix } from '../../../test/helpers/redis-server.js';
+import { redisCli, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import { Htables } from '../src/index.js';
 
 async function eventually(what: string, check: () => boolean): Promise<void> {

@@ -6,10 +6,10 @@ import { parseRtjson } from '@sipfleet/rtjson';
 import { createRedisConnection } from '@sipfleet/redis';
 import type { RedisConnection } from '@sipfleet/redis';
 import { pino } from 'pino';
-import { freePort } from '../../../test/helpers/ports.js';
-import { spawnTracked } from '../../../test/helpers/processes.js';
-import { redisCli, startRedis, uniquePrefix } from '../../../test/helpers/redis-server.js';
-import type { RedisServer } from '../../../test/helpers/redis-server.js';
+import { freePort } from '@sipfleet/test-helpers/ports';
+import { spawnTracked } from '@sipfleet/test-helpers/processes';
+import { redisCli, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import type { RedisServer } from '@sipfleet/test-helpers/redis-server';
 import { buildRouteApi } from '../src/route-api/server.js';
 import type { RouteApi } from '../src/route-api/server.js';
 

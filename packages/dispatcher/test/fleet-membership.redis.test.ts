@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { RedisConnection } from '@sipfleet/redis';
-import { startCluster, startRedis, uniquePrefix } from '../../../test/helpers/redis-server.js';
+import { startCluster, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import {
   CallLoad,
   DispatcherFleet,

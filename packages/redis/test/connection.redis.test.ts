@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type RedisServer, startRedis, uniquePrefix } from '../../../test/helpers/redis-server.js';
+import { type RedisServer, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import { RedisConnection, SipfleetRedisError, backoff } from '../src/index.js';
 
 let server: RedisServer;

@@ -12,7 +12,7 @@ import {
   redisCli,
   startRedis,
   uniquePrefix,
-} from '../../../test/helpers/redis-server.js';
+} from '@sipfleet/test-helpers/redis-server';
 import { ctl } from './ctl-run.js';
 
 const cliDoc = readFileSync(new URL('../../../docs/cli.md', import.meta.url), 'utf8');

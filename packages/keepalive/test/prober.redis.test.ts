@@ -14,8 +14,8 @@ import {
   type DispatcherBusEvents,
 } from '@sipfleet/dispatcher';
 import { EventBus, RedisConnection } from '@sipfleet/redis';
-import { startRedis, uniquePrefix, type RedisServer } from '../../../test/helpers/redis-server.js';
-import { UdpResponders } from '../../../test/helpers/udp-responders.js';
+import { startRedis, uniquePrefix, type RedisServer } from '@sipfleet/test-helpers/redis-server';
+import { UdpResponders } from '@sipfleet/test-helpers/udp-responders';
 import {
   KeepaliveMonitor,
   KeepaliveStore,

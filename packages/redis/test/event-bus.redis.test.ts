@@ -6,7 +6,7 @@ import {
   startCluster,
   startRedis,
   uniquePrefix,
-} from '../../../test/helpers/redis-server.js';
+} from '@sipfleet/test-helpers/redis-server';
 import { EventBus, RedisConnection, type SipfleetRedisError } from '../src/index.js';
 
 interface Events extends Record<string, unknown> {

@@ -10,7 +10,7 @@ import {
   startRedis,
   startSentinelSetup,
   uniquePrefix,
-} from '../../../test/helpers/redis-server.js';
+} from '@sipfleet/test-helpers/redis-server';
 import { type HtableDefinition, HtableError, Htables } from '../src/index.js';
 
 interface Setup {
