@@ -12,7 +12,11 @@ import { DispatcherFleet, DispatcherView, formatFlags } from '@sipfleet/dispatch
 import { RedisConnection } from '@sipfleet/redis';
 import { SIPFLEET_BIN, startEdge } from '@sipfleet/test-helpers/edge';
 import { freePort } from '@sipfleet/test-helpers/ports';
-import { type CleanupOwner, spawnTracked, type TrackedProcess } from '@sipfleet/test-helpers/processes';
+import {
+  type CleanupOwner,
+  spawnTracked,
+  type TrackedProcess,
+} from '@sipfleet/test-helpers/processes';
 import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
 import { UdpResponders } from '@sipfleet/test-helpers/udp-responders';

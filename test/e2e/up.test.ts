@@ -9,7 +9,11 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { SIPFLEET_BIN } from '@sipfleet/test-helpers/edge';
 import { freeRange } from '@sipfleet/test-helpers/ports';
-import { type CleanupOwner, type TrackedProcess, spawnTracked } from '@sipfleet/test-helpers/processes';
+import {
+  type CleanupOwner,
+  type TrackedProcess,
+  spawnTracked,
+} from '@sipfleet/test-helpers/processes';
 import { type SippStats, runSipp } from '@sipfleet/test-helpers/sipp';
 
 const EDGES = 2;
