@@ -221,6 +221,28 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
     t.diagnostic(`counters back to 0 after ${healed} ms (expiry 2 s, reconcile every 0.5 s)`);
     assert.ok(healed >= 0, 'counters healed');
   });
+  test('kill -9 of an edge with ringing calls: the other edge reclaims their slots once its heartbeat ends', async (t) => {
+    // Slot expiry stays at its default (2 h): only the fleet membership can free these slots.
+    const { edges, uris } = await fleet(t, 10, ['uas-cancel', 'uas-cancel']);
+    const [a, b] = edges as [EdgeHandle, EdgeHandle];
+    const client = await DialogClient.open();
+    t.after(() => client.close());
+    // The UASes ring and never answer: these INVITEs stay unanswered until the edge dies.
+    const ringing = Array.from({ length: 4 }, () => client.invite(a.port).catch(() => undefined));
+    await until('four slots are taken', async () => sum(await loads(b, uris)) === 4);
+    await a.stop(); // SIGKILL
+    const killedAt = Date.now();
+    await until(
+      "the dead edge's slots are reclaimed",
+      async () => sum(await loads(b, uris)) === 0,
+      30_000,
+    );
+    t.diagnostic(
+      `slots back ${Date.now() - killedAt} ms after kill -9 (bound: fleet.ttlMs + fleet.heartbeatMs = 4 s)`,
+    );
+    await Promise.all(ringing);
+  });
+
   test('call load (alg 10): only INVITE takes a slot; MESSAGEs routed by the set leave none', async (t) => {
     const { edges, uris } = await fleet(t, 10, ['uas-nonInvite']);
     const [a] = edges as [EdgeHandle];
