@@ -4,18 +4,11 @@
 // the same way (dispatch.c ds_ping_set -> tmb.t_request).
 
 import { randomBytes } from 'node:crypto';
-import {
-  createResponse,
-  newBranch,
-  newTag,
-  parseMessage,
-  parseUri,
-  SipRequest,
-} from '@sipfleet/sip';
-import type { SipUri, SipResponse } from '@sipfleet/sip';
-import { TransactionLayer } from '@sipfleet/transaction';
+import { createResponse, newBranch, newTag, parseUri, SipRequest } from '@sipfleet/sip';
+import type { SipUri } from '@sipfleet/sip';
+import { SipEndpoint, TransactionLayer } from '@sipfleet/transaction';
 import type { ServerTransaction, TransactionUser } from '@sipfleet/transaction';
-import { applyReceived, createResolver, TransportLayer } from '@sipfleet/transport';
+import { createResolver, TransportLayer } from '@sipfleet/transport';
 import type { RemoteInfo, Resolver, SendTarget, TransportProtocol } from '@sipfleet/transport';
 import { SipfleetKeepaliveError } from './errors.js';
 
@@ -114,7 +107,12 @@ export class Pinger {
         T4: Math.max(T1, Math.min(5000, timeoutMs)),
       },
     });
-    transport.onMessage = (data, remote) => this.#receive(data, remote);
+    const endpoint = new SipEndpoint({
+      sender: transport,
+      transactions: this.transactions,
+      observer: { parseError: (_action, _err, remote) => this.observer.onMalformed?.(remote) },
+    });
+    transport.onMessage = (data, remote) => endpoint.receive(data, remote);
   }
 
   static async start(opts: PingerOptions = {}): Promise<Pinger> {
@@ -211,18 +209,6 @@ export class Pinger {
     r.appendHeader('User-Agent', this.#userAgent);
     r.appendHeader('Content-Length', '0');
     return r;
-  }
-
-  #receive(data: Buffer, remote: RemoteInfo): void {
-    let msg: SipRequest | SipResponse;
-    try {
-      msg = parseMessage(data, { maxBytes: 65_535 });
-      if (msg instanceof SipRequest) applyReceived(msg, remote);
-    } catch {
-      this.observer.onMalformed?.(remote);
-      return;
-    }
-    this.transactions.receive(msg, remote);
   }
 
   /** Stops every ping (those in flight resolve as 'transport-error', closed) and closes the sockets. */

@@ -25,19 +25,28 @@ export const SipErrorCode = {
   URI: 'SIPFLEET_ERR_PARSE_URI',
   /** The URI scheme is not sip, sips or tel (answer 416, RFC 3261 section 8.2.2.1). */
   URI_SCHEME: 'SIPFLEET_ERR_PARSE_URI_SCHEME',
-  /** The message is larger than the caller's limit (answer 413). */
+  /** The message or its body is larger than the caller's limit (answer 413). */
   TOO_LARGE: 'SIPFLEET_ERR_PARSE_TOO_LARGE',
+  /**
+   * Over a count or size limit of `ParseOptions`: header fields, header field bytes, Via values (answer
+   * 400), Request-URI bytes (answer 414).
+   */
+  LIMIT: 'SIPFLEET_ERR_PARSE_LIMIT',
 } as const;
 export type SipErrorCode = (typeof SipErrorCode)[keyof typeof SipErrorCode];
 
 /** The only error the grammar layer throws. */
 export class SipParseError extends Error {
   readonly code: string;
-  /** SIP status to answer with: 400 normally, 505 bad version, 413 too large, 416 bad URI scheme. */
+  /**
+   * SIP status to answer with: 400 normally, 505 bad version, 413 too large, 414 Request-URI too long, 416
+   * bad URI scheme.
+   */
   readonly status: number;
   /**
-   * Set when the input is a request parsed far enough (Via, From, To, Call-ID, CSeq usable) that the caller
-   * can answer it with `status`.
+   * Set when the input is a request whose start line and header block could be split: the caller can
+   * answer it with `status` over the path it came on. Its Via, From, To, Call-ID or CSeq may be unreadable
+   * (that can be the fault): copy the readable ones (RFC 3261 section 8.2.6).
    */
   readonly request?: SipRequest;
 

@@ -1,6 +1,6 @@
 // @sipfleet/sip: SIP message grammar (RFC 3261 sections 7, 19, 20, 25), lazy parser and serialiser.
 export { SipParseError, SipErrorCode } from './errors.js';
-export { parseMessage } from './parser.js';
+export { DEFAULT_PARSE_LIMITS, parseMessage } from './parser.js';
 export type { ParseOptions } from './parser.js';
 export { SipMessage, SipRequest, SipResponse } from './message.js';
 export { parseUri } from './uri.js';

@@ -8,13 +8,43 @@ import type { HeaderField } from './headers.js';
 import { SipMessage, SipRequest, SipResponse } from './message.js';
 import { parseContentLength } from './scalars.js';
 
+/**
+ * Bounds on what a peer controls. A message over one is still split into its header lines (the input is
+ * bounded by `maxBytes` and the transport's frame limit) so the request can be answered; then it is
+ * rejected with `SIPFLEET_ERR_PARSE_LIMIT` (400; 414 for the Request-URI) or, for the body,
+ * `SIPFLEET_ERR_PARSE_TOO_LARGE` (413). `parseMessage` applies none unless asked; a receiving endpoint
+ * applies {@link DEFAULT_PARSE_LIMITS}.
+ */
 export interface ParseOptions {
   /**
    * Larger inputs are rejected with status 413 before any parsing.
    * @default Infinity
    */
   maxBytes?: number;
+  /** Header fields (lines, folded continuations included in their field). @default Infinity */
+  maxHeaders?: number;
+  /** Bytes of one header field, folded continuation lines included. @default Infinity */
+  maxHeaderLineBytes?: number;
+  /** Bytes of the Request-URI (answer 414, RFC 3261 section 21.4.12). @default Infinity */
+  maxRequestUriBytes?: number;
+  /** Via values, all Via fields together (a legitimate request has at most one per hop). @default Infinity */
+  maxVias?: number;
+  /** Body bytes, as declared by Content-Length or as received (answer 413). @default Infinity */
+  maxBodyBytes?: number;
 }
+
+/**
+ * The limits an endpoint applies to what it receives. 70 Vias: a request starts with Max-Forwards 70
+ * (RFC 3261 section 8.1.1.6), so a legitimate one never collects more. The others leave a wide margin
+ * over the largest RFC 4475 messages (longreq: 46 fields, lines of ~450 bytes).
+ */
+export const DEFAULT_PARSE_LIMITS = {
+  maxHeaders: 128,
+  maxHeaderLineBytes: 8192,
+  maxRequestUriBytes: 2048,
+  maxVias: 70,
+  maxBodyBytes: 32_768,
+} as const satisfies ParseOptions;
 
 const FOLD = /\r?\n[ \t]/g;
 
@@ -55,10 +85,17 @@ function badRequestUri(uri: string): string | undefined {
  * fewer bytes are an error (RFC 3261 section 18.3, RFC 4475 3.1.2.2); without Content-Length the body is the
  * rest of the input (RFC 3261 section 18.3 allows that for UDP).
  *
- * @throws SipParseError only; `.request` is set when the request can still be answered with `.status`.
+ * @throws SipParseError only; `.request` is set when the input is a request whose start line and header
+ * block could be split, so that it can be answered with `.status` (its Via, From, To, Call-ID or CSeq may
+ * still be unreadable: copy what reads, RFC 3261 section 8.2.6).
  */
 export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipRequest | SipResponse {
   const max = opts?.maxBytes ?? Infinity;
+  const maxUri = opts?.maxRequestUriBytes ?? Infinity;
+  const maxHeaders = opts?.maxHeaders ?? Infinity;
+  const maxLine = opts?.maxHeaderLineBytes ?? Infinity;
+  const maxVias = opts?.maxVias ?? Infinity;
+  const maxBody = opts?.maxBodyBytes ?? Infinity;
   if (data.length > max) {
     throw new SipParseError(
       SipErrorCode.TOO_LARGE,
@@ -112,7 +149,13 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
     const uri = text.slice(sp1 + 1, sp2 > sp1 ? sp2 : lineEnd);
     const version = sp2 > sp1 ? text.slice(sp2 + 1, lineEnd) : '';
     msg = new SipRequest(method, uri);
-    if (!looksLikeVersion(version)) {
+    if (uri.length > maxUri) {
+      deferred = new SipParseError(
+        SipErrorCode.LIMIT,
+        `Request-URI of ${uri.length} bytes exceeds ${maxUri}`,
+        414,
+      );
+    } else if (!looksLikeVersion(version)) {
       deferred = new SipParseError(SipErrorCode.START_LINE, 'bad Request-Line');
     } else if (!isSip20(version, 0, version.length)) {
       deferred = new SipParseError(SipErrorCode.VERSION, `unsupported version ${version}`, 505);
@@ -128,6 +171,7 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
   let i = lf + 1;
   let bodyStart = -1;
   let contentLength = -1;
+  let vias = 0;
   while (i < n) {
     const c = text.charCodeAt(i);
     if (c === 10) {
@@ -148,6 +192,12 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
       if (e < 0) break;
     }
     if (e < 0) break;
+    if (e + 1 - i > maxLine) {
+      deferred ??= new SipParseError(
+        SipErrorCode.LIMIT,
+        `a header field of ${e + 1 - i} bytes exceeds ${maxLine}`,
+      );
+    }
     const colon = text.indexOf(':', i);
     const ne = scan(text, i, TOKEN);
     if (ne === i || colon < 0 || colon > e) {
@@ -197,7 +247,13 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
       }
       contentLength = cl;
     }
+    if (key === 'via' && (vias += countListValues(value)) > maxVias) {
+      deferred ??= new SipParseError(SipErrorCode.LIMIT, `more than ${maxVias} Via values`);
+    }
     fields.push({ key, name, value, start: i, end: e + 1 });
+    if (fields.length > maxHeaders) {
+      deferred ??= new SipParseError(SipErrorCode.LIMIT, `more than ${maxHeaders} header fields`);
+    }
     i = e + 1;
   }
   if (bodyStart < 0) throw new SipParseError(SipErrorCode.TRUNCATED, 'no empty line after headers');
@@ -214,6 +270,16 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
       bodyEnd = bodyStart;
     } else bodyEnd = bodyStart + contentLength;
   }
+  const bodyLength = contentLength >= 0 ? contentLength : bodyEnd - bodyStart;
+  if (bodyLength > maxBody) {
+    // Wins over any earlier fault: a declared length over the limit is answered 413 whether or not the
+    // bytes came, so a peer announcing a huge body learns why.
+    deferred = new SipParseError(
+      SipErrorCode.TOO_LARGE,
+      `body of ${bodyLength} bytes exceeds ${maxBody}`,
+      413,
+    );
+  }
   const body =
     typeof data === 'string'
       ? Buffer.from(text.slice(bodyStart, bodyEnd), 'latin1')
@@ -229,12 +295,9 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
     if (deferred !== undefined) throw deferred;
     checkCore(msg);
   } catch (err) {
-    if (
-      err instanceof SipParseError &&
-      err.request === undefined &&
-      msg instanceof SipRequest &&
-      answerable(msg)
-    ) {
+    // RFC 3261 section 8.2.6: even when Via, From, To, Call-ID or CSeq is unusable the request can be
+    // answered over the path it came on, copying what is readable: hand it to the caller.
+    if (err instanceof SipParseError && err.request === undefined && msg instanceof SipRequest) {
       throw new SipParseError(err.code as SipErrorCode, err.message, err.status, msg);
     }
     throw err;
@@ -279,11 +342,15 @@ function checkCore(msg: SipRequest | SipResponse): void {
   }
 }
 
-/** Whether a response can be built: Via, From, To, Call-ID and CSeq all parse. */
-function answerable(msg: SipRequest): boolean {
-  try {
-    return msg.topVia !== undefined && !!msg.from && !!msg.to && !!msg.callId && !!msg.cseq;
-  } catch {
-    return false;
+/** Values in one comma-separated header value: commas outside double quotes, plus one. */
+function countListValues(value: string): number {
+  let count = 1;
+  let quoted = false;
+  for (let j = 0; j < value.length; j++) {
+    const c = value.charCodeAt(j);
+    if (c === 34) quoted = !quoted;
+    else if (c === 92 && quoted) j++;
+    else if (c === 44 && !quoted) count++;
   }
+  return count;
 }

@@ -1,5 +1,7 @@
-// RFC 4475 section 3.1 torture messages: every valid one parses (with the fields that matter checked),
-// every invalid one is rejected with the status an element should answer.
+// RFC 4475 section 3, all 49 torture messages, the parser's part: every valid one of section 3.1.1 parses
+// (with the fields that matter checked), every invalid one of 3.1.2 is rejected with the status an element
+// should answer, and the section 3.2-3.4 ones parse or are rejected as their outcome needs. What the edge
+// answers to each, over UDP and TCP, is test/e2e/rfc4475.test.ts.
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -155,8 +157,10 @@ const VALID: Record<string, (m: SipMessage, raw: Buffer) => void> = {
 interface Rejection {
   code: string;
   status: number;
-  /** whether the error carries the request so the caller can answer */
+  /** whether the error carries the request so the caller can answer (every request whose lines split) */
   answerable: boolean;
+  /** whether Via, From, To, Call-ID and CSeq all read (else the answer copies only the readable ones) */
+  coreReadable?: false;
   /** rejected by validate() rather than parseMessage (the header is outside the lazy parser's core) */
   lazy?: true;
 }
@@ -165,12 +169,12 @@ const SL = 'SIPFLEET_ERR_PARSE_START_LINE';
 const CL = 'SIPFLEET_ERR_PARSE_CONTENT_LENGTH';
 /** Expected outcome of RFC 4475 section 3.1.2, keyed by test name. */
 const INVALID: Record<string, Rejection> = {
-  badinv01: { code: H, status: 400, answerable: false },
+  badinv01: { code: H, status: 400, answerable: true, coreReadable: false },
   clerr: { code: CL, status: 400, answerable: true },
   ncl: { code: CL, status: 400, answerable: true },
-  scalar02: { code: H, status: 400, answerable: false },
+  scalar02: { code: H, status: 400, answerable: true, coreReadable: false },
   scalarlg: { code: H, status: 400, answerable: false },
-  quotbal: { code: H, status: 400, answerable: false },
+  quotbal: { code: H, status: 400, answerable: true, coreReadable: false },
   ltgtruri: { code: SL, status: 400, answerable: true },
   lwsruri: { code: SL, status: 400, answerable: true },
   lwsstart: { code: SL, status: 400, answerable: true },
@@ -178,8 +182,8 @@ const INVALID: Record<string, Rejection> = {
   escruri: { code: 'SIPFLEET_ERR_PARSE_URI', status: 400, answerable: true },
   baddate: { code: H, status: 400, answerable: false, lazy: true },
   regbadct: { code: H, status: 400, answerable: false, lazy: true },
-  badaspec: { code: H, status: 400, answerable: false },
-  baddn: { code: H, status: 400, answerable: false },
+  badaspec: { code: H, status: 400, answerable: true, coreReadable: false },
+  baddn: { code: H, status: 400, answerable: true, coreReadable: false },
   badvers: { code: 'SIPFLEET_ERR_PARSE_VERSION', status: 505, answerable: true },
   mismatch01: { code: 'SIPFLEET_ERR_PARSE_CSEQ_MISMATCH', status: 400, answerable: true },
   mismatch02: { code: 'SIPFLEET_ERR_PARSE_CSEQ_MISMATCH', status: 400, answerable: true },
@@ -226,9 +230,115 @@ describe('RFC 4475 section 3.1.2: invalid messages', () => {
       assert.equal(err.request !== undefined, want.answerable);
       if (err.request) {
         assert.ok(err.request instanceof SipRequest);
-        assert.ok(err.request.topVia);
-        assert.ok(err.request.callId);
+        const req = err.request;
+        const core = () => req.topVia && req.from && req.to && req.callId && req.cseq;
+        if (want.coreReadable === false) assert.throws(core, SipParseError);
+        else assert.ok(core());
       }
+    });
+  }
+});
+
+const MISSING = 'SIPFLEET_ERR_PARSE_MISSING_HEADER';
+/**
+ * Sections 3.2 (transaction layer), 3.3 (application layer) and 3.4 (backward compatibility): what the
+ * parser must make of each so that the element can give the outcome the RFC asks for.
+ */
+const SEMANTICS: Record<string, Rejection | ((m: SipMessage) => void)> = {
+  // 3.2.1: a branch of only the magic cookie is still a branch; the request is processed
+  badbranch: (m) => assert.equal(m.topVia?.branch, 'z9hG4bK'),
+  // 3.3.1: no Call-ID, From or To: 400, answered with what can be read
+  insuf: { code: MISSING, status: 400, answerable: true, coreReadable: false },
+  // 3.3.2, 3.3.3: the message is sound, its Request-URI scheme unknown: 416
+  unkscm: (m) => assert.throws(() => request(m).parsedUri, unsupportedScheme),
+  novelsc: (m) => assert.throws(() => request(m).parsedUri, unsupportedScheme),
+  // 3.3.4: unknown schemes in To, From and Contact do not stop a proxy (only a registrar refuses them)
+  unksm2: (m) => {
+    assert.equal(request(m).parsedUri.host, 'example.com');
+    assert.equal(m.to.tag, undefined);
+    assert.throws(() => m.to.uri, unsupportedScheme);
+  },
+  // 3.3.5: a proxy refuses Proxy-Require (420), a UAS Require
+  bext01: (m) => {
+    assert.deepEqual(m.getHeaders('proxy-require'), [
+      'noProxiesSupportThis',
+      'norDoAnyProxiesSupportThis',
+    ]);
+    assert.equal(m.getHeader('require'), 'nothingSupportsThis, nothingSupportsThisEither');
+  },
+  // 3.3.6: an unknown Content-Type is the UAS's business (415); the body is intact
+  invut: (m) => {
+    assert.equal(m.getHeader('content-type'), 'application/unknownformat');
+    assert.equal(m.body.toString('latin1'), '<audio>\r\n <pcmu port="443"/>\r\n</audio>\r\n');
+  },
+  // 3.3.7: an unknown Authorization scheme is the registrar's business (401)
+  regaut01: (m) =>
+    assert.equal(m.getHeader('authorization'), 'NoOneKnowsThisScheme opaque-data=here'),
+  // 3.3.8: more than one To, From, Call-ID, CSeq: 400
+  multi01: { code: MISSING, status: 400, answerable: true, coreReadable: false },
+  // 3.3.9: contradicting Content-Length: 400 (on a stream the framing already fails: connection closed)
+  mcl01: { code: CL, status: 400, answerable: true },
+  // 3.3.10: a valid response; a Via naming a broadcast address below the top one is not ours to use
+  bcast: (m) => {
+    assert.ok(m instanceof SipResponse);
+    assert.equal(m.vias[1]?.host, '255.255.255.255');
+  },
+  // 3.3.11: legal; a proxy answers 483 instead of forwarding
+  zeromf: (m) => assert.equal(m.maxForwards, 0),
+  // 3.3.12, 3.3.13: without <> the parameter is the Contact's, inside it the URI's
+  cparam01: (m) => {
+    const [c] = request(m).contacts;
+    assert.equal(c?.params.get('unknownparam'), null);
+    assert.equal(c?.uri.params.size, 0);
+  },
+  cparam02: (m) => {
+    const [c] = request(m).contacts;
+    assert.equal(c?.uri.params.get('unknownparam'), null);
+    assert.equal(c?.params.size, 0);
+  },
+  // 3.3.14: escaped headers in a Contact URI are legal (only a Request-URI may not have them)
+  regescrt: (m) => assert.equal(request(m).contacts[0]?.uri.host, 'example.com'),
+  // 3.3.15: an Accept nobody can satisfy is the UAS's business (406)
+  sdp01: (m) => assert.equal(m.getHeader('accept'), 'text/nobodyKnowsThis'),
+  // 3.4.1: RFC 2543 syntax: no branch, no Max-Forwards, no Content-Length (the rest of the datagram)
+  inv2543: (m) => {
+    assert.equal(m.topVia?.branch, undefined);
+    assert.equal(request(m).hasHeader('max-forwards'), false);
+    assert.ok(m.body.toString('latin1').endsWith('m=audio 49217 RTP/AVP 0\r\n'));
+  },
+};
+
+function unsupportedScheme(err: unknown): boolean {
+  return err instanceof SipParseError && err.status === 416;
+}
+
+describe('RFC 4475 sections 3.2 to 3.4: transaction and application layer messages', () => {
+  it('the corpus holds exactly the section 3.2-3.4 tests, 49 messages in all', () => {
+    assert.deepEqual(names('semantics'), Object.keys(SEMANTICS).sort());
+    const all = names('valid').length + names('invalid').length + names('semantics').length;
+    assert.equal(all, 49);
+  });
+  for (const name of names('semantics')) {
+    const want = SEMANTICS[name];
+    it(`${name}: ${typeof want === 'function' ? 'parses' : `rejected with ${want?.status}`}`, () => {
+      assert.ok(want);
+      const raw = load('semantics', name);
+      if (typeof want === 'function') {
+        want(parseMessage(raw));
+        return;
+      }
+      const err = (() => {
+        try {
+          parseMessage(raw);
+        } catch (e) {
+          return e;
+        }
+        assert.fail('parseMessage should have rejected it');
+      })();
+      assert.ok(err instanceof SipParseError);
+      assert.equal(err.code, want.code);
+      assert.equal(err.status, want.status);
+      assert.equal(err.request !== undefined, want.answerable);
     });
   }
 });

@@ -6,6 +6,8 @@ export { DEFAULT_TIMER_SETTINGS, TRYING_DELAY_MS, resolveTimers } from './timers
 export type { TimerSettings, TimerValues } from './timers.js';
 export { TransactionLayer } from './transaction-layer.js';
 export type { TransactionLayerOptions } from './transaction-layer.js';
+export { SipEndpoint } from './sip-endpoint.js';
+export type { SipEndpointObserver, SipEndpointOptions } from './sip-endpoint.js';
 export { serverTransactionKey } from './matching.js';
 export type { InviteClientState } from './invite-client-transaction.js';
 export type { NonInviteClientState } from './non-invite-client-transaction.js';

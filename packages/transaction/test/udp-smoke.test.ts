@@ -2,17 +2,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createResponse, newBranch, parseMessage, SipRequest } from '@sipfleet/sip';
-import { applyReceived, TransportLayer } from '@sipfleet/transport';
+import { TransportLayer } from '@sipfleet/transport';
 import type { SipResponse } from '@sipfleet/sip';
-import { TransactionLayer } from '../src/index.js';
+import { SipEndpoint, TransactionLayer } from '../src/index.js';
 import type { ClientTransaction, ServerTransaction } from '../src/index.js';
 
 function wire(transport: TransportLayer, layer: TransactionLayer): void {
-  transport.onMessage = (data, remote) => {
-    const msg = parseMessage(data);
-    if (msg instanceof SipRequest) applyReceived(msg, remote);
-    layer.receive(msg, remote);
-  };
+  const endpoint = new SipEndpoint({ sender: transport, transactions: layer });
+  transport.onMessage = (data, remote) => endpoint.receive(data, remote);
 }
 
 function invite(

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_PARSE_LIMITS } from '@sipfleet/sip';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -146,9 +147,27 @@ export const edgeConfigSchema = z
         tcpIdleTimeoutMs: z.number().int().positive().default(60_000),
         /** @default 65535 */
         maxMessageBytes: z.number().int().min(1024).default(65_535),
+        /** Header fields in one message; more is answered 400. @default 128 */
+        maxHeaders: z.number().int().positive().default(DEFAULT_PARSE_LIMITS.maxHeaders),
+        /** Bytes of one header field (folded lines included); more is answered 400. @default 8192 */
+        maxHeaderLineBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(DEFAULT_PARSE_LIMITS.maxHeaderLineBytes),
+        /** Bytes of the Request-URI; more is answered 414. @default 2048 */
+        maxRequestUriBytes: z
+          .number()
+          .int()
+          .positive()
+          .default(DEFAULT_PARSE_LIMITS.maxRequestUriBytes),
+        /** Via values in one message; more is answered 400. @default 70 */
+        maxVias: z.number().int().positive().default(DEFAULT_PARSE_LIMITS.maxVias),
+        /** Body bytes (declared by Content-Length or received); more is answered 413. @default 32768 */
+        maxBodyBytes: z.number().int().nonnegative().default(DEFAULT_PARSE_LIMITS.maxBodyBytes),
       })
       .strict()
-      .default({ tcpIdleTimeoutMs: 60_000, maxMessageBytes: 65_535 }),
+      .default({ tcpIdleTimeoutMs: 60_000, maxMessageBytes: 65_535, ...DEFAULT_PARSE_LIMITS }),
     redis: z
       .object({
         /**

@@ -4,22 +4,10 @@
 // optional ring time, takes the 2xx ACK (a request with no transaction), answers BYE, OPTIONS and
 // MESSAGE 200 (OPTIONS keeps the prober's keepalives green), and answers a ringing INVITE 487 when
 // the transaction layer reports its CANCEL. It plays no media: the SDP only makes calls look real.
+import { type SipRequest, createResponse, newTag } from '@sipfleet/sip';
+import { type RemoteInfo, TransportLayer, type TransportProtocol } from '@sipfleet/transport';
 import {
-  SipParseError,
-  SipRequest,
-  type SipResponse,
-  createResponse,
-  newTag,
-  parseMessage,
-} from '@sipfleet/sip';
-import {
-  type RemoteInfo,
-  TransportLayer,
-  type TransportProtocol,
-  applyReceived,
-  responseTarget,
-} from '@sipfleet/transport';
-import {
+  SipEndpoint,
   type ServerTransaction,
   type TimerSettings,
   TransactionLayer,
@@ -115,7 +103,12 @@ export class DemoMediaServer implements TransactionUser {
       user: this,
       timers: opts.timers,
     });
-    transport.onMessage = (data, remote) => this.onMessage(data, remote);
+    const endpoint = new SipEndpoint({
+      sender: transport,
+      transactions: this.transactions,
+      observer: { parseError: () => this.counters.parseErrors++ },
+    });
+    transport.onMessage = (data, remote) => endpoint.receive(data, remote);
     transport.onDropped = () => this.counters.dropped++;
   }
 
@@ -132,27 +125,6 @@ export class DemoMediaServer implements TransactionUser {
 
   get port(): number {
     return this.opts.port;
-  }
-
-  private onMessage(data: Buffer, remote: RemoteInfo): void {
-    let msg: SipRequest | SipResponse;
-    try {
-      msg = parseMessage(data);
-    } catch (err) {
-      this.counters.parseErrors++;
-      // RFC 3261 8.2 / 16.3: answer a broken request when it is readable enough; never an ACK.
-      const req = err instanceof SipParseError ? err.request : undefined;
-      const topVia = req?.topVia;
-      if (req && topVia && req.method !== 'ACK') {
-        applyReceived(req, remote);
-        const status = err instanceof SipParseError ? err.status : 400;
-        const res = createResponse(req, status, undefined, { toTag: newTag() });
-        this.transport.send(responseTarget(topVia, remote), res.toBuffer());
-      }
-      return;
-    }
-    if (msg instanceof SipRequest) applyReceived(msg, remote);
-    this.transactions.receive(msg, remote);
   }
 
   /** RFC 3261 12.1.1: 1xx/2xx that establish a dialog copy the Record-Route and carry our Contact. */

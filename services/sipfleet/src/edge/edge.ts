@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import { ProxyCore } from '@sipfleet/proxy';
 import { redactRedisUrl } from '@sipfleet/redis';
+import { SipEndpoint } from '@sipfleet/transaction';
 import { TransportLayer } from '@sipfleet/transport';
 import type { TransportProtocol } from '@sipfleet/transport';
 import type { Logger } from 'pino';
@@ -10,7 +11,7 @@ import { EdgeMetrics } from '../metrics.js';
 import { destinationRows } from './gauges.js';
 import { MaintenanceCheck } from './maintenance.js';
 import { pipeline } from './pipeline.js';
-import { Receiver } from './receive.js';
+import { receiveObserver } from './receive.js';
 import { chooseRoute } from './routes/index.js';
 import { openSharedState } from './shared-state.js';
 import type { SharedState } from './shared-state.js';
@@ -29,6 +30,7 @@ export class Edge {
     readonly log: Logger,
     readonly transport: TransportLayer,
     readonly core: ProxyCore,
+    private readonly endpoint: SipEndpoint,
     readonly metrics: EdgeMetrics,
     private readonly admin: { server: Server; port: number },
     private readonly shared: SharedState | undefined,
@@ -43,10 +45,10 @@ export class Edge {
     let transport: TransportLayer | undefined;
     try {
       // The metrics and the pipeline need objects made after them; they read them through this.
-      const late: { core?: ProxyCore; edge?: Edge } = {};
+      const late: { endpoint?: SipEndpoint; edge?: Edge } = {};
       const metrics = new EdgeMetrics(
         config.nodeId,
-        () => late.core?.transactions.counts ?? { server: 0, client: 0 },
+        () => late.endpoint?.counts ?? { server: 0, client: 0 },
         () => destinationRows(shared?.dispatcher?.view, config),
       );
       const route = await chooseRoute(config, shared, metrics, log);
@@ -88,8 +90,19 @@ export class Edge {
           wait: config.timers.waitMs,
         },
       });
-      late.core = core;
-      core.transactions.onRetransmission = (kind) => metrics.retransmissions.inc({ kind });
+      const endpoint = new SipEndpoint({
+        sender: transport,
+        transactions: core.transactions,
+        observer: receiveObserver(metrics, log),
+        limits: {
+          maxHeaders: config.transport.maxHeaders,
+          maxHeaderLineBytes: config.transport.maxHeaderLineBytes,
+          maxRequestUriBytes: config.transport.maxRequestUriBytes,
+          maxVias: config.transport.maxVias,
+          maxBodyBytes: config.transport.maxBodyBytes,
+        },
+      });
+      late.endpoint = endpoint;
       if (shared !== undefined) {
         const redisState = () => metrics.redisUp.set(shared.htables.ready ? 1 : 0);
         redisState();
@@ -113,10 +126,9 @@ export class Edge {
           ],
         },
       );
-      const edge = new Edge(config, log, transport, core, metrics, admin, shared);
+      const edge = new Edge(config, log, transport, core, endpoint, metrics, admin, shared);
       late.edge = edge;
-      const receiver = new Receiver(transport, core, metrics, log);
-      transport.onMessage = (data, remote) => receiver.onMessage(data, remote);
+      transport.onMessage = (data, remote) => endpoint.receive(data, remote);
       transport.onDropped = (reason, remote) => {
         metrics.droppedFrames.inc({ reason });
         log.debug(
@@ -149,7 +161,7 @@ export class Edge {
     this.log.info('draining');
     const deadline = Date.now() + this.config.shutdown.drainTimeoutMs;
     while (Date.now() < deadline) {
-      const { server, client } = this.core.transactions.counts;
+      const { server, client } = this.endpoint.counts;
       if (server === 0 && client === 0) break;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -158,7 +170,7 @@ export class Edge {
 
   async close(): Promise<void> {
     this.closing = true;
-    this.core.transactions.close();
+    this.endpoint.close();
     await this.transport.close();
     await new Promise<void>((resolve) => this.admin.server.close(() => resolve()));
     await this.shared?.close();
