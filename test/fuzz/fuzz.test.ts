@@ -1,0 +1,76 @@
+// The short run of the stack fuzzer (`npm run fuzz` does 10^6 messages): a fixed seed, so a
+// regression shows up the same way every time, and a fresh one, printed, so each run also looks
+// somewhere new. Rerun a failure with `npm run fuzz -- --count 7500 --seed <seed>`. Below it, the
+// faults the fuzzer found, each pinned as a plain case.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { defaultRoute, ProxyCore } from '@sipfleet/proxy';
+import { ManualClock, SipEndpoint } from '@sipfleet/transaction';
+import { InMemoryNetwork } from '@sipfleet/transport';
+import { pino } from 'pino';
+import { fuzz } from './fuzz.js';
+
+const COUNT = 7_500;
+
+async function run(seed: number): Promise<void> {
+  const report = await fuzz({ count: COUNT, seed });
+  assert.equal(report.messages, COUNT);
+  assert.deepEqual(report.violations, [], `seed ${seed}: messages in ${report.outDir}`);
+  assert.equal(report.escapes, 0);
+  assert.deepEqual(report.leaked, { server: 0, client: 0 });
+  // The run reached every layer: requests relayed by the proxy, stateless answers, drops.
+  assert.ok(report.proxy.relayed > COUNT / 10, `relayed ${report.proxy.relayed}`);
+  assert.ok(report.answered > 0 && report.dropped > 0);
+}
+
+describe('stack fuzzer, short run', () => {
+  test(`${COUNT} messages with the fixed seed 20261201`, () => run(20261201));
+
+  const seed = (Math.random() * 0x7fffffff) | 0;
+  test(`${COUNT} messages with the fresh seed ${seed}`, () => run(seed));
+});
+
+describe('what the fuzzer found', () => {
+  test('a request with a bare CR inside a header field leaves no transaction behind', () => {
+    const net = new InMemoryNetwork();
+    const clock = new ManualClock();
+    const sender = net.endpoint('10.0.0.2', 5060);
+    const proxy = new ProxyCore({
+      sender,
+      hooks: defaultRoute(),
+      options: { sentBy: { udp: sender.sentBy() } },
+      log: pino({ level: 'silent' }),
+      clock,
+    });
+    const dropped: unknown[] = [];
+    const endpoint = new SipEndpoint({
+      sender,
+      transactions: proxy.transactions,
+      observer: { parseError: (action, err) => dropped.push([action, (err as Error).message]) },
+    });
+    // Max-Forwards 0: the proxy itself must answer (483), which the builders cannot do with the CR.
+    const text = [
+      'OPTIONS sip:bob@10.0.1.1 SIP/2.0',
+      'Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKcr',
+      'Max-Forwards: 0',
+      'From: "Al\rice" <sip:alice@example.com>;tag=1',
+      'To: <sip:bob@example.com>',
+      'Call-ID: cr@fuzz',
+      'CSeq: 1 OPTIONS',
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\r\n');
+    endpoint.receive(Buffer.from(text, 'latin1'), {
+      protocol: 'udp',
+      address: '192.0.2.1',
+      port: 5060,
+      family: 'IPv4',
+      local: { address: '10.0.0.2', port: 5060 },
+    });
+    clock.advance(64 * 500 + 5_000);
+    assert.deepEqual(dropped, [['dropped', 'bare CR in a header field']]);
+    assert.deepEqual(proxy.transactions.counts, { server: 0, client: 0 });
+    endpoint.close();
+  });
+});
