@@ -180,8 +180,12 @@ class Ring<T> {
     else this.#items[this.#next] = item;
     this.#next = (this.#next + 1) % this.size;
   }
+  /** Half the picks go to the last 4 items pushed: those are the ones most likely still live. */
   pick(n: number): T | undefined {
-    return this.#items.length === 0 ? undefined : this.#items[n % this.#items.length];
+    const length = this.#items.length;
+    if (length === 0) return undefined;
+    const back = n % 2 === 0 ? (n >> 1) % Math.min(4, length) : (n >> 1) % length;
+    return this.#items[(this.#next - 1 - back + 2 * length) % length];
   }
 }
 
@@ -257,7 +261,15 @@ class World {
   readonly relayed = new Ring<Delivery>(512);
   readonly errorLogs: Record<string, number> = {};
   /** What the proxy reported through its observer (what the edge turns into metrics). */
-  readonly proxyEvents = { requests: 0, relayed: 0, answered: 0, hookErrors: 0, noUpstreamVia: 0 };
+  readonly proxyEvents = {
+    requests: 0,
+    /** CANCELs that found their INVITE's transaction (the layer answers the others 481 itself). */
+    cancels: 0,
+    relayed: 0,
+    answered: 0,
+    hookErrors: 0,
+    noUpstreamVia: 0,
+  };
   escapes = 0;
   answered = 0;
   dropped = 0;
@@ -291,7 +303,10 @@ class World {
       log,
       clock: this.clock,
       observer: {
-        requestReceived: () => this.proxyEvents.requests++,
+        requestReceived: (method) => {
+          this.proxyEvents.requests++;
+          if (method === 'CANCEL') this.proxyEvents.cancels++;
+        },
         responseSent: () => this.proxyEvents.answered++,
         relayLatency: () => this.proxyEvents.relayed++,
         hookError: () => this.proxyEvents.hookErrors++,
