@@ -554,7 +554,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
       const batch = fc.sample(action, { seed: (opts.seed + messages) | 0, numRuns: 256 });
       for (const a of batch) {
         if (messages >= opts.count) break;
-        for (const { data, remote } of world.concrete(a)) {
+        for (const { data, remote } of world.concrete(a).slice(0, opts.count - messages)) {
           world.deliver('proxy', world.endpoint, data, remote);
           kinds[a.kind] = (kinds[a.kind] ?? 0) + 1;
           messages++;
