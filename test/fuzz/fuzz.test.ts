@@ -30,6 +30,12 @@ describe('stack fuzzer, short run', () => {
   test(`${COUNT} messages with the fresh seed ${seed}`, () => run(seed));
 });
 
+test('the leak check sees a transaction left behind (UASes that never answer)', async () => {
+  const report = await fuzz({ count: 300, seed: 1, scripts: [[]] });
+  assert.ok(report.leaked.server > 0, JSON.stringify(report.leaked));
+  assert.ok(report.violations.some((v) => v.startsWith('transactions left after the drain')));
+});
+
 describe('what the fuzzer found', () => {
   test('a request with a bare CR inside a header field leaves no transaction behind', () => {
     const net = new InMemoryNetwork();

@@ -58,7 +58,13 @@ export interface FuzzOptions {
    * GC in each), and between the start and the end of the drain. @default 32 MiB
    */
   heapGrowthBytes?: number;
-  /** Called about every 1% of the run. */
+  /**
+   * What the UASes answer, `[delay ms, status]` steps, one script drawn per request. A script
+   * without a final response leaves the UAS's transaction waiting forever: the tests use that to
+   * check the leak check. @default uasScripts (./messages.ts)
+   */
+  scripts?: readonly (readonly (readonly [number, number])[])[];
+  /** Called about every 2% of the run. */
   progress?: (p: Progress) => void;
 }
 
@@ -234,7 +240,8 @@ class Uas {
   }
 
   private answer(req: SipRequest, tx: ServerTransaction, draw: number): void {
-    const script = uasScripts[draw % uasScripts.length] ?? [];
+    const scripts = this.world.scripts;
+    const script = scripts[draw % scripts.length] ?? [];
     const toTag = `u${draw.toString(36)}`;
     for (const [delay, status] of script) {
       this.world.clock.setTimeout(() => {
@@ -281,6 +288,7 @@ class World {
   constructor(
     readonly seed: number,
     readonly outDir: string,
+    readonly scripts: NonNullable<FuzzOptions['scripts']>,
   ) {
     const proxyEndpoint = this.net.endpoint(PROXY.address, PROXY.port);
     const errorLogs = this.errorLogs;
@@ -515,7 +523,7 @@ export async function fuzz(opts: FuzzOptions): Promise<FuzzReport> {
   const growth = opts.heapGrowthBytes ?? 32 * 1024 * 1024;
   const outDir = opts.outDir ?? join(tmpdir(), `sipfleet-fuzz-${opts.seed}`);
   const gc = gcFunction();
-  const world = new World(opts.seed, outDir);
+  const world = new World(opts.seed, outDir, opts.scripts ?? uasScripts);
   const onRejection = (err: unknown): void => {
     world.violations.push(`unhandled rejection: ${String(err)}`);
   };
