@@ -1,7 +1,8 @@
 // The stack fuzzer: generated and mutated messages (./messages.ts) through the real receive path of
 // an edge (SipEndpoint: parse, received/rport, stateless answers), its transaction layer and the
 // proxy core, relaying to in-memory UASes built on the same layers, over an InMemoryNetwork on a
-// ManualClock, as the edge wires them (services/sipfleet/src/edge/edge.ts). Invariants:
+// ManualClock, as the edge wires them (services/sipfleet/src/edge/edge.ts). The transaction timers
+// keep their RFC values (Timers D/J/L/M 32 s, not the edge's 5 s wait): more live at once. Invariants:
 //   - nothing is thrown out of a receive path, a timer or the network, and the endpoints never
 //     report a failure that is not a parse error (what the edge logs as a bug);
 //   - no unhandled rejection or uncaught exception;
