@@ -24,6 +24,7 @@ import {
   createCancel,
   createResponse,
   parseMessage,
+  SipErrorCode,
   SipParseError,
   SipRequest,
 } from '@sipfleet/sip';
@@ -234,8 +235,12 @@ class Uas {
       observer: world.observer(`uas ${address}`),
     });
     this.endpoint.onMessage = (data, remote) => {
-      // as the proxy sees this UAS when it answers
-      world.relayed.push({ data, remote: { ...remote, address, port: 5060, local: { ...PROXY } } });
+      // requests only (a stateless answer from the proxy lands here too); as the proxy sees us
+      if (!isResponse(data))
+        world.relayed.push({
+          data,
+          remote: { ...remote, address, port: 5060, local: { ...PROXY } },
+        });
       world.deliver(`uas ${address}`, receivePath, data, remote);
     };
   }
@@ -332,7 +337,11 @@ class World {
     this.uases = UAS_ADDRESSES.map((address) => new Uas(this, address, random));
   }
 
-  /** What the edge's receive observer would log as a bug is an escape here. */
+  /**
+   * What the edge's receive observer would log as a bug is an escape here. So is a request from the
+   * proxy that a UAS's parser refuses for anything but its limits (the proxy adds a Via and a
+   * Record-Route): the proxy only relays what it parsed, so it sent something it made malformed.
+   */
   observer(where: string): ConstructorParameters<typeof SipEndpoint>[0]['observer'] {
     return {
       parseError: (verdict, err) => {
@@ -341,6 +350,13 @@ class World {
           else this.dropped++;
         }
         if (!(err instanceof SipParseError)) this.escape(`${where}: non-parse error`, err);
+        else if (
+          where !== 'proxy' &&
+          err.code !== SipErrorCode.LIMIT &&
+          this.current !== undefined &&
+          !isResponse(this.current)
+        )
+          this.escape(`${where}: the proxy sent a request its parser refuses`, err);
       },
       processingFailed: (err) => this.escape(`${where}: processing failed`, err),
     };
@@ -432,9 +448,9 @@ class World {
         return [{ data: Buffer.from(a.bytes), remote: remoteOf(a.from) }];
       case 'follow-up': {
         const sent = this.sent.pick(a.pick);
+        this.current = sent?.data;
         const invite = sent === undefined ? undefined : parseMessage(sent.data);
         if (sent === undefined || !(invite instanceof SipRequest)) return this.fallback(a);
-        this.current = sent.data;
         return [
           {
             data: apply(followUp(invite, a.what, a.toTag, sent.data), a.mutations),
@@ -444,10 +460,10 @@ class World {
       }
       case 'answer': {
         const relayed = this.relayed.pick(a.pick);
-        const req = relayed === undefined ? undefined : parseMessage(relayed.data);
+        this.current = relayed?.data;
+        const req = relayed === undefined ? undefined : parseOrUndefined(relayed.data);
         if (relayed === undefined || !(req instanceof SipRequest) || req.method === 'ACK')
           return this.fallback(a);
-        this.current = relayed.data;
         return a.statuses.map((status) => {
           const res = createResponse(req, status, undefined, { toTag: a.toTag });
           if (status >= 200 && status < 300)
@@ -466,6 +482,22 @@ class World {
         remote: remoteOf({ protocol: 'udp', address: '192.0.2.1', port: 5060, connectionId: null }),
       },
     ];
+  }
+}
+
+const SIP_VERSION = Buffer.from('SIP/');
+
+function isResponse(data: Buffer): boolean {
+  return data.subarray(0, 4).equals(SIP_VERSION);
+}
+
+/** A relayed request the UAS refused was reported when it arrived (see World.observer). */
+function parseOrUndefined(data: Buffer): ReturnType<typeof parseMessage> | undefined {
+  try {
+    return parseMessage(data);
+  } catch (err) {
+    if (err instanceof SipParseError) return undefined;
+    throw err;
   }
 }
 
