@@ -30,7 +30,7 @@ export const SEEDS: readonly Buffer[] = [
   ),
 ];
 
-export const METHODS = [
+const METHODS = [
   'INVITE',
   'ACK',
   'BYE',
@@ -49,8 +49,9 @@ export const METHODS = [
 ] as const;
 
 const id = fc.nat().map((n) => n.toString(36));
-/** Hosts a generated Request-URI or Route names: IP literals and the proxy's own names only, so no
- *  next hop needs DNS (the seeds' names still reach the resolver through mutations). */
+/** Hosts a generated Request-URI or Route names: IP literals and the proxy's own names only. The
+ *  fuzz routing sets every stateful next hop to an IP literal; a 2xx ACK is relayed statelessly to
+ *  its Route or Request-URI, so only the seeds' host names ever reach the resolver. */
 const uriHost = fc.constantFrom(
   PROXY.address,
   `${PROXY.address}:${PROXY.port}`,
@@ -283,7 +284,7 @@ const badHeader = fc.constantFrom(...Object.keys(BAD_VALUES)).chain((name) =>
 );
 
 /** Header-level damage the byte-level mutations rarely hit. */
-export const headerMutation: fc.Arbitrary<Mutation> = fc.oneof(
+const headerMutation: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 4, arbitrary: badHeader },
   // a header line deleted
   {
@@ -371,7 +372,7 @@ function insertLine(b: Buffer, line: string): Buffer {
   ]);
 }
 
-export const anyMutation = fc.oneof(mutation, headerMutation);
+const anyMutation = fc.oneof(mutation, headerMutation);
 const mutations = (max: number) => fc.array(anyMutation, { minLength: 1, maxLength: max });
 const maybeMutations = fc.oneof(
   { weight: 3, arbitrary: fc.constant([] as Mutation[]) },
