@@ -1,4 +1,4 @@
-import { SipErrorCode, SipParseError } from '@sipfleet/sip';
+import { parseUri, SipErrorCode, SipParseError } from '@sipfleet/sip';
 import type { SipRequest, SipUri } from '@sipfleet/sip';
 import { hashInBranch, loopHash } from './loop-detection.js';
 import type { Myself } from './myself.js';
@@ -113,9 +113,12 @@ export function preprocessRoutes(req: SipRequest, myself: Myself): RouteInfo {
   if (ruri.user === undefined && myself.matches(ruri)) {
     const routes = req.getHeaders('route');
     const last = routes.pop();
+    // The restored Request-URI goes downstream as written: one that does not parse is a bad Route.
+    const restored = last === undefined ? undefined : stripAngles(last);
+    if (restored !== undefined) parsed('Route', () => parseUri(restored));
     req.removeHeader('route');
     for (const r of routes) req.appendHeader('Route', r);
-    if (last !== undefined) req.setUri(stripAngles(last));
+    if (restored !== undefined) req.setUri(restored);
   }
   // Our own Route entries (one, or two after double record-routing) come off the top.
   let ownRoute: SipUri | undefined;

@@ -223,6 +223,10 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
       while (ve > vs && isTrimmed(text.charCodeAt(ve - 1))) ve--;
       value = text.slice(vs, ve);
     }
+    // RFC 3261 section 7.3.1: CR only ends a line or folds one. A bare CR kept in a value would make the
+    // request unanswerable (builders refuse CR/LF) and could split a line at a lenient next hop.
+    if (value.includes('\r'))
+      throw new SipParseError(SipErrorCode.HEADER, 'bare CR in a header field');
     // the common header names map to interned strings without slicing or lower-casing (headers.ts)
     let name: string;
     let key: string;
