@@ -17,7 +17,7 @@ import { chooseRoute } from './routes/index.js';
 import { openSharedState } from './shared-state.js';
 import type { SharedState } from './shared-state.js';
 
-/** The mirrors (htables, keepalive, dispatcher) whose copy may be stale, by name. */
+/** The mirrors (htables, keepalive, dispatcher, secfilter) whose copy may be stale, by name. */
 function notInStep(shared: SharedState): string[] {
   return shared.mirrors.filter((m) => !m.ready).map((m) => m.name);
 }
@@ -60,7 +60,9 @@ export class Edge {
         () => destinationRows(shared?.dispatcher?.view, config),
       );
       const route = await chooseRoute(config, shared, metrics, log);
-      secfilter = await openSecfilter(config, metrics, log);
+      secfilter = openSecfilter(config, metrics, log);
+      // On its own connection, but a mirror like the others: in /readyz and sipfleet_redis_up.
+      if (secfilter?.mirror) shared?.mirrors.push(secfilter.mirror);
       transport = await TransportLayer.listen(config.listen, {
         tcpIdleTimeoutMs: config.transport.tcpIdleTimeoutMs,
         maxMessageBytes: config.transport.maxMessageBytes,
