@@ -32,7 +32,10 @@ export interface TrackedKeysOptions {
    * runs; a rejection asks for a full read.
    */
   refetch: (keys: string[]) => Promise<void>;
-  /** Failures of background reads and refetches (retried or covered by a full read, never thrown). @default ignore */
+  /**
+   * Failures of background reads and refetches (retried, or covered by a full read; never
+   * thrown). @default ignore
+   */
   onError?: (err: SipfleetRedisError) => void;
   /** First delay before a failed full read is tried again (then doubling, up to 5 s). @default 500 */
   retryDelayMs?: number;
