@@ -80,6 +80,8 @@ describe('redis topology changes', { concurrency: 1 }, () => {
         dispatcher: { listFile },
         // Round-robin: a fleet counter in Redis, a local one while Redis is away.
         routing: { dispatcher: { set: 1, algorithm: 4 } },
+        // Its mirror starts without Redis too; a density sipp's calls stay under.
+        secfilter: { enabled: true, reqsDensityPerUnit: 1000 },
       },
       {},
       { ready: false },
@@ -87,7 +89,7 @@ describe('redis topology changes', { concurrency: 1 }, () => {
     const notReady = await edge.admin('/readyz');
     assert.equal(notReady.status, 503);
     assert.match(notReady.body, /redis unavailable/);
-    for (const mirror of ['htables', 'keepalive', 'dispatcher']) {
+    for (const mirror of ['htables', 'keepalive', 'dispatcher', 'secfilter']) {
       assert.match(notReady.body, new RegExp(`${mirror} not in step`));
     }
     assert.equal(await edge.metric('sipfleet_redis_up'), 0);

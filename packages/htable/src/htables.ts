@@ -8,13 +8,14 @@
 // keeps serving its snapshot, writes reject with SIPFLEET_ERR_REDIS_UNAVAILABLE and `ready` is
 // false; when tracking comes back every table is re-read (invalidations may have been missed).
 // The subscribe / resync / retry / readiness part is @sipfleet/redis Mirror, shared with the
-// dispatcher view and the keepalive monitor; Redis access is HtableStore, shared with ctl.
+// dispatcher view and the keepalive monitor; the key-level re-reads are @sipfleet/redis
+// TrackedKeys, shared with secfilter; Redis access is HtableStore, shared with ctl.
 import { EventEmitter } from 'node:events';
 import {
-  InvalidationTracker,
-  Mirror,
+  type Mirror,
   type RedisConnection,
   type SipfleetRedisError,
+  TrackedKeys,
   toRedisError,
 } from '@sipfleet/redis';
 import {
@@ -94,13 +95,9 @@ export class Htables extends EventEmitter<HtablesEvents> {
   /** The tables' link to Redis: `ready`, `up`/`down`, and the name `/readyz` shows. */
   readonly mirror: Mirror;
   private readonly tables = new Map<string, Table>();
-  private readonly tracker: InvalidationTracker;
+  private readonly keys: TrackedKeys;
   private readonly store: HtableStore;
   private readonly onError: (err: SipfleetRedisError) => void;
-  private readonly pendingKeys = new Set<string>();
-  private refetchScheduled = false;
-  /** Keys written or invalidated while a full read runs (it may have read them before). */
-  private changedDuringResync: Set<string> | undefined;
   /** Initial values are written once, on the first contact with Redis (start may precede it). */
   private seeded = false;
 
@@ -129,20 +126,17 @@ export class Htables extends EventEmitter<HtablesEvents> {
       });
     }
     this.store = new HtableStore(conn);
-    this.tracker = new InvalidationTracker(
-      conn,
-      [...this.tables.values()].map((t) => t.prefix),
-    );
-    this.tracker.on('invalidate', (keys) => this.onInvalidate(keys));
-    this.mirror = new Mirror(conn, {
+    this.keys = new TrackedKeys(conn, {
+      ...options,
       name: 'htables',
-      feeds: [this.tracker],
-      read: () => this.readAll(),
-      ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
+      prefixes: [...this.tables.values()].map((t) => t.prefix),
+      read: (changed) => this.readAll(changed),
+      refetch: (keys) => this.refetch(keys),
     });
+    this.keys.tracker.on('invalidate', (keys) => this.count(keys));
+    this.mirror = this.keys.mirror;
     this.mirror.on('up', () => this.emit('up'));
     this.mirror.on('down', () => this.emit('down'));
-    this.mirror.on('error', (err) => this.onError(toRedisError(err)));
   }
 
   /**
@@ -239,7 +233,7 @@ export class Htables extends EventEmitter<HtablesEvents> {
   private setLocal(t: Table, key: string, item: CachedItem | undefined): void {
     if (item) t.items.set(key, item);
     else t.items.delete(key);
-    this.changedDuringResync?.add(t.prefix + key);
+    this.keys.wrote(t.prefix + key);
   }
 
   /** `$shtinc(table=>key)` / `htable.seti`-free counter: atomic add, returns the new value. */
@@ -332,8 +326,11 @@ export class Htables extends EventEmitter<HtablesEvents> {
 
   // ---- cache maintenance ------------------------------------------------------------------------
 
-  /** The Mirror's read: seeds once, then re-reads every table and replaces its cache. */
-  private async readAll(): Promise<void> {
+  /**
+   * The full read: seeds once, then re-reads every table and replaces its cache, except for the
+   * keys `changed` meanwhile (TrackedKeys re-reads those after).
+   */
+  private async readAll(changed: ReadonlySet<string>): Promise<void> {
     if (!this.seeded) {
       for (const t of this.tables.values()) {
         try {
@@ -352,52 +349,30 @@ export class Htables extends EventEmitter<HtablesEvents> {
       }
       this.seeded = true;
     }
-    const changed = new Set<string>();
-    this.changedDuringResync = changed;
-    try {
-      for (const t of this.tables.values()) {
-        const read = await this.store.read(t.def.name);
-        const items = new Map<string, CachedItem>();
-        for (const [key, item] of read.items) items.set(key, cached(item));
-        // A key changed while we were reading may have been read before its change landed: keep
-        // what the cache holds for it (never blink to unset) and re-read it just below.
-        for (const fullKey of changed) {
-          if (!fullKey.startsWith(t.prefix)) continue;
-          const key = fullKey.slice(t.prefix.length);
-          const current = t.items.get(key);
-          if (current) items.set(key, current);
-          else items.delete(key);
-        }
-        t.items = items;
-        t.stats.malformed = read.malformed.length;
-        t.stats.resyncs++;
+    for (const t of this.tables.values()) {
+      const read = await this.store.read(t.def.name);
+      const items = new Map<string, CachedItem>();
+      for (const [key, item] of read.items) items.set(key, cached(item));
+      // A key changed while we were reading may have been read before its change landed: keep
+      // what the cache holds for it (never blink to unset); TrackedKeys re-reads it after.
+      for (const fullKey of changed) {
+        if (!fullKey.startsWith(t.prefix)) continue;
+        const key = fullKey.slice(t.prefix.length);
+        const current = t.items.get(key);
+        if (current) items.set(key, current);
+        else items.delete(key);
       }
-    } finally {
-      this.changedDuringResync = undefined;
+      t.items = items;
+      t.stats.malformed = read.malformed.length;
+      t.stats.resyncs++;
     }
-    for (const key of changed) this.pendingKeys.add(key);
-    if (this.pendingKeys.size > 0) await this.refetch();
   }
 
-  private onInvalidate(keys: string[] | null): void {
-    if (keys === null) {
-      // FLUSHALL / FLUSHDB: every table may have changed.
-      for (const t of this.tables.values()) t.stats.invalidations++;
-      this.mirror.request();
-      return;
-    }
-    for (const key of keys) {
-      const t = this.tableOf(key);
-      if (!t) continue;
-      t.stats.invalidations++;
-      this.pendingKeys.add(key);
-      this.changedDuringResync?.add(key);
-    }
-    if (!this.refetchScheduled && this.pendingKeys.size > 0) {
-      this.refetchScheduled = true;
-      // Coalesce a burst of invalidations into one pipeline per table.
-      setImmediate(() => void this.refetch());
-    }
+  /** `htable.stats` invalidations; TrackedKeys does the re-reading. */
+  private count(keys: string[] | null): void {
+    // null: FLUSHALL / FLUSHDB, every table may have changed.
+    const tables = keys === null ? this.tables.values() : keys.map((k) => this.tableOf(k));
+    for (const t of tables) if (t) t.stats.invalidations++;
   }
 
   private tableOf(fullKey: string): Table | undefined {
@@ -405,24 +380,17 @@ export class Htables extends EventEmitter<HtablesEvents> {
     return undefined;
   }
 
-  private async refetch(): Promise<void> {
-    this.refetchScheduled = false;
-    const keys = [...this.pendingKeys];
-    this.pendingKeys.clear();
+  /** TrackedKeys' refetch: one pipeline per table (a burst of invalidations comes coalesced). */
+  private async refetch(keys: string[]): Promise<void> {
     for (const t of this.tables.values()) {
       const mine = keys.filter((k) => k.startsWith(t.prefix)).map((k) => k.slice(t.prefix.length));
       if (mine.length === 0) continue;
-      try {
-        // Replies on one connection come back in order, so the newest read is applied last.
-        const read = await this.store.read(t.def.name, mine);
-        for (const key of mine) {
-          const item = read.items.get(key);
-          if (item) t.items.set(key, cached(item));
-          else t.items.delete(key);
-        }
-      } catch (err) {
-        // Disconnected: the resync after reconnect re-reads everything anyway.
-        this.onError(toRedisError(err));
+      // Replies on one connection come back in order, so the newest read is applied last.
+      const read = await this.store.read(t.def.name, mine);
+      for (const key of mine) {
+        const item = read.items.get(key);
+        if (item) t.items.set(key, cached(item));
+        else t.items.delete(key);
       }
     }
   }

@@ -33,4 +33,5 @@ export {
   type StandaloneTarget,
 } from './settings.js';
 export { Mirror, type ChangeFeed, type MirrorEvents, type MirrorOptions } from './mirror.js';
+export { TrackedKeys, type TrackedKeysOptions } from './tracked-keys.js';
 export { INVALIDATE_CHANNEL, InvalidationTracker, type InvalidationEvents } from './tracking.js';

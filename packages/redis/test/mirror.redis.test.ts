@@ -1,11 +1,19 @@
 // The Mirror on a real redis-server: started while Redis is down it neither waits nor throws, it
 // catches up when Redis appears, reads again after every reconnect (events may have been missed),
-// runs reads single-flight and retries a failed read.
+// runs reads single-flight and retries a failed read. TrackedKeys (the Mirror htables and
+// secfilter build on): a key changed while a full read runs is re-read after that read, a burst
+// of invalidations is re-read in one refetch, and FLUSHDB makes the mirror read everything again.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { redisCli, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
-import { EventBus, Mirror, RedisConnection, SipfleetRedisError } from '../src/index.js';
+import {
+  EventBus,
+  Mirror,
+  RedisConnection,
+  SipfleetRedisError,
+  TrackedKeys,
+} from '../src/index.js';
 
 async function eventually(what: string, check: () => boolean): Promise<void> {
   const until = Date.now() + 20_000;
@@ -125,4 +133,121 @@ test('reads run single-flight and a failed read is retried', async (t) => {
   await Promise.all([mirror.resync(), mirror.resync(), mirror.resync()]);
   assert.equal(overlapped, false, 'never two reads at once');
   assert.equal(reads - before, 2, 'three requests during one read add one more pass, not three');
+});
+
+/**
+ * TrackedKeys over a domain as small as a mirror gets, on its own redis-server: every string key
+ * under the tracked prefixes, copied into `copy`. `gate`, when set, holds a full read between its
+ * GETs and installing what it read.
+ */
+async function keyMirror(t: { after: (fn: () => Promise<void>) => void }, prefixes: string[]) {
+  const server = await startRedis();
+  t.after(() => server.stop());
+  const conn = new RedisConnection({ redis: server.url, maxRetryDelayMs: 100 });
+  t.after(() => conn.close());
+  await conn.waitUntilReady();
+  const copy = new Map<string, string>();
+  const state = {
+    copy,
+    reads: 0,
+    refetches: [] as { keys: string[]; duringRead: boolean }[],
+    reading: false,
+    gate: undefined as Promise<void> | undefined,
+    /** What `changed` held when the held read installed its snapshot. */
+    changedAtInstall: [] as string[],
+  };
+  const get = async (keys: string[]) =>
+    keys.length === 0 ? [] : ((await conn.call('MGET', ...keys)) as (string | null)[]);
+  const { mirror, tracker } = new TrackedKeys(conn, {
+    name: 'keys',
+    prefixes,
+    read: async (changed) => {
+      state.reading = true;
+      try {
+        const found = (await Promise.all(prefixes.map((p) => conn.scan(`${p}*`)))).flat();
+        const values = await get(found);
+        await state.gate;
+        state.changedAtInstall = [...changed];
+        copy.clear();
+        found.forEach((key, n) => {
+          const value = values[n];
+          if (typeof value === 'string') copy.set(key, value);
+        });
+        state.reads++;
+      } finally {
+        state.reading = false;
+      }
+    },
+    refetch: async (changed) => {
+      state.refetches.push({ keys: [...changed].sort(), duringRead: state.reading });
+      const values = await get(changed);
+      changed.forEach((key, n) => {
+        const value = values[n];
+        if (typeof value === 'string') copy.set(key, value);
+        else copy.delete(key);
+      });
+    },
+  });
+  t.after(() => mirror.close());
+  mirror.start();
+  await mirror.waitUntilReady(20_000);
+  return { server, state, mirror, tracker };
+}
+
+test('a key changed while a full read runs is re-read after that read', async (t) => {
+  const prefix = `${uniquePrefix()}:k:`;
+  const { server, state, mirror } = await keyMirror(t, [prefix]);
+  await redisCli(server.port, 'SET', `${prefix}flag`, 'old');
+  await eventually('the key copied', () => state.copy.get(`${prefix}flag`) === 'old');
+
+  // Hold the next full read after its GETs; change the key meanwhile.
+  let release = () => {};
+  state.gate = new Promise<void>((resolve) => (release = resolve));
+  const resync = mirror.resync();
+  await eventually('the read is held', () => state.reading);
+  await redisCli(server.port, 'SET', `${prefix}flag`, 'new');
+  await eventually('the invalidation is refetched during the read', () =>
+    state.refetches.some((r) => r.duringRead && r.keys.includes(`${prefix}flag`)),
+  );
+  state.gate = undefined;
+  release();
+  await resync;
+
+  assert.deepEqual(state.changedAtInstall, [`${prefix}flag`], 'the read knew the key changed');
+  const last = state.refetches.at(-1);
+  assert.deepEqual(last, { keys: [`${prefix}flag`], duringRead: false }, 're-read after the read');
+  assert.equal(state.copy.get(`${prefix}flag`), 'new', 'the stale snapshot value did not stay');
+});
+
+test('a burst of invalidations is re-read in one refetch', async (t) => {
+  // One invalidation message per BCAST prefix: three messages for one MSET.
+  const base = uniquePrefix();
+  const prefixes = ['a', 'b', 'c'].map((p) => `${base}:${p}:`);
+  const { server, state, tracker } = await keyMirror(t, prefixes);
+  let messages = 0;
+  tracker.on('invalidate', () => messages++);
+  const refetchesBefore = state.refetches.length;
+
+  const written = prefixes.flatMap((p) => [`${p}1`, `${p}2`]);
+  await redisCli(server.port, 'MSET', ...written.flatMap((k) => [k, `v-${k}`]));
+  await eventually('every key copied', () => written.every((k) => state.copy.get(k) === `v-${k}`));
+
+  assert.equal(messages, 3, 'Redis sent one invalidation per prefix');
+  assert.deepEqual(
+    state.refetches.slice(refetchesBefore).map((r) => r.keys),
+    [[...written].sort()],
+    'one refetch for the whole burst',
+  );
+});
+
+test('FLUSHDB makes the mirror read everything again', async (t) => {
+  const prefix = `${uniquePrefix()}:f:`;
+  const { server, state } = await keyMirror(t, [prefix]);
+  await redisCli(server.port, 'SET', `${prefix}x`, '1');
+  await eventually('the key copied', () => state.copy.get(`${prefix}x`) === '1');
+  const readsBefore = state.reads;
+
+  await redisCli(server.port, 'FLUSHDB');
+  await eventually('a full read', () => state.reads > readsBefore);
+  assert.equal(state.copy.size, 0, 'the flushed key is gone from the copy');
 });

@@ -41,29 +41,36 @@ interface Node {
   filter: SourceFilter;
   mirror: SecfilterMirror;
   malformed: [SecfilterList, string[]][];
+  errors: SipfleetRedisError[];
 }
 
+/** A filter and its mirror, opened (waits for Redis) or started (`start`: returns at once). */
 async function node(
   t: { after: (fn: () => Promise<void>) => void },
   prefix: string,
-  redis = server,
+  { redis = server, start = false }: { redis?: RedisServer; start?: boolean } = {},
 ): Promise<Node> {
   const conn = new RedisConnection({ redis: redis.url, keyPrefix: prefix, maxRetryDelayMs: 200 });
   t.after(() => conn.close());
   const malformed: Node['malformed'] = [];
-  // The filter reports blocks to the mirror, which is opened with the filter.
+  const errors: SipfleetRedisError[] = [];
+  // The filter reports blocks to the mirror, which is made with the filter.
   const late: { mirror?: SecfilterMirror } = {};
   const filter = new SourceFilter({
     reqsDensityPerUnit: 5,
     banMs: 60_000,
     onBlock: (address, banMs, reason) => void late.mirror?.publishBlock(address, banMs, reason),
   });
-  const mirror = await SecfilterMirror.open(conn, filter, {
-    onMalformed: (list, entries) => malformed.push([list, entries]),
-  });
+  const options = {
+    onError: (e: SipfleetRedisError) => errors.push(e),
+    onMalformed: (list: SecfilterList, entries: string[]) => malformed.push([list, entries]),
+  };
+  const mirror = start
+    ? SecfilterMirror.start(conn, filter, options)
+    : await SecfilterMirror.open(conn, filter, options);
   late.mirror = mirror;
   t.after(() => mirror.close());
-  return { filter, mirror, malformed };
+  return { filter, mirror, malformed, errors };
 }
 
 const flood = (filter: SourceFilter, address: string) => {
@@ -147,18 +154,7 @@ describe('SecfilterMirror', () => {
     const own = await startRedis();
     t.after(() => own.stop());
     const prefix = uniquePrefix();
-    const errors: SipfleetRedisError[] = [];
-    const conn = new RedisConnection({ redis: own.url, keyPrefix: prefix, maxRetryDelayMs: 200 });
-    t.after(() => conn.close());
-    const late: { mirror?: SecfilterMirror } = {};
-    const filter = new SourceFilter({
-      reqsDensityPerUnit: 5,
-      banMs: 60_000,
-      onBlock: (address, banMs, reason) => void late.mirror?.publishBlock(address, banMs, reason),
-    });
-    const opened = await SecfilterMirror.open(conn, filter, { onError: (e) => errors.push(e) });
-    late.mirror = opened;
-    t.after(() => opened.close());
+    const { filter, mirror: opened, errors } = await node(t, prefix, { redis: own });
     const transitions: string[] = [];
     opened.on('up', () => transitions.push('up'));
     opened.on('down', () => transitions.push('down'));
@@ -179,5 +175,27 @@ describe('SecfilterMirror', () => {
     );
     assert.ok(Number(await redisCli(own.port, 'PTTL', `${prefix}:{sf}:block:203.0.113.50`)) > 0);
     assert.equal(filter.admit('203.0.113.50', true), false, 'still blocked');
+  });
+
+  test('started while Redis is down: returns at once, blocks locally, catches up when Redis appears', async (t) => {
+    const own = await startRedis();
+    t.after(() => own.stop());
+    await own.kill();
+    const prefix = uniquePrefix();
+    const { filter, mirror: started } = await node(t, prefix, { redis: own, start: true });
+    assert.equal(started.mirror.name, 'secfilter', 'the name /readyz shows');
+    assert.equal(started.ready, false);
+    flood(filter, '203.0.113.60');
+    assert.equal(filter.admit('203.0.113.60', true), false, 'blocked before Redis was ever seen');
+
+    await own.restart();
+    await started.mirror.waitUntilReady(20_000);
+    assert.equal(
+      await redisCli(own.port, 'GET', `${prefix}:{sf}:block:203.0.113.60`),
+      'pike\n',
+      'published once Redis appeared',
+    );
+    await redisCli(own.port, 'SADD', `${prefix}:{sf}:list:deny-ip`, '192.0.2.0/24');
+    await eventually('the list arrives', () => !filter.admit('192.0.2.5', false));
   });
 });

@@ -78,7 +78,7 @@ test('docs/metrics.md lists exactly what secfilter adds to the edge registry', a
   const metrics = new EdgeMetrics('test', () => ({ server: 0, client: 0 }));
   const edgeOnly = new Set(registered(metrics.registry));
   const config = parseEdgeConfig({ secfilter: { enabled: true } });
-  const secfilter = await openSecfilter(config, metrics, pino({ level: 'silent' }));
+  const secfilter = openSecfilter(config, metrics, pino({ level: 'silent' }));
   await secfilter?.close();
   const added = registered(metrics.registry).filter((m) => !edgeOnly.has(m));
   assert.deepEqual(added, documented('Edge with secfilter'));

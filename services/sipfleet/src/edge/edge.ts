@@ -21,7 +21,7 @@ import { startMembership } from './membership.js';
 import { openSharedState } from './shared-state.js';
 import type { SharedState } from './shared-state.js';
 
-/** The mirrors (htables, keepalive, dispatcher) whose copy may be stale, by name. */
+/** The mirrors (htables, keepalive, dispatcher, secfilter) whose copy may be stale, by name. */
 function notInStep(shared: SharedState): string[] {
   return shared.mirrors.filter((m) => !m.ready).map((m) => m.name);
 }
@@ -82,7 +82,9 @@ export class Edge {
         },
       );
       const route = await chooseRoute(config, shared, metrics, log, overload);
-      secfilter = await openSecfilter(config, metrics, log);
+      secfilter = openSecfilter(config, metrics, log);
+      // On its own connection, but a mirror like the others: in /readyz and sipfleet_redis_up.
+      if (secfilter?.mirror) shared?.mirrors.push(secfilter.mirror);
       transport = await TransportLayer.listen(config.listen, {
         tcpIdleTimeoutMs: config.transport.tcpIdleTimeoutMs,
         maxMessageBytes: config.transport.maxMessageBytes,

@@ -6,8 +6,9 @@
 //     source blocked;
 //   - blocks this edge decides go to Redis with a TTL, and every edge mirrors Redis' blocks and
 //     lists through client-side tracking, so a scanner blocked by one edge is blocked by all.
-import { createRedisConnection, redactRedisUrl } from '@sipfleet/redis';
-import type { RedisConnection } from '@sipfleet/redis';
+// Opening never waits for Redis: the filter blocks on its own until the mirror is in step.
+import { createRedisConnection } from '@sipfleet/redis';
+import type { Mirror, RedisConnection } from '@sipfleet/redis';
 import { looksLikeRequest, SecfilterMirror, SourceFilter } from '@sipfleet/secfilter';
 import type { RemoteInfo } from '@sipfleet/transport';
 import type { Logger } from 'pino';
@@ -22,15 +23,17 @@ export interface EdgeSecfilter {
   admit(data: Buffer, remote: RemoteInfo): boolean;
   /** The pipeline step for the User-Agent lists. */
   readonly step: PipelineStep;
+  /** The copy of the fleet's blocks and lists (`/readyz` name `secfilter`); none without Redis. */
+  readonly mirror: Mirror | undefined;
   close(): Promise<void>;
 }
 
-/** Undefined when `secfilter.enabled` is false. */
-export async function openSecfilter(
+/** Undefined when `secfilter.enabled` is false. Returns at once, Redis or not. */
+export function openSecfilter(
   config: EdgeConfig,
   metrics: EdgeMetrics,
   log: Logger,
-): Promise<EdgeSecfilter | undefined> {
+): EdgeSecfilter | undefined {
   const settings = config.secfilter;
   if (!settings.enabled) return undefined;
   let mirror: SecfilterMirror | undefined;
@@ -59,24 +62,21 @@ export async function openSecfilter(
         keyPrefix: config.redis.prefix,
         connectionName: `sipfleet-edge-${config.nodeId}-secfilter`,
       });
-      mirror = await SecfilterMirror.open(conn, filter, {
-        onError: (err) => log.debug({ err }, 'secfilter background work failed; will retry'),
-        onMalformed: (list, entries) =>
-          log.warn({ list, entries }, 'secfilter: list entries that are not addresses ignored'),
-      });
     } catch (err) {
-      await conn?.close();
-      throw new ConfigError(
-        `redis.url: cannot open the secfilter state at ${redactRedisUrl(url)}: ${(err as Error).message}`,
-      );
+      throw new ConfigError(`redis.url: ${(err as Error).message}`);
     }
-    mirror.on('down', () => log.warn('secfilter: redis down: blocking on local state'));
-    mirror.on('up', () => log.info('secfilter: redis up: blocks and lists in sync'));
+    // Its `up`/`down` are logged with the edge's other mirrors (edge.ts).
+    mirror = SecfilterMirror.start(conn, filter, {
+      onError: (err) => log.debug({ err }, 'secfilter background work failed; will retry'),
+      onMalformed: (list, entries) =>
+        log.warn({ list, entries }, 'secfilter: list entries that are not addresses ignored'),
+    });
   }
   registerMetrics(metrics, filter, () => publishErrors);
   const sweeper = setInterval(() => filter.sweep(), Math.max(1000, settings.removeLatencyMs));
   sweeper.unref();
   return {
+    mirror: mirror?.mirror,
     admit: (data, remote) => filter.admit(remote.address, looksLikeRequest(data)),
     step(ctx) {
       if (!filter.checksUserAgents) return false;
