@@ -38,7 +38,7 @@ export interface RoutingContext {
    * branches). Failures (timeouts, transport errors, error replies) come back through the failure hook.
    */
   relay(): void;
-  /** Ends routing for this request without an answer (Kamailio `drop`/`exit` without a reply). */
+  /** Ends routing for this request without an answer (Kamailio `drop`/`exit` without a reply); the server transaction is discarded. */
   drop(): void;
   /** True once a final response has been sent upstream. */
   readonly replied: boolean;

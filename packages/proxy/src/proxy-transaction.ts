@@ -154,6 +154,8 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
 
   drop(): void {
     this.handled = true;
+    // Nothing will answer the request: end its server transaction now instead of leaving it open.
+    if (!this.replied && this.branches.length === 0) this.init.serverTx.discard();
   }
 
   get replied(): boolean {

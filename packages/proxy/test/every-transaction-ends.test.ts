@@ -51,6 +51,21 @@ describe('every transaction ends, whatever arrives', () => {
     await assertAllEnded(world);
   });
 
+  test('a request hook that drops (Kamailio drop): no answer, and the server transaction ends at once', async () => {
+    const { world, uac, uas } = setup(() => ({
+      request(ctx) {
+        ctx.drop();
+      },
+    }));
+    uac.send(uac.request('INVITE', 'sip:bob@example.com'));
+    uac.send(uac.request('OPTIONS', 'sip:bob@example.com'));
+    await world.settle();
+    assert.deepEqual(uac.statuses(), [100], 'the INVITE got its 100 Trying, nothing else');
+    assert.equal(uas.received.length, 0);
+    // No timer needed: dropping ends the transaction there and then.
+    assert.deepEqual(world.proxy.transactions.counts, { server: 0, client: 0 });
+  });
+
   test('an INVITE whose Route does not parse gets 100 then 400 Bad Route; both sides end', async () => {
     const { world, uac } = setup(relayTo);
     uac.send(uac.request('INVITE', 'sip:bob@example.com', ['Route: <sip:10.0.0.2;lr']));

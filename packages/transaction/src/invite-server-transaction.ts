@@ -148,6 +148,12 @@ export class InviteServerTransaction implements ServerTransaction {
     }
   }
 
+  /** See ServerTransaction.discard. */
+  discard(): void {
+    if (this.#finalStatus !== undefined) return;
+    this.#terminate();
+  }
+
   /** Stops every timer without telling anyone (layer shutdown). */
   dispose(): void {
     this.#state = 'Terminated';

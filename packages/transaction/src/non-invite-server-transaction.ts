@@ -76,6 +76,12 @@ export class NonInviteServerTransaction implements ServerTransaction {
     this.#send(this.#last);
   }
 
+  /** See ServerTransaction.discard. */
+  discard(): void {
+    if (this.#finalStatus !== undefined) return;
+    this.#terminate();
+  }
+
   /** Stops every timer without telling anyone (layer shutdown). */
   dispose(): void {
     this.#state = 'Terminated';

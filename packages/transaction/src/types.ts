@@ -44,6 +44,12 @@ export interface ServerTransaction {
   readonly isInvite: boolean;
   /** Responses after the final are ignored, except further 2xx on an INVITE (RFC 6026 Accepted state). */
   respond(res: SipResponse): void;
+  /**
+   * The TU drops the request without answering it (Kamailio's `drop`): the transaction ends now,
+   * silently, and is forgotten; a retransmission of the request starts a new one. A no-op once a
+   * final response was sent.
+   */
+  discard(): void;
   readonly finalStatus?: number;
   /** Called once when the transaction ends, for any reason. */
   onTerminated?: () => void;
