@@ -398,7 +398,10 @@ describe('Prometheus with deploy/prometheus and the Grafana dashboard on a real 
         [`sip:127.0.0.1:${goodPort}`, 1],
       ].sort(),
     );
-    const routed = await value('sum(sipfleet_route_api_queries_total{result="routed"})');
-    assert.equal(routed[0]!.value, callsPer);
+    // Prometheus may not have scraped the route API since its last query: wait for the count.
+    await waitFor('every routed call counted by the route API', async () => {
+      const routed = await value('sum(sipfleet_route_api_queries_total{result="routed"})');
+      return routed[0]?.value === callsPer ? true : undefined;
+    });
   });
 });

@@ -248,6 +248,11 @@ describe('route-api', () => {
     );
     await proc.waitForOutput(/route-api started/, 15_000);
     const base = `http://127.0.0.1:${port}`;
+    // Started is not ready: writes answer 503 until its Redis connection is up, as /readyz says.
+    for (let i = 0; (await fetch(`${base}/readyz`)).status !== 200; i++) {
+      if (i > 200) assert.fail('route-api never became ready');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     const put = await fetch(`${base}/rules/all`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json' },
