@@ -1,18 +1,15 @@
 // SIGTERM drains an edge: new INVITEs get 503 at once, /readyz says draining, transactions in
 // progress finish, and the process exits by itself within the drain timeout.
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEdge } from '@sipfleet/test-helpers/edge';
-import { probeInvite } from '@sipfleet/test-helpers/sip-probe';
-
-const ROUTES = fileURLToPath(new URL('./fixtures/probe-routes.mjs', import.meta.url));
+import { probeInvite, PROBE_ROUTES } from '@sipfleet/test-helpers/sip-probe';
 
 test('SIGTERM: new INVITEs get 503 Draining, /readyz goes 503, the edge exits on its own', async (t) => {
   const edge = await startEdge(
     t,
-    { routing: { module: ROUTES }, shutdown: { drainTimeoutMs: 3000 } },
+    { routing: { module: PROBE_ROUTES }, shutdown: { drainTimeoutMs: 3000 } },
     { TEST_DESTINATION: 'sip:127.0.0.1:9' },
   );
   assert.equal(await probeInvite(edge.port), 480, 'serving before the signal');

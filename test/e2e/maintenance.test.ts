@@ -3,17 +3,14 @@
 // Also: Redis killed under load; edges keep routing on cached state, report not-ready, recover.
 // And issue 3: the routing hooks come from a user routing file (fixtures/probe-routes.mjs).
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEdge } from '@sipfleet/test-helpers/edge';
 import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
 import { freePort } from '@sipfleet/test-helpers/ports';
 import { redisCli, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
-import { probeInvite, probeUntil } from '@sipfleet/test-helpers/sip-probe';
+import { probeInvite, probeUntil, PROBE_ROUTES } from '@sipfleet/test-helpers/sip-probe';
 import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
-
-const ROUTES = fileURLToPath(new URL('./fixtures/probe-routes.mjs', import.meta.url));
 
 /** Probes until the edge answers `status`; returns how long that took after `since`. */
 const until = (edge: EdgeHandle, status: number, since: number) =>
@@ -34,7 +31,7 @@ describe('shared state across edges', { concurrency: 1 }, () => {
     const env = { TEST_DESTINATION: `sip:127.0.0.1:${uasPort}` };
     const config = {
       redis: { url: redis.url, prefix },
-      routing: { module: ROUTES },
+      routing: { module: PROBE_ROUTES },
       maintenance: { retryAfter: 30 },
     };
     const edges = await Promise.all([startEdge(t, config, env), startEdge(t, config, env)]);
@@ -105,7 +102,7 @@ describe('shared state across edges', { concurrency: 1 }, () => {
     const redis = await startRedis();
     t.after(() => redis.stop());
     const prefix = uniquePrefix();
-    const config = { redis: { url: redis.url, prefix }, routing: { module: ROUTES } };
+    const config = { redis: { url: redis.url, prefix }, routing: { module: PROBE_ROUTES } };
     const env = { TEST_DESTINATION: 'sip:127.0.0.1:9' };
     const [a, b] = await Promise.all([startEdge(t, config, env), startEdge(t, config, env)]);
     assert.ok(a && b);
@@ -128,7 +125,7 @@ describe('shared state across edges', { concurrency: 1 }, () => {
     });
     const edge = await startEdge(
       t,
-      { redis: { url: redis.url, prefix }, routing: { module: ROUTES } },
+      { redis: { url: redis.url, prefix }, routing: { module: PROBE_ROUTES } },
       { TEST_DESTINATION: `sip:127.0.0.1:${uasPort}` },
     );
     assert.equal((await edge.admin('/readyz')).status, 200);

@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type TestContext, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEdge } from '@sipfleet/test-helpers/edge';
@@ -20,10 +19,8 @@ import {
   startSentinelSetup,
   uniquePrefix,
 } from '@sipfleet/test-helpers/redis-server';
-import { probeInvite, probeUntil } from '@sipfleet/test-helpers/sip-probe';
+import { probeInvite, probeUntil, PROBE_ROUTES } from '@sipfleet/test-helpers/sip-probe';
 import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
-
-const ROUTES = fileURLToPath(new URL('./fixtures/probe-routes.mjs', import.meta.url));
 
 /** Polls `check` until it holds (a condition, never a fixed wait). */
 async function eventually(what: string, check: () => Promise<boolean>, ms = 30_000) {
@@ -38,7 +35,7 @@ const ready = async (edge: EdgeHandle) => (await edge.admin('/readyz')).status =
 
 /** Two edges on `url` routing with the probe module: 480 = taking calls, 503 = maintenance. */
 async function twoEdges(t: CleanupOwner, url: string, prefix: string): Promise<EdgeHandle[]> {
-  const config = { redis: { url, prefix }, routing: { module: ROUTES } };
+  const config = { redis: { url, prefix }, routing: { module: PROBE_ROUTES } };
   const env = { TEST_DESTINATION: 'sip:127.0.0.1:9' };
   return Promise.all([startEdge(t, config, env), startEdge(t, config, env)]);
 }

@@ -2,6 +2,13 @@
 // The non-2xx final is ACKed (RFC 3261 17.1.1.3) so the edge's transaction ends cleanly.
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * A routing module (`routing.module`) answering INVITEs for user `probe` with 480 from the route
+ * itself, so `probeInvite` tells whether an edge refuses new calls without placing one.
+ */
+export const PROBE_ROUTES = fileURLToPath(new URL('./probe-routes.mjs', import.meta.url));
 
 export async function probeInvite(port: number, user = 'probe', timeoutMs = 2000): Promise<number> {
   const socket = createSocket('udp4');

@@ -113,6 +113,14 @@ export class FleetMembership {
     });
   }
 
+  /**
+   * True once a heartbeat has landed: from then on this edge's call-load reserves carry its
+   * instance, so another edge can reclaim them if it dies.
+   */
+  get joined(): boolean {
+    return this.tagged;
+  }
+
   /** The record this edge writes now. */
   record(): MemberRecord {
     const o = this.options;

@@ -66,7 +66,7 @@ export class Edge {
     let overload: OverloadMonitor | undefined;
     try {
       // The metrics and the pipeline need objects made after them; they read them through this.
-      const late: { endpoint?: SipEndpoint; edge?: Edge } = {};
+      const late: { endpoint?: SipEndpoint; edge?: Edge; membership?: FleetMembership } = {};
       const metrics = new EdgeMetrics(
         config.nodeId,
         () => late.endpoint?.counts ?? { server: 0, client: 0 },
@@ -172,6 +172,7 @@ export class Edge {
               : [
                   ...(shared.conn.ready ? [] : ['redis unavailable']),
                   ...notInStep(shared).map((name) => `${name} not in step`),
+                  ...(late.membership?.joined === false ? ['fleet membership not joined'] : []),
                 ]),
           ],
         },
@@ -193,6 +194,7 @@ export class Edge {
                 admin: `${config.admin.address}:${admin.port}`,
               },
             );
+      late.membership = membership;
       const edge = new Edge(
         config,
         log,
