@@ -8,7 +8,6 @@
 // the core `select()` over the set as an edge's snapshot holds it (readFleet, current flags), so
 // it names exactly the destination an edge would pick for that key.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import {
   CALL_INPUTS,
   type CallInput,
@@ -34,42 +33,18 @@ import {
 } from '@sipfleet/dispatcher';
 import { getPingActive, readLatency, requestProbe, setPingActive } from '@sipfleet/keepalive';
 import type { RedisConnection } from '@sipfleet/redis';
+import { Argument } from 'commander';
 import {
-  COMMON_OPTIONS,
-  COMMON_USAGE,
+  type CtlCommand,
   CtlError,
-  type CtlGroup,
   type CtlSettings,
   EXIT,
   UsageError,
   columns,
+  ctlAction,
   output,
-  parseCommandLine,
-  resolveSettings,
   withRedis,
 } from './common.js';
-
-export const DISPATCHER_USAGE = `usage: sipfleet ctl dispatcher <command> [options]
-
-commands (Kamailio RPC in brackets):
-  list [SET]                   flags, priority, attrs, load, latency  [dispatcher.list]
-  reload [--file FILE]         load a dispatcher.list fleet-wide      [dispatcher.reload]
-                               (default: dispatcher.listFile of --config)
-  set-state STATE SET URI|all  STATE: a, i, d, t (or 1, 0, 2, 3),     [dispatcher.set_state]
-                               a second p adds probing: ap, ip, tp
-  add SET URI                  add or replace a destination           [dispatcher.add]
-  remove SET URI               remove a destination                   [dispatcher.remove]
-  hash --alg N --set SET KEY   the destination an edge picks for KEY now
-  ping-active on|off|status    probing on/off fleet-wide              [dispatcher.ping_active]
-  probe SET URI                have a prober ping one destination now
-
-  add:        --flags N (0-63)  --priority N  --attrs 'k=v;...'  --description TEXT
-  set-state:  --reason TEXT     carried by the dst-down/dst-up event (default ctl)
-  hash:       KEY is --callid X (alg 0), --from URI (1), --to URI (2), --ruri URI (3),
-              --auth USER (5) or --value V (7); --limit N caps the failover list;
-              --alg, --set, --limit default to routing.dispatcher of --config
-
-${COMMON_USAGE}`;
 
 // ---- arguments -------------------------------------------------------------------------------
 
@@ -94,17 +69,6 @@ function parseInteger(
     throw new UsageError(`${option} takes an integer ${range} (got '${text}')`);
   }
   return n;
-}
-
-function expectArgs(command: string, positionals: string[], names: string[], optional = 0) {
-  const min = names.length - optional;
-  if (positionals.length < min || positionals.length > names.length) {
-    const shape = names.map((n, i) => (i >= min ? `[${n}]` : n)).join(' ');
-    throw new UsageError(
-      `${command} expects ${shape || 'no arguments'}, got ${positionals.length}`,
-    );
-  }
-  return positionals;
 }
 
 /** The dispatcher's typed errors as ctl exit codes; anything else goes on to runCtl. */
@@ -247,7 +211,7 @@ function plural(n: number, word: string): string {
 }
 
 async function list(settings: CtlSettings, args: string[]): Promise<number> {
-  const [setText] = expectArgs('list', args, ['SET'], 1);
+  const [setText] = args;
   const only = setText === undefined ? undefined : parseSetId('SET', setText);
   return withRedis(settings, async (conn) => {
     const { version, sets } = await readSets(conn, only);
@@ -263,8 +227,7 @@ async function list(settings: CtlSettings, args: string[]): Promise<number> {
  * then DispatcherFleet.load: each set atomically, vanished sets deleted, one version bump and one
  * `reload` event, after which every edge re-reads the whole list.
  */
-async function reload(settings: CtlSettings, args: string[], file: string | undefined) {
-  expectArgs('reload', args, []);
+async function reload(settings: CtlSettings, _: string[], { file }: { file?: string }) {
   // The edge's own setting (resolved against the config file's directory by loadEdgeConfig).
   file ??= settings.edgeConfig?.dispatcher.listFile;
   if (file === undefined) {
@@ -343,8 +306,8 @@ function stateLine(c: StateChange): string {
  * dispatcher.set_state STATE GROUP ADDRESS: the state bits are set as given (no thresholds),
  * `all` sets every destination of the set, as Kamailio's RPC does.
  */
-async function setState(settings: CtlSettings, args: string[], reason: string | undefined) {
-  const [state = '', setText, uri = ''] = expectArgs('set-state', args, ['STATE', 'SET', 'URI']);
+async function setState(settings: CtlSettings, args: string[], { reason }: { reason?: string }) {
+  const [state = '', setText, uri = ''] = args;
   const setid = parseSetId('SET', setText);
   return withRedis(settings, async (conn) => {
     const fleet = new DispatcherFleet(conn);
@@ -374,15 +337,15 @@ async function findDestination(fleet: DispatcherFleet, setid: number, uri: strin
 }
 
 interface AddOptions {
-  flags: string | undefined;
-  priority: string | undefined;
-  attrs: string | undefined;
-  description: string | undefined;
+  flags?: string;
+  priority?: string;
+  attrs?: string;
+  description?: string;
 }
 
 /** dispatcher.add: a new destination, or the same URI replaced in its place. */
 async function add(settings: CtlSettings, args: string[], o: AddOptions) {
-  const [setText, uri = ''] = expectArgs('add', args, ['SET', 'URI']);
+  const [setText, uri = ''] = args;
   const setid = parseSetId('SET', setText);
   const flags = parseInteger('--flags', o.flags, 0, DS_ALL_FLAG_BITS) ?? 0;
   const priority = parseInteger('--priority', o.priority, -0x7fffffff, 0x7fffffff) ?? 0;
@@ -412,7 +375,7 @@ async function add(settings: CtlSettings, args: string[], o: AddOptions) {
 
 /** dispatcher.remove: exit 3 when the set does not hold that URI. */
 async function remove(settings: CtlSettings, args: string[]) {
-  const [setText, uri = ''] = expectArgs('remove', args, ['SET', 'URI']);
+  const [setText, uri = ''] = args;
   const setid = parseSetId('SET', setText);
   return withRedis(settings, async (conn) => {
     const removed = await new DispatcherFleet(conn).remove(setid, uri);
@@ -437,6 +400,9 @@ const KEY_OPTION: Record<CallInputField, string> = {
   hashValue: 'value',
 };
 
+/** hash's options: --alg, --set, --limit and the key, under the option named in KEY_OPTION. */
+type HashOptions = { alg?: string; set?: string; limit?: string } & Partial<Record<string, string>>;
+
 interface HashRequest {
   alg: number;
   setid: number;
@@ -450,12 +416,12 @@ interface HashRequest {
  * `hash --config edge.yaml --callid X` asks exactly what that edge's default route would do.
  */
 function hashRequest(
-  values: Record<string, string | boolean | undefined>,
+  values: HashOptions,
   route: { set: number; algorithm: number; limit: number } | undefined,
 ): HashRequest {
-  const algText = (values.alg as string | undefined) ?? route?.algorithm.toString();
-  const setText = (values.set as string | undefined) ?? route?.set.toString();
-  const limitText = (values.limit as string | undefined) ?? route?.limit.toString();
+  const algText = values.alg ?? route?.algorithm.toString();
+  const setText = values.set ?? route?.set.toString();
+  const limitText = values.limit ?? route?.limit.toString();
   const hashing = `${HASHING_ALGORITHMS.slice(0, -1).join(', ')} or ${HASHING_ALGORITHMS.at(-1)}`;
   if (algText === undefined) throw new UsageError(`hash needs --alg N (${hashing})`);
   if (setText === undefined) throw new UsageError('hash needs --set SET');
@@ -501,7 +467,8 @@ function candidateView(selection: Selection) {
  * the current flags) through the core select(), exactly DispatcherView.selectDestinations for a
  * hashing algorithm (those read no counter, random source or Redis state).
  */
-async function hash(settings: CtlSettings, request: HashRequest): Promise<number> {
+async function hash(settings: CtlSettings, _: string[], options: HashOptions): Promise<number> {
+  const request = hashRequest(options, settings.edgeConfig?.routing.dispatcher);
   const { alg, setid, key, input, limit } = request;
   return withRedis(settings, async (conn) => {
     const read = await new DispatcherFleet(conn).read();
@@ -552,11 +519,7 @@ async function hash(settings: CtlSettings, request: HashRequest): Promise<number
 // ---- ping-active, probe ----------------------------------------------------------------------
 
 /** dispatcher.ping_active: the fleet-wide probing switch every prober checks before a batch. */
-async function pingActive(settings: CtlSettings, args: string[]) {
-  const [action] = expectArgs('ping-active', args, ['on|off|status']);
-  if (action !== 'on' && action !== 'off' && action !== 'status') {
-    throw new UsageError(`ping-active takes on, off or status (got '${action ?? ''}')`);
-  }
+async function pingActive(settings: CtlSettings, [action]: string[]) {
   return withRedis(settings, async (conn) => {
     if (action !== 'status') await setPingActive(conn, action === 'on');
     const active = await getPingActive(conn);
@@ -573,7 +536,7 @@ async function pingActive(settings: CtlSettings, args: string[]) {
 
 /** Probe now: one BullMQ job that the next free prober runs at once (whatever the flags). */
 async function probe(settings: CtlSettings, args: string[]) {
-  const [setText, uri = ''] = expectArgs('probe', args, ['SET', 'URI']);
+  const [setText, uri = ''] = args;
   const setid = parseSetId('SET', setText);
   return withRedis(settings, async (conn) => {
     const dst = await findDestination(new DispatcherFleet(conn), setid, uri);
@@ -597,109 +560,80 @@ async function probe(settings: CtlSettings, args: string[]) {
   });
 }
 
-// ---- group -----------------------------------------------------------------------------------
+// ---- group ---------------------------------------------------------------------------------
 
-/** The group's own options (parseArgs) and the commands that take each. */
-const OPTIONS = {
-  file: { type: 'string' },
-  flags: { type: 'string' },
-  priority: { type: 'string' },
-  attrs: { type: 'string' },
-  description: { type: 'string' },
-  reason: { type: 'string' },
-  alg: { type: 'string' },
-  set: { type: 'string' },
-  limit: { type: 'string' },
-  callid: { type: 'string' },
-  from: { type: 'string' },
-  to: { type: 'string' },
-  ruri: { type: 'string' },
-  auth: { type: 'string' },
-  value: { type: 'string' },
-} as const;
-
-const OPTION_OWNERS: Record<keyof typeof OPTIONS, readonly string[]> = {
-  file: ['reload'],
-  flags: ['add'],
-  priority: ['add'],
-  attrs: ['add'],
-  description: ['add'],
-  reason: ['set-state'],
-  alg: ['hash'],
-  set: ['hash'],
-  limit: ['hash'],
-  callid: ['hash'],
-  from: ['hash'],
-  to: ['hash'],
-  ruri: ['hash'],
-  auth: ['hash'],
-  value: ['hash'],
-};
-
-async function runCommand(
-  command: string | undefined,
-  args: string[],
-  values: Record<string, string | boolean | undefined>,
-  settings: CtlSettings,
-): Promise<number> {
-  const text = (name: string) => values[name] as string | undefined;
-  switch (command) {
-    case 'list':
-    case 'dump':
-      return list(settings, args);
-    case 'reload':
-      return reload(settings, args, text('file'));
-    case 'set-state':
-      return setState(settings, args, text('reason'));
-    case 'add':
-      return add(settings, args, {
-        flags: text('flags'),
-        priority: text('priority'),
-        attrs: text('attrs'),
-        description: text('description'),
-      });
-    case 'remove':
-      return remove(settings, args);
-    case 'hash':
-      expectArgs('hash', args, []);
-      return hash(settings, hashRequest(values, settings.edgeConfig?.routing.dispatcher));
-    case 'ping-active':
-      return pingActive(settings, args);
-    case 'probe':
-      return probe(settings, args);
-    case undefined:
-      throw new UsageError('missing dispatcher command');
-    default:
-      throw new UsageError(`unknown dispatcher command '${command}'`);
-  }
-}
-
-export const dispatcherGroup: CtlGroup = {
-  usage: DISPATCHER_USAGE,
-  async run(argv, env) {
-    const { values, positionals } = parseCommandLine(argv, (args) =>
-      parseArgs({
-        args,
-        options: { ...COMMON_OPTIONS, ...OPTIONS },
-        allowPositionals: true,
-        strict: true,
-      }),
-    );
-    if (values.help) {
-      process.stdout.write(DISPATCHER_USAGE);
-      return EXIT.ok;
-    }
-    const [command, ...args] = positionals;
-    for (const [option, owners] of Object.entries(OPTION_OWNERS)) {
-      if (values[option as keyof typeof OPTIONS] !== undefined && !owners.includes(command ?? '')) {
-        throw new UsageError(`--${option} goes with ${owners.join(', ')} only`);
-      }
-    }
-    const settings = resolveSettings(values, env);
+/** A dispatcher command's action: the dispatcher's typed errors become ctl's exit codes. */
+function dispatcherAction<O extends object>(
+  handler: (settings: CtlSettings, args: string[], options: O) => Promise<number>,
+) {
+  return ctlAction<O>(async (...a) => {
     try {
-      return await runCommand(command, args, values, settings);
+      return await handler(...a);
     } catch (err) {
       throw translate(err);
     }
-  },
-};
+  });
+}
+
+export function addDispatcher(program: CtlCommand): void {
+  const ds = program.group(
+    'dispatcher',
+    'list, reload, set-state, add, remove, hash, ping-active, probe',
+    "Kamailio's dispatcher RPCs (in brackets) on the fleet's destination list in Redis.",
+  );
+  ds.command('list')
+    .alias('dump')
+    .description('flags, priority, attrs, load, latency  [dispatcher.list]')
+    .argument('[SET]')
+    .action(dispatcherAction(list));
+  ds.command('reload')
+    .description('load a dispatcher.list fleet-wide  [dispatcher.reload]')
+    .option('--file <FILE>', 'the list file (default: dispatcher.listFile of --config)')
+    .action(dispatcherAction(reload));
+  ds.command('set-state')
+    .description(
+      'set a destination state (a second p adds probing: ap, ip, tp)  [dispatcher.set_state]',
+    )
+    .argument('STATE', 'a, i, d, t (or 1, 0, 2, 3), optionally followed by p')
+    .argument('SET')
+    .argument('URI|all')
+    .option('--reason <TEXT>', 'carried by the dst-down/dst-up event (default ctl)')
+    .action(dispatcherAction(setState));
+  ds.command('add')
+    .description('add or replace a destination  [dispatcher.add]')
+    .argument('SET')
+    .argument('URI')
+    .option('--flags <N>', 'flag bits 0-63 (default 0)')
+    .option('--priority <N>', 'priority (default 0)')
+    .option('--attrs <A>', "attributes, 'k=v;...'")
+    .option('--description <TEXT>', 'free text')
+    .action(dispatcherAction(add));
+  ds.command('remove')
+    .description('remove a destination  [dispatcher.remove]')
+    .argument('SET')
+    .argument('URI')
+    .action(dispatcherAction(remove));
+  const hashCommand = ds
+    .command('hash')
+    .description('the destination an edge picks for KEY now (--alg N --set SET KEY)')
+    .option('--alg <N>', 'a hashing algorithm (default: routing.dispatcher of --config)')
+    .option('--set <SET>', 'the set (default: routing.dispatcher of --config)')
+    .option('--limit <N>', 'caps the failover list (default: routing.dispatcher of --config)');
+  for (const [field, option] of Object.entries(KEY_OPTION)) {
+    const algs = HASHING_ALGORITHMS.filter((a) => algorithmEntry(a)?.hashes?.field === field);
+    hashCommand.option(
+      `--${option} <KEY>`,
+      `${CALL_INPUTS[field as CallInputField].what}: the key of --alg ${algs.join(', ')}`,
+    );
+  }
+  hashCommand.action(dispatcherAction(hash));
+  ds.command('ping-active')
+    .description('probing on/off fleet-wide  [dispatcher.ping_active]')
+    .addArgument(new Argument('on|off|status').choices(['on', 'off', 'status']))
+    .action(dispatcherAction(pingActive));
+  ds.command('probe')
+    .description('have a prober ping one destination now')
+    .argument('SET')
+    .argument('URI')
+    .action(dispatcherAction(probe));
+}

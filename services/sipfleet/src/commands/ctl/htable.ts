@@ -6,7 +6,6 @@
 // goes through the same HtableStore (the same Lua, so type and expiry rules stay atomic and
 // identical, and the same item reading); every edge sees the change through its own tracking
 // within milliseconds, no signal needed.
-import { parseArgs } from 'node:util';
 import {
   type HtableDefinition,
   HtableError,
@@ -17,40 +16,19 @@ import {
 } from '@sipfleet/htable';
 import { type RedisConnection, SipfleetRedisError } from '@sipfleet/redis';
 import {
-  COMMON_OPTIONS,
-  COMMON_USAGE,
+  type CtlCommand,
   CtlError,
-  type CtlGroup,
   type CtlSettings,
   EXIT,
   UsageError,
   columns,
+  ctlAction,
   formatDuration,
   formatExpiry,
   output,
-  parseCommandLine,
   parseSeconds,
-  resolveSettings,
   withRedis,
 } from './common.js';
-
-export const HTABLE_USAGE = `usage: sipfleet ctl htable <command> [options]
-
-commands (Kamailio RPC in brackets):
-  get TABLE KEY                      one item                      [htable.get]
-  sets TABLE KEY VALUE [--expire S]  set a string item             [htable.sets]
-  seti TABLE KEY INT [--expire S]    set an integer item           [htable.seti]
-  delete TABLE KEY                   remove one item               [htable.delete]
-  dump TABLE                         every item of a table         [htable.dump]
-  list                               tables found in Redis         [htable.listTables]
-  flush TABLE                        remove every item of a table  [htable.flush]
-  reload [TABLE] --config FILE       write missing initial values  [htable.reload]
-  stats                              item counts per table         [htable.stats]
-
-  --expire S        seconds the item lives; without it the table's autoexpire applies
-                    (from --config; an undeclared table has none)
-
-${COMMON_USAGE}`;
 
 /** One item as Redis holds it now. `expiresInMs` null = no expiry. */
 export interface ItemView {
@@ -186,16 +164,6 @@ function plural(n: number, word: string): string {
 
 // ---- commands --------------------------------------------------------------------------------
 
-function expectArgs(positionals: string[], names: string[], optional = 0): string[] {
-  const min = names.length - optional;
-  if (positionals.length < min || positionals.length > names.length) {
-    throw new UsageError(
-      `expected ${names.map((n, i) => (i >= min ? `[${n}]` : n)).join(' ')}, got ${positionals.length} argument(s)`,
-    );
-  }
-  return positionals;
-}
-
 function parseInteger(text: string): number {
   const n = Number(text);
   if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(n)) {
@@ -205,7 +173,7 @@ function parseInteger(text: string): number {
 }
 
 async function get(settings: CtlSettings, args: string[]): Promise<number> {
-  const [table = '', key = ''] = expectArgs(args, ['TABLE', 'KEY']);
+  const [table = '', key = ''] = args;
   return withRedis(settings, async (conn) => {
     const item = await readItem(conn, table, key);
     if (!item) {
@@ -218,12 +186,12 @@ async function get(settings: CtlSettings, args: string[]): Promise<number> {
 }
 
 async function set(
+  type: 'sets' | 'seti',
   settings: CtlSettings,
   args: string[],
-  type: 'sets' | 'seti',
-  expireText: string | undefined,
+  { expire: expireText }: ExpireOption,
 ): Promise<number> {
-  const [table = '', key = '', text = ''] = expectArgs(args, ['TABLE', 'KEY', 'VALUE']);
+  const [table = '', key = '', text = ''] = args;
   const value = type === 'seti' ? parseInteger(text) : text;
   const expire = parseSeconds('--expire', expireText);
   return withRedis(settings, async (conn) => {
@@ -234,7 +202,7 @@ async function set(
 }
 
 async function remove(settings: CtlSettings, args: string[]): Promise<number> {
-  const [table = '', key = ''] = expectArgs(args, ['TABLE', 'KEY']);
+  const [table = '', key = ''] = args;
   return withRedis(settings, async (conn) => {
     const deleted = await usage(() => new HtableStore(conn).delete(table, key));
     output(settings, { table, key, deleted }, () => [
@@ -245,7 +213,7 @@ async function remove(settings: CtlSettings, args: string[]): Promise<number> {
 }
 
 async function dump(settings: CtlSettings, args: string[]): Promise<number> {
-  const [table = ''] = expectArgs(args, ['TABLE']);
+  const [table = ''] = args;
   return withRedis(settings, async (conn) => {
     const read = await readTable(new HtableStore(conn), table);
     output(settings, { table, items: read.items, malformed: read.malformed }, () => {
@@ -271,8 +239,7 @@ async function dump(settings: CtlSettings, args: string[]): Promise<number> {
   });
 }
 
-async function list(settings: CtlSettings, args: string[]): Promise<number> {
-  expectArgs(args, []);
+async function list(settings: CtlSettings): Promise<number> {
   const declared = definitions(settings);
   return withRedis(settings, async (conn) => {
     const found = await new HtableStore(conn).tables();
@@ -307,7 +274,7 @@ async function list(settings: CtlSettings, args: string[]): Promise<number> {
 }
 
 async function flush(settings: CtlSettings, args: string[]): Promise<number> {
-  const [table = ''] = expectArgs(args, ['TABLE']);
+  const [table = ''] = args;
   return withRedis(settings, async (conn) => {
     const removed = await usage(() => new HtableStore(conn).flush(table));
     output(settings, { table, removed }, () => [
@@ -323,7 +290,7 @@ async function flush(settings: CtlSettings, args: string[]): Promise<number> {
  * here Redis is the store. Edges need no signal: tracking tells them about every key written.
  */
 async function reload(settings: CtlSettings, args: string[]): Promise<number> {
-  const [table] = expectArgs(args, ['TABLE'], 1);
+  const [table] = args;
   if (!settings.edgeConfig) {
     throw new UsageError(
       'reload needs --config FILE: initial values are declared in the edge config',
@@ -362,8 +329,7 @@ interface TableStats {
   malformed: number;
 }
 
-async function stats(settings: CtlSettings, args: string[]): Promise<number> {
-  expectArgs(args, []);
+async function stats(settings: CtlSettings): Promise<number> {
   return withRedis(settings, async (conn) => {
     const store = new HtableStore(conn);
     const found = await store.tables();
@@ -393,48 +359,66 @@ async function stats(settings: CtlSettings, args: string[]): Promise<number> {
   });
 }
 
-export const htableGroup: CtlGroup = {
-  usage: HTABLE_USAGE,
-  async run(argv, env) {
-    const { values, positionals } = parseCommandLine(argv, (args) =>
-      parseArgs({
-        args,
-        options: { ...COMMON_OPTIONS, expire: { type: 'string' } },
-        allowPositionals: true,
-        strict: true,
-      }),
+interface ExpireOption {
+  expire?: string;
+}
+
+export function addHtable(program: CtlCommand): void {
+  const htable = program.group(
+    'htable',
+    'get, sets, seti, delete, dump, list, flush, reload, stats',
+    "Kamailio's htable RPCs (in brackets) on any table found in Redis.",
+  );
+  const expire = (cmd: CtlCommand) =>
+    cmd.option(
+      '--expire <S>',
+      "seconds the item lives; without it the table's autoexpire applies (from --config; an undeclared table has none)",
     );
-    if (values.help) {
-      process.stdout.write(HTABLE_USAGE);
-      return EXIT.ok;
-    }
-    const [command, ...args] = positionals;
-    if (values.expire !== undefined && command !== 'sets' && command !== 'seti') {
-      throw new UsageError('--expire goes with sets and seti only');
-    }
-    const settings = resolveSettings(values, env);
-    switch (command) {
-      case 'get':
-        return get(settings, args);
-      case 'sets':
-      case 'seti':
-        return set(settings, args, command, values.expire);
-      case 'delete':
-        return remove(settings, args);
-      case 'dump':
-        return dump(settings, args);
-      case 'list':
-        return list(settings, args);
-      case 'flush':
-        return flush(settings, args);
-      case 'reload':
-        return reload(settings, args);
-      case 'stats':
-        return stats(settings, args);
-      case undefined:
-        throw new UsageError('missing htable command');
-      default:
-        throw new UsageError(`unknown htable command '${command}'`);
-    }
-  },
-};
+  htable
+    .command('get')
+    .description('one item  [htable.get]')
+    .argument('TABLE')
+    .argument('KEY')
+    .action(ctlAction(get));
+  expire(htable.command('sets'))
+    .description('set a string item  [htable.sets]')
+    .argument('TABLE')
+    .argument('KEY')
+    .argument('VALUE')
+    .action(ctlAction<ExpireOption>((...a) => set('sets', ...a)));
+  expire(htable.command('seti'))
+    .description('set an integer item  [htable.seti]')
+    .argument('TABLE')
+    .argument('KEY')
+    .argument('INT')
+    .action(ctlAction<ExpireOption>((...a) => set('seti', ...a)));
+  htable
+    .command('delete')
+    .description('remove one item  [htable.delete]')
+    .argument('TABLE')
+    .argument('KEY')
+    .action(ctlAction(remove));
+  htable
+    .command('dump')
+    .description('every item of a table  [htable.dump]')
+    .argument('TABLE')
+    .action(ctlAction(dump));
+  htable
+    .command('list')
+    .description('tables found in Redis  [htable.listTables]')
+    .action(ctlAction(list));
+  htable
+    .command('flush')
+    .description('remove every item of a table  [htable.flush]')
+    .argument('TABLE')
+    .action(ctlAction(flush));
+  htable
+    .command('reload')
+    .description('write missing initial values, needs --config FILE  [htable.reload]')
+    .argument('[TABLE]')
+    .action(ctlAction(reload));
+  htable
+    .command('stats')
+    .description('item counts per table  [htable.stats]')
+    .action(ctlAction(stats));
+}

@@ -6,7 +6,6 @@
 //   maint:<nodeId>  one edge          redis-cli HSET 'sipfleet:{ht:config}:maint:edge-1' i 1
 // An edge refuses initial requests while either is on (1, or a hand-written string "1"). What it
 // answers (code, reason, Retry-After, methods) is the edge's `maintenance` config, not ctl's.
-import { parseArgs } from 'node:util';
 // The names and the "is on" rule the edge's check uses, so the two cannot drift apart.
 import {
   FLEET_MAINTENANCE_KEY,
@@ -15,33 +14,20 @@ import {
   nodeMaintenanceKey,
 } from '@sipfleet/htable';
 import type { RedisConnection } from '@sipfleet/redis';
+import { Option } from 'commander';
 import {
-  COMMON_OPTIONS,
-  COMMON_USAGE,
-  type CtlGroup,
+  type CtlCommand,
   type CtlSettings,
   EXIT,
   UsageError,
   columns,
+  ctlAction,
   formatDuration,
   output,
-  parseCommandLine,
   parseSeconds,
-  resolveSettings,
   withRedis,
 } from './common.js';
 import { type ItemView, itemLine, readItemsStartingWith, writeItem } from './htable.js';
-
-export const MAINTENANCE_USAGE = `usage: sipfleet ctl maintenance on|off|status [options]
-
-  on [--node ID] [--expire S]   refuse new calls fleet-wide, or on one edge (nodeId ID);
-                                --expire S turns the flag off by itself after S seconds
-  off [--node ID]               accept calls again (writes 0)
-  status                        the fleet flag and every per-node flag found in Redis
-
-The reply (code, reason, Retry-After) is the edge's config: maintenance.code, .reason, .retryAfter.
-
-${COMMON_USAGE}`;
 
 interface FlagView {
   /** The htable key: `maint` or `maint:<nodeId>`. */
@@ -112,12 +98,15 @@ function statusLines(status: Status): string[] {
   return lines;
 }
 
-async function flip(
-  settings: CtlSettings,
-  on: boolean,
-  node: string | undefined,
-  expire: number,
-): Promise<number> {
+interface FlipOptions {
+  node?: string;
+  expire?: string;
+}
+
+async function flip(on: boolean, settings: CtlSettings, options: FlipOptions): Promise<number> {
+  const { node } = options;
+  if (node === '') throw new UsageError('--node needs a node id');
+  const expire = parseSeconds('--expire', options.expire);
   const key = node === undefined ? FLEET_MAINTENANCE_KEY : nodeMaintenanceKey(node);
   return withRedis(settings, async (conn) => {
     const item = await writeItem(conn, settings, MAINTENANCE_TABLE, key, on ? 1 : 0, expire);
@@ -153,60 +142,39 @@ const EDGE_SETTINGS = {
   'retry-after': 'maintenance.retryAfter',
 } as const;
 
-export const maintenanceGroup: CtlGroup = {
-  usage: MAINTENANCE_USAGE,
-  async run(argv, env) {
-    const { values, positionals } = parseCommandLine(argv, (args) =>
-      parseArgs({
-        args,
-        options: {
-          ...COMMON_OPTIONS,
-          node: { type: 'string' },
-          expire: { type: 'string' },
-          code: { type: 'string' },
-          reason: { type: 'string' },
-          'retry-after': { type: 'string' },
-        },
-        allowPositionals: true,
-        strict: true,
-      }),
+export function addMaintenance(program: CtlCommand): void {
+  const maintenance = program
+    .group(
+      'maintenance',
+      'on, off, status (fleet-wide or --node ID)',
+      'Refuse new calls fleet-wide or on one edge (the htable config items maint, maint:<nodeId>).',
+    )
+    .addHelpText(
+      'after',
+      "\nThe reply (code, reason, Retry-After) is the edge's config: maintenance.code, .reason, .retryAfter.",
     );
-    if (values.help) {
-      process.stdout.write(MAINTENANCE_USAGE);
-      return EXIT.ok;
-    }
-    for (const [option, setting] of Object.entries(EDGE_SETTINGS)) {
-      if (values[option as keyof typeof EDGE_SETTINGS] !== undefined) {
+  // Refused anywhere in the group with a pointer to the setting, rather than "unknown option".
+  for (const [option, setting] of Object.entries(EDGE_SETTINGS)) {
+    maintenance.addOption(
+      new Option(`--${option} <value>`).hideHelp().argParser(() => {
         throw new UsageError(
           `--${option} is not a ctl option: the reply is edge config (${setting}, see docs/configuration.md); ctl only flips the flags`,
+          maintenance,
         );
-      }
-    }
-    const [command, ...rest] = positionals;
-    if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0] ?? ''}'`);
-    if (values.node === '') throw new UsageError('--node needs a node id');
-    if (values.expire !== undefined && command !== 'on') {
-      throw new UsageError('--expire goes with on only');
-    }
-    if (values.node !== undefined && command === 'status') {
-      throw new UsageError('status shows every node; --node goes with on and off');
-    }
-    const settings = resolveSettings(values, env);
-    switch (command) {
-      case 'on':
-      case 'off':
-        return flip(
-          settings,
-          command === 'on',
-          values.node,
-          parseSeconds('--expire', values.expire),
-        );
-      case 'status':
-        return status(settings);
-      case undefined:
-        throw new UsageError('missing maintenance command (on, off or status)');
-      default:
-        throw new UsageError(`unknown maintenance command '${command}'`);
-    }
-  },
-};
+      }),
+    );
+  }
+  const node = (cmd: CtlCommand, what: string) =>
+    cmd.option('--node <ID>', `${what} on one edge (its nodeId) instead of fleet-wide`);
+  node(maintenance.command('on'), 'refuse new calls')
+    .description('refuse new calls fleet-wide, or on one edge')
+    .option('--expire <S>', 'turn the flag off by itself after S seconds')
+    .action(ctlAction<FlipOptions>((settings, _, options) => flip(true, settings, options)));
+  node(maintenance.command('off'), 'accept calls')
+    .description('accept calls again (writes 0)')
+    .action(ctlAction<FlipOptions>((settings, _, options) => flip(false, settings, options)));
+  maintenance
+    .command('status')
+    .description('the fleet flag and every per-node flag found in Redis')
+    .action(ctlAction(status));
+}

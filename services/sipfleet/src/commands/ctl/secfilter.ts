@@ -2,7 +2,6 @@
 // del_*, print) and pike's pike.top / pike.rm for the fleet. Everything lives in Redis (keys.ts:
 // sfBlock, sfList) and every edge mirrors it through client-side tracking, so a change here or
 // with redis-cli reaches the whole fleet within milliseconds.
-import { parseArgs } from 'node:util';
 import {
   type BlockEntry,
   SECFILTER_LISTS,
@@ -14,37 +13,18 @@ import {
   normalizeListEntry,
 } from '@sipfleet/secfilter';
 import {
-  COMMON_OPTIONS,
-  COMMON_USAGE,
-  type CtlGroup,
-  type CtlSettings,
+  type CtlCommand,
   CtlError,
+  type CtlSettings,
   EXIT,
   UsageError,
   columns,
+  ctlAction,
   formatExpiry,
   output,
-  parseCommandLine,
   parseSeconds,
-  resolveSettings,
   withRedis,
 } from './common.js';
-
-export const SECFILTER_USAGE = `usage: sipfleet ctl secfilter <command> [arguments] [options]
-
-  add LIST ENTRY                  put an entry on a list (SADD); LIST is one of
-                                  allow-ip, deny-ip (an address or CIDR), allow-ua, deny-ua
-                                  (a case-insensitive User-Agent substring)
-  remove LIST ENTRY               take it off (SREM)
-  list [LIST]                     the lists (all four, or one)
-  block ADDRESS [--expire S]      block a source on every edge (no expiry without --expire)
-  unblock ADDRESS                 lift a block, whoever set it
-  blocked                         the blocked sources, who blocked them and for how long
-
-Trusted sources (allow-ip, and secfilter.trusted in the edge config) are never rate-limited nor
-blocked. Rates and ban times are edge config (secfilter.* in docs/configuration.md).
-
-${COMMON_USAGE}`;
 
 /** A malformed list name or entry is the operator's typo: usage (exit 2). */
 function typed<T>(fn: () => T): T {
@@ -56,16 +36,12 @@ function typed<T>(fn: () => T): T {
   }
 }
 
-function arity(command: string, args: string[], names: string[], optional = 0): void {
-  if (args.length < names.length - optional) {
-    throw new UsageError(`${command} needs ${names.join(' ')}`);
-  }
-  if (args.length > names.length) {
-    throw new UsageError(`unexpected argument '${args[names.length] ?? ''}'`);
-  }
+interface ExpireOption {
+  expire?: string;
 }
 
-async function add(settings: CtlSettings, list: SecfilterList, raw: string): Promise<number> {
+async function add(settings: CtlSettings, [name = '', raw = '']: string[]): Promise<number> {
+  const list = typed(() => checkList(name));
   const entry = typed(() => normalizeListEntry(list, raw));
   return withRedis(settings, async (conn) => {
     const added = await new SecfilterStore(conn).add(list, entry);
@@ -76,7 +52,8 @@ async function add(settings: CtlSettings, list: SecfilterList, raw: string): Pro
   });
 }
 
-async function remove(settings: CtlSettings, list: SecfilterList, raw: string): Promise<number> {
+async function remove(settings: CtlSettings, [name = '', raw = '']: string[]): Promise<number> {
+  const list = typed(() => checkList(name));
   return withRedis(settings, async (conn) => {
     const removed = await new SecfilterStore(conn).remove(list, raw);
     if (!removed) throw new CtlError(`${raw} is not on ${list}`, EXIT.notFound);
@@ -85,7 +62,8 @@ async function remove(settings: CtlSettings, list: SecfilterList, raw: string): 
   });
 }
 
-async function list(settings: CtlSettings, only: SecfilterList | undefined): Promise<number> {
+async function list(settings: CtlSettings, [name]: string[]): Promise<number> {
+  const only = name === undefined ? undefined : typed(() => checkList(name));
   return withRedis(settings, async (conn) => {
     const store = new SecfilterStore(conn);
     const lists: Partial<Record<SecfilterList, string[]>> = {};
@@ -101,7 +79,12 @@ async function list(settings: CtlSettings, only: SecfilterList | undefined): Pro
   });
 }
 
-async function block(settings: CtlSettings, raw: string, expire: number): Promise<number> {
+async function block(
+  settings: CtlSettings,
+  [raw = '']: string[],
+  options: ExpireOption,
+): Promise<number> {
+  const expire = parseSeconds('--expire', options.expire);
   const address = typed(() => normalizeBlockAddress(raw));
   return withRedis(settings, async (conn) => {
     await new SecfilterStore(conn).block(address, expire * 1000, 'manual');
@@ -113,7 +96,7 @@ async function block(settings: CtlSettings, raw: string, expire: number): Promis
   });
 }
 
-async function unblock(settings: CtlSettings, raw: string): Promise<number> {
+async function unblock(settings: CtlSettings, [raw = '']: string[]): Promise<number> {
   const address = typed(() => normalizeBlockAddress(raw));
   return withRedis(settings, async (conn) => {
     if (!(await new SecfilterStore(conn).unblock(address))) {
@@ -138,55 +121,52 @@ async function blocked(settings: CtlSettings): Promise<number> {
   });
 }
 
-export const secfilterGroup: CtlGroup = {
-  usage: SECFILTER_USAGE,
-  async run(argv, env) {
-    const { values, positionals } = parseCommandLine(argv, (args) =>
-      parseArgs({
-        args,
-        options: { ...COMMON_OPTIONS, expire: { type: 'string' } },
-        allowPositionals: true,
-        strict: true,
-      }),
+export function addSecfilter(program: CtlCommand): void {
+  const secfilter = program
+    .group(
+      'secfilter',
+      'add, remove, list, block, unblock, blocked',
+      "Kamailio's secfilter and pike RPCs for the fleet: allow/deny lists and blocked sources.",
+    )
+    .addHelpText(
+      'after',
+      `
+LIST is one of ${SECFILTER_LISTS.join(', ')}: allow-ip and deny-ip hold an address or CIDR,
+allow-ua and deny-ua a case-insensitive User-Agent substring.
+
+Trusted sources (allow-ip, and secfilter.trusted in the edge config) are never rate-limited nor
+blocked. Rates and ban times are edge config (secfilter.* in docs/configuration.md).`,
     );
-    if (values.help) {
-      process.stdout.write(SECFILTER_USAGE);
-      return EXIT.ok;
-    }
-    const [command, ...args] = positionals;
-    if (values.expire !== undefined && command !== 'block') {
-      throw new UsageError('--expire goes with block only');
-    }
-    const expire = parseSeconds('--expire', values.expire);
-    const settings = resolveSettings(values, env);
-    switch (command) {
-      case 'add':
-      case 'remove': {
-        arity(command, args, ['LIST', 'ENTRY']);
-        const name = typed(() => checkList(args[0] ?? ''));
-        const entry = args[1] ?? '';
-        return command === 'add' ? add(settings, name, entry) : remove(settings, name, entry);
-      }
-      case 'list': {
-        arity(command, args, ['LIST'], 1);
-        const name = args[0];
-        return list(settings, name === undefined ? undefined : typed(() => checkList(name)));
-      }
-      case 'block':
-        arity(command, args, ['ADDRESS']);
-        return block(settings, args[0] ?? '', expire);
-      case 'unblock':
-        arity(command, args, ['ADDRESS']);
-        return unblock(settings, args[0] ?? '');
-      case 'blocked':
-        arity(command, args, []);
-        return blocked(settings);
-      case undefined:
-        throw new UsageError(
-          'missing secfilter command (add, remove, list, block, unblock, blocked)',
-        );
-      default:
-        throw new UsageError(`unknown secfilter command '${command}'`);
-    }
-  },
-};
+  secfilter
+    .command('add')
+    .description('put an entry on a list (SADD)')
+    .argument('LIST')
+    .argument('ENTRY')
+    .action(ctlAction(add));
+  secfilter
+    .command('remove')
+    .description('take it off (SREM)')
+    .argument('LIST')
+    .argument('ENTRY')
+    .action(ctlAction(remove));
+  secfilter
+    .command('list')
+    .description('the lists (all four, or one)')
+    .argument('[LIST]')
+    .action(ctlAction(list));
+  secfilter
+    .command('block')
+    .description('block a source on every edge (no expiry without --expire)')
+    .argument('ADDRESS')
+    .option('--expire <S>', 'seconds the block lasts')
+    .action(ctlAction(block));
+  secfilter
+    .command('unblock')
+    .description('lift a block, whoever set it')
+    .argument('ADDRESS')
+    .action(ctlAction(unblock));
+  secfilter
+    .command('blocked')
+    .description('the blocked sources, who blocked them and for how long')
+    .action(ctlAction(blocked));
+}
