@@ -1,5 +1,6 @@
-// What every `sipfleet ctl` command group shares: the common options, where Redis is, one
-// short-lived connection, typed usage errors and the two output modes (human text, --json).
+// What every `sipfleet ctl` command shares: the commander Command they are (ctl's usage errors,
+// generated help), the common options, where Redis is, one short-lived connection and the two
+// output modes (human text, --json). Each command is one file under its group's folder.
 //
 // ctl is Kamailio's kamctl/kamcmd for the fleet, but it talks to Redis directly: there is no
 // process to send an RPC to, since Redis holds every piece of shared state and every edge picks a

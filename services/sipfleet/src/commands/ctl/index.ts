@@ -5,11 +5,11 @@ import { CommanderError } from 'commander';
 import { HtableError } from '@sipfleet/htable';
 import { SipfleetRedisError } from '@sipfleet/redis';
 import { CtlError, CtlProgram, EXIT, UsageError } from './common.js';
-import { addDispatcher } from './dispatcher.js';
-import { addFleet } from './fleet.js';
-import { addHtable } from './htable.js';
-import { addMaintenance } from './maintenance.js';
-import { addSecfilter } from './secfilter.js';
+import { addDispatcher } from './dispatcher/index.js';
+import { addFleet } from './fleet/index.js';
+import { addHtable } from './htable/index.js';
+import { addMaintenance } from './maintenance/index.js';
+import { addSecfilter } from './secfilter/index.js';
 
 /** The whole `sipfleet ctl` tree (also what `sipfleet completion` reads). */
 export function ctlProgram(env: NodeJS.ProcessEnv = process.env): CtlProgram {

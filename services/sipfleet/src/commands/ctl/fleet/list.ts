@@ -11,7 +11,7 @@ import {
   formatDuration,
   output,
   withRedis,
-} from './common.js';
+} from '../common.js';
 
 function state(m: MemberRecord): string {
   switch (m.maintenance) {
@@ -51,15 +51,7 @@ async function list(settings: CtlSettings): Promise<number> {
   return EXIT.ok;
 }
 
-export function addFleet(program: CtlCommand): void {
-  const fleet = program
-    .group(
-      'fleet',
-      'list (the live edges)',
-      'The edges alive right now, from the membership records they heartbeat into Redis.',
-    )
-    // One command: the usage line names it.
-    .usage('list [options]');
+export function addList(fleet: CtlCommand): void {
   fleet
     .command('list')
     .description(
