@@ -11,6 +11,7 @@ export const COMMANDS: Readonly<Record<string, string>> = {
   prober: 'run one prober (OPTIONS keepalives, shared with other probers over BullMQ)',
   'route-api': 'reference HTTP routing API answering rtjson (rules in Redis)',
   'demo-uas': 'run a demo media server (answers INVITE, BYE, OPTIONS; no media)',
+  completion: 'print a shell completion script: source <(sipfleet completion bash) (or zsh)',
   version: 'print the version and exit',
   help: 'print this help and exit',
 };
@@ -66,6 +67,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       return (await import('./commands/route-api.js')).runRouteApi(rest);
     case 'demo-uas':
       return (await import('./commands/demo-uas.js')).runDemoUas(rest);
+    case 'completion':
+      return (await import('./commands/ctl/completion.js')).runCompletion(
+        rest,
+        Object.keys(COMMANDS),
+      );
     case undefined:
     case 'help':
     case '--help':

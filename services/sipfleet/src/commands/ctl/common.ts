@@ -1,10 +1,11 @@
-// What every `sipfleet ctl` command group shares: the common options, where Redis is, one
-// short-lived connection, typed usage errors and the two output modes (human text, --json).
+// What every `sipfleet ctl` command shares: the commander Command they are (ctl's usage errors,
+// generated help), the common options, where Redis is, one short-lived connection and the two
+// output modes (human text, --json). Each command is one file under its group's folder.
 //
 // ctl is Kamailio's kamctl/kamcmd for the fleet, but it talks to Redis directly: there is no
 // process to send an RPC to, since Redis holds every piece of shared state and every edge picks a
 // change up through client-side tracking.
-import type { ParseArgsConfig } from 'node:util';
+import { Command, type Help, Option } from 'commander';
 import {
   DEFAULT_KEY_PREFIX,
   type RedisConnection,
@@ -37,42 +38,15 @@ export const EXIT = {
   config: 78,
 } as const;
 
-/** Options every ctl command takes, wherever they appear on the line. */
-export const COMMON_OPTIONS = {
-  'redis-url': { type: 'string' },
-  prefix: { type: 'string' },
-  config: { type: 'string', short: 'c' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const satisfies NonNullable<ParseArgsConfig['options']>;
-
-/** The common options that take a value (the dispatcher in index.ts must skip their values). */
-export const COMMON_VALUE_OPTIONS = new Set(['--redis-url', '--prefix', '--config', '-c']);
-
-export const COMMON_USAGE = `common options:
-  --redis-url URL   redis://, rediss://, redis-sentinel://h1:p1,h2:p2/master, redis-cluster://h1:p1,...
-                    (env SIPFLEET_REDIS_URL, else redis.url of --config, default ${DEFAULT_REDIS_URL})
-  --prefix P        key prefix (env SIPFLEET_PREFIX, else redis.prefix of --config, default ${DEFAULT_KEY_PREFIX})
-  --config FILE     the edge's YAML/JSON config: Redis location and htable declarations
-  --json            machine-readable output (one JSON document on stdout)
-  -h, --help        this text
-`;
-
-/** One command group (`htable`, `maintenance`, ...): one file, one entry in index.ts GROUPS. */
-export interface CtlGroup {
-  /** Printed for --help and, on stderr, after a usage error. */
-  usage: string;
-  /**
-   * Runs one command of the group. `argv` is the command line after `ctl` without the group
-   * name (common options may sit anywhere in it). Resolves to the exit code; throws UsageError,
-   * CtlError or a typed Redis error, which runCtl reports.
-   */
-  run(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number>;
-}
-
-/** Bad usage: index.ts prints the message and the group's usage text, exit 2. */
+/** Bad usage: runCtl prints the message and the help of `command` (else of `sipfleet ctl`), exit 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+  constructor(
+    message: string,
+    public command?: Command,
+  ) {
+    super(message);
+  }
 }
 
 /** A ctl failure with its own exit code and a one-line message (no usage text). */
@@ -86,35 +60,155 @@ export class CtlError extends Error {
   }
 }
 
-/** parseArgs would read `-42` as short options; ctl has none made of digits, so it is a value. */
-const NEGATIVE_NUMBER = /^-\d+$/;
-const SHIELD = '\u0000';
+/** "a", "a and b", "a, b and c". */
+function inWords(names: readonly string[]): string {
+  return names.length < 2
+    ? names.join('')
+    : `${names.slice(0, -1).join(', ')} and ${names.at(-1) ?? ''}`;
+}
+
+/** A command's arguments as docs/cli.md writes them: `TABLE KEY [VALUE]`. */
+export function argumentShape(cmd: Command): string {
+  return cmd.registeredArguments
+    .map((arg) => (arg.required ? arg.name() : `[${arg.name()}]`))
+    .join(' ');
+}
+
+function argumentCount(n: number): string {
+  return `${n} argument${n === 1 ? '' : 's'}`;
+}
 
 /**
- * Runs one group's node:util parseArgs call (common options plus the group's own, strictly,
- * positionals allowed; the group makes the call so TypeScript infers its option values). Negative
- * numbers reach the group as values (`seti t k -1`, `--expire -1` then fails validation), and
- * parseArgs errors (unknown option, missing value) become UsageError.
+ * The commander Command every ctl group and command is. Its parse errors become UsageError in
+ * ctl's words (exit 2, the message, then this command's help), and an option given to the wrong
+ * command names the commands it belongs to.
  */
-export function parseCommandLine<
-  T extends { values: Record<string, unknown>; positionals: string[] },
->(argv: readonly string[], parse: (args: string[]) => T): T {
-  let result: T;
-  try {
-    result = parse(argv.map((arg) => (NEGATIVE_NUMBER.test(arg) ? SHIELD + arg : arg)));
-  } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
+export class CtlCommand extends Command {
+  override createCommand(name?: string): CtlCommand {
+    return new CtlCommand(name);
   }
-  const unshield = (text: string) => (text.startsWith(SHIELD) ? text.slice(1) : text);
-  result.positionals = result.positionals.map(unshield);
-  for (const [name, value] of Object.entries(result.values)) {
-    if (typeof value === 'string') result.values[name] = unshield(value);
+
+  /** Every commander usage error comes through here (with exitOverride, nothing else exits). */
+  override error(message: string, options?: { code?: string }): never {
+    throw new UsageError(this.usageMessage(message, options?.code), this);
   }
-  return result;
+
+  private usageMessage(message: string, code: string | undefined): string {
+    const args = this.args;
+    const shape = argumentShape(this);
+    switch (code) {
+      case 'commander.unknownOption': {
+        const flag = /'([^']*)'/.exec(message)?.[1] ?? '';
+        const name = flag.split('=')[0] ?? flag;
+        const declares = (cmd: Command) =>
+          cmd.options.some((o) => o.long === name || o.short === name);
+        const children = this.commands.filter(declares).map((c) => c.name());
+        if (children.length > 0) return `${name} goes after the command (${inWords(children)})`;
+        const siblings = (this.parent?.commands ?? []).filter(declares).map((c) => c.name());
+        if (siblings.length > 0) return `${name} goes with ${inWords(siblings)} only`;
+        return `Unknown option '${flag}'`;
+      }
+      case 'commander.missingArgument':
+        return `${this.name()} needs ${shape} (expected ${shape}, got ${argumentCount(args.length)})`;
+      case 'commander.excessArguments':
+        if (this.commands.length > 0) {
+          return this.parent
+            ? `unknown ${this.name()} command '${args[0] ?? ''}'`
+            : `unknown group '${args[0] ?? ''}'`;
+        }
+        return (
+          `unexpected argument '${args[this.registeredArguments.length] ?? ''}' ` +
+          `(expected ${shape || 'no arguments'}, got ${argumentCount(args.length)})`
+        );
+      default:
+        return message.replace(/^error: /, '');
+    }
+  }
+
+  /**
+   * A group of commands: `sipfleet ctl <name> <command>`; `summary` is its line in the list of
+   * groups, `description` heads its own help. Run without a command (or with one it
+   * does not have), it is a usage error listing its commands.
+   */
+  group(name: string, summary: string, description: string): CtlCommand {
+    return this.command(name)
+      .summary(summary)
+      .description(description)
+      .action(function (this: Command) {
+        const names = inWords(this.commands.map((c) => c.name())).replace(/ and (\S+)$/, ' or $1');
+        throw new UsageError(`missing ${this.name()} command (${names})`, this);
+      });
+  }
+}
+
+/** `sipfleet ctl` itself: the common options, the environment and the exit code of the run. */
+export class CtlProgram extends CtlCommand {
+  exitCode: number = EXIT.ok;
+
+  constructor(readonly env: NodeJS.ProcessEnv) {
+    super('sipfleet ctl');
+    this.usage('<group> <command> [arguments] [options]')
+      .addOption(
+        new Option(
+          '--redis-url <URL>',
+          'redis://, rediss://, redis-sentinel://h1:p1,h2:p2/master, redis-cluster://h1:p1,...' +
+            ` (env SIPFLEET_REDIS_URL, else redis.url of --config, default ${DEFAULT_REDIS_URL})`,
+        ),
+      )
+      .addOption(
+        new Option(
+          '--prefix <P>',
+          `key prefix (env SIPFLEET_PREFIX, else redis.prefix of --config, default ${DEFAULT_KEY_PREFIX})`,
+        ),
+      )
+      .addOption(
+        new Option(
+          '-c, --config <FILE>',
+          "the edge's YAML/JSON config: Redis location and htable declarations",
+        ),
+      )
+      .option('--json', 'machine-readable output (one JSON document on stdout)')
+      .exitOverride()
+      .configureHelp({
+        showGlobalOptions: true,
+        // Lower-case headings, as the rest of sipfleet's help; the arguments as docs/cli.md shows them.
+        styleTitle: (title) => title.toLowerCase(),
+        subcommandTerm: (cmd) => [cmd.name(), argumentShape(cmd)].filter(Boolean).join(' '),
+      } satisfies Partial<Help>);
+    this.action(function (this: Command) {
+      const groups = this.commands.map((c) => c.name()).join(', ');
+      throw new UsageError(`missing group (${groups})`, this);
+    });
+  }
+}
+
+function rootOf(cmd: Command): Command {
+  return cmd.parent ? rootOf(cmd.parent) : cmd;
+}
+
+/**
+ * The action of one ctl command: resolves the settings from the common options and the
+ * environment, runs `handler` with the command's arguments and all its options, and keeps the
+ * exit code it resolves to. A UsageError it throws prints this command's help.
+ */
+export function ctlAction<O extends object = object>(
+  handler: (settings: CtlSettings, args: string[], options: O) => Promise<number>,
+) {
+  return async function (this: Command): Promise<void> {
+    const root = rootOf(this);
+    if (!(root instanceof CtlProgram)) throw new Error('a ctl command outside CtlProgram');
+    const options = this.optsWithGlobals<CommonValues & O>();
+    try {
+      root.exitCode = await handler(resolveSettings(options, root.env), this.args, options);
+    } catch (err) {
+      if (err instanceof UsageError) err.command ??= this;
+      throw err;
+    }
+  };
 }
 
 export interface CommonValues {
-  'redis-url'?: string | undefined;
+  redisUrl?: string | undefined;
   prefix?: string | undefined;
   config?: string | undefined;
   json?: boolean | undefined;
@@ -144,7 +238,7 @@ export function resolveSettings(values: CommonValues, env: NodeJS.ProcessEnv): C
   }
   return {
     redisUrl:
-      values['redis-url'] ??
+      values.redisUrl ??
       edgeConfig?.redis.url ??
       nonEmpty(env.SIPFLEET_REDIS_URL) ??
       DEFAULT_REDIS_URL,

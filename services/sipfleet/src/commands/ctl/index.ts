@@ -1,58 +1,30 @@
-// `sipfleet ctl <group> …`: picks the command group and turns every failure into one stderr line
-// and an exit code (docs/cli.md). A new group (e.g. `dispatcher`) is one file exporting a CtlGroup
-// plus one line in GROUPS.
+// `sipfleet ctl <group> …`: the commander tree of every group and command, and the one place that
+// turns every failure into one stderr line and an exit code (docs/cli.md). A new group is one
+// file exporting a function that adds it to the program, plus one line in ctlProgram.
+import { CommanderError } from 'commander';
 import { HtableError } from '@sipfleet/htable';
 import { SipfleetRedisError } from '@sipfleet/redis';
-import {
-  COMMON_USAGE,
-  COMMON_VALUE_OPTIONS,
-  type CtlGroup,
-  CtlError,
-  EXIT,
-  UsageError,
-} from './common.js';
-import { dispatcherGroup } from './dispatcher.js';
-import { fleetGroup } from './fleet.js';
-import { htableGroup } from './htable.js';
-import { maintenanceGroup } from './maintenance.js';
-import { secfilterGroup } from './secfilter.js';
+import { CtlError, CtlProgram, EXIT, UsageError } from './common.js';
+import { addDispatcher } from './dispatcher/index.js';
+import { addFleet } from './fleet/index.js';
+import { addHtable } from './htable/index.js';
+import { addMaintenance } from './maintenance/index.js';
+import { addSecfilter } from './secfilter/index.js';
 
-const GROUPS: Readonly<Record<string, CtlGroup>> = {
-  dispatcher: dispatcherGroup,
-  fleet: fleetGroup,
-  htable: htableGroup,
-  maintenance: maintenanceGroup,
-  secfilter: secfilterGroup,
-};
-
-export const CTL_USAGE = `usage: sipfleet ctl <group> <command> [options]
-
-Operator commands, run against Redis (kamctl/kamcmd for the fleet). See docs/cli.md.
-
-groups:
-  dispatcher    list, reload, set-state, add, remove, hash, ping-active, probe
-  fleet         list (the live edges)
-  htable        get, sets, seti, delete, dump, list, flush, reload, stats
-  maintenance   on, off, status (fleet-wide or --node ID)
-  secfilter     add, remove, list, block, unblock, blocked
-
-'sipfleet ctl <group> --help' lists a group's commands.
-
-${COMMON_USAGE}`;
-
-/** The group name is the first argument that is neither an option nor a common option's value. */
-function splitGroup(argv: readonly string[]): { group: string | undefined; rest: string[] } {
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] ?? '';
-    if (COMMON_VALUE_OPTIONS.has(arg)) {
-      i++;
-      continue;
-    }
-    if (arg === '--') break;
-    if (arg.startsWith('-')) continue;
-    return { group: arg, rest: [...argv.slice(0, i), ...argv.slice(i + 1)] };
-  }
-  return { group: undefined, rest: [...argv] };
+/** The whole `sipfleet ctl` tree (also what `sipfleet completion` reads). */
+export function ctlProgram(env: NodeJS.ProcessEnv = process.env): CtlProgram {
+  const program = new CtlProgram(env);
+  program
+    .description(
+      'Operator commands, run against Redis (kamctl/kamcmd for the fleet). See docs/cli.md.',
+    )
+    .addHelpText('after', "\n'sipfleet ctl <group> --help' lists a group's commands.");
+  addDispatcher(program);
+  addFleet(program);
+  addHtable(program);
+  addMaintenance(program);
+  addSecfilter(program);
+  return program;
 }
 
 function fail(message: string): void {
@@ -64,26 +36,18 @@ export async function runCtl(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<number> {
-  const { group: name, rest } = splitGroup(argv);
-  if (name === undefined) {
-    const help = rest.includes('--help') || rest.includes('-h');
-    (help ? process.stdout : process.stderr).write(CTL_USAGE);
-    return help ? EXIT.ok : EXIT.usage;
-  }
-  const group = GROUPS[name];
-  if (!group) {
-    fail(`unknown group '${name}'`);
-    process.stderr.write(CTL_USAGE);
-    return EXIT.usage;
-  }
+  const program = ctlProgram(env);
   try {
-    return await group.run(rest, env);
+    await program.parseAsync(argv, { from: 'user' });
+    return program.exitCode;
   } catch (err) {
     if (err instanceof UsageError) {
       fail(err.message);
-      process.stderr.write(group.usage);
+      process.stderr.write((err.command ?? program).helpInformation());
       return EXIT.usage;
     }
+    // --help: commander printed it and "exits" 0.
+    if (err instanceof CommanderError) return err.exitCode;
     if (err instanceof CtlError) {
       fail(err.message);
       return err.exitCode;

@@ -1,32 +1,17 @@
 // `sipfleet ctl fleet list`: the edges alive right now, from the membership records they
 // heartbeat into Redis (`fleet.heartbeatMs`, gone `fleet.ttlMs` after the last one). What
 // `kamcmd core.info` tells about one Kamailio, for every edge at once.
-import { parseArgs } from 'node:util';
 import { type MemberRecord, listMembers } from '@sipfleet/dispatcher';
 import {
-  COMMON_OPTIONS,
-  COMMON_USAGE,
-  type CtlGroup,
+  type CtlCommand,
   type CtlSettings,
   EXIT,
-  UsageError,
   columns,
+  ctlAction,
   formatDuration,
   output,
-  parseCommandLine,
-  resolveSettings,
   withRedis,
-} from './common.js';
-
-export const FLEET_USAGE = `usage: sipfleet ctl fleet list [options]
-
-  list    the live edges: node id, version, SIP and admin addresses, uptime, calls in flight,
-          state (serving, maintenance, draining) and the age of the last heartbeat
-
-An edge appears within one heartbeat of its start and disappears when it stops, or at most
-fleet.ttlMs (default 3 s) after it died.
-
-${COMMON_USAGE}`;
+} from '../common.js';
 
 function state(m: MemberRecord): string {
   switch (m.maintenance) {
@@ -66,25 +51,17 @@ async function list(settings: CtlSettings): Promise<number> {
   return EXIT.ok;
 }
 
-export const fleetGroup: CtlGroup = {
-  usage: FLEET_USAGE,
-  async run(argv, env) {
-    const { values, positionals } = parseCommandLine(argv, (args) =>
-      parseArgs({ args, options: COMMON_OPTIONS, allowPositionals: true, strict: true }),
-    );
-    if (values.help) {
-      process.stdout.write(FLEET_USAGE);
-      return EXIT.ok;
-    }
-    const [command, ...rest] = positionals;
-    if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0] ?? ''}'`);
-    switch (command) {
-      case 'list':
-        return list(resolveSettings(values, env));
-      case undefined:
-        throw new UsageError('missing fleet command (list)');
-      default:
-        throw new UsageError(`unknown fleet command '${command}'`);
-    }
-  },
-};
+export function addList(fleet: CtlCommand): void {
+  fleet
+    .command('list')
+    .description(
+      'the live edges: node id, version, SIP and admin addresses, uptime, calls in flight, ' +
+        'state (serving, maintenance, draining) and the age of the last heartbeat',
+    )
+    .addHelpText(
+      'after',
+      '\nAn edge appears within one heartbeat of its start and disappears when it stops, or at most\n' +
+        'fleet.ttlMs (default 3 s) after it died.',
+    )
+    .action(ctlAction(list));
+}
