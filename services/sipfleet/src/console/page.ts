@@ -15,7 +15,7 @@ export const CONSOLE_HTML = `<!doctype html>
   header .spacer { flex: 1; }
   header input { width: 16rem; }
   main { padding: 0 1.2rem 1.2rem; }
-  section { background: #fff; border: 1px solid #d5dbe3; border-radius: 6px; margin-top: 1rem; padding: .6rem 1rem; }
+  section { background: #fff; border: 1px solid #d5dbe3; border-radius: 6px; margin-top: 1rem; padding: .6rem 1rem; overflow-x: auto; }
   h2 { font-size: 1rem; margin: .2rem 0 .6rem; }
   table { border-collapse: collapse; width: 100%; }
   th, td { text-align: left; padding: .25rem .6rem; border-bottom: 1px solid #e6e9ee; white-space: nowrap; }
