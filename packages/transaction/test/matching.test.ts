@@ -160,5 +160,5 @@ test("onResponseSent: the layer's own responses (100 Trying, 200 and 481 to CANC
   h.peerSends(requestText({ method: 'CANCEL', branch: 'z9hG4bKnone' }));
   invite.respond(createResponse(invite.request, 487, undefined, { toTag: 'ring' }));
   assert.deepEqual(h.takeInbox(), ['100', '180', '200', '481', '487']);
-  assert.deepEqual(sent, [100, 200, 481], 'the 180 and the 487 are the TU answered');
+  assert.deepEqual(sent, [100, 200, 481], 'the 180 and the 487 came from the TU');
 });
