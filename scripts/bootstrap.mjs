@@ -50,7 +50,8 @@ if (
 
 // Debian packages: binary -> package
 const wanted = [['redis-server', 'redis-server']];
-if (purpose === 'test') wanted.push(['sipp', 'sip-tester'], ['promtool', 'prometheus']);
+if (purpose === 'test')
+  wanted.push(['sipp', 'sip-tester'], ['promtool', 'prometheus'], ['chromium', 'chromium']);
 const missing = wanted.filter(([bin]) => !onPath(bin));
 if (missing.length > 0) {
   const pkgs = missing.map(([, pkg]) => pkg);

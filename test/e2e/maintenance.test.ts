@@ -112,6 +112,52 @@ describe('shared state across edges', { concurrency: 1 }, () => {
     assert.equal(await probeInvite(b.port), 480, 'the other edge keeps taking calls');
   });
 
+  test('an INVITE refused by maintenance: the 100 and the 503 counted with their origins', async (t) => {
+    const redis = await startRedis();
+    t.after(() => redis.stop());
+    const prefix = uniquePrefix();
+    const config = { redis: { url: redis.url, prefix }, routing: { module: ROUTES } };
+    const edge = await startEdge(t, config, { TEST_DESTINATION: 'sip:127.0.0.1:9' });
+    const at = Date.now();
+    await redisCli(redis.port, 'HSET', `${prefix}:{ht:config}:maint`, 'i', '1');
+    await until(edge, 503, at);
+    const count = (cls: string, origin: string) =>
+      edge.metric('sipfleet_sip_responses_total', { class: cls, origin });
+    const origins = ['relayed', 'local', 'stateless', 'transaction'];
+    const read = async () =>
+      Object.fromEntries(
+        await Promise.all(
+          ['1xx', '5xx'].flatMap((cls) =>
+            origins.map(async (o) => [`${cls} ${o}`, await count(cls, o)] as const),
+          ),
+        ),
+      );
+    const before = await read();
+    const refused = await runSipp({
+      scenario: 'uac-reject',
+      remote: { host: '127.0.0.1', port: edge.port },
+      service: 'bob',
+      rate: 10,
+      maxCalls: 5,
+      owner: t,
+    });
+    assert.equal(refused.successful, 5, 'every INVITE got a final error response');
+    const after = await read();
+    const delta = Object.fromEntries(
+      Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]),
+    );
+    assert.deepEqual(delta, {
+      '1xx relayed': 0,
+      '1xx local': 0,
+      '1xx stateless': 0,
+      '1xx transaction': 5, // the transaction layer's 100 Trying
+      '5xx relayed': 0,
+      '5xx local': 5, // the maintenance step's 503
+      '5xx stateless': 0,
+      '5xx transaction': 0,
+    });
+  });
+
   test('Redis killed under load: edges route on cached state, say not-ready, recover', async (t) => {
     const redis = await startRedis();
     t.after(() => redis.stop());

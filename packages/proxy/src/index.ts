@@ -11,7 +11,7 @@ export type {
   RoutingHooks,
   RoutingMetrics,
 } from './hooks.js';
-export type { ProxyObserver } from './observer.js';
+export type { ProxyObserver, ResponseOrigin } from './observer.js';
 export { DEFAULT_MAX_FORWARDS, DEFAULT_TIMERS } from './options.js';
 export type { AdvertisedAddress, BranchTimers, ProxyOptions } from './options.js';
 export { Myself } from './myself.js';

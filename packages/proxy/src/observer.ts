@@ -1,7 +1,17 @@
+/**
+ * Who made a response the element sent: `relayed` (a downstream answer forwarded upstream, with
+ * or without a transaction), `local` (the proxy or a routing hook answered: 404 from routing, 503
+ * from maintenance or shedding), `stateless` (the receive path answered a request it could not
+ * hand on, such as a 400 to a malformed one) and `transaction` (the transaction layer's own: 100
+ * Trying, 200 or 481 to a CANCEL).
+ */
+export type ResponseOrigin = 'relayed' | 'local' | 'stateless' | 'transaction';
+
 /** What the proxy tells its host process about, for metrics (the service owns prom-client). */
 export interface ProxyObserver {
   requestReceived(method: string): void;
-  responseSent(status: number): void;
+  /** A response went upstream; the proxy reports `relayed` and `local` ones. */
+  responseSent(status: number, origin: ResponseOrigin): void;
   /** Seconds from a request's arrival to the relay of its branch. */
   relayLatency(seconds: number): void;
   hookError(hook: string): void;

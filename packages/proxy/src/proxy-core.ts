@@ -148,7 +148,7 @@ export class ProxyCore implements TransactionUser {
     tx.respond(
       createResponse(req, status, reason, headers === undefined ? undefined : { headers }),
     );
-    this.observer.responseSent(status);
+    this.observer.responseSent(status, 'local');
   }
 
   private refuseAfterError(tx: ServerTransaction, req: SipRequest, err: unknown): void {

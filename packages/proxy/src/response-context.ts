@@ -192,6 +192,6 @@ export class ResponseContext {
     if (fromDownstream) res.removeFirstValue('via'); // §16.7 step 9: our Via comes off
     if (res.status >= 200) this.replied = true;
     this.serverTx.respond(res);
-    this.observer.responseSent(res.status);
+    this.observer.responseSent(res.status, fromDownstream ? 'relayed' : 'local');
   }
 }

@@ -72,6 +72,7 @@ export class StatelessRelay {
       return;
     }
     this.send(viaTarget(next), res);
+    this.observer.responseSent(res.status, 'relayed');
   }
 
   private send(target: SendTarget, msg: SipMessage): void {

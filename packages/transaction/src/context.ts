@@ -11,6 +11,8 @@ export interface TransactionContext {
   readonly user: TransactionUser;
   /** A retransmission was sent (metric). */
   retransmitted(kind: 'request' | 'response'): void;
+  /** The transaction sent a response of its own making, a 100 Trying (metric). */
+  responded(status: number): void;
   /** Removes a terminated server transaction from the layer's table (if it is still the one under `key`). */
   serverTerminated(key: string, tx: object): void;
   /** Removes a terminated client transaction from the layer's tables (if it is still the one under `branch`). */

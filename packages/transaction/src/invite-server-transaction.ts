@@ -206,6 +206,7 @@ export class InviteServerTransaction implements ServerTransaction {
     this.#lastResponse = trying;
     this.#last = trying.toBuffer();
     this.#send(this.#last);
+    this.#ctx.responded(100);
   }
 
   #timerG(): void {

@@ -19,8 +19,12 @@ export interface SipEndpointObserver {
    * error response went back, `'dropped'` otherwise (responses, ACKs, garbage, faults a later step found).
    */
   parseError?(action: 'answered' | 'dropped', err: unknown, remote: RemoteInfo): void;
-  /** A response the endpoint sent itself (the stateless answers; the transactions' own are not seen here). */
-  responseSent?(status: number): void;
+  /**
+   * A response the receive path made itself: `stateless`, the endpoint's answers to requests it cannot
+   * hand on; `transaction`, the layer's own ({@link TransactionLayer.onResponseSent}: 100 Trying, 200 or
+   * 481 to a CANCEL). The transaction user's responses are not seen here.
+   */
+  responseSent?(status: number, origin: 'stateless' | 'transaction'): void;
   /** A retransmission the transaction layer sent ({@link TransactionLayer.onRetransmission}). */
   retransmission?(kind: 'request' | 'response'): void;
   /** Handling a message threw something other than a parse error: a bug, never the peer's doing. */
@@ -60,6 +64,9 @@ export class SipEndpoint {
     const observer = this.#observer;
     if (observer.retransmission !== undefined) {
       this.#layer.onRetransmission = (kind) => observer.retransmission?.(kind);
+    }
+    if (observer.responseSent !== undefined) {
+      this.#layer.onResponseSent = (status) => observer.responseSent?.(status, 'transaction');
     }
   }
 
@@ -149,7 +156,7 @@ export class SipEndpoint {
 
   #answer(req: SipRequest, status: number, reason: string | undefined, target: SendTarget): void {
     this.#sender.send(target, statelessResponse(req, status, reason).toBuffer());
-    this.#observer.responseSent?.(status);
+    this.#observer.responseSent?.(status, 'stateless');
   }
 }
 

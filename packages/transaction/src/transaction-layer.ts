@@ -47,6 +47,8 @@ export class TransactionLayer {
   /** Metric hook: a retransmission was sent ('request': Timer A/E or a re-sent ACK; 'response': Timer G or an
    *  answer to a retransmitted request). */
   onRetransmission?: (kind: 'request' | 'response') => void;
+  /** Metric hook: a response the layer made itself (100 Trying, 200 or 481 to a CANCEL), not the TU's. */
+  onResponseSent?: (status: number) => void;
   /** Metric hook (addition to the contract): a message dropped because a header needed for matching is malformed. */
   onMalformed?: (msg: SipRequest | SipResponse, err: unknown) => void;
 
@@ -74,6 +76,7 @@ export class TransactionLayer {
       timers: this.timers,
       user: opts.user,
       retransmitted: (kind) => this.onRetransmission?.(kind),
+      responded: (status) => this.onResponseSent?.(status),
       serverTerminated: (key, tx) => {
         if (server.get(key) === tx) server.delete(key);
       },
@@ -234,6 +237,7 @@ export class TransactionLayer {
       tx.respond(
         createResponse(cancel, 200, undefined, toTag !== undefined ? { toTag } : undefined),
       );
+      this.onResponseSent?.(200);
       this.#user.onCancel(cancel, invite);
       return;
     }
@@ -242,6 +246,7 @@ export class TransactionLayer {
       return;
     }
     tx.respond(createResponse(cancel, 481));
+    this.onResponseSent?.(481);
   }
 
   /**

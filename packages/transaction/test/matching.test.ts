@@ -146,3 +146,19 @@ test('stray responses go to onStrayResponse; matching headers broken after parsi
   assert.equal(h.user.stray.length, 1);
   assert.deepEqual(h.layer.counts, { server: 0, client: 0 });
 });
+
+test("onResponseSent: the layer's own responses (100 Trying, 200 and 481 to CANCEL), never the TU's", (t) => {
+  const h = new Harness();
+  t.after(() => h.close());
+  const sent: number[] = [];
+  h.layer.onResponseSent = (status) => sent.push(status);
+  h.peerSends(requestText({ branch: 'z9hG4bKown' }));
+  const invite = h.user.requests[0]?.tx;
+  assert.ok(invite);
+  invite.respond(createResponse(invite.request, 180, undefined, { toTag: 'ring' }));
+  h.peerSends(requestText({ method: 'CANCEL', branch: 'z9hG4bKown' }));
+  h.peerSends(requestText({ method: 'CANCEL', branch: 'z9hG4bKnone' }));
+  invite.respond(createResponse(invite.request, 487, undefined, { toTag: 'ring' }));
+  assert.deepEqual(h.takeInbox(), ['100', '180', '200', '481', '487']);
+  assert.deepEqual(sent, [100, 200, 481], 'the 180 and the 487 came from the TU');
+});

@@ -45,6 +45,16 @@ export const edgeConfigSchema = z
         address: z.string().min(1).default('127.0.0.1'),
         /** 0 picks a free port (logged). @default 9060 */
         port: port.default(9060),
+        /**
+         * Bearer token of the mutating admin endpoints (the console's actions); `/metrics`,
+         * `/healthz`, `/readyz` and the console's read-only view stay open. Without one the
+         * mutating endpoints answer 403. Env SIPFLEET_ADMIN_TOKEN overrides. @default none
+         */
+        token: z
+          .string()
+          .min(16, 'an admin token needs at least 16 characters (openssl rand -hex 16)')
+          .regex(/^\S+$/, 'an admin token has no white space')
+          .optional(),
       })
       .strict()
       .default({ address: '127.0.0.1', port: 9060 }),
@@ -395,7 +405,12 @@ export function applyCommonEnv(
     if (!m?.[1] || !m[2]) {
       throw new ConfigError(`SIPFLEET_ADMIN: '${env.SIPFLEET_ADMIN}' is not host:port`);
     }
-    out.admin = { address: m[1], port: Number(m[2]) };
+    // The address only: a token from the file stays.
+    out.admin = {
+      ...(out.admin as Record<string, unknown> | undefined),
+      address: m[1],
+      port: Number(m[2]),
+    };
   }
   return out;
 }
@@ -434,12 +449,21 @@ export function invalidConfig(
   return new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
 }
 
-/** Edge environment: the common variables plus SIPFLEET_LISTEN=`udp:127.0.0.1:5060,tcp:[::1]:5060`. */
+/**
+ * Edge environment: the common variables, SIPFLEET_ADMIN_TOKEN and
+ * SIPFLEET_LISTEN=`udp:127.0.0.1:5060,tcp:[::1]:5060`.
+ */
 export function applyEnv(
   raw: Record<string, unknown>,
   env: NodeJS.ProcessEnv,
 ): Record<string, unknown> {
   const out = applyCommonEnv(raw, env);
+  if (env.SIPFLEET_ADMIN_TOKEN) {
+    out.admin = {
+      ...(out.admin as Record<string, unknown> | undefined),
+      token: env.SIPFLEET_ADMIN_TOKEN,
+    };
+  }
   if (env.SIPFLEET_LISTEN) {
     out.listen = env.SIPFLEET_LISTEN.split(',').map((item) => {
       const m = /^(udp|tcp):(\[[^\]]+\]|[^:]+):(\d+)$/.exec(item.trim());

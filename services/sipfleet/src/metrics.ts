@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { ProxyObserver, RoutingMetrics } from '@sipfleet/proxy';
+import type { ProxyObserver, ResponseOrigin, RoutingMetrics } from '@sipfleet/proxy';
 import { registerProcessMetrics } from './process-metrics.js';
 
 export interface DestinationGaugeRow {
@@ -10,11 +10,14 @@ export interface DestinationGaugeRow {
   load?: number;
 }
 
+const ORIGINS: readonly ResponseOrigin[] = ['relayed', 'local', 'stateless', 'transaction'];
+const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', '6xx'] as const;
+
 /** One registry per process; every metric name is listed in docs/metrics.md (a test keeps them in step). */
 export class EdgeMetrics implements ProxyObserver {
   readonly registry = new Registry();
   private readonly requests: Counter<'method'>;
-  private readonly responses: Counter<'class'>;
+  private readonly responses: Counter<'class' | 'origin'>;
   private readonly latency: Histogram;
   private readonly hookErrors: Counter<'hook'>;
   readonly parseErrors: Counter<'action'>;
@@ -34,7 +37,8 @@ export class EdgeMetrics implements ProxyObserver {
   readonly overloadShedFraction: Gauge;
   readonly eventLoopDelay: Histogram;
   private readonly byMethod = new Map<string, Counter.Internal>();
-  private readonly byClass: Counter.Internal[];
+  /** Children by origin, then class index (status / 100 - 1): no label lookup per response. */
+  private readonly byOrigin: Record<ResponseOrigin, Counter.Internal[]>;
 
   constructor(
     nodeId: string,
@@ -51,11 +55,16 @@ export class EdgeMetrics implements ProxyObserver {
     });
     this.responses = new Counter({
       name: 'sipfleet_sip_responses_total',
-      help: 'SIP responses sent upstream, by class (1xx..6xx)',
-      labelNames: ['class'],
+      help: 'Every SIP response the edge sent, by class (1xx..6xx) and origin (relayed, local, stateless, transaction)',
+      labelNames: ['class', 'origin'],
       registers: [this.registry],
     });
-    this.byClass = ['1xx', '2xx', '3xx', '4xx', '5xx', '6xx'].map((c) => this.responses.labels(c));
+    const byOrigin: Partial<Record<ResponseOrigin, Counter.Internal[]>> = {};
+    for (const origin of ORIGINS) {
+      // Every series exists from the start, at 0, so rate() and sums see no gaps.
+      byOrigin[origin] = CLASSES.map((c) => this.responses.labels({ class: c, origin }));
+    }
+    this.byOrigin = byOrigin as Record<ResponseOrigin, Counter.Internal[]>;
     this.latency = new Histogram({
       name: 'sipfleet_relay_latency_seconds',
       help: 'Time from a request arriving to its branch being relayed',
@@ -232,8 +241,8 @@ export class EdgeMetrics implements ProxyObserver {
     child.inc();
   }
 
-  responseSent(status: number): void {
-    this.byClass[Math.floor(status / 100) - 1]?.inc();
+  responseSent(status: number, origin: ResponseOrigin): void {
+    this.byOrigin[origin][Math.floor(status / 100) - 1]?.inc();
   }
 
   relayLatency(seconds: number): void {

@@ -8,6 +8,7 @@ import type { TransportProtocol } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import { startAdminServer } from '../admin-server.js';
 import type { EdgeConfig } from '../config.js';
+import { ConsoleApp } from '../console/console.js';
 import { EdgeMetrics } from '../metrics.js';
 import { destinationRows } from './gauges.js';
 import { MaintenanceCheck } from './maintenance.js';
@@ -174,6 +175,17 @@ export class Edge {
                   ...notInStep(shared).map((name) => `${name} not in step`),
                   ...(late.membership?.joined === false ? ['fleet membership not joined'] : []),
                 ]),
+          ],
+        },
+        {
+          ...(config.admin.token === undefined ? {} : { token: config.admin.token }),
+          apps: [
+            new ConsoleApp({
+              nodeId: config.nodeId,
+              tokenConfigured: config.admin.token !== undefined,
+              redis: shared && { conn: shared.conn, htables: shared.htables },
+              listFile: config.dispatcher.listFile,
+            }),
           ],
         },
       );

@@ -20,7 +20,7 @@ export function receiveObserver(metrics: EdgeMetrics, log: Logger): SipEndpointO
         );
       }
     },
-    responseSent: (status) => metrics.responseSent(status),
+    responseSent: (status, origin) => metrics.responseSent(status, origin),
     retransmission: (kind) => metrics.retransmissions.inc({ kind }),
     processingFailed: (err, remote) =>
       log.error({ err, remote: `${remote.address}:${remote.port}` }, 'message processing failed'),
