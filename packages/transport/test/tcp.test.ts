@@ -187,7 +187,7 @@ describe('TCP transport (RFC 3261 sections 18.2.2, 18.3; RFC 5626 3.5.1)', () =>
     t.after(() => limited.close());
     const inL = inbox(limited);
     const port = limited.sentBy('tcp').port;
-    const peers = [];
+    const peers: Awaited<ReturnType<typeof rawClient>>[] = [];
     for (let i = 0; i < 3; i++) peers.push(await rawClient(port));
     t.after(() => peers.forEach((p) => p.socket.destroy()));
     // Accepted connections register on the server's 'connection' event, after the client's 'connect'.
