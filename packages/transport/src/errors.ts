@@ -20,6 +20,10 @@ export const TransportErrorCode = {
   FramingBadContentLength: 'SIPFLEET_ERR_TRANSPORT_FRAMING_BAD_CONTENT_LENGTH',
   /** A message (datagram or stream frame) larger than `maxMessageBytes`. */
   MessageTooLarge: 'SIPFLEET_ERR_TRANSPORT_MESSAGE_TOO_LARGE',
+  /** An inbound TCP connection from an address already holding `maxConnectionsPerSource`; closed at once. */
+  ConnectionsPerSource: 'SIPFLEET_ERR_TRANSPORT_CONNECTIONS_PER_SOURCE',
+  /** A TCP connection held an incomplete message longer than `tcpMessageTimeoutMs` (slowloris); closed. */
+  MessageTimeout: 'SIPFLEET_ERR_TRANSPORT_MESSAGE_TIMEOUT',
   /** URI scheme the transport cannot reach: `sips:` (TLS is out of scope) or `tel:`. */
   UnsupportedScheme: 'SIPFLEET_ERR_TRANSPORT_UNSUPPORTED_SCHEME',
   /** `transport=` URI parameter other than udp/tcp. */

@@ -49,6 +49,11 @@ export class StreamFramer {
     private readonly events: FramerEvents,
   ) {}
 
+  /** True while part of a message is buffered (the last chunk did not end on a message boundary). */
+  get partial(): boolean {
+    return this.pending !== undefined;
+  }
+
   /** Feeds one chunk; returns the framing error that makes the rest of the stream unusable, if any. */
   push(chunk: Buffer): FramingError | undefined {
     if (this.failed) return undefined;

@@ -19,6 +19,10 @@ export interface TcpOptions {
   idleTimeoutMs: number;
   connectTimeoutMs: number;
   maxMessageBytes: number;
+  /** Inbound connections one remote address may hold; 0 = no limit. */
+  maxConnectionsPerSource: number;
+  /** How long an incomplete message may stay buffered on a connection. */
+  messageTimeoutMs: number;
   onMessage(data: Buffer, remote: RemoteInfo): void;
   onDropped(reason: string, remote: RemoteInfo): void;
 }
@@ -41,6 +45,10 @@ class TcpConnection {
   /** The error that will be reported to queued sends if the connect fails. */
   lastError: Error | undefined;
   readonly framer: StreamFramer;
+  /** Runs while an incomplete message is buffered (slowloris guard); undefined between messages. */
+  messageTimer: NodeJS.Timeout | undefined;
+  /** A message was framed during the current `push` (the buffered partial one is then a new one). */
+  framed = false;
 
   constructor(
     readonly socket: net.Socket,
@@ -53,7 +61,10 @@ class TcpConnection {
     this.remote = remote;
     this.queue = connecting ? [] : undefined;
     this.framer = new StreamFramer(maxMessageBytes, {
-      message: (frame) => onFrame(frame, this),
+      message: (frame) => {
+        this.framed = true;
+        onFrame(frame, this);
+      },
       ping: () => this.socket.write(PONG),
     });
   }
@@ -90,6 +101,8 @@ export class TcpTransport {
   private readonly byId = new Map<number, TcpConnection>();
   /** `address:port` of the peer -> connection (the newest one when both sides opened one). */
   private readonly byAddress = new Map<string, TcpConnection>();
+  /** Remote address -> inbound connections it holds (only kept while > 0). */
+  private readonly inboundBySource = new Map<string, number>();
   private nextId = 1;
   private closed = false;
 
@@ -154,14 +167,30 @@ export class TcpTransport {
       socket.destroy();
       return;
     }
+    const source = socket.remoteAddress;
+    const held = this.inboundBySource.get(source) ?? 0;
     const remote: RemoteInfo = {
       protocol: 'tcp',
-      address: socket.remoteAddress,
+      address: source,
       port: socket.remotePort,
       family: listener.family,
-      connectionId: this.nextId++,
       local: listener.local,
     };
+    const max = this.options.maxConnectionsPerSource;
+    if (max > 0 && held >= max) {
+      // One address cannot exhaust file descriptors and memory; connections we open do not count.
+      this.options.onDropped(TransportErrorCode.ConnectionsPerSource, remote);
+      socket.destroy();
+      return;
+    }
+    this.inboundBySource.set(source, held + 1);
+    socket.once('close', () => {
+      const left = (this.inboundBySource.get(source) ?? 1) - 1;
+      if (left > 0) this.inboundBySource.set(source, left);
+      else this.inboundBySource.delete(source);
+    });
+    remote.connectionId = this.nextId++;
+    // Also bounds a brand-new connection that never sends anything: the timer runs from here.
     socket.setTimeout(this.options.idleTimeoutMs);
     this.register(socket, remote, false);
   }
@@ -223,11 +252,14 @@ export class TcpTransport {
     this.byId.set(id, conn);
     this.byAddress.set(key, conn);
     socket.on('data', (chunk: Buffer) => {
+      conn.framed = false;
       const error = conn.framer.push(chunk);
       if (error !== undefined) {
         this.options.onDropped(error, conn.remote);
         socket.destroy();
+        return;
       }
+      this.watchPartial(conn);
     });
     socket.on('timeout', () => {
       // Idle (no traffic either way for idleTimeoutMs) or connect timeout: close it.
@@ -239,6 +271,7 @@ export class TcpTransport {
     });
     socket.on('close', () => {
       conn.framer.stop();
+      clearTimeout(conn.messageTimer);
       this.byId.delete(id);
       if (this.byAddress.get(key) === conn) this.byAddress.delete(key);
       const queued = conn.queue;
@@ -257,6 +290,25 @@ export class TcpTransport {
       }
     });
     return conn;
+  }
+
+  /**
+   * Slowloris guard: the idle timeout is reset by every byte, so a peer trickling one message forever
+   * would hold its buffer and socket; the message timer runs from the first buffered byte of an
+   * incomplete message until that message completes.
+   */
+  private watchPartial(conn: TcpConnection): void {
+    if (!conn.framer.partial) {
+      clearTimeout(conn.messageTimer);
+      conn.messageTimer = undefined;
+    } else if (conn.messageTimer === undefined) {
+      conn.messageTimer = setTimeout(() => {
+        this.options.onDropped(TransportErrorCode.MessageTimeout, conn.remote);
+        conn.socket.destroy();
+      }, this.options.messageTimeoutMs);
+    } else if (conn.framed) {
+      conn.messageTimer.refresh(); // the buffered part belongs to a new message
+    }
   }
 }
 

@@ -23,6 +23,19 @@ export interface TransportOptions {
    */
   tcpIdleTimeoutMs?: number;
   /**
+   * Close a TCP connection that has held an incomplete message this long (a peer trickling bytes
+   * resets the idle timeout forever); reported to onDropped as SIPFLEET_ERR_TRANSPORT_MESSAGE_TIMEOUT.
+   * @default 10000
+   */
+  tcpMessageTimeoutMs?: number;
+  /**
+   * Inbound TCP connections one remote address may hold; the next one is closed at once and reported
+   * to onDropped as SIPFLEET_ERR_TRANSPORT_CONNECTIONS_PER_SOURCE. Connections this layer opens do
+   * not count. Raise it for trunks that open many; 0 = no limit.
+   * @default 64
+   */
+  maxConnectionsPerSource?: number;
+  /**
    * Give up an outgoing TCP connect after this long (queued sends get SIPFLEET_ERR_TRANSPORT_CONNECT).
    * @default 10000
    */
@@ -57,7 +70,10 @@ interface BoundSpec {
 export class TransportLayer implements MessageSender {
   /** One complete SIP message (UDP datagram or TCP frame). Exceptions thrown here are not caught. */
   onMessage: (data: Buffer, remote: RemoteInfo) => void = () => undefined;
-  /** Framing errors and oversize messages; `reason` is a SIPFLEET_ERR_TRANSPORT_* code. */
+  /**
+   * Framing errors, oversize messages, TCP connections refused or closed by a limit; `reason` is a
+   * SIPFLEET_ERR_TRANSPORT_* code.
+   */
   onDropped: (reason: string, remote: RemoteInfo) => void = () => undefined;
 
   private udp4: UdpSocket | undefined;
@@ -71,6 +87,8 @@ export class TransportLayer implements MessageSender {
       idleTimeoutMs: opts.tcpIdleTimeoutMs,
       connectTimeoutMs: opts.tcpConnectTimeoutMs,
       maxMessageBytes: opts.maxMessageBytes,
+      maxConnectionsPerSource: opts.maxConnectionsPerSource,
+      messageTimeoutMs: opts.tcpMessageTimeoutMs,
       onMessage: (data, remote) => this.onMessage(data, remote),
       onDropped: (reason, remote) => this.onDropped(reason, remote),
     });
@@ -84,6 +102,8 @@ export class TransportLayer implements MessageSender {
   static async listen(specs: ListenSpec[], opts: TransportOptions = {}): Promise<TransportLayer> {
     const options: Required<TransportOptions> = {
       tcpIdleTimeoutMs: opts.tcpIdleTimeoutMs ?? 60_000,
+      tcpMessageTimeoutMs: opts.tcpMessageTimeoutMs ?? 10_000,
+      maxConnectionsPerSource: opts.maxConnectionsPerSource ?? 64,
       tcpConnectTimeoutMs: opts.tcpConnectTimeoutMs ?? 10_000,
       maxMessageBytes: opts.maxMessageBytes ?? 65_535,
       udpRecvBufferSize: opts.udpRecvBufferSize ?? 4 * 1024 * 1024,

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { TransportError, TransportErrorCode, TransportLayer } from '../src/index.js';
 import { closedPort, inbox, rawClient, sipMessage } from './helpers.js';
@@ -164,7 +165,7 @@ describe('TCP transport (RFC 3261 sections 18.2.2, 18.3; RFC 5626 3.5.1)', () =>
     assert.equal((err as TransportError).code, TransportErrorCode.NoSocket);
   });
 
-  it('closes a connection idle for tcpIdleTimeoutMs', async (t) => {
+  it('closes a brand-new connection that never sends anything after tcpIdleTimeoutMs', async (t) => {
     const short = await TransportLayer.listen(
       [{ protocol: 'tcp', address: '127.0.0.1', port: 0 }],
       {
@@ -176,6 +177,111 @@ describe('TCP transport (RFC 3261 sections 18.2.2, 18.3; RFC 5626 3.5.1)', () =>
     await peer.closed; // would hang (test timeout) if the idle timer did not fire
     // The server side sees its 'close' a moment after the peer does.
     while (short.tcpConnectionCount > 0) await new Promise((resolve) => setImmediate(resolve));
+  });
+
+  it('closes the N+1th inbound connection from one address, not one from another address', async (t) => {
+    const limited = await TransportLayer.listen(
+      [{ protocol: 'tcp', address: '0.0.0.0', port: 0 }],
+      { maxConnectionsPerSource: 3 },
+    );
+    t.after(() => limited.close());
+    const inL = inbox(limited);
+    const port = limited.sentBy('tcp').port;
+    const peers: Awaited<ReturnType<typeof rawClient>>[] = [];
+    for (let i = 0; i < 3; i++) peers.push(await rawClient(port));
+    t.after(() => peers.forEach((p) => p.socket.destroy()));
+    // Accepted connections register on the server's 'connection' event, after the client's 'connect'.
+    while (limited.tcpConnectionCount < 3) await new Promise((resolve) => setImmediate(resolve));
+    const extra = await rawClient(port);
+    const extraPort = extra.socket.localPort;
+    await extra.closed;
+    const drop = await inL.nextDrop();
+    assert.equal(drop.reason, TransportErrorCode.ConnectionsPerSource);
+    assert.equal(drop.remote.address, '127.0.0.1');
+    assert.equal(drop.remote.port, extraPort);
+    // Another source address (127.0.0.2 is loopback too) still gets in and is served.
+    const other = net.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2' });
+    t.after(() => other.destroy());
+    await new Promise<void>((resolve) => other.once('connect', () => resolve()));
+    other.write(sipMessage('other-source'));
+    const got = await inL.next();
+    assert.equal(got.remote.address, '127.0.0.2');
+    // The held connections still work, and closing one frees a slot for that address.
+    peers[0]?.socket.write(sipMessage('still-open'));
+    assert.deepEqual((await inL.next()).data, sipMessage('still-open'));
+    peers[0]?.socket.destroy();
+    while (limited.tcpConnectionCount > 3) await new Promise((resolve) => setImmediate(resolve));
+    const again = await rawClient(port);
+    t.after(() => again.socket.destroy());
+    again.socket.write(sipMessage('slot-freed'));
+    assert.deepEqual((await inL.next()).data, sipMessage('slot-freed'));
+    assert.equal(inL.dropped.length, 1);
+  });
+
+  it('does not count connections it opened against the per-source limit', async (t) => {
+    const limited = await TransportLayer.listen(
+      [{ protocol: 'tcp', address: '127.0.0.1', port: 0 }],
+      { maxConnectionsPerSource: 1 },
+    );
+    t.after(() => limited.close());
+    const inL = inbox(limited);
+    const inS = inbox(server);
+    // Outbound from `limited` to the server (peer 127.0.0.1), then an inbound one from 127.0.0.1.
+    limited.send({ protocol: 'tcp', address: '127.0.0.1', port: serverPort }, sipMessage('out'));
+    await inS.next();
+    const peer = await rawClient(limited.sentBy('tcp').port);
+    t.after(() => peer.socket.destroy());
+    peer.socket.write(sipMessage('in'));
+    assert.deepEqual((await inL.next()).data, sipMessage('in'));
+    assert.equal(inL.dropped.length, 0);
+  });
+
+  it('closes a connection holding an incomplete message for tcpMessageTimeoutMs (slowloris)', async (t) => {
+    // The idle timeout is long: only the message timeout can close it within the test.
+    const short = await TransportLayer.listen(
+      [{ protocol: 'tcp', address: '127.0.0.1', port: 0 }],
+      { tcpIdleTimeoutMs: 600_000, tcpMessageTimeoutMs: 100 },
+    );
+    t.after(() => short.close());
+    const inS = inbox(short);
+    const peer = await rawClient(short.sentBy('tcp').port);
+    const peerPort = peer.socket.localPort;
+    // One whole message (no timer after it), then the first half of the next one.
+    const next = sipMessage('partial');
+    peer.socket.write(Buffer.concat([sipMessage('whole'), next.subarray(0, 40)]));
+    assert.deepEqual((await inS.next()).data, sipMessage('whole'));
+    await peer.closed; // would hang (test timeout) if the message timer did not fire
+    const drop = await inS.nextDrop();
+    assert.equal(drop.reason, TransportErrorCode.MessageTimeout);
+    assert.equal(drop.remote.port, peerPort);
+    assert.equal(inS.messages.length, 1);
+  });
+
+  it('keeps a connection whose messages complete, and answers pings, past tcpMessageTimeoutMs', async (t) => {
+    const short = await TransportLayer.listen(
+      [{ protocol: 'tcp', address: '127.0.0.1', port: 0 }],
+      { tcpMessageTimeoutMs: 30 },
+    );
+    t.after(() => short.close());
+    const inS = inbox(short);
+    const peer = await rawClient(short.sentBy('tcp').port);
+    t.after(() => peer.socket.destroy());
+    // Each message completes in a later chunk than it started (partial for a moment, each time).
+    for (let i = 0; i < 5; i++) {
+      const m = sipMessage(`m${i}`);
+      peer.socket.write(m.subarray(0, 20));
+      await new Promise((resolve) => setImmediate(resolve));
+      peer.socket.write(m.subarray(20));
+      assert.deepEqual((await inS.next()).data, m);
+    }
+    // A timer left running by a completed message would fire within a few of its periods; a ping
+    // round trip after that proves the connection is still open.
+    const start = Date.now();
+    while (Date.now() - start < 100) {
+      peer.socket.write('\r\n\r\n');
+      await peer.waitFor('\r\n'.repeat(peer.received().length / 2 + 1));
+    }
+    assert.equal(inS.dropped.length, 0);
   });
 
   it('fails sends pending at close(), and refuses later sends with CLOSED', async () => {

@@ -185,6 +185,13 @@ export const edgeConfigSchema = z
       .object({
         /** @default 60000 */
         tcpIdleTimeoutMs: z.number().int().positive().default(60_000),
+        /** Close a TCP connection holding an incomplete message this long (slowloris). @default 10000 */
+        tcpMessageTimeoutMs: z.number().int().positive().default(10_000),
+        /**
+         * Inbound TCP connections one address may hold; more are closed at once. Raise it for trunks
+         * that open many; 0 = no limit. @default 64
+         */
+        maxConnectionsPerSource: z.number().int().nonnegative().default(64),
         /** @default 65535 */
         maxMessageBytes: z.number().int().min(1024).default(65_535),
         /** Header fields in one message; more is answered 400. @default 128 */
@@ -207,7 +214,13 @@ export const edgeConfigSchema = z
         maxBodyBytes: z.number().int().nonnegative().default(DEFAULT_PARSE_LIMITS.maxBodyBytes),
       })
       .strict()
-      .default({ tcpIdleTimeoutMs: 60_000, maxMessageBytes: 65_535, ...DEFAULT_PARSE_LIMITS }),
+      .default({
+        tcpIdleTimeoutMs: 60_000,
+        tcpMessageTimeoutMs: 10_000,
+        maxConnectionsPerSource: 64,
+        maxMessageBytes: 65_535,
+        ...DEFAULT_PARSE_LIMITS,
+      }),
     redis: z
       .object({
         /**

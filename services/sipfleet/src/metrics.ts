@@ -85,7 +85,7 @@ export class EdgeMetrics implements ProxyObserver {
     });
     this.droppedFrames = new Counter({
       name: 'sipfleet_transport_dropped_total',
-      help: 'Messages the transport dropped (framing errors, oversize), by reason',
+      help: 'Messages and TCP connections the transport dropped (framing errors, oversize, per-source limit, message timeout), by reason',
       labelNames: ['reason'],
       registers: [this.registry],
     });

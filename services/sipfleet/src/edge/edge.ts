@@ -88,6 +88,8 @@ export class Edge {
       if (secfilter?.mirror) shared?.mirrors.push(secfilter.mirror);
       transport = await TransportLayer.listen(config.listen, {
         tcpIdleTimeoutMs: config.transport.tcpIdleTimeoutMs,
+        tcpMessageTimeoutMs: config.transport.tcpMessageTimeoutMs,
+        maxConnectionsPerSource: config.transport.maxConnectionsPerSource,
         maxMessageBytes: config.transport.maxMessageBytes,
       });
       const sentBy: Partial<Record<TransportProtocol, { host: string; port: number }>> = {};
