@@ -13,8 +13,9 @@
 //
 // Latency (algorithms 11 with cc=1, and 13): the prober writes each set's statistics to
 // `{ds:<set>}:latency` after every keepalive round, so they change all the time and carry no
-// event; with `latencyRefreshMs` the view re-reads them on a timer and after every snapshot
-// read, and selection takes them from memory (no round trip on the call path).
+// event; with `latencyRefreshMs` the view reads them as part of every snapshot read (so `ready`
+// means they are there) and again on a timer, and selection takes them from memory (no round
+// trip on the call path).
 //
 // Start-up never waits for Redis. With `initialList` (the edge's dispatcher.listFile) the view
 // routes on the file's sets until it first reads the fleet's list, and loads the file into Redis
@@ -186,7 +187,6 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
       view.reconcileTimer.unref();
     }
     if (view.latencyRefreshMs > 0) {
-      view.on('reload', () => void view.refreshLatency());
       view.latencyTimer = setInterval(() => {
         if (view.mirror.ready) void view.refreshLatency();
       }, view.latencyRefreshMs);
@@ -264,8 +264,11 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
         return;
       }
       let next = createSnapshot(read.sets, this.current.version + 1);
+      // The statistics are part of the snapshot read: once `ready`, alg 11/13 route on them.
+      const latency = this.latencyRefreshMs > 0 ? await this.readLatency(next) : undefined;
       for (const e of this.duringResync) next = withFlags(next, e.setid, e.uri, e.newFlags);
       this.current = next;
+      if (latency !== undefined) this.latencyBySet = latency;
       this.version = read.version;
       for (const issue of read.issues) {
         this.onError(new DispatcherFleetError('SIPFLEET_ERR_DISPATCHER_BAD_ENTRY', issue));
@@ -394,30 +397,31 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
   }
 
   /**
-   * Re-reads the latency statistics of every set (the timer's job; also after each snapshot
-   * read). One refresh at a time: a call while one runs waits for it. Failures go to onError and
-   * keep the last statistics.
+   * Re-reads the latency statistics of every set (the timer's job). One refresh at a time: a
+   * call while one runs waits for it. Failures go to onError and keep the last statistics.
    */
   refreshLatency(): Promise<void> {
     if (this.latencyRunning !== undefined) return this.latencyRunning;
-    const run = this.readLatency().finally(() => {
-      if (this.latencyRunning === run) this.latencyRunning = undefined;
-    });
+    const run = this.readLatency(this.current)
+      .then((latency) => {
+        if (!this.closed) this.latencyBySet = latency;
+      })
+      .catch((err: unknown) => this.onError(toRedisError(err)))
+      .finally(() => {
+        if (this.latencyRunning === run) this.latencyRunning = undefined;
+      });
     this.latencyRunning = run;
     return run;
   }
 
-  private async readLatency(): Promise<void> {
-    try {
-      const next = new Map<number, ReadonlyMap<string, LatencyStats>>();
-      for (const set of this.current.sets.values()) {
-        if (this.closed) return;
-        next.set(set.id, await readSetLatency(this.conn, set));
-      }
-      this.latencyBySet = next;
-    } catch (err) {
-      this.onError(toRedisError(err));
-    }
+  /** The statistics of every set of `snapshot`: one HGETALL per set. */
+  private async readLatency(
+    snapshot: Snapshot,
+  ): Promise<Map<number, ReadonlyMap<string, LatencyStats>>> {
+    const next = new Map<number, ReadonlyMap<string, LatencyStats>>();
+    for (const set of snapshot.sets.values())
+      next.set(set.id, await readSetLatency(this.conn, set));
+    return next;
   }
 
   /** Reconciles the call-load counters of every set in the snapshot (the timer's job). */
