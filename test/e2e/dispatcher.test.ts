@@ -5,6 +5,8 @@
 // Issue 11: only INVITE takes a call-load slot and every way an attempt ends frees it (timeout
 // without failover, failover past the candidate list), releases owed during a Redis restart are
 // sent after it, and the call path marks a destination only on evidence, never the last one.
+// Issue 13: the built-in route hashes the digest username (alg 5) and a hash_pvar template
+// (alg 7), and ranks alg 13 by the prober's latency statistics read from Redis.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +18,7 @@ import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
 import { freePort } from '@sipfleet/test-helpers/ports';
 import { spawnTracked } from '@sipfleet/test-helpers/processes';
 import type { CleanupOwner } from '@sipfleet/test-helpers/processes';
-import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import { redisCli, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import type { RedisServer, StartRedisOptions } from '@sipfleet/test-helpers/redis-server';
 import { DialogClient } from '@sipfleet/test-helpers/sip-dialog';
 import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
@@ -27,6 +29,8 @@ interface Fleet {
   uases: SippProcess[];
   uris: string[];
   redis: RedisServer;
+  /** The edges' Redis key prefix. */
+  prefix: string;
 }
 
 interface FleetExtra {
@@ -50,9 +54,12 @@ async function fleet(
   algorithm: number,
   uasScenarios: (string | null)[],
   extra: FleetExtra = {},
+  /** Runs after the UASes are up and before the edges start (e.g. to seed Redis). */
+  beforeEdges?: (uris: string[], redis: RedisServer, prefix: string) => Promise<void>,
 ): Promise<Fleet> {
   const redis = await startRedis(extra.redis);
   t.after(() => redis.stop());
+  const prefix = uniquePrefix();
   const dir = mkdtempSync(join(tmpdir(), 'sipfleet-ds-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const uases: SippProcess[] = [];
@@ -79,8 +86,9 @@ async function fleet(
     listFile,
     uris.map((u, i) => `1 ${u} 0 ${extra.priorities?.[i] ?? 0}`).join('\n') + '\n',
   );
+  await beforeEdges?.(uris, redis, prefix);
   const config = {
-    redis: { url: redis.url, prefix: uniquePrefix() },
+    redis: { url: redis.url, prefix },
     // One name for the whole fleet in Record-Route: in-dialog requests may land on any edge.
     advertise: { host: 'fleet.invalid', port: 5060 },
     dispatcher: { listFile, ...extra.dispatcher },
@@ -89,7 +97,7 @@ async function fleet(
   // The first edge loads the list into Redis; the second finds it there.
   const first = await startEdge(t, config);
   const second = await startEdge(t, config);
-  return { edges: [first, second], uases, uris, redis };
+  return { edges: [first, second], uases, uris, redis, prefix };
 }
 
 async function calls(edge: EdgeHandle, t: CleanupOwner, count: number, localPort?: number) {
@@ -141,6 +149,67 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
       [0, 0, 20],
       `one UAS took every call: ${perUas.join(',')}`,
     );
+  });
+
+  test('the digest username (alg 5) sends a user to one UAS through either edge', async (t) => {
+    const { edges, uases } = await fleet(t, 5, ['uas-call', 'uas-call', 'uas-call']);
+    for (const edge of edges) {
+      const stats = await runSipp({
+        scenario: 'uac-call-auth',
+        remote: { host: '127.0.0.1', port: edge.port },
+        service: 'bob',
+        keys: { authuser: 'alice' },
+        rate: 10,
+        maxCalls: 10,
+        callLengthMs: 100,
+        owner: t,
+      });
+      assert.equal(stats.failed, 0);
+    }
+    // Round-robin (what the route did without the username) would give 7/7/6.
+    const perUas = await Promise.all(uases.map(async (u) => (await u.stop()).successful));
+    assert.deepEqual(
+      [...perUas].sort(),
+      [0, 0, 20],
+      `one UAS took every call: ${perUas.join(',')}`,
+    );
+  });
+
+  test('a hash template (alg 7, $fU@$rU) sends one caller and callee to one UAS through either edge', async (t) => {
+    const { edges, uases } = await fleet(t, 7, ['uas-call', 'uas-call', 'uas-call'], {
+      routing: { hashTemplate: '$fU@$rU' },
+    });
+    for (const edge of edges) assert.equal((await calls(edge, t, 10)).failed, 0);
+    const perUas = await Promise.all(uases.map(async (u) => (await u.stop()).successful));
+    assert.deepEqual(
+      [...perUas].sort(),
+      [0, 0, 20],
+      `one UAS took every call: ${perUas.join(',')}`,
+    );
+  });
+
+  test('latency (alg 13): the UAS the prober measured slow gets no first attempts', async (t) => {
+    // What the prober writes ("<est> <avg> <n> <std> <max> <timeouts> <m2>"), seeded before the
+    // edges start: they read it with their first snapshot, before /readyz answers.
+    const seed = async (uris: string[], redis: RedisServer, prefix: string) => {
+      const values = ['250 240 100 3 260 0 900', '2 2 100 0.1 3 0 1', '3 3 100 0.1 4 0 1'];
+      for (const [i, uri] of uris.entries()) {
+        await redisCli(redis.port, 'HSET', `${prefix}:{ds:1}:latency`, uri, values[i] ?? '');
+      }
+    };
+    const { edges, uases } = await fleet(
+      t,
+      13,
+      ['uas-call', 'uas-call', 'uas-call'],
+      { priorities: [10, 10, 10] },
+      seed,
+    );
+    for (const edge of edges) assert.equal((await calls(edge, t, 12)).failed, 0);
+    const perUas = await Promise.all(uases.map(async (u) => (await u.stop()).successful));
+    // 250 ms at priority 10 costs 25 points (floored at 1): the first UAS is only a failover.
+    // Priority alone (what the route did without the statistics) rotates over all three.
+    assert.equal(perUas[0], 0, `calls per UAS: ${perUas.join(',')}`);
+    assert.equal((perUas[1] ?? 0) + (perUas[2] ?? 0), 24);
   });
 
   test('500 and silence fail over; the bad destinations show inactive on every edge', async (t) => {

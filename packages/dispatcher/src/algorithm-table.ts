@@ -5,6 +5,7 @@
 
 import { authUsernameOf, type HeaderSource } from './credentials.js';
 import { hashAuthUsername, hashCallId, hashUri, hashValue } from './hash.js';
+import type { HashTemplate } from './hash-template.js';
 
 /** Kamailio's algorithm numbers (dispatch.c DS_ALG_*). */
 export const DS_ALG = {
@@ -40,9 +41,16 @@ export interface CallInput {
   readonly authUser?: string;
   /** What Kamailio would print from `hash_pvar` (alg 7), e.g. a header's value. */
   readonly hashValue?: string;
+  /**
+   * Hash only the user part of the From/To/R-URI (Kamailio's `flags` modparam bit 1,
+   * DS_HASH_USER_ONLY); the same as SelectOptions.userOnly, carried with the input.
+   * @default false
+   */
+  readonly userOnly?: boolean;
 }
 
-export type CallInputField = keyof CallInput;
+/** The request values of a CallInput (userOnly says how to hash them, it is not one). */
+export type CallInputField = Exclude<keyof CallInput, 'userOnly'>;
 
 /** The request callInputFrom reads; @sipfleet/sip's SipRequest has this shape. */
 export interface CallRequest extends HeaderSource {
@@ -60,6 +68,22 @@ export interface CallInputOptions {
    * @default none (algorithm 7 then has no input: missing-input)
    */
   readonly hashHeader?: string;
+  /**
+   * Algorithm 7's `hash_pvar` format (compileHashTemplate), e.g. `$fU@$ci`; wins over hashHeader.
+   * @default none
+   */
+  readonly hashTemplate?: HashTemplate;
+  /**
+   * The Request-URI as it stands when the route rewrote it (Kamailio's `$ru` is the current
+   * one): what alg 3 and the template's $ru/$rU/$rd read instead of `request.uri`.
+   * @default request.uri
+   */
+  readonly requestUri?: string;
+  /**
+   * Kamailio's `flags` bit 1 (DS_HASH_USER_ONLY): URI hashes (alg 1, 2, 3) use only the user part.
+   * @default false
+   */
+  readonly userOnly?: boolean;
 }
 
 /** One call input: how messages and the CLI name it, and how it is read from a request. */
@@ -72,11 +96,16 @@ export const CALL_INPUTS: { readonly [F in CallInputField]: CallInputSpec } = {
   callId: { what: 'the Call-ID', read: (r) => r.callId },
   fromUri: { what: 'the From URI', read: (r) => uriText(() => r.from.uri) },
   toUri: { what: 'the To URI', read: (r) => uriText(() => r.to.uri) },
-  ruri: { what: 'the Request-URI', read: (r) => r.uri },
+  ruri: { what: 'the Request-URI', read: (r, o) => o.requestUri ?? r.uri },
   authUser: { what: 'the digest username', read: (r) => authUsernameOf(r) },
   hashValue: {
     what: 'the hash_pvar value',
-    read: (r, o) => (o.hashHeader === undefined ? undefined : (r.getHeader(o.hashHeader) ?? '')),
+    read: (r, o) =>
+      o.hashTemplate !== undefined
+        ? o.hashTemplate.print(r, o.requestUri ?? r.uri)
+        : o.hashHeader === undefined
+          ? undefined
+          : (r.getHeader(o.hashHeader) ?? ''),
   },
 };
 
@@ -208,7 +237,7 @@ export function hashCallInput(
     const message = `algorithm ${alg} needs input.${hashed.field}`;
     return { kind: 'failure', reason: 'missing-input', message };
   }
-  const hash = hashed.hash(value, userOnly);
+  const hash = hashed.hash(value, userOnly || input.userOnly === true);
   return typeof hash === 'number'
     ? { kind: 'hash', hash }
     : { kind: 'failure', reason: 'bad-input', message: hash };
@@ -237,10 +266,11 @@ export function callInputFrom(
   alg: number,
   options: CallInputOptions = {},
 ): CallInput {
-  const input: { -readonly [F in CallInputField]?: string } = {};
+  const input: { -readonly [F in CallInputField]?: string } & { userOnly?: boolean } = {};
   for (const field of algorithmEntry(alg)?.reads ?? []) {
     const value = CALL_INPUTS[field].read(request, options);
     if (value !== undefined) input[field] = value;
   }
+  if (options.userOnly === true) input.userOnly = true;
   return input;
 }

@@ -7,7 +7,12 @@
 
 import { type Algorithm, type CallInput, DS_ALG, hashCallInput } from './algorithm-table.js';
 import { isActive } from './flags.js';
-import type { Destination, DestinationSet } from './model.js';
+import {
+  type Destination,
+  type DestinationSet,
+  relativeWeightSlots,
+  rweightSeed,
+} from './model.js';
 import { randomIndex, type RandomSource } from './prng.js';
 
 /** Latency statistics of one destination, as Kamailio's ds_ping_latency_stats keeps them (ms). */
@@ -16,6 +21,18 @@ export interface LatencyEstimate {
   readonly estimate: number;
   /** Long-run average (Kamailio AVG); `cc=1` destinations use estimate - average (congestion). */
   readonly average: number;
+}
+
+/** Everything `dispatcher.list` shows under LATENCY (dispatcher.c ds_rpc_print_set), in ms. */
+export interface LatencyStats extends LatencyEstimate {
+  /** Standard deviation of the round trips (STD; Welford's online algorithm). */
+  readonly std: number;
+  /** Longest round trip seen (MAX). */
+  readonly max: number;
+  /** Round trips measured (the count behind AVG). */
+  readonly samples: number;
+  /** Keepalives that got no reply in time (TIMEOUT). */
+  readonly timeouts: number;
 }
 
 /** Runtime values supplied by the caller; what each algorithm reads is listed per field. */
@@ -33,7 +50,10 @@ export interface SelectState {
   readonly random?: RandomSource;
   /** Alg 10: active calls per duid; a missing duid counts as 0 calls. */
   readonly loads?: ReadonlyMap<string, number>;
-  /** Alg 13: latency statistics per destination URI; a missing URI counts as 0 ms. */
+  /**
+   * Alg 13, and alg 11 with `cc=1` destinations: latency statistics per LOWER-CASED destination
+   * URI (as the prober stores them); a missing URI counts as 0 ms.
+   */
   readonly latency?: ReadonlyMap<string, LatencyEstimate>;
 }
 
@@ -140,7 +160,7 @@ export function select(
       break;
     case DS_ALG.WEIGHT:
     case DS_ALG.RELATIVE_WEIGHT: {
-      const slots = alg === DS_ALG.WEIGHT ? set.weightSlots : set.rweightSlots;
+      const slots = alg === DS_ALG.WEIGHT ? set.weightSlots : congestionSlots(set, state.latency);
       let slot: number;
       if (state.counter === undefined) {
         slot = randomIndex(random, 100);
@@ -308,7 +328,7 @@ function latency(
     const c = all[(z + y) % n];
     if (c === undefined || !isActive(c.destination)) continue;
     const d = c.destination;
-    const s = stats?.get(d.uri);
+    const s = stats?.get(d.uri.toLowerCase());
     const ms =
       s === undefined
         ? 0
@@ -335,6 +355,65 @@ function latency(
   }
   return { setId: set.id, alg: DS_ALG.LATENCY, candidates: out, parallel: false };
 }
+
+/**
+ * Alg 11's table with congestion control (dispatch.c ds_update_latency and
+ * ds_update_weighted_congestion_control). A `cc=1` destination with a weight takes as relative
+ * weight its `weight` minus its congestion in ms (trunc(estimate - average), never below 0), floored
+ * at 0 (congested); other destinations keep their `rweight`. When every destination has `cc=1`,
+ * more than one is congested and none is not, each takes (total congestion << 4) / its own
+ * congestion instead, so the load follows the ratio of congestion. The table is rebuilt with the
+ * set's seed (the same on every edge) once per latency refresh, not per call.
+ *
+ * Difference: Kamailio recomputes this on each keepalive reply and rebuilds the table at once only
+ * when every destination of the set has `cc=1` (otherwise the new rweight waits for the next state
+ * change); sipfleet applies the current estimates whenever a destination has `cc=1`.
+ */
+function congestionSlots(
+  set: DestinationSet,
+  latency: ReadonlyMap<string, LatencyEstimate> | undefined,
+): readonly number[] | undefined {
+  if (latency === undefined || !set.destinations.some((d) => d.attrs.congestionControl)) {
+    return set.rweightSlots;
+  }
+  const cached = congestionCache.get(set);
+  if (cached?.latency === latency) return cached.slots;
+  const congestion = set.destinations.map((d) => {
+    const s = latency.get(d.uri.toLowerCase());
+    return s === undefined ? 0 : Math.trunc(s.estimate - s.average);
+  });
+  let congested = 0;
+  let normal = 0;
+  let total = 0;
+  const rweights = set.destinations.map((d, j) => {
+    const weight = d.attrs.weight ?? 0;
+    if (!d.attrs.congestionControl || weight <= 0) return d.attrs.rweight ?? 0;
+    const ms = Math.max(0, congestion[j] ?? 0);
+    total += ms;
+    const active = Math.max(0, weight - ms);
+    if (active === 0) congested++;
+    else normal++;
+    return active;
+  });
+  const allCc = set.destinations.every((d) => d.attrs.congestionControl);
+  if (allCc && congested > 1 && normal === 0) {
+    congestion.forEach((ms, j) => {
+      rweights[j] = Math.trunc((total << 4) / Math.max(1, ms));
+    });
+  }
+  const slots = relativeWeightSlots(
+    set.destinations,
+    (_d, j) => rweights[j] ?? 0,
+    rweightSeed(set.id),
+  );
+  congestionCache.set(set, { latency, slots });
+  return slots;
+}
+
+const congestionCache = new WeakMap<
+  DestinationSet,
+  { latency: ReadonlyMap<string, LatencyEstimate>; slots: readonly number[] | undefined }
+>();
 
 type CounterProblem = 'missing' | 'invalid';
 

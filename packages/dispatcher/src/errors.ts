@@ -6,6 +6,8 @@ export const DISPATCHER_ERROR_CODES = [
   'SIPFLEET_ERR_DISPATCHER_LIST',
   /** A state string (ds_mark_dst / dispatcher.set_state) is not one Kamailio accepts. */
   'SIPFLEET_ERR_DISPATCHER_STATE',
+  /** An algorithm 7 hash template (`hash_pvar`) is empty or names an unknown variable. */
+  'SIPFLEET_ERR_DISPATCHER_HASH_TEMPLATE',
 ] as const;
 
 export type DispatcherErrorCode = (typeof DISPATCHER_ERROR_CODES)[number];

@@ -58,15 +58,24 @@ export interface UriHashKeys {
   readonly hostPort: string;
 }
 
+/** A sip:/sips: URI cut into the parts the hashes and the alg 7 template read (raw text). */
+export interface SipUriParts {
+  readonly scheme: 'sip' | 'sips';
+  /** The user part without password ('' when the URI has none). */
+  readonly user: string;
+  /** The host as written (an IPv6 reference keeps its brackets). */
+  readonly host: string;
+  /** The explicit port's text, '' when the URI has none. */
+  readonly port: string;
+}
+
 /**
- * Extracts what Kamailio hashes from a sip:/sips: URI (dispatch.c get_uri_hash_keys): the user
- * (without password), and host plus `:port` when an explicit port differs from the scheme's
- * default; never URI parameters or headers. Raw text, no case folding (Kamailio hashes bytes as
- * written). With `userOnly` (Kamailio's `flags` bit 1, DS_HASH_USER_ONLY) only the user counts.
- * Leading/trailing whitespace is trimmed as Kamailio does for From/To.
- * Returns undefined for anything that is not a sip:/sips: URI with a host.
+ * Cuts a sip:/sips: URI as Kamailio's parse_uri does for what the dispatcher reads: the user
+ * (without password), the host and an explicit port; never URI parameters or headers.
+ * Leading/trailing whitespace is trimmed. Undefined for anything that is not a sip:/sips: URI
+ * with a host.
  */
-export function uriHashKeys(uri: string, userOnly = false): UriHashKeys | undefined {
+export function sipUriParts(uri: string): SipUriParts | undefined {
   const s = uri.trim();
   const colon = s.indexOf(':');
   if (colon < 0) return undefined;
@@ -85,7 +94,7 @@ export function uriHashKeys(uri: string, userOnly = false): UriHashKeys | undefi
   const end = rest.search(/[;?>]/);
   const hostport = end >= 0 ? rest.slice(0, end) : rest;
   let host: string;
-  let portText = '';
+  let port = '';
   if (hostport.startsWith('[')) {
     const close = hostport.indexOf(']');
     if (close < 0) return undefined;
@@ -93,21 +102,36 @@ export function uriHashKeys(uri: string, userOnly = false): UriHashKeys | undefi
     const after = hostport.slice(close + 1);
     if (after !== '') {
       if (!after.startsWith(':')) return undefined;
-      portText = after.slice(1);
+      port = after.slice(1);
     }
   } else {
     const pc = hostport.indexOf(':');
     host = pc >= 0 ? hostport.slice(0, pc) : hostport;
-    if (pc >= 0) portText = hostport.slice(pc + 1);
+    if (pc >= 0) port = hostport.slice(pc + 1);
   }
   if (host === '' || host === '[]' || /[\s@]/.test(host)) return undefined;
-  if (portText !== '' || hostport.endsWith(':')) {
-    if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) return undefined;
+  if (port !== '' || hostport.endsWith(':')) {
+    if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) return undefined;
   }
+  return { scheme, user, host, port };
+}
+
+/**
+ * Extracts what Kamailio hashes from a sip:/sips: URI (dispatch.c get_uri_hash_keys): the user
+ * (without password), and host plus `:port` when an explicit port differs from the scheme's
+ * default; never URI parameters or headers. Raw text, no case folding (Kamailio hashes bytes as
+ * written). With `userOnly` (Kamailio's `flags` bit 1, DS_HASH_USER_ONLY) only the user counts.
+ * Leading/trailing whitespace is trimmed as Kamailio does for From/To.
+ * Returns undefined for anything that is not a sip:/sips: URI with a host.
+ */
+export function uriHashKeys(uri: string, userOnly = false): UriHashKeys | undefined {
+  const parts = sipUriParts(uri);
+  if (parts === undefined) return undefined;
+  const { scheme, user, host, port } = parts;
   if (userOnly) return { user, hostPort: '' };
   const defaultPort = scheme === 'sips' ? 5061 : 5060;
-  const withPort = portText !== '' && Number(portText) !== defaultPort;
-  return { user, hostPort: withPort ? `${host}:${portText}` : host };
+  const withPort = port !== '' && Number(port) !== defaultPort;
+  return { user, hostPort: withPort ? `${host}:${port}` : host };
 }
 
 /** Alg 0 (ds_hash_callid): the Call-ID header value, trimmed. */

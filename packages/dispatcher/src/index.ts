@@ -6,6 +6,7 @@ export * from './prng.js';
 export * from './model.js';
 export * from './hash.js';
 export * from './credentials.js';
+export * from './hash-template.js';
 export * from './algorithm-table.js';
 export * from './list-file.js';
 export * from './algorithms.js';

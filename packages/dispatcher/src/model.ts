@@ -20,7 +20,7 @@ export interface DestinationAttrs {
   readonly pingFrom?: string;
   /** Outbound proxy for keepalive OPTIONS (`obproxy`). */
   readonly obproxy?: string;
-  /** `cc=1`: alg 13 uses the congestion (estimate - average) instead of the latency estimate. */
+  /** `cc=1`: alg 13 uses the congestion (estimate - average) instead of the latency estimate, and alg 11 lowers the relative weight by it. */
   readonly congestionControl?: boolean;
   /** Every other attribute, in file order (names as written). */
   readonly extra: ReadonlyMap<string, string>;
@@ -101,7 +101,7 @@ function withTables(
     id,
     destinations: frozen,
     weightSlots: weightSlots(frozen, random ?? seededRandom(0x5f3759df ^ id)),
-    rweightSlots: rweightSlots(frozen, random ?? seededRandom(0x2545f491 ^ id)),
+    rweightSlots: rweightSlots(frozen, random ?? rweightSeed(id)),
   });
 }
 
@@ -143,20 +143,39 @@ function rweightSlots(
   destinations: readonly Destination[],
   random: RandomSource,
 ): readonly number[] | undefined {
+  return relativeWeightSlots(destinations, (d) => d.attrs.rweight ?? 0, random);
+}
+
+/**
+ * dp_init_relative_weights over the rweight `rweightOf` gives each destination (its `rweight`
+ * attribute, or what congestion control made of it: algorithms.ts).
+ */
+export function relativeWeightSlots(
+  destinations: readonly Destination[],
+  rweightOf: (d: Destination, index: number) => number,
+  random: RandomSource,
+): readonly number[] | undefined {
   if (destinations.length < 2) return undefined;
   let sum = 0;
-  for (const d of destinations) if (isActive(d)) sum += d.attrs.rweight ?? 0;
+  destinations.forEach((d, j) => {
+    if (isActive(d)) sum += rweightOf(d, j);
+  });
   if (sum === 0) return undefined;
   const slots: number[] = [];
   for (let j = 0; j < destinations.length; j++) {
     const d = destinations[j];
     if (d === undefined || !isActive(d)) continue;
-    const slice = Math.trunc(((d.attrs.rweight ?? 0) * 100) / sum);
-    for (let k = 0; k < slice; k++) slots.push(j);
+    const slice = Math.trunc((rweightOf(d, j) * 100) / sum);
+    for (let k = 0; k < slice && slots.length < 100; k++) slots.push(j);
   }
   const last = slots.length > 0 ? (slots[slots.length - 1] ?? 0) : destinations.length - 1;
   while (slots.length < 100) slots.push(last);
   return Object.freeze(shuffle(slots, random));
+}
+
+/** The seed of a set's alg 11 table: every edge shuffles the same way (see SetBuildOptions). */
+export function rweightSeed(setid: number): RandomSource {
+  return seededRandom(0x2545f491 ^ setid);
 }
 
 /** Kamailio's shuffle_uint100array: for j in 0..99, swap slot j with a random slot in [j, 100). */

@@ -9,6 +9,7 @@ import {
   algorithmEntry,
   callInputFrom,
   callPathOf,
+  compileHashTemplate,
   digestUsername,
   dsHash,
   hashAuthUsername,
@@ -263,4 +264,72 @@ test('alg 7: the configured header is the hash_pvar value; no header configured 
   assert.deepEqual(callInputFrom(req, 7, { hashHeader: 'X-Other' }), { hashValue: '' });
   assert.equal(hashCallInput(7, callInputFrom(req, 7, { hashHeader: 'X-Other' }))?.kind, 'failure');
   assert.deepEqual(callInputFrom(req, 7), {});
+});
+
+test('alg 7: a hash_pvar template ($fU@$ci) is printed per request and wins over hashHeader', () => {
+  const req = request('X-Tenant: acme');
+  const hashTemplate = compileHashTemplate('$fU@$ci');
+  assert.deepEqual(callInputFrom(req, 7, { hashTemplate, hashHeader: 'X-Tenant' }), {
+    hashValue: 'alice@a84b4c76e66710@pc33.atlanta.com',
+  });
+  assert.deepEqual(hashCallInput(7, callInputFrom(req, 7, { hashTemplate })), {
+    kind: 'hash',
+    hash: dsHash('alice@a84b4c76e66710@pc33.atlanta.com'),
+  });
+  const all = compileHashTemplate('$fU|$fd|$tU|$td|$ru|$rU|$rd|$hdr(X-Tenant)|$hdr(X-None)');
+  assert.deepEqual(callInputFrom(req, 7, { hashTemplate: all }), {
+    hashValue:
+      'alice|atlanta.com|bob|biloxi.example.com|sip:bob@biloxi.example.com:5070|bob|biloxi.example.com|acme|',
+  });
+});
+
+test('callInputFrom: the R-URI as the route left it is what alg 3 and $ru read', () => {
+  const req = request();
+  const rewritten = 'sip:carol@chicago.com';
+  assert.deepEqual(callInputFrom(req, 3, { requestUri: rewritten }), { ruri: rewritten });
+  const hashTemplate = compileHashTemplate('$rU/$rd/$ru');
+  assert.deepEqual(callInputFrom(req, 7, { hashTemplate, requestUri: rewritten }), {
+    hashValue: `carol/chicago.com/${rewritten}`,
+  });
+  // The parsed request keeps its own R-URI: only the option says what the route made of it.
+  assert.deepEqual(callInputFrom(req, 3), { ruri: 'sip:bob@biloxi.example.com:5070' });
+});
+
+test('hash user only (flags bit 1): URI hashes use the user part alone', () => {
+  const req = request();
+  const input = callInputFrom(req, 3, { userOnly: true });
+  assert.deepEqual(input, { ruri: 'sip:bob@biloxi.example.com:5070', userOnly: true });
+  assert.deepEqual(hashCallInput(3, input), { kind: 'hash', hash: dsHash('bob', '') });
+  assert.deepEqual(hashCallInput(3, callInputFrom(req, 3)), {
+    kind: 'hash',
+    hash: dsHash('bob', 'biloxi.example.com:5070'),
+  });
+  // Two R-URIs with one user and different hosts land on the same destination.
+  const [set] = parseList(
+    ['1 sip:a.example.com 0 0', '1 sip:b.example.com 0 0', '1 sip:c.example.com 0 0'].join('\n'),
+  );
+  assert.ok(set);
+  const pick = (ruri: string, userOnly: boolean) =>
+    select(set, 3, callInputFrom(req, 3, { requestUri: ruri, userOnly })).candidates[0]?.index;
+  for (const host of ['x.example.com', 'y.example.org:5080', '192.0.2.7']) {
+    assert.equal(pick(`sip:dave@${host}`, true), dsHash('dave', '') % 3, host);
+  }
+  assert.notEqual(
+    new Set(
+      ['x.example.com', 'y.example.org:5080', '192.0.2.7', 'z.example.net'].map((h) =>
+        pick(`sip:dave@${h}`, false),
+      ),
+    ).size,
+    1,
+    'without the flag the host counts',
+  );
+  // Algorithms that hash no URI are not affected (the Call-ID keeps its host part).
+  assert.deepEqual(callInputFrom(req, 0, { userOnly: true }), {
+    callId: 'a84b4c76e66710@pc33.atlanta.com',
+    userOnly: true,
+  });
+  assert.deepEqual(hashCallInput(0, callInputFrom(req, 0, { userOnly: true })), {
+    kind: 'hash',
+    hash: dsHash('a84b4c76e66710@pc33.atlanta.com'),
+  });
 });

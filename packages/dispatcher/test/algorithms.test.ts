@@ -243,6 +243,49 @@ test('alg 11: relative weights over active destinations, recomputed when one goe
   );
 });
 
+test('alg 11 with cc=1: weight minus congestion as relative weight, by ratio when all congested', () => {
+  /** Calls per destination index over 100 consecutive counters (one walk of the table). */
+  const shares = (
+    set: DestinationSet,
+    latency?: Map<string, { estimate: number; average: number }>,
+  ) => {
+    const out = new Array<number>(set.destinations.length).fill(0);
+    for (let counter = 0; counter < 100; counter++) {
+      const i = select(
+        set,
+        DS_ALG.RELATIVE_WEIGHT,
+        {},
+        { counter, ...(latency ? { latency } : {}) },
+      ).candidates[0]?.index;
+      assert.ok(i !== undefined);
+      out[i] = (out[i] ?? 0) + 1;
+    }
+    return out;
+  };
+  const stats = (entries: Record<string, [number, number]>) =>
+    new Map(
+      Object.entries(entries).map(([uri, [estimate, average]]) => [uri, { estimate, average }]),
+    );
+  const cc = setOf(
+    '1 sip:a 0 2 weight=50;rweight=50;cc=1\n1 sip:b 0 1 weight=50;rweight=50;cc=1\n',
+  );
+  assert.deepEqual(shares(cc), [50, 50], 'no latency yet: the rweight attributes');
+  // a is 30 ms congested (estimate 80 over an average of 50): 50 - 30 = 20 against b's 50.
+  assert.deepEqual(shares(cc, stats({ 'sip:a': [80, 50], 'sip:b': [10, 10] })), [28, 72]);
+  // Below its average is no congestion; the lookup ignores the URI's case.
+  const upper = setOf('1 SIP:A 0 2 weight=50;cc=1\n1 sip:b 0 1 weight=50;cc=1\n');
+  assert.deepEqual(shares(upper, stats({ 'sip:a': [40, 50], 'sip:b': [10, 10] })), [50, 50]);
+  // Both congested past their weight: (total << 4) / own congestion, so 60 ms gets twice 120 ms.
+  assert.deepEqual(shares(cc, stats({ 'sip:a': [110, 50], 'sip:b': [130, 10] })), [66, 34]);
+  // Only a has cc=1: b keeps its rweight, and the all-congested ratio never applies.
+  const mixed = setOf('1 sip:a 0 2 weight=50;cc=1\n1 sip:b 0 1 rweight=50\n');
+  assert.deepEqual(shares(mixed, stats({ 'sip:a': [75, 50] })), [33, 67]);
+  assert.deepEqual(shares(mixed, stats({ 'sip:a': [500, 50] })), [0, 100]);
+  // A set without cc=1 ignores latency.
+  const plain = setOf('1 sip:a 0 2 rweight=1\n1 sip:b 0 1 rweight=3\n');
+  assert.deepEqual(shares(plain, stats({ 'sip:a': [500, 50] })), [25, 75]);
+});
+
 test('alg 10: least loaded under maxload, ties to the earlier one; failover skips full ones', () => {
   const set = setOf(
     [

@@ -2,7 +2,7 @@
 // dispatcher.ping_active), "probe this destination now", and reading the latency estimates
 // that the latency algorithm (13) uses.
 
-import type { LatencyEstimate } from '@sipfleet/dispatcher';
+import { decodeLatency, type LatencyStats } from '@sipfleet/dispatcher';
 import type { RedisConnection } from '@sipfleet/redis';
 import { KEEPALIVE_CHANNEL, type PingActiveEvent } from './events.js';
 import { uriField } from './scripts.js';
@@ -22,20 +22,20 @@ export async function getPingActive(conn: RedisConnection): Promise<boolean> {
   return (await conn.call('GET', conn.keys.dsPingActive())) !== '0';
 }
 
-/** Latency statistics of one set, as DispatcherView.selectDestinations({ latency }) takes them. */
+/**
+ * Latency statistics of one set as the prober stores them (what `dispatcher.list` shows under
+ * LATENCY), per URI field. Edges read them through DispatcherView (latencyRefreshMs).
+ */
 export async function readLatency(
   conn: RedisConnection,
   setid: number,
-): Promise<Map<string, LatencyEstimate & { samples: number }>> {
+): Promise<Map<string, LatencyStats>> {
   const reply = await conn.call('HGETALL', conn.keys.dsLatency(String(setid)));
-  const out = new Map<string, LatencyEstimate & { samples: number }>();
+  const out = new Map<string, LatencyStats>();
   if (!Array.isArray(reply)) return out;
   for (let i = 0; i + 1 < reply.length; i += 2) {
-    const m = /^(\S+) (\S+) (\d+)$/.exec(String(reply[i + 1]));
-    const estimate = Number(m?.[1]);
-    const average = Number(m?.[2]);
-    if (!m || !Number.isFinite(estimate) || !Number.isFinite(average)) continue;
-    out.set(uriField(String(reply[i])), { estimate, average, samples: Number(m[3]) });
+    const stats = decodeLatency(String(reply[i + 1]));
+    if (stats !== undefined) out.set(uriField(String(reply[i])), stats);
   }
   return out;
 }

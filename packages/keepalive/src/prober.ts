@@ -350,10 +350,14 @@ export class Prober {
     const id = String(setid);
     const args: (string | number)[] = [this.settings.latencyEstimatorAlpha];
     for (const r of results) {
-      args.push(
-        uriField(r.uri),
-        r.outcome === 'reply' && r.rttMs !== undefined ? r.rttMs.toFixed(3) : '',
-      );
+      // A timeout is Kamailio's 408 (the TIMEOUT count); other failures leave the statistics.
+      const sample =
+        r.outcome === 'reply' && r.rttMs !== undefined
+          ? r.rttMs.toFixed(3)
+          : r.outcome === 'timeout'
+            ? 't'
+            : '';
+      args.push(uriField(r.uri), sample);
     }
     const [, ...states] = await keepaliveScripts(this.opts.conn).run(
       'probe-record',

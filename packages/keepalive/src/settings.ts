@@ -39,9 +39,10 @@ export interface ProberSettings {
    */
   readonly timeoutMs?: number;
   /**
-   * ds_latency_estimator_alpha, per mille: weight of the old estimate in the RTT moving average
-   * that alg 13 reads (`estimate = alpha * estimate + (1 - alpha) * sample`).
-   * @default 900
+   * ds_latency_estimator_alpha, per mille: weight of each NEW round trip in the moving average
+   * that alg 11 (cc=1) and 13 read (`estimate = alpha * sample + (1 - alpha) * estimate`), as
+   * Kamailio documents it: the higher, the closer the estimate follows the samples.
+   * @default 100 (Kamailio's default, 0.1)
    */
   readonly latencyEstimatorAlpha?: number;
   /**
@@ -109,7 +110,7 @@ export function resolveProberSettings(s: ProberSettings = {}): ResolvedProberSet
     method,
     from,
     timeoutMs,
-    latencyEstimatorAlpha: int('latencyEstimatorAlpha', s.latencyEstimatorAlpha ?? 900, 0, 1000),
+    latencyEstimatorAlpha: int('latencyEstimatorAlpha', s.latencyEstimatorAlpha ?? 100, 0, 1000),
     shardSize: int('shardSize', s.shardSize ?? 50, 1, 10_000),
   });
 }

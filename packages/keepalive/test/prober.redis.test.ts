@@ -172,6 +172,10 @@ describe('prober', () => {
       true,
       'recovered one has samples',
     );
+    // What dispatcher.list shows under LATENCY: the silent rounds counted as timeouts.
+    assert.ok(latency.get(silent!)!.timeouts >= 2, 'silent pings counted as timeouts');
+    assert.equal(est.timeouts, 0);
+    assert.ok(est.max >= est.average && est.std >= 0, 'MAX and STD recorded');
   });
 
   test('two probers share the work: one ping per destination per interval, both probers busy', async (t) => {

@@ -57,7 +57,7 @@ test('settings: Kamailio defaults, and errors that name the setting', () => {
   assert.equal(s.method, 'OPTIONS');
   assert.equal(s.from, 'sip:dispatcher@localhost');
   assert.equal(s.timeoutMs, 5000);
-  assert.equal(s.latencyEstimatorAlpha, 900);
+  assert.equal(s.latencyEstimatorAlpha, 100);
   assert.equal(resolveProberSettings({ pingIntervalMs: 1000 }).timeoutMs, 1000);
   const cases: [Record<string, unknown>, RegExp][] = [
     [{ pingIntervalMs: 0 }, /pingIntervalMs/],

@@ -91,8 +91,9 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     name: 'dsLatency',
     pattern: '<prefix>:{ds:<setid>}:latency',
     type: 'hash',
-    writer: 'prober (per URI: RTT estimate, average and sample count, "<est> <avg> <n>")',
-    reader: 'edge (latency algorithm 13), sipfleet ctl dispatcher',
+    writer: 'prober (per URI: "<est> <avg> <n> <std> <max> <timeouts> <m2>", RTT statistics in ms)',
+    reader:
+      'edge (algorithms 11 with cc=1 and 13, every latencyRefreshMs), sipfleet ctl dispatcher',
   },
   {
     name: 'dsRegistrations',

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
+import { compileHashTemplate } from '@sipfleet/dispatcher';
 import { normalizeAddressEntry } from '@sipfleet/secfilter';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -95,8 +96,34 @@ export const edgeConfigSchema = z
             markWindowMs: z.number().int().positive().default(10_000),
             /** Cap on the candidate list, 0 = none. @default 0 */
             limit: z.number().int().min(0).default(0),
-            /** Algorithm 7 hashes this header's value. @default none */
+            /** Algorithm 7 hashes this header's value (`hash_pvar` `$hdr(Name)`). @default none */
             hashHeader: z.string().min(1).optional(),
+            /**
+             * Algorithm 7 hashes this template printed for each request, as Kamailio's
+             * `hash_pvar` (e.g. `$fU@$ci`): literal text and `$fU $fd $tU $td $ci $ru $rU $rd
+             * $hdr(Name)`. Checked at start-up; not together with hashHeader. @default none
+             */
+            hashTemplate: z
+              .string()
+              .superRefine((template, ctx) => {
+                try {
+                  compileHashTemplate(template, 'template');
+                } catch (err) {
+                  ctx.addIssue({ code: 'custom', message: (err as Error).message });
+                }
+              })
+              .optional(),
+            /**
+             * Kamailio's dispatcher `flags` bit 1 (DS_HASH_USER_ONLY): algorithms 1, 2 and 3 hash
+             * only the user part of the URI. @default false
+             */
+            hashUserOnly: z.boolean().default(false),
+            /**
+             * How often the edge re-reads the prober's latency statistics for algorithms 11
+             * (destinations with cc=1) and 13, in ms; also re-read with every list read.
+             * @default 1000
+             */
+            latencyRefreshMs: z.number().int().positive().default(1000),
             /** When no destination is left. @default 404 No destination */
             noDestination: z
               .object({ code: z.number().int().min(300).max(699), reason: z.string().min(1) })
@@ -109,6 +136,9 @@ export const edgeConfigSchema = z
               .default({ code: 503, reason: 'All destinations busy' }),
           })
           .strict()
+          .refine((d) => d.hashHeader === undefined || d.hashTemplate === undefined, {
+            message: 'set hashHeader or hashTemplate, not both (hashTemplate: $hdr(Name))',
+          })
           .optional(),
       })
       .strict()

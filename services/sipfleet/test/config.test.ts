@@ -98,3 +98,44 @@ test('secfilter and routing.allowRelay: off by default, trusted entries checked 
       /secfilter\.trusted\.1: not an IP address or CIDR/.test(err.message),
   );
 });
+
+test('routing.dispatcher: hash template checked at start, user-only hashing and latency refresh defaults', () => {
+  const base = { set: 1, algorithm: 7 };
+  const d = parseEdgeConfig({ routing: { dispatcher: base } }).routing.dispatcher;
+  assert.equal(d?.hashUserOnly, false);
+  assert.equal(d?.latencyRefreshMs, 1000);
+  assert.equal(d?.hashTemplate, undefined);
+  const ok = parseEdgeConfig({
+    routing: { dispatcher: { ...base, hashTemplate: '$fU@$ci', hashUserOnly: true } },
+  }).routing.dispatcher;
+  assert.equal(ok?.hashTemplate, '$fU@$ci');
+  assert.equal(ok?.hashUserOnly, true);
+  for (const [hashTemplate, why] of [
+    ['$fU@$xx', /unknown variable at offset 4/],
+    ['tenant', /has no variable/],
+    ['$hdr(X-Tenant', /bad \$hdr\(\)/],
+  ] as const) {
+    assert.throws(
+      () => parseEdgeConfig({ routing: { dispatcher: { ...base, hashTemplate } } }),
+      (err: unknown) =>
+        err instanceof ConfigError &&
+        err.message.includes(`routing.dispatcher.hashTemplate: template '${hashTemplate}'`) &&
+        why.test(err.message),
+      hashTemplate,
+    );
+  }
+  assert.throws(
+    () =>
+      parseEdgeConfig({
+        routing: { dispatcher: { ...base, hashTemplate: '$ci', hashHeader: 'X-Tenant' } },
+      }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /routing\.dispatcher: set hashHeader or hashTemplate, not both/.test(err.message),
+  );
+  assert.throws(
+    () => parseEdgeConfig({ routing: { dispatcher: { ...base, latencyRefreshMs: 0 } } }),
+    (err: unknown) =>
+      err instanceof ConfigError && /routing\.dispatcher\.latencyRefreshMs/.test(err.message),
+  );
+});

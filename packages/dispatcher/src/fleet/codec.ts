@@ -5,6 +5,7 @@
 // field to "<flags> <count>" (the runtime flags and Kamailio's probing counter, state.ts). The
 // index `{ds}:index` names the sets and carries the list version.
 import type { RedisConnection } from '@sipfleet/redis';
+import type { LatencyStats } from '../algorithms.js';
 import { formatAttrs, parseList } from '../list-file.js';
 import { buildSet, type Destination, type DestinationSet } from '../model.js';
 import type { DestinationState } from '../state.js';
@@ -177,4 +178,51 @@ export async function readFleet(conn: RedisConnection, attempts = 5): Promise<Fl
       };
     }
   }
+}
+
+/**
+ * The field of a destination in the prober's `latency` hash: the lower-cased URI with `sip:` in
+ * front when the list gave none (the prober pings the URI Kamailio would, scheme included).
+ */
+export function latencyField(uri: string): string {
+  return (/^sips?:/i.test(uri) ? uri : `sip:${uri}`).toLowerCase();
+}
+
+/**
+ * One destination's latency statistics as the prober stores them:
+ * "<estimate> <average> <samples> <std> <max> <timeouts> <m2>" (m2, Welford's sum of squares, is
+ * the prober's own). The three-field form of earlier releases reads with std, max and timeouts 0.
+ */
+export function decodeLatency(value: string): LatencyStats | undefined {
+  const f = value.split(' ');
+  if (f.length !== 3 && f.length < 6) return undefined;
+  const [estimate, average, samples, std = 0, max = 0, timeouts = 0] = f.map(Number);
+  const all = [estimate, average, samples, std, max, timeouts];
+  if (!all.every((n) => n !== undefined && Number.isFinite(n))) return undefined;
+  return {
+    estimate: estimate as number,
+    average: average as number,
+    samples: samples as number,
+    std,
+    max,
+    timeouts,
+  };
+}
+
+/**
+ * The latency hash of one set, keyed by the lower-cased URI of each destination of `set` that has
+ * statistics (the key select() looks up). One HGETALL.
+ */
+export async function readSetLatency(
+  conn: RedisConnection,
+  set: DestinationSet,
+): Promise<Map<string, LatencyStats>> {
+  const stored = pairs(await conn.call('HGETALL', conn.keys.dsLatency(String(set.id))));
+  const out = new Map<string, LatencyStats>();
+  for (const d of set.destinations) {
+    const value = stored.get(latencyField(d.uri));
+    const stats = value === undefined ? undefined : decodeLatency(value);
+    if (stats !== undefined) out.set(d.uri.toLowerCase(), stats);
+  }
+  return out;
 }

@@ -2,7 +2,14 @@
 // edge's snapshot and per-call selection (view), and call load (alg 10) across the fleet.
 export * from './errors.js';
 export * from './events.js';
-export { readFleet, type FleetRead, type StoredDestination } from './codec.js';
+export {
+  decodeLatency,
+  latencyField,
+  readFleet,
+  readSetLatency,
+  type FleetRead,
+  type StoredDestination,
+} from './codec.js';
 export * from './scripts.js';
 export * from './store.js';
 export * from './call-load.js';

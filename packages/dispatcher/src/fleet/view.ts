@@ -11,6 +11,12 @@
 // re-read, because events may have been missed meanwhile. That subscribe / re-read / retry /
 // readiness cycle is @sipfleet/redis Mirror, shared with htable and keepalive.
 //
+// Latency (algorithms 11 with cc=1, and 13): the prober writes each set's statistics to
+// `{ds:<set>}:latency` after every keepalive round, so they change all the time and carry no
+// event; with `latencyRefreshMs` the view reads them as part of every snapshot read (so `ready`
+// means they are there) and again on a timer, and selection takes them from memory (no round
+// trip on the call path).
+//
 // Start-up never waits for Redis. With `initialList` (the edge's dispatcher.listFile) the view
 // routes on the file's sets until it first reads the fleet's list, and loads the file into Redis
 // when Redis turns out to have no list.
@@ -26,6 +32,7 @@ import { DS_ALG, type Algorithm, type CallInput, callPathOf } from '../algorithm
 import {
   type Candidate,
   type LatencyEstimate,
+  type LatencyStats,
   type Selection,
   type SelectFailureReason,
   type SelectOptions,
@@ -42,7 +49,7 @@ import {
 import { parseList } from '../list-file.js';
 import type { RandomSource } from '../prng.js';
 import { CallLoad, type CallLoadOptions } from './call-load.js';
-import { readFleet } from './codec.js';
+import { readFleet, readSetLatency } from './codec.js';
 import { DispatcherFleetError } from './errors.js';
 import {
   DISPATCHER_CHANNEL,
@@ -55,7 +62,10 @@ import { findFromList } from './from-list.js';
 import { DispatcherFleet, type LoadResult } from './store.js';
 
 export interface SelectDestinationsOptions extends SelectOptions {
-  /** Alg 13: latency statistics per destination URI (from the prober). @default none (0 ms) */
+  /**
+   * Alg 11 (cc=1) and 13: latency statistics per lower-cased destination URI.
+   * @default the view's own copy of the prober's statistics (latencyRefreshMs), else none (0 ms)
+   */
   readonly latency?: ReadonlyMap<string, LatencyEstimate>;
 }
 
@@ -83,6 +93,13 @@ export interface DispatcherViewOptions extends CallLoadOptions {
   reconcileIntervalMs?: number;
   /** Alg 6, and the start of the local alg 9/11/13 counters. @default Math.random */
   random?: RandomSource;
+  /**
+   * How often the view re-reads the prober's latency statistics of every set (one HGETALL per
+   * set), for algorithms 11 (cc=1) and 13; they are also read after every snapshot read.
+   * 0 = never (selection then sees no latency unless the caller passes it).
+   * @default 0
+   */
+  latencyRefreshMs?: number;
 }
 
 export interface DispatcherViewEvents {
@@ -114,6 +131,11 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
   private readonly reconcileIntervalMs: number;
   private readonly random: RandomSource;
   private readonly counters = new Map<string, number>();
+  private readonly latencyRefreshMs: number;
+  /** The prober's statistics per set, replaced whole on each refresh (select() caches by identity). */
+  private latencyBySet = new Map<number, ReadonlyMap<string, LatencyStats>>();
+  private latencyRunning: Promise<void> | undefined;
+  private latencyTimer: NodeJS.Timeout | undefined;
   /** State events seen while a re-read runs, re-applied on top of its result. */
   private duringResync: DestinationStateEvent[] | undefined;
   private closed = false;
@@ -134,6 +156,7 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
       });
     this.reconcileIntervalMs = options.reconcileIntervalMs ?? 30_000;
     this.random = options.random ?? Math.random;
+    this.latencyRefreshMs = options.latencyRefreshMs ?? 0;
     this.initialList = options.initialList;
     this.current = createSnapshot(
       options.initialList === undefined ? [] : parseList(options.initialList),
@@ -162,6 +185,12 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
     if (view.reconcileIntervalMs > 0) {
       view.reconcileTimer = setInterval(() => void view.reconcileAll(), view.reconcileIntervalMs);
       view.reconcileTimer.unref();
+    }
+    if (view.latencyRefreshMs > 0) {
+      view.latencyTimer = setInterval(() => {
+        if (view.mirror.ready) void view.refreshLatency();
+      }, view.latencyRefreshMs);
+      view.latencyTimer.unref();
     }
     return view;
   }
@@ -235,8 +264,11 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
         return;
       }
       let next = createSnapshot(read.sets, this.current.version + 1);
+      // The statistics are part of the snapshot read: once `ready`, alg 11/13 route on them.
+      const latency = this.latencyRefreshMs > 0 ? await this.readLatency(next) : undefined;
       for (const e of this.duringResync) next = withFlags(next, e.setid, e.uri, e.newFlags);
       this.current = next;
+      if (latency !== undefined) this.latencyBySet = latency;
       this.version = read.version;
       for (const issue of read.issues) {
         this.onError(new DispatcherFleetError('SIPFLEET_ERR_DISPATCHER_BAD_ENTRY', issue));
@@ -291,7 +323,7 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
       set,
       alg,
       input,
-      { random: this.random, latency: options.latency, counter },
+      { random: this.random, latency: options.latency ?? this.latencyBySet.get(setid), counter },
       options,
     );
   }
@@ -356,6 +388,42 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
     return { setId: set.id, alg, candidates, parallel: false };
   }
 
+  /**
+   * The prober's latency statistics of a set as the view last read them, per lower-cased URI
+   * (empty before the first read, or without latencyRefreshMs).
+   */
+  latency(setid: number): ReadonlyMap<string, LatencyStats> {
+    return this.latencyBySet.get(setid) ?? new Map();
+  }
+
+  /**
+   * Re-reads the latency statistics of every set (the timer's job). One refresh at a time: a
+   * call while one runs waits for it. Failures go to onError and keep the last statistics.
+   */
+  refreshLatency(): Promise<void> {
+    if (this.latencyRunning !== undefined) return this.latencyRunning;
+    const run = this.readLatency(this.current)
+      .then((latency) => {
+        if (!this.closed) this.latencyBySet = latency;
+      })
+      .catch((err: unknown) => this.onError(toRedisError(err)))
+      .finally(() => {
+        if (this.latencyRunning === run) this.latencyRunning = undefined;
+      });
+    this.latencyRunning = run;
+    return run;
+  }
+
+  /** The statistics of every set of `snapshot`: one HGETALL per set. */
+  private async readLatency(
+    snapshot: Snapshot,
+  ): Promise<Map<number, ReadonlyMap<string, LatencyStats>>> {
+    const next = new Map<number, ReadonlyMap<string, LatencyStats>>();
+    for (const set of snapshot.sets.values())
+      next.set(set.id, await readSetLatency(this.conn, set));
+    return next;
+  }
+
   /** Reconciles the call-load counters of every set in the snapshot (the timer's job). */
   async reconcileAll(): Promise<void> {
     for (const setid of this.current.sets.keys()) {
@@ -373,6 +441,8 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.reconcileTimer);
+    clearInterval(this.latencyTimer);
+    await this.latencyRunning;
     await this.mirror.close();
     if (this.ownsBus) await this.bus.close();
   }

@@ -4,6 +4,7 @@
 // (a bad URL, an unreadable or malformed list file) stop the edge.
 import { readFileSync } from 'node:fs';
 import {
+  DS_ALG,
   DispatcherFleet,
   DispatcherView,
   type LoadResult,
@@ -102,6 +103,12 @@ export function openSharedState(config: EdgeConfig, log: Logger): SharedState | 
         initExpireSeconds: config.dispatcher.initExpireSeconds,
         expireSeconds: config.dispatcher.expireSeconds,
         reconcileIntervalMs: config.dispatcher.reconcileIntervalMs,
+        // Only algorithms 11 (cc=1) and 13 read latency: other routes spare Redis the reads.
+        ...(config.routing.dispatcher !== undefined &&
+        (config.routing.dispatcher.algorithm === DS_ALG.LATENCY ||
+          config.routing.dispatcher.algorithm === DS_ALG.RELATIVE_WEIGHT)
+          ? { latencyRefreshMs: config.routing.dispatcher.latencyRefreshMs }
+          : {}),
         ...(listFile !== undefined ? { initialList: readListFile(listFile) } : {}),
       });
     } catch (err) {

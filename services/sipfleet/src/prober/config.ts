@@ -64,7 +64,7 @@ export const proberConfigSchema = z
         pingFrom: z.string().min(1).optional(),
         /** Ping timeout (tm fr_timer), ms, at most the interval. @default min(5000, interval) */
         timeoutMs: z.number().int().min(64).optional(),
-        /** ds_latency_estimator_alpha, per mille. @default 900 */
+        /** ds_latency_estimator_alpha, per mille: weight of each new round trip. @default 100 */
         latencyEstimatorAlpha: z.number().int().min(0).max(1000).optional(),
         /** Sets kept alive by REGISTER instead of pings. @default [] */
         registerSets: z.array(z.number().int().min(0)).default([]),

@@ -2,6 +2,8 @@ import {
   DS_ALG,
   DS_SET_ROUTE_PARAM,
   MarkEvidence,
+  callInputFrom,
+  compileHashTemplate,
   formatSetParam,
   isActive,
 } from '@sipfleet/dispatcher';
@@ -61,6 +63,16 @@ export function dispatcherRoute(
   const callLoad = opts.algorithm === DS_ALG.CALL_LOAD;
   const set = String(opts.set);
   const evidence = new MarkEvidence({ failures: opts.markFailures, windowMs: opts.markWindowMs });
+  // Validated with the configuration already; compiled once here, printed per call.
+  const hashTemplate =
+    opts.hashTemplate === undefined
+      ? undefined
+      : compileHashTemplate(opts.hashTemplate, 'routing.dispatcher.hashTemplate');
+  const inputOptions = {
+    ...(opts.hashHeader !== undefined ? { hashHeader: opts.hashHeader } : {}),
+    ...(hashTemplate !== undefined ? { hashTemplate } : {}),
+    userOnly: opts.hashUserOnly,
+  };
   const refuse = (ctx: RequestContext | FailureContext, code: number, reason: string): void => {
     metrics.dispatcherRefusals.inc({ set, reason });
     ctx.reply(code, reason);
@@ -143,18 +155,14 @@ export function dispatcherRoute(
       const alg = callLoad && !reserves ? DS_ALG.HASH_CALLID : opts.algorithm;
       let selection;
       try {
+        // Only what `alg` reads, from the request as the route left it: a rewritten R-URI is
+        // what alg 3 and $ru hash (Kamailio's $ru is the current one), the digest username is
+        // alg 5's input.
+        const input = callInputFrom(req, alg, { ...inputOptions, requestUri: ctx.requestUri });
         selection = await view.selectDestinations(
           opts.set,
           alg,
-          {
-            callId: ctx.callId,
-            fromUri: req.from.uri.toString(),
-            toUri: req.to.uri.toString(),
-            ruri: ctx.requestUri,
-            ...(opts.hashHeader === undefined
-              ? {}
-              : { hashValue: req.getHeader(opts.hashHeader) ?? '' }),
-          },
+          input,
           opts.limit > 0 ? { limit: opts.limit } : {},
         );
       } catch (err) {
