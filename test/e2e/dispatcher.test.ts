@@ -8,47 +8,23 @@
 // Issue 13: the built-in route hashes the digest username (alg 5) and a hash_pvar template
 // (alg 7), and ranks alg 13 by the prober's latency statistics read from Redis.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SIPFLEET_BIN, startEdge } from '@sipfleet/test-helpers/edge';
 import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
+import { callLoads, startFleet, sum } from '@sipfleet/test-helpers/fleet';
+import type { Fleet, FleetOptions } from '@sipfleet/test-helpers/fleet';
 import { freePort } from '@sipfleet/test-helpers/ports';
-import { spawnTracked } from '@sipfleet/test-helpers/processes';
 import type { CleanupOwner } from '@sipfleet/test-helpers/processes';
-import { redisCli, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import { redisCli, startRedis } from '@sipfleet/test-helpers/redis-server';
 import type { RedisServer, StartRedisOptions } from '@sipfleet/test-helpers/redis-server';
 import { DialogClient } from '@sipfleet/test-helpers/sip-dialog';
 import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
-import type { SippProcess } from '@sipfleet/test-helpers/sipp';
 
-interface Fleet {
-  edges: EdgeHandle[];
-  uases: SippProcess[];
-  uris: string[];
-  redis: RedisServer;
-  /** The edges' Redis key prefix. */
-  prefix: string;
-}
-
-interface FleetExtra {
-  /** Merged into the edges' `dispatcher` section. */
-  dispatcher?: Record<string, unknown>;
-  /** Merged into `routing.dispatcher`. */
-  routing?: Record<string, unknown>;
-  /** Priority per destination (list order): higher is tried first. @default all 0 */
-  priorities?: number[];
+interface FleetExtra extends FleetOptions {
   redis?: StartRedisOptions;
 }
 
-/**
- * Redis, one UAS per entry (a sipp scenario name; 'demo' = our demo media server, which answers
- * per Via as RFC 3261 18.2.2 asks: sipp sends every message of a call back to where the call came
- * from, so a BYE relayed by another edge would never see its 200; null = a port nobody answers
- * on), and two edges.
- */
+/** Redis, then `startFleet`: the UASes and two edges on it. */
 async function fleet(
   t: CleanupOwner,
   algorithm: number,
@@ -56,48 +32,17 @@ async function fleet(
   extra: FleetExtra = {},
   /** Runs after the UASes are up and before the edges start (e.g. to seed Redis). */
   beforeEdges?: (uris: string[], redis: RedisServer, prefix: string) => Promise<void>,
-): Promise<Fleet> {
+): Promise<Fleet & { redis: RedisServer }> {
   const redis = await startRedis(extra.redis);
   t.after(() => redis.stop());
-  const prefix = uniquePrefix();
-  const dir = mkdtempSync(join(tmpdir(), 'sipfleet-ds-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const uases: SippProcess[] = [];
-  const uris: string[] = [];
-  for (const scenario of uasScenarios) {
-    const port = await freePort();
-    uris.push(`sip:127.0.0.1:${port}`);
-    if (scenario === 'demo') {
-      const media = spawnTracked(
-        process.execPath,
-        [SIPFLEET_BIN, 'demo-uas', '--port', String(port)],
-        {
-          owner: t,
-          name: `demo-uas:${port}`,
-        },
-      );
-      await media.waitForOutput(/listening on/);
-    } else if (scenario !== null) {
-      uases.push(await startSipp({ scenario, localPort: port, autoAnswer: true, owner: t }));
-    }
-  }
-  const listFile = join(dir, 'dispatcher.list');
-  writeFileSync(
-    listFile,
-    uris.map((u, i) => `1 ${u} 0 ${extra.priorities?.[i] ?? 0}`).join('\n') + '\n',
-  );
-  await beforeEdges?.(uris, redis, prefix);
-  const config = {
-    redis: { url: redis.url, prefix },
-    // One name for the whole fleet in Record-Route: in-dialog requests may land on any edge.
-    advertise: { host: 'fleet.invalid', port: 5060 },
-    dispatcher: { listFile, ...extra.dispatcher },
-    routing: { dispatcher: { set: 1, algorithm, frTimerMs: 1000, ...extra.routing } },
+  const seed = beforeEdges;
+  return {
+    ...(await startFleet(t, redis.url, algorithm, uasScenarios, {
+      ...extra,
+      ...(seed === undefined ? {} : { beforeEdges: (uris, prefix) => seed(uris, redis, prefix) }),
+    })),
+    redis,
   };
-  // The first edge loads the list into Redis; the second finds it there.
-  const first = await startEdge(t, config);
-  const second = await startEdge(t, config);
-  return { edges: [first, second], uases, uris, redis, prefix };
 }
 
 async function calls(edge: EdgeHandle, t: CleanupOwner, count: number, localPort?: number) {
@@ -113,12 +58,6 @@ async function calls(edge: EdgeHandle, t: CleanupOwner, count: number, localPort
   });
 }
 
-async function loads(edge: EdgeHandle, uris: string[]): Promise<number[]> {
-  return Promise.all(
-    uris.map((uri) => edge.metric('sipfleet_dispatcher_destination_load', { uri })),
-  );
-}
-
 /** Polls `check` until it holds (every 100 ms, at most `ms`). */
 async function until(what: string, check: () => Promise<boolean>, ms = 15_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -127,8 +66,6 @@ async function until(what: string, check: () => Promise<boolean>, ms = 15_000): 
     await sleep(100);
   }
 }
-
-const sum = (xs: number[]) => xs.reduce((x, y) => x + y, 0);
 
 describe('dispatcher across two edges', { concurrency: 1 }, () => {
   test('round-robin (alg 4) is fleet-wide: 30 calls over two edges give each UAS 10', async (t) => {
@@ -244,7 +181,7 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
       client.ack(dialog, other.port);
       dialogs.push({ dialog, other });
     }
-    const during = await loads(a, uris);
+    const during = await callLoads(a, uris);
     t.diagnostic(`active calls per destination: ${during.join(', ')}`);
     assert.equal(
       during.reduce((x, y) => x + y, 0),
@@ -253,12 +190,12 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
     assert.ok(Math.max(...during) - Math.min(...during) <= 1, `balanced: ${during.join(', ')}`);
     for (const { dialog, other } of dialogs)
       assert.equal(await client.bye(dialog, other.port), 200);
-    assert.deepEqual(await loads(b, uris), [0, 0, 0]);
+    assert.deepEqual(await callLoads(b, uris), [0, 0, 0]);
     // A duplicate BYE releases nothing twice.
     const first = dialogs[0];
     assert.ok(first);
     await client.bye(first.dialog, first.other.port).catch(() => 0);
-    assert.deepEqual(await loads(a, uris), [0, 0, 0]);
+    assert.deepEqual(await callLoads(a, uris), [0, 0, 0]);
   });
 
   test('an edge killed mid-call: the call-load counters heal within the configured expiry', async (t) => {
@@ -274,14 +211,14 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
       client.ack(dialog, a.port);
     }
     assert.equal(
-      (await loads(b, uris)).reduce((x, y) => x + y, 0),
+      (await callLoads(b, uris)).reduce((x, y) => x + y, 0),
       6,
     );
     await a.stop(); // SIGKILL: the BYEs never come
     let healed = -1;
     const start = Date.now();
     while (Date.now() - start < 20_000) {
-      if ((await loads(b, uris)).every((n) => n === 0)) {
+      if ((await callLoads(b, uris)).every((n) => n === 0)) {
         healed = Date.now() - start;
         break;
       }
@@ -298,12 +235,12 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
     t.after(() => client.close());
     // The UASes ring and never answer: these INVITEs stay unanswered until the edge dies.
     const ringing = Array.from({ length: 4 }, () => client.invite(a.port).catch(() => undefined));
-    await until('four slots are taken', async () => sum(await loads(b, uris)) === 4);
+    await until('four slots are taken', async () => sum(await callLoads(b, uris)) === 4);
     await a.stop(); // SIGKILL
     const killedAt = Date.now();
     await until(
       "the dead edge's slots are reclaimed",
-      async () => sum(await loads(b, uris)) === 0,
+      async () => sum(await callLoads(b, uris)) === 0,
       30_000,
     );
     t.diagnostic(
@@ -323,7 +260,7 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
       owner: t,
     });
     assert.equal(stats.successful, 3, `failed: ${JSON.stringify(stats.failures)}`);
-    assert.deepEqual(await loads(a, uris), [0]);
+    assert.deepEqual(await callLoads(a, uris), [0]);
   });
 
   test('call load: a CANCEL after 180 (the UAS answers 487) frees the slot', async (t) => {
@@ -338,7 +275,7 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
       owner: t,
     });
     assert.equal(stats.successful, 5, `failed: ${JSON.stringify(stats.failures)}`);
-    await until('every slot is free', async () => sum(await loads(a, uris)) === 0);
+    await until('every slot is free', async () => sum(await callLoads(a, uris)) === 0);
   });
 
   test('call load, failover off: a branch timeout frees the slot', async (t) => {
@@ -347,7 +284,7 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
     const client = await DialogClient.open();
     t.after(() => client.close());
     assert.equal((await client.invite(a.port)).status, 408);
-    await until('the slot is free', async () => sum(await loads(a, uris)) === 0);
+    await until('the slot is free', async () => sum(await callLoads(a, uris)) === 0);
   });
 
   test('call load: failover past the candidate list (limit 1) reaches the next destination, BYE frees it', async (t) => {
@@ -361,9 +298,9 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
     const dialog = await client.invite(a.port);
     assert.equal(dialog.status, 200, 'answered by the second destination, not 404');
     client.ack(dialog, b.port);
-    assert.deepEqual(await loads(b, uris), [0, 1]);
+    assert.deepEqual(await callLoads(b, uris), [0, 1]);
     assert.equal(await client.bye(dialog, b.port), 200);
-    assert.deepEqual(await loads(a, uris), [0, 0]);
+    assert.deepEqual(await callLoads(a, uris), [0, 0]);
   });
 
   test('one failure marks nothing; with markFailures 1 the last active destination still stays up', async (t) => {
@@ -403,7 +340,7 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
       client.ack(dialog, b.port);
       dialogs.push(dialog);
     }
-    assert.equal(sum(await loads(b, uris)), 10);
+    assert.equal(sum(await callLoads(b, uris)), 10);
     await redis.kill();
     await until('edge b sees Redis down', async () => (await b.metric('sipfleet_redis_up')) === 0);
     // Six calls end during the outage (BYE through the other edge); new calls are refused 503.
@@ -411,7 +348,7 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
     assert.equal((await client.invite(a.port)).status, 503);
     await redis.restart();
     await until('counters equal the 4 live calls', async () => {
-      const now = await loads(b, uris).catch(() => []);
+      const now = await callLoads(b, uris).catch(() => []);
       return now.length === 2 && sum(now) === 4;
     });
     assert.equal(
@@ -419,7 +356,7 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
       6,
     );
     for (const dialog of dialogs) assert.equal(await client.bye(dialog, a.port), 200);
-    assert.deepEqual(await loads(a, uris), [0, 0]);
+    assert.deepEqual(await callLoads(a, uris), [0, 0]);
   });
   test('Redis restart under sipp call-load traffic: afterwards the counters equal the live calls (0)', async (t) => {
     const { edges, uris, redis } = await fleet(t, 10, ['demo', 'demo'], {
@@ -436,7 +373,7 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
       recvTimeoutMs: 5000,
       owner: t,
     });
-    await until('calls in progress', async () => sum(await loads(a, uris)) >= 10);
+    await until('calls in progress', async () => sum(await callLoads(a, uris)) >= 10);
     await redis.kill();
     await until(
       'the edge sees Redis down',
@@ -447,7 +384,7 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
     t.diagnostic(`sipp: ${stats.successful} answered, ${stats.failed} refused or failed`);
     assert.ok(stats.successful > 0);
     await until('no slot left once every call ended', async () => {
-      const now = await loads(a, uris).catch(() => []);
+      const now = await callLoads(a, uris).catch(() => []);
       return now.length === 2 && sum(now) === 0;
     });
   });

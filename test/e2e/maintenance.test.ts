@@ -116,7 +116,7 @@ describe('shared state across edges', { concurrency: 1 }, () => {
     const redis = await startRedis();
     t.after(() => redis.stop());
     const prefix = uniquePrefix();
-    const config = { redis: { url: redis.url, prefix }, routing: { module: ROUTES } };
+    const config = { redis: { url: redis.url, prefix }, routing: { module: PROBE_ROUTES } };
     const edge = await startEdge(t, config, { TEST_DESTINATION: 'sip:127.0.0.1:9' });
     const at = Date.now();
     await redisCli(redis.port, 'HSET', `${prefix}:{ht:config}:maint`, 'i', '1');

@@ -13,6 +13,8 @@ import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
 import { freePort } from '@sipfleet/test-helpers/ports';
 import type { CleanupOwner } from '@sipfleet/test-helpers/processes';
 import {
+  failoverClusterMaster,
+  failoverSentinel,
   redisCli,
   startCluster,
   startRedis,
@@ -132,16 +134,7 @@ describe('redis topology changes', { concurrency: 1 }, () => {
     t.after(() => sentinel.stop());
     const prefix = uniquePrefix();
     const edges = await twoEdges(t, sentinel.url, prefix);
-    const sentinelPort = sentinel.sentinelPorts[0] ?? 0;
-    await redisCli(sentinelPort, 'SENTINEL', 'FAILOVER', sentinel.masterName);
-    await eventually('the replica is the master', async () =>
-      (
-        await redisCli(sentinelPort, 'SENTINEL', 'get-master-addr-by-name', sentinel.masterName)
-      ).includes(String(sentinel.replicaPort)),
-    );
-    await eventually('the new master accepts writes', async () =>
-      (await redisCli(sentinel.replicaPort, 'INFO', 'replication')).includes('role:master'),
-    );
+    await failoverSentinel(sentinel);
     for (const edge of edges) await eventually(`edge :${edge.port} ready`, () => ready(edge));
     await flipReachesEvery(edges, sentinel.replicaPort, `${prefix}:{ht:config}:maint`, t);
   });
@@ -155,20 +148,7 @@ describe('redis topology changes', { concurrency: 1 }, () => {
     assert.equal(await probeInvite(edges[0]?.port ?? 0), 480);
 
     // Kill the master holding the flag's slot; its replica takes over after the node timeout.
-    const master = await cluster.masterOf(key);
-    await cluster.kill(master);
-    let promoted = master;
-    await eventually(
-      'a replica took over the slot',
-      async () => {
-        promoted = await cluster.masterOf(key);
-        return (
-          promoted !== master &&
-          (await redisCli(promoted, 'CLUSTER', 'INFO')).includes('cluster_state:ok')
-        );
-      },
-      60_000,
-    );
+    const promoted = await failoverClusterMaster(cluster, key);
     for (const edge of edges) await eventually(`edge :${edge.port} ready`, () => ready(edge));
     await flipReachesEvery(edges, promoted, key, t);
     for (const edge of edges) assert.equal(edge.process.exitStatus, undefined);

@@ -53,7 +53,15 @@ export function redisCli(port: number, ...args: string[]): Promise<string> {
   });
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, deadlineMs = 20_000) {
+/**
+ * Polls `check` every 50 ms until it holds (a condition, never a fixed wait); a check that throws
+ * counts as not yet. Throws after `deadlineMs`, with the last error.
+ */
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  deadlineMs = 20_000,
+): Promise<void> {
   const until = Date.now() + deadlineMs;
   let last: unknown;
   while (Date.now() < until) {
@@ -64,7 +72,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, deadlineMs =
     }
     await sleep(50);
   }
-  throw new Error(`redis-server helper: timed out waiting for ${what} ${String(last ?? '')}`);
+  throw new Error(`timed out waiting for ${what} ${String(last ?? '')}`);
 }
 
 /** One redis-server child; start() may be called again after kill() (same port, same dir). */
@@ -358,4 +366,44 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Clus
     await stop();
     throw err;
   }
+}
+
+/**
+ * `SENTINEL FAILOVER` (the operator's command): resolves once the Sentinels name the replica as
+ * master and it accepts writes. Returns the new master's port.
+ */
+export async function failoverSentinel(setup: SentinelSetup): Promise<number> {
+  const sentinelPort = setup.sentinelPorts[0] ?? 0;
+  await redisCli(sentinelPort, 'SENTINEL', 'FAILOVER', setup.masterName);
+  await waitFor('the replica is the master', async () =>
+    (
+      await redisCli(sentinelPort, 'SENTINEL', 'get-master-addr-by-name', setup.masterName)
+    ).includes(String(setup.replicaPort)),
+  );
+  await waitFor('the new master accepts writes', async () =>
+    (await redisCli(setup.replicaPort, 'INFO', 'replication')).includes('role:master'),
+  );
+  return setup.replicaPort;
+}
+
+/**
+ * Crashes the master serving `key`'s slot; resolves once its replica took the slot over (after the
+ * node timeout) and the cluster is ok again. Returns the new master's port.
+ */
+export async function failoverClusterMaster(cluster: ClusterSetup, key: string): Promise<number> {
+  const master = await cluster.masterOf(key);
+  await cluster.kill(master);
+  let promoted = master;
+  await waitFor(
+    'a replica took over the slot',
+    async () => {
+      promoted = await cluster.masterOf(key);
+      return (
+        promoted !== master &&
+        (await redisCli(promoted, 'CLUSTER', 'INFO')).includes('cluster_state:ok')
+      );
+    },
+    60_000,
+  );
+  return promoted;
 }
