@@ -129,4 +129,14 @@ test('a view started with Redis down routes on its list file, loads it when Redi
   const reserved = await view.callLoad.reserve(1, 'c2');
   assert.ok(reserved.ok, 'call load works once Redis holds the list');
   assert.ok(errors.every(unavailable), 'only "unavailable" was reported while Redis was away');
+
+  // Redis restarts without its data (no AOF): the file is loaded again, call load comes back.
+  await server.kill();
+  await server.restart();
+  for (let i = 0; loaded.length < 2; i++) {
+    if (i > 400) assert.fail('the file was not loaded into the emptied Redis');
+    await sleep(50);
+  }
+  await view.mirror.waitUntilReady(20_000);
+  assert.ok((await view.callLoad.reserve(1, 'c3')).ok, 'call load works again');
 });

@@ -19,7 +19,8 @@
 //
 // Start-up never waits for Redis. With `initialList` (the edge's dispatcher.listFile) the view
 // routes on the file's sets until it first reads the fleet's list, and loads the file into Redis
-// when Redis turns out to have no list.
+// whenever Redis turns out to have no list: at first contact, and after Redis lost its data (a
+// restart without AOF), so call load (whose script reads the list in Redis) comes back by itself.
 import { EventEmitter } from 'node:events';
 import {
   EventBus,
@@ -80,7 +81,7 @@ export interface DispatcherViewOptions extends CallLoadOptions {
   retryDelayMs?: number;
   /**
    * A list file's text: routed on (destinations in the state the file gives) until the fleet's
-   * list is first read, and loaded into Redis if Redis has no list then (Kamailio's
+   * list is first read, and loaded into Redis whenever Redis has no list (Kamailio's
    * ds_list_file at start). Parsed at start: a bad file throws SIPFLEET_ERR_DISPATCHER_LIST.
    * @default none (an empty snapshot until Redis answers)
    */
@@ -111,7 +112,7 @@ export interface DispatcherViewEvents {
   'dst-state': [DestinationStateEvent];
   /** A full re-read produced a new snapshot (start, reload event, reconnect). */
   reload: [Snapshot];
-  /** `initialList` was loaded into Redis (Redis had no list when it was first read). */
+  /** `initialList` was loaded into Redis (Redis had no list when it was read). */
   'list-loaded': [LoadResult];
   up: [];
   down: [];
@@ -123,7 +124,7 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
   /** The snapshot's link to Redis: `ready`, `up`/`down`, and the name `/readyz` shows. */
   readonly mirror: Mirror;
   private current: Snapshot;
-  private initialList: string | undefined;
+  private readonly initialList: string | undefined;
   private version = 0;
   private readonly bus: EventBus<DispatcherBusEvents>;
   private readonly ownsBus: boolean;
@@ -244,12 +245,11 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
     try {
       let read = await readFleet(this.conn);
       if (read.version === 0 && this.initialList !== undefined) {
-        // Redis answered for the first time and holds no list: the file is the fleet's list.
+        // Redis holds no list (first contact, or it lost its data): the file is the fleet's list.
         const loaded = await new DispatcherFleet(this.conn).load(this.initialList);
         this.emit('list-loaded', loaded);
         read = await readFleet(this.conn);
       }
-      this.initialList = undefined;
       if (read.version === 0 && this.version > 0) {
         // The index is gone although a list was loaded: Redis lost its data (restart without
         // AOF) or someone deleted it. Keep routing on what we have, say so, and take the next
