@@ -48,6 +48,14 @@ export interface CallLoadOptions {
    * @default 1000
    */
   retryQueueDelayMs?: number;
+  /**
+   * Releases Redis acknowledged within this window are sent again after a reconnect. Replication
+   * is asynchronous: in a Sentinel or Cluster failover the old master may acknowledge writes in
+   * the moment before it is demoted, and the promoted replica never sees them. A release is
+   * idempotent, so sending it twice costs a round trip and nothing else. 0 = off.
+   * @default 5000
+   */
+  replayWindowMs?: number;
   /** The outage report (one SIPFLEET_ERR_DISPATCHER_CALL_LOAD_DEFERRED per outage). @default ignore */
   onError?: (err: Error) => void;
 }
@@ -120,6 +128,9 @@ export interface ReconcileResult {
   readonly corrected: number;
 }
 
+/** Most releases remembered for a replay (about 5 s at 2,000 calls/s). */
+const REPLAY_LIMIT = 10_000;
+
 const REFUSED = { 10: 'all-at-maxload', 11: 'no-active-destination', 12: 'unknown-set' } as const;
 
 export class CallLoad extends EventEmitter<CallLoadEvents> {
@@ -141,6 +152,10 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
   private waitingForUp = false;
   /** This outage's counts, reported once the queue is empty again. */
   private outage = { deferred: 0, dropped: 0, sent: 0 };
+  private readonly replayWindowMs: number;
+  /** Unconditional releases Redis acknowledged lately, oldest first (see replayWindowMs). */
+  private recent: { at: number; setid: number; callId: string }[] = [];
+  private recentHead = 0;
 
   constructor(
     private readonly conn: RedisConnection,
@@ -160,6 +175,36 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     this.retryQueueLimit = options.retryQueueLimit ?? 10_000;
     this.retryQueueDelayMs = options.retryQueueDelayMs ?? 1000;
     this.onError = options.onError ?? (() => undefined);
+    this.replayWindowMs = options.replayWindowMs ?? 5000;
+    if (this.replayWindowMs > 0) conn.on('up', this.replay);
+  }
+
+  /** After a reconnect (a failover among others): the releases of the last moments again. */
+  private readonly replay = (): void => {
+    const since = Date.now() - this.replayWindowMs;
+    const again = this.recent.slice(this.recentHead).filter((r) => r.at >= since);
+    this.recent = [];
+    this.recentHead = 0;
+    for (const r of again) this.releaseOrRetry(r.setid, r.callId);
+  };
+
+  private remember(setid: number, callId: string): void {
+    if (this.replayWindowMs <= 0) return;
+    const now = Date.now();
+    const recent = this.recent;
+    // Forget from the front what is older than the window or over the limit; compact only once
+    // half the array is forgotten, so a release costs O(1) amortised.
+    while (
+      this.recentHead < recent.length &&
+      ((recent[this.recentHead]?.at ?? now) < now - this.replayWindowMs ||
+        recent.length - this.recentHead >= REPLAY_LIMIT)
+    )
+      this.recentHead++;
+    if (this.recentHead > recent.length / 2) {
+      this.recent = recent.slice(this.recentHead);
+      this.recentHead = 0;
+    }
+    this.recent.push({ at: now, setid, callId });
   }
 
   /**
@@ -270,6 +315,7 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
       [k.load, k.calls, k.expiry],
       [checkCallId(callId), token],
     );
+    if (token === '') this.remember(setid, callId);
     return code === 1;
   }
 
@@ -397,6 +443,9 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
 
   /** Stops the retry timer; queued ops are given up (the slots end by expiry). */
   close(): void {
+    this.conn.off('up', this.replay);
+    this.recent = [];
+    this.recentHead = 0;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.pending.clear();
