@@ -152,6 +152,8 @@ export class EdgeMetrics implements ProxyObserver {
       labelNames: ['reason'],
       registers: [this.registry],
     });
+    // Both series exist from the start, so rate() and alerts see a 0 before the first shed.
+    for (const reason of ['load', 'transactions']) this.overloadShed.inc({ reason }, 0);
     this.overloaded = new Gauge({
       name: 'sipfleet_overloaded',
       help: '1 while the edge is overloaded (event loop saturated or late), else 0',
