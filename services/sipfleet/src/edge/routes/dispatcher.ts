@@ -1,13 +1,14 @@
 import {
   DS_ALG,
   DS_SET_ROUTE_PARAM,
+  FailoverCursor,
   MarkEvidence,
   callInputFrom,
   compileHashTemplate,
   formatSetParam,
   isActive,
 } from '@sipfleet/dispatcher';
-import type { Candidate, DispatcherFleet, DispatcherView } from '@sipfleet/dispatcher';
+import type { DispatcherFleet, DispatcherView } from '@sipfleet/dispatcher';
 import { withinDialog } from '@sipfleet/proxy';
 import type { FailureContext, RequestContext, RoutingHooks } from '@sipfleet/proxy';
 import type { EdgeConfig } from '../../config.js';
@@ -17,8 +18,9 @@ type DispatcherRouting = NonNullable<EdgeConfig['routing']['dispatcher']>;
 
 /** Per-call state the failure hook needs (Kamailio keeps it in AVPs). */
 interface CallPlan {
-  candidates: readonly Candidate[];
-  next: number;
+  /** ds_select_dst's candidate list, walked by ds_next_dst. */
+  cursor: FailoverCursor;
+  /** Every destination relayed to, also those a moved call-load slot chose outside the list. */
   tried: string[];
   /** The INVITE holds a call-load slot (alg 10) that this edge still has to release or confirm. */
   slot: boolean;
@@ -73,6 +75,8 @@ export function dispatcherRoute(
     ...(hashTemplate !== undefined ? { hashTemplate } : {}),
     userOnly: opts.hashUserOnly,
   };
+  // One warning per outage, not one per refused call; the metric counts each.
+  let selectionFailures = 0;
   const refuse = (ctx: RequestContext | FailureContext, code: number, reason: string): void => {
     metrics.dispatcherRefusals.inc({ set, reason });
     ctx.reply(code, reason);
@@ -166,12 +170,22 @@ export function dispatcherRoute(
           opts.limit > 0 ? { limit: opts.limit } : {},
         );
       } catch (err) {
-        ctx.log.warn({ err }, 'dispatcher selection failed (Redis unavailable for call load)');
+        if (selectionFailures++ === 0) {
+          ctx.log.warn(
+            { err },
+            'dispatcher selection failed (Redis unavailable for call load); refusing calls until it answers',
+          );
+        }
         metrics.dispatcherSelections.inc({ set, alg: String(alg), result: 'error' });
         refuse(ctx, opts.maxloadRefusal.code, opts.maxloadRefusal.reason);
         return;
       }
-      const first = selection.candidates[0];
+      if (selectionFailures > 0) {
+        ctx.log.info({ refused: selectionFailures }, 'dispatcher selection works again');
+        selectionFailures = 0;
+      }
+      const cursor = new FailoverCursor(selection);
+      const first = cursor.next();
       metrics.dispatcherSelections.inc({
         set,
         alg: String(alg),
@@ -196,8 +210,7 @@ export function dispatcherRoute(
         return;
       }
       const plan: CallPlan = {
-        candidates: selection.candidates,
-        next: 1,
+        cursor,
         tried: [first.destination.uri],
         slot: reserves,
         branchAt: Date.now(),
@@ -262,16 +275,11 @@ export function dispatcherRoute(
         if (next === undefined) release(plan, ctx.callId);
       } else {
         // ds_next_dst: the next candidate that is still active in the current snapshot.
-        while (plan.next < plan.candidates.length) {
-          const c = plan.candidates[plan.next++];
-          const now = view.snapshot.sets
-            .get(opts.set)
-            ?.destinations.find((d) => d.uri === c?.destination.uri);
-          if (c !== undefined && now !== undefined && isActive(now)) {
-            next = c.destination.uri;
-            break;
-          }
-        }
+        const current = view.snapshot.sets.get(opts.set)?.destinations;
+        next = plan.cursor.next((d) => {
+          const now = current?.find((x) => x.uri === d.uri);
+          return now !== undefined && isActive(now);
+        })?.destination.uri;
       }
       if (next === undefined) {
         refuse(ctx, opts.noDestination.code, opts.noDestination.reason);
