@@ -2,8 +2,9 @@
 // Installs what `npm start` / `npm test` need on a fresh machine, using only Node's standard library:
 // npm packages (when node_modules is missing or older than package-lock.json), the Debian packages
 // redis-server, and for tests sip-tester (sipp), prometheus (promtool, prometheus) and chromium (the
-// console test), through apt-get when missing and we are root. `--for start` also builds the tree (`tsc -b`): the CLI runs from dist/,
-// which a fresh clone does not have (`npm test` and `npm run bench` build through turbo).
+// console test), through apt-get when missing and we are root. `--for start` also builds the tree
+// (`tsc -b`): the CLI runs from dist/, which a fresh clone does not have (`npm test` and
+// `npm run bench` build through turbo).
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
