@@ -105,6 +105,12 @@ export class FleetMembership {
   }
 
   private tick(): void {
+    if (!this.conn.ready) {
+      // Not connected (start-up, an outage: the mirrors report those): beat as soon as Redis is
+      // back, so joining takes no longer than the reconnect, and log nothing meanwhile.
+      this.conn.once('up', this.beatNow);
+      return;
+    }
     this.beating = this.beat().finally(() => {
       this.beating = undefined;
       if (this.stopped) return;
@@ -112,6 +118,10 @@ export class FleetMembership {
       this.timer.unref();
     });
   }
+
+  private readonly beatNow = (): void => {
+    if (!this.stopped) this.tick();
+  };
 
   /**
    * True once a heartbeat has landed: from then on this edge's call-load reserves carry its
@@ -179,6 +189,7 @@ export class FleetMembership {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.timer);
+    this.conn.off('up', this.beatNow);
     await this.beating;
     const k = this.conn.keys;
     await scriptsFor(this.conn)
