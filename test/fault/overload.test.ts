@@ -162,12 +162,13 @@ test('a flooded edge sheds with 503 + Retry-After, its neighbour keeps every cal
 
 test('at the transaction cap new calls get 503 while a call in progress ends normally', async (t) => {
   const uas = await startSipp({ scenario: 'uas-call', autoAnswer: true, owner: t });
-  // Three live transactions at most; finished ones linger 30 s, so the count cannot fall back
-  // below the cap by itself while the test runs.
+  // Two live transactions at most, checked before a new request gets one: the first call's
+  // server and client transactions linger 30 s, so the count cannot fall back below the cap by
+  // itself while the test runs.
   const edge = await startEdge(t, {
     routing: { destination: `sip:${uas.address}` },
     timers: { waitMs: 30_000 },
-    overload: { maxTransactions: 3 },
+    overload: { maxTransactions: 2 },
   });
   const client = await DialogClient.open();
   t.after(() => client.close());

@@ -31,6 +31,12 @@ export interface ProxyCoreInit {
   /** Transaction timers T1/T2/T4 (RFC 3261 §17). */
   transactionTimers?: Partial<TimerSettings>;
   clock?: Clock;
+  /**
+   * Admission before a request gets a transaction: a response returned here is sent statelessly
+   * (no transaction, no hook). For shedding a flood without holding memory for it.
+   * @default admit everything
+   */
+  admit?: (req: SipRequest) => SipResponse | undefined;
 }
 
 /**
@@ -68,6 +74,7 @@ export class ProxyCore implements TransactionUser {
       clock: this.clock,
       trying: 'immediate',
       ...(init.transactionTimers === undefined ? {} : { timers: init.transactionTimers }),
+      ...(init.admit === undefined ? {} : { admit: init.admit }),
     });
     this.runner = new HookRunner(this.hooks, this.observer, this.log);
     this.forwarder = new Forwarder(

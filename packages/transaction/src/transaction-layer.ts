@@ -27,6 +27,13 @@ export interface TransactionLayerOptions {
   clock?: Clock;
   /** When an INVITE server transaction sends 100 Trying (section 17.2.1). @default 'immediate' (proxy) */
   trying?: 'immediate' | 'after200ms';
+  /**
+   * Admission control before a request gets a server transaction (addition to the contract): a
+   * response returned here is sent statelessly and no transaction is made, so a refused flood
+   * costs no memory (Kamailio's `sl_send_reply`). Called for new requests only (never for a
+   * retransmission, an ACK or a CANCEL). @default admit everything
+   */
+  admit?: (req: SipRequest) => SipResponse | undefined;
 }
 
 /** The CANCELs the layer sends for `ClientTransaction.cancel()`: their outcome changes nothing (section 9.1). */
@@ -52,6 +59,7 @@ export class TransactionLayer {
   /** Metric hook (addition to the contract): a message dropped because a header needed for matching is malformed. */
   onMalformed?: (msg: SipRequest | SipResponse, err: unknown) => void;
 
+  readonly #admit: TransactionLayerOptions['admit'];
   /** Server transactions by {@link serverTransactionKey}. */
   readonly #server = new Map<string, ServerTx>();
   /** Client transactions by branch (branches are ours, hence unique), except CANCEL ... */
@@ -70,6 +78,7 @@ export class TransactionLayer {
     const server = this.#server;
     const client = this.#client;
     const clientCancel = this.#clientCancel;
+    this.#admit = opts.admit;
     this.#ctx = {
       sender: opts.sender,
       clock: opts.clock ?? systemClock,
@@ -201,6 +210,13 @@ export class TransactionLayer {
       if (method === 'CANCEL') inviteKey = serverTransactionKey(req, 'INVITE');
     } catch (err) {
       this.onMalformed?.(req, err);
+      return;
+    }
+
+    const refusal = inviteKey === undefined ? this.#admit?.(req) : undefined;
+    if (refusal !== undefined) {
+      this.#ctx.sender.send(target, refusal.toBuffer());
+      this.onResponseSent?.(refusal.status);
       return;
     }
 

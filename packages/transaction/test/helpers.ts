@@ -10,6 +10,7 @@ import type {
   TransportProtocol,
 } from '@sipfleet/transport';
 import { ManualClock, TransactionLayer } from '../src/index.js';
+import type { TransactionLayerOptions } from '../src/index.js';
 import type {
   ClientTransaction,
   ClientTransactionHandlers,
@@ -145,6 +146,7 @@ export class Harness {
   constructor(
     opts: {
       trying?: 'immediate' | 'after200ms';
+      admit?: TransactionLayerOptions['admit'];
       layerAt?: typeof LAYER;
       peerAt?: typeof PEER;
     } = {},
@@ -159,6 +161,7 @@ export class Harness {
       timers: TIMERS,
       clock: this.clock,
       ...(opts.trying !== undefined ? { trying: opts.trying } : {}),
+      ...(opts.admit !== undefined ? { admit: opts.admit } : {}),
     });
     this.layer.onRetransmission = (kind) => this.retransmissions.push(kind);
     this.endpoint.onMessage = (data, remote) => this.layer.receive(parse(data), remote);

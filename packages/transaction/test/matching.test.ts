@@ -162,3 +162,26 @@ test("onResponseSent: the layer's own responses (100 Trying, 200 and 481 to CANC
   assert.deepEqual(h.takeInbox(), ['100', '180', '200', '481', '487']);
   assert.deepEqual(sent, [100, 200, 481], 'the 180 and the 487 came from the TU');
 });
+
+test('admit: a refused request is answered statelessly and gets no transaction; retransmissions, ACK and CANCEL are not asked', (t) => {
+  const asked: string[] = [];
+  const h = new Harness({
+    admit: (req) => {
+      asked.push(req.method);
+      return req.method === 'INVITE' ? createResponse(req, 503, 'Service Unavailable') : undefined;
+    },
+  });
+  t.after(() => h.close());
+  const sent: number[] = [];
+  h.layer.onResponseSent = (status) => sent.push(status);
+  h.peerSends(requestText({ branch: 'z9hG4bKshed' }));
+  assert.deepEqual(h.takeInbox(), ['503'], 'no 100 Trying: nothing was created');
+  assert.deepEqual(h.layer.counts, { server: 0, client: 0 });
+  assert.equal(h.user.requests.length, 0, 'the TU never saw it');
+  h.peerSends(requestText({ method: 'ACK', branch: 'z9hG4bKshed', cseq: 1, toTag: 'x' }));
+  h.peerSends(requestText({ method: 'CANCEL', branch: 'z9hG4bKshed' }));
+  h.peerSends(requestText({ method: 'OPTIONS', branch: 'z9hG4bKok' }));
+  assert.deepEqual(asked, ['INVITE', 'OPTIONS'], 'ACK and CANCEL belong to a transaction');
+  assert.equal(h.user.requests.at(-1)?.req.method, 'OPTIONS');
+  assert.deepEqual(sent, [503, 481], 'the stateless 503 and the CANCEL that found nothing');
+});

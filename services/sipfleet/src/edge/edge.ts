@@ -12,7 +12,7 @@ import { ConsoleApp } from '../console/console.js';
 import { EdgeMetrics } from '../metrics.js';
 import { destinationRows } from './gauges.js';
 import { MaintenanceCheck } from './maintenance.js';
-import { OverloadMonitor } from './overload.js';
+import { OverloadMonitor, overloadAdmission } from './overload.js';
 import { pipeline } from './pipeline.js';
 import { receiveObserver } from './receive.js';
 import { openSecfilter } from './secfilter.js';
@@ -106,7 +106,6 @@ export class Edge {
         sender: transport,
         hooks: pipeline(route, {
           draining: () => late.edge?.draining ?? false,
-          overload,
           maintenance,
           registration: shared?.registration,
           secfilter: secfilter?.step,
@@ -121,6 +120,7 @@ export class Edge {
         },
         log,
         observer: metrics,
+        admit: overloadAdmission(overload, metrics),
         transactionTimers: {
           T1: config.timers.T1,
           T2: config.timers.T2,

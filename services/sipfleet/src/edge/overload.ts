@@ -1,6 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import type { EdgeConfig } from '../config.js';
+import { createResponse } from '@sipfleet/sip';
+import type { SipRequest, SipResponse } from '@sipfleet/sip';
+import type { EdgeMetrics } from '../metrics.js';
 
 export type OverloadSettings = EdgeConfig['overload'];
 
@@ -143,4 +146,33 @@ export class OverloadMonitor {
       shedFraction: this.fraction,
     });
   }
+}
+
+/**
+ * Overload: new initial requests are shed with 503 and Retry-After (RFC 3261 §21.5.4: the server
+ * is temporarily unable to process the request, the client may retry after the time given) while
+ * the monitor says so; in-dialog requests, ACK and CANCEL go on, so calls in progress finish.
+ * The transaction layer asks this before it makes a transaction, and sends the 503 statelessly
+ * (Kamailio's `sl_send_reply`): a shed request holds no memory, gets no 100 Trying and needs no
+ * ACK handling, so a flood of any size cannot fill the transaction table.
+ */
+export function overloadAdmission(
+  overload: OverloadMonitor,
+  metrics: EdgeMetrics,
+): (req: SipRequest) => SipResponse | undefined {
+  return (req) => {
+    let initial: boolean;
+    try {
+      initial = req.to.tag === undefined;
+    } catch {
+      return undefined; // an unreadable To: the proxy answers it 400
+    }
+    if (!initial) return undefined;
+    const reason = overload.shed(req.method);
+    if (reason === undefined) return undefined;
+    metrics.overloadShed.inc({ reason });
+    const res = createResponse(req, 503, 'Service Unavailable');
+    res.appendHeader('Retry-After', String(overload.retryAfterSeconds));
+    return res;
+  };
 }

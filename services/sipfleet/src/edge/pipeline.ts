@@ -1,7 +1,6 @@
 import type { RequestContext, RoutingHooks } from '@sipfleet/proxy';
 import type { EdgeMetrics } from '../metrics.js';
 import type { MaintenanceCheck } from './maintenance.js';
-import type { OverloadMonitor } from './overload.js';
 import type { RegistrationKeepalive } from './registration-keepalive.js';
 
 /**
@@ -12,7 +11,6 @@ export type PipelineStep = (ctx: RequestContext) => boolean | Promise<void>;
 
 export interface PipelineSteps {
   draining: () => boolean;
-  overload: OverloadMonitor;
   maintenance: MaintenanceCheck | undefined;
   registration: RegistrationKeepalive | undefined;
   /** secfilter's User-Agent check (edge/secfilter.ts). */
@@ -22,12 +20,13 @@ export interface PipelineSteps {
 
 /**
  * The fixed steps before the routing program's request hook (docs/architecture.md, "life of one
- * INVITE"), in order: drain refusal, overload shedding, secfilter's User-Agent check, the
- * maintenance check, REGISTERs of register-mode destinations; then the route (a user module, the
- * dispatcher route or the default route).
+ * INVITE"), in order: drain refusal, secfilter's User-Agent check, the maintenance check,
+ * REGISTERs of register-mode destinations; then the route (a user module, the dispatcher route or
+ * the default route). Overload shedding comes before all of them, before the request even has a
+ * transaction: `overloadAdmission` in overload.ts.
  */
 export function pipeline(route: RoutingHooks, steps: PipelineSteps): RoutingHooks {
-  const order: PipelineStep[] = [drainStep(steps), overloadStep(steps), ...optional(steps)];
+  const order: PipelineStep[] = [drainStep(steps), ...optional(steps)];
   const request = route.request;
   return {
     ...route,
@@ -48,23 +47,6 @@ function drainStep(steps: PipelineSteps): PipelineStep {
     if (!steps.draining() || ctx.method !== 'INVITE' || ctx.hasToTag()) return false;
     steps.metrics.drainRefusals.inc();
     ctx.reply(503, 'Draining', [['Retry-After', '5']]);
-    return true;
-  };
-}
-
-/**
- * Overload: new initial requests are shed with 503 and Retry-After (RFC 3261 §21.5.4: the server
- * is temporarily unable to process the request, the client may retry after the time given) while
- * the monitor says so; in-dialog requests, ACK and CANCEL go on, so calls in progress finish.
- */
-function overloadStep(steps: PipelineSteps): PipelineStep {
-  const { overload, metrics } = steps;
-  return (ctx) => {
-    if (ctx.method === 'ACK' || ctx.method === 'CANCEL' || ctx.hasToTag()) return false;
-    const reason = overload.shed(ctx.method);
-    if (reason === undefined) return false;
-    metrics.overloadShed.inc({ reason });
-    ctx.reply(503, 'Service Unavailable', [['Retry-After', String(overload.retryAfterSeconds)]]);
     return true;
   };
 }
