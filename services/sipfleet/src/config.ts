@@ -379,8 +379,9 @@ export const edgeConfigSchema = z
         recoveryMs: z.number().int().min(0).default(2000),
         /**
          * Hard cap on live transactions (server + client): beyond it every new initial request is
-         * shed. About 4 KB each, so the default bounds the table near 250 MB; 2,400 calls/s with
-         * `timers.waitMs` 5000 keep about 48,000 alive. @default 60000
+         * shed statelessly, so it bounds memory (813 MB peak RSS at the default under a 5× flood,
+         * docs/benchmarks.md); 2,400 calls/s with `timers.waitMs` 5000 keep about 48,000 alive.
+         * @default 60000
          */
         maxTransactions: z.number().int().positive().default(60_000),
         /** Retry-After on the 503 (s), RFC 3261 §21.5.4. @default 5 */
