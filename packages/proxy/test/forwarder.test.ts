@@ -2,8 +2,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseMessage, SipRequest } from '@sipfleet/sip';
-import { ManualClock, TransactionLayer } from '@sipfleet/transaction';
-import { InMemoryNetwork } from '@sipfleet/transport';
 import { pino } from 'pino';
 import { Forwarder } from '../src/forwarder.js';
 import { HookRunner } from '../src/hook-runner.js';
@@ -12,21 +10,10 @@ import { hashInBranch, loopHash } from '../src/loop-detection.js';
 import { NO_OBSERVER } from '../src/observer.js';
 import { OwnAddresses } from '../src/own-addresses.js';
 import { BadHeader } from '../src/request-checks.js';
-import { FROM_UAC, makeRequest, PROXY } from './harness.js';
+import { FROM_UAC, makeRequest, PROXY, proxyLayer } from './harness.js';
 
 function forwarder(hooks: RoutingHooks = {}) {
-  const net = new InMemoryNetwork();
-  const clock = new ManualClock(0);
-  const endpoint = net.endpoint(PROXY.address, PROXY.port);
-  const layer = new TransactionLayer({
-    sender: endpoint,
-    clock,
-    user: {
-      onRequest: () => undefined,
-      onCancel: () => undefined,
-      onStrayResponse: () => undefined,
-    },
-  });
+  const { net, clock, endpoint, layer } = proxyLayer();
   const own = new OwnAddresses({
     sentBy: { udp: endpoint.sentBy(), tcp: { host: PROXY.address, port: 5062 } },
     advertised: { host: 'edge.example.net', port: 5070 },

@@ -222,3 +222,28 @@ export class World {
 export function isRequest(msg: SipRequest | SipResponse): msg is SipRequest {
   return msg instanceof SipRequest;
 }
+
+/**
+ * The proxy's own endpoint and a transaction layer on it with a user that ignores everything: what
+ * the parts below the core (forwarder, stateless relay) need to be tested alone.
+ */
+export function proxyLayer(): {
+  net: InMemoryNetwork;
+  clock: ManualClock;
+  endpoint: InMemoryEndpoint;
+  layer: TransactionLayer;
+} {
+  const net = new InMemoryNetwork();
+  const clock = new ManualClock(0);
+  const endpoint = net.endpoint(PROXY.address, PROXY.port);
+  const layer = new TransactionLayer({
+    sender: endpoint,
+    clock,
+    user: {
+      onRequest: () => undefined,
+      onCancel: () => undefined,
+      onStrayResponse: () => undefined,
+    },
+  });
+  return { net, clock, endpoint, layer };
+}

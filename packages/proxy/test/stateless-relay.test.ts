@@ -3,32 +3,19 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createResponse, parseMessage, SipRequest, SipResponse } from '@sipfleet/sip';
-import { ManualClock, TransactionLayer } from '@sipfleet/transaction';
-import { InMemoryNetwork } from '@sipfleet/transport';
 import { pino } from 'pino';
 import { Forwarder } from '../src/forwarder.js';
 import { HookRunner } from '../src/hook-runner.js';
 import { NO_OBSERVER } from '../src/observer.js';
 import { OwnAddresses } from '../src/own-addresses.js';
 import { StatelessRelay } from '../src/stateless-relay.js';
-import { makeRequest, PROXY } from './harness.js';
+import { makeRequest, PROXY, proxyLayer } from './harness.js';
 
 const ME = `sip:${PROXY.address}:${PROXY.port}`;
 const OUR_VIA = `SIP/2.0/UDP ${PROXY.address}:${PROXY.port};branch=z9hG4bKsf00000000.x1`;
 
 function relay() {
-  const net = new InMemoryNetwork();
-  const clock = new ManualClock(0);
-  const endpoint = net.endpoint(PROXY.address, PROXY.port);
-  const layer = new TransactionLayer({
-    sender: endpoint,
-    clock,
-    user: {
-      onRequest: () => undefined,
-      onCancel: () => undefined,
-      onStrayResponse: () => undefined,
-    },
-  });
+  const { net, clock, endpoint, layer } = proxyLayer();
   const own = new OwnAddresses({ sentBy: { udp: endpoint.sentBy() } });
   const log = pino({ level: 'silent' });
   const dropped: string[] = [];
