@@ -407,3 +407,27 @@ export async function failoverClusterMaster(cluster: ClusterSetup, key: string):
   );
   return promoted;
 }
+
+/** A Redis a test file runs against, whatever its topology. */
+export interface RedisBackend {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** The topologies a Redis-backed suite runs on: standalone and a three-master Cluster. */
+export const REDIS_BACKENDS: [string, () => Promise<RedisBackend>][] = [
+  [
+    'standalone',
+    async () => {
+      const s = await startRedis();
+      return { url: s.url, close: () => s.stop() };
+    },
+  ],
+  [
+    'cluster',
+    async () => {
+      const c = await startCluster();
+      return { url: c.url, close: () => c.stop() };
+    },
+  ],
+];

@@ -5,7 +5,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisConnection } from '@sipfleet/redis';
-import { startCluster, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import {
+  uniquePrefix,
+  REDIS_BACKENDS,
+  type RedisBackend,
+} from '@sipfleet/test-helpers/redis-server';
 import {
   CallLoad,
   DispatcherFleet,
@@ -15,27 +19,11 @@ import {
   type CallLoadOptions,
 } from '../src/index.js';
 
-interface Backend {
-  url: string;
-  close(): Promise<void>;
-}
-
-const backends: [string, () => Promise<Backend>][] = [
-  ['standalone', async () => {
-    const s = await startRedis();
-    return { url: s.url, close: () => s.stop() };
-  }],
-  ['cluster', async () => {
-    const c = await startCluster();
-    return { url: c.url, close: () => c.stop() };
-  }],
-]; // prettier-ignore
-
 type TestContext = { after(fn: () => Promise<void> | void): void };
 
-for (const [name, start] of backends) {
+for (const [name, start] of REDIS_BACKENDS) {
   describe(`call load on ${name}`, () => {
-    let backend: Backend;
+    let backend: RedisBackend;
     before(async () => (backend = await start()));
     after(() => backend.close());
 

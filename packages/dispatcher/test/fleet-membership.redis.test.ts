@@ -8,7 +8,11 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { RedisConnection } from '@sipfleet/redis';
-import { startCluster, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import {
+  uniquePrefix,
+  REDIS_BACKENDS,
+  type RedisBackend,
+} from '@sipfleet/test-helpers/redis-server';
 import {
   CallLoad,
   DispatcherFleet,
@@ -34,20 +38,9 @@ function total(loads: Map<string, number>): number {
   return [...loads.values()].reduce((a, b) => a + b, 0);
 }
 
-const backends: [string, () => Promise<{ url: string; close(): Promise<void> }>][] = [
-  ['standalone', async () => {
-    const s = await startRedis();
-    return { url: s.url, close: () => s.stop() };
-  }],
-  ['cluster', async () => {
-    const c = await startCluster();
-    return { url: c.url, close: () => c.stop() };
-  }],
-]; // prettier-ignore
-
-for (const [name, start] of backends) {
+for (const [name, start] of REDIS_BACKENDS) {
   describe(`fleet membership on ${name}`, () => {
-    let backend: { url: string; close(): Promise<void> };
+    let backend: RedisBackend;
     before(async () => (backend = await start()));
     after(() => backend.close());
 

@@ -5,7 +5,11 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EventBus, RedisConnection } from '@sipfleet/redis';
-import { startCluster, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import {
+  uniquePrefix,
+  REDIS_BACKENDS,
+  type RedisBackend,
+} from '@sipfleet/test-helpers/redis-server';
 import {
   DispatcherFleet,
   DispatcherFleetError,
@@ -34,25 +38,9 @@ async function eventually(what: string, check: () => boolean): Promise<number> {
   return Date.now() - start;
 }
 
-interface Backend {
-  url: string;
-  close(): Promise<void>;
-}
-
-const backends: [string, () => Promise<Backend>][] = [
-  ['standalone', async () => {
-    const s = await startRedis();
-    return { url: s.url, close: () => s.stop() };
-  }],
-  ['cluster', async () => {
-    const c = await startCluster();
-    return { url: c.url, close: () => c.stop() };
-  }],
-]; // prettier-ignore
-
-for (const [name, start] of backends) {
+for (const [name, start] of REDIS_BACKENDS) {
   describe(`fleet store on ${name}`, () => {
-    let backend: Backend;
+    let backend: RedisBackend;
     before(async () => (backend = await start()));
     after(() => backend.close());
 
