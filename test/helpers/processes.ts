@@ -234,3 +234,15 @@ export function spawnTracked(
 export function liveProcessCount(): number {
   return live.size;
 }
+
+/**
+ * Collects the unhandled promise rejections that happen until `owner` ends: a test that expects
+ * none asserts the returned array is empty.
+ */
+export function collectUnhandledRejections(owner: CleanupOwner): unknown[] {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  owner.after(() => process.off('unhandledRejection', onUnhandled));
+  return unhandled;
+}

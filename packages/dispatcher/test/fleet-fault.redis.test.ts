@@ -3,6 +3,7 @@
 // comes back (empty: no AOF) the view re-reads, keeps its snapshot while the list is missing and
 // takes the next load.
 import assert from 'node:assert/strict';
+import { collectUnhandledRejections } from '@sipfleet/test-helpers/processes';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisConnection, SipfleetRedisError } from '@sipfleet/redis';
@@ -21,10 +22,7 @@ const unavailable = (e: unknown) =>
   e instanceof SipfleetRedisError && e.code === 'SIPFLEET_ERR_REDIS_UNAVAILABLE';
 
 test('redis killed and restarted under an edge', async (t) => {
-  const unhandled: unknown[] = [];
-  const onUnhandled = (reason: unknown) => unhandled.push(reason);
-  process.on('unhandledRejection', onUnhandled);
-  t.after(() => process.off('unhandledRejection', onUnhandled));
+  const unhandled = collectUnhandledRejections(t);
   const server = await startRedis();
   t.after(() => server.stop());
   const prefix = uniquePrefix();

@@ -1,6 +1,7 @@
 // Redis dies under a running process: reads keep serving the snapshot, writes fail typed, ready is
 // false; Redis comes back on the same port (empty, no AOF): ready again and the cache re-read.
 import assert from 'node:assert/strict';
+import { collectUnhandledRejections } from '@sipfleet/test-helpers/processes';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisConnection, SipfleetRedisError } from '@sipfleet/redis';
@@ -16,10 +17,7 @@ async function eventually(what: string, check: () => boolean): Promise<void> {
 }
 
 test('redis killed and restarted while a process runs', async (t) => {
-  const unhandled: unknown[] = [];
-  const onUnhandled = (reason: unknown) => unhandled.push(reason);
-  process.on('unhandledRejection', onUnhandled);
-  t.after(() => process.off('unhandledRejection', onUnhandled));
+  const unhandled = collectUnhandledRejections(t);
   const server = await startRedis();
   t.after(() => server.stop());
   const prefix = uniquePrefix();
