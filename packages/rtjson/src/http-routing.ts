@@ -17,7 +17,7 @@ import type {
 } from '@sipfleet/proxy';
 import { restoreFromTo, updateBranch } from './branch-update.js';
 import { RoutingClient } from './client.js';
-import type { QueryOutcome, RoutingClientOptions } from './client.js';
+import type { HttpAnswer, QueryOutcome, RoutingClientOptions } from './client.js';
 import type { Route, RoutingDocument } from './document.js';
 import { buildQuery } from './query.js';
 import type { RoutingQuery } from './query.js';
@@ -37,7 +37,10 @@ export type RoutedDocument = Extract<RoutingDocument, { success: true }>;
 export interface HttpRoutingOptions extends RoutingClientOptions {
   /** Use this client instead of making one from the options above (shared pools, tests). */
   client?: RoutingClient;
-  /** Answer to `success: false` (or no `success`). @default { status: 404, reason: 'Not found' } */
+  /**
+   * Answer to a document without routes (with `envelope: 'success'`: to anything but
+   * `success: true`). @default { status: 404, reason: 'Not found' }
+   */
   notFound?: StatusReply;
   /**
    * Answer when the API is not available: non-200, timeout, connection error, invalid JSON, a
@@ -51,6 +54,17 @@ export interface HttpRoutingOptions extends RoutingClientOptions {
   methods?: readonly string[];
   /** Methods that get our Record-Route. @default ['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY'] */
   recordRouteMethods?: readonly string[];
+  /**
+   * Sees every query's outcome first (Kamailio's http_async_query reply route with `$http_rs`,
+   * `$http_rb`, ...): it may answer or relay itself, e.g. on a 302 or 403 from the API, and
+   * return true to end routing there. Returning false/undefined without answering lets the
+   * default handling go on. The answer stays readable later in the transaction through
+   * `httpAnswer(ctx)`. @default none
+   */
+  onAnswer?: (
+    ctx: RequestContext,
+    outcome: QueryOutcome,
+  ) => boolean | void | Promise<boolean | void>;
   /** More query fields (account ids, tenant, ...), merged over the standard ones. */
   extraQuery?: (
     ctx: RequestContext,
@@ -73,6 +87,15 @@ export interface HttpRoutingOptions extends RoutingClientOptions {
 }
 
 const STATE = 'rtjson';
+const ANSWER = 'rtjson.http';
+
+/**
+ * The routing API's answer for this transaction (`$http_rs`, `$http_rr`, `$http_hdr(name)`,
+ * `$http_rb`, `$http_time`), in any hook; undefined when the query got no complete answer.
+ */
+export function httpAnswer(ctx: { vars: Map<string, unknown> }): HttpAnswer | undefined {
+  return ctx.vars.get(ANSWER) as HttpAnswer | undefined;
+}
 
 /** What one transaction remembers between hooks (kept in `ctx.vars`, Kamailio's xavp). */
 export interface RtjsonState {
@@ -205,6 +228,11 @@ export function httpRouting(options: HttpRoutingOptions): RoutingHooks {
         query = { ...query, ...(await options.extraQuery(ctx, query)) };
       }
       const outcome = await client.query(query);
+      if ('answer' in outcome && outcome.answer !== undefined) ctx.vars.set(ANSWER, outcome.answer);
+      if (options.onAnswer !== undefined) {
+        const handled = await options.onAnswer(ctx, outcome);
+        if (handled === true || ctx.replied) return;
+      }
       switch (outcome.kind) {
         case 'ok':
           relayRoutes(ctx, outcome.document);
