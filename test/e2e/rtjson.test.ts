@@ -361,4 +361,24 @@ describe('rtjson HTTP routing e2e with sipp', { concurrency: 1 }, () => {
       assert.match(m, /^X-Http-Body: see location$/m);
     }
   });
+
+  test('forked to two UASes that answer 401 and 407 with different challenges, the caller gets one final with both (RFC 3261 §16.7 step 7)', async (t) => {
+    const challenger = async (scenario: string, realm: string) => {
+      const port = await freePort();
+      await startSipp({ scenario, localPort: port, keys: { realm }, owner: t });
+      return port;
+    };
+    const alpha = await challenger('uas-401', 'alpha');
+    const beta = await challenger('uas-407', 'beta');
+    const url = await startTestApi(t, (_query, res) =>
+      sendJson(res, {
+        routing: 'parallel',
+        routes: [{ uri: `sip:bob@127.0.0.1:${alpha}` }, { uri: `sip:bob@127.0.0.1:${beta}` }],
+      }),
+    );
+    const edge = await rtjsonEdge(t, url);
+    const calls = 4;
+    assertAllSucceeded(await call(t, edge.port, 'uac-expect-challenges', 'bob', calls), calls);
+    assert.equal(await edge.metric('sipfleet_sip_responses_total', { class: '4xx' }), calls);
+  });
 });
