@@ -47,7 +47,7 @@ test('bash completes commands, ctl groups, subcommands, options and argument cho
     '--redis-url',
   ]);
   // The value of --redis-url is skipped, not taken for a command.
-  assert.deepEqual(htable, ['sets', 'seti', 'stats']);
+  assert.deepEqual(htable, ['sets', 'seti', 'setex', 'stats']);
   assert.deepEqual(
     maintenanceOn?.filter((w) => ['--node', '--expire'].includes(w)),
     ['--node', '--expire'],

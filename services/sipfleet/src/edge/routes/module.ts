@@ -10,7 +10,11 @@ import { ConfigError } from '../../config.js';
 export interface RoutingServices {
   nodeId: string;
   log: Logger;
-  /** The htable caches (sync `get`), or undefined when the edge runs without Redis. */
+  /**
+   * The htable caches (sync `get`, `matchName`, `countNames`, ...), or undefined when the edge
+   * runs without Redis. `htables.on('expired', (table, key, value) => ...)` is Kamailio's
+   * `event_route[htable:expired:<table>]` (each edge emits once per expired item).
+   */
   htables: Htables | undefined;
   /** The keepalive module: `isAlive(uri)` ('up' | 'down' | 'unknown') and state-change events. */
   keepalive: KeepaliveMonitor | undefined;
