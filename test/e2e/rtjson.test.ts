@@ -381,4 +381,60 @@ describe('rtjson HTTP routing e2e with sipp', { concurrency: 1 }, () => {
     assertAllSucceeded(await call(t, edge.port, 'uac-expect-challenges', 'bob', calls), calls);
     assert.equal(await edge.metric('sipfleet_sip_responses_total', { class: '4xx' }), calls);
   });
+
+  test('From/To rewrites hold for the whole dialog: the UAS sees them on the caller’s BYE, the caller sees its own on the callee’s BYE', async (t) => {
+    const rewrite = {
+      from: { display: 'Carrier', uri: 'sip:carrier@rewritten.example' },
+      to: { display: 'Callee', uri: 'sip:callee@rewritten.example' },
+    };
+    const port = await freePort();
+    const callerHangs = await startSipp({
+      scenario: 'uas-call',
+      localPort: port,
+      autoAnswer: true,
+      traceMessages: true,
+      owner: t,
+    });
+    const calleePort = await freePort();
+    const calleeHangs = await startSipp({
+      scenario: 'uas-call-then-bye',
+      localPort: calleePort,
+      autoAnswer: true,
+      owner: t,
+    });
+    const url = await startTestApi(t, (query, res) =>
+      sendJson(res, {
+        routes: [
+          {
+            uri: `sip:bob@127.0.0.1:${String(query.to_uri).startsWith('sip:callee') ? calleePort : port}`,
+            headers: rewrite,
+          },
+        ],
+      }),
+    );
+    const edge = await rtjsonEdge(t, url);
+    const calls = 3;
+
+    // The caller hangs up: its BYE reaches the UAS with the rewritten From and To.
+    assertAllSucceeded(await call(t, edge.port, 'uac-call', 'bob', calls), calls);
+    const uasStats = await callerHangs.stop();
+    assert.equal(uasStats.successful, calls);
+    const received = (stats: SippStats, method: string) =>
+      (stats.messages ?? '')
+        .split(/-{10,}/)
+        .filter((m) => /received/.test(m) && new RegExp(`^${method} `, 'm').test(m));
+    for (const method of ['INVITE', 'BYE']) {
+      const seen = received(uasStats, method);
+      assert.equal(seen.length, calls, `the UAS got every ${method}`);
+      for (const m of seen) {
+        assert.match(m, /^From: "Carrier" <sip:carrier@rewritten\.example>;tag=/m);
+        assert.match(m, /^To: "Callee" <sip:callee@rewritten\.example>/m);
+      }
+    }
+
+    // The callee hangs up: the caller's scenario checks the BYE carries its own From/To, mapped back.
+    assertAllSucceeded(await call(t, edge.port, 'uac-call-callee-bye', 'callee', calls), calls);
+    assert.equal((await calleeHangs.stop()).successful, calls, 'the callee got 200 for each BYE');
+    assert.equal(await edge.metric('sipfleet_sip_requests_total', { method: 'BYE' }), 2 * calls);
+  });
 });

@@ -16,6 +16,14 @@ import type {
   RoutingHooks,
 } from '@sipfleet/proxy';
 import { restoreFromTo, updateBranch } from './branch-update.js';
+import {
+  DIALOG_PARAM,
+  applyDialogRewrite,
+  decodeDialogRewrite,
+  encodeDialogRewrite,
+  fromTo,
+} from './dialog.js';
+import type { DialogRewrite } from './dialog.js';
 import { RoutingClient } from './client.js';
 import type { HttpAnswer, QueryOutcome, RoutingClientOptions } from './client.js';
 import type { Route, RoutingDocument } from './document.js';
@@ -88,6 +96,8 @@ export interface HttpRoutingOptions extends RoutingClientOptions {
 
 const STATE = 'rtjson';
 const ANSWER = 'rtjson.http';
+/** An in-dialog request of a dialog whose From/To a route rewrote (from our Record-Route). */
+const DIALOG = 'rtjson.dialog';
 
 /**
  * The routing API's answer for this transaction (`$http_rs`, `$http_rr`, `$http_hdr(name)`,
@@ -209,6 +219,11 @@ export function httpRouting(options: HttpRoutingOptions): RoutingHooks {
 
   return {
     async request(ctx) {
+      if (ctx.hasToTag()) {
+        const saved = ctx.routeParam(DIALOG_PARAM);
+        const rewrite = saved === undefined ? undefined : decodeDialogRewrite(saved);
+        if (rewrite !== undefined) ctx.vars.set(DIALOG, rewrite);
+      }
       if (withinDialog(ctx)) return;
       if (
         ctx.isMethod('OPTIONS') &&
@@ -271,14 +286,26 @@ export function httpRouting(options: HttpRoutingOptions): RoutingHooks {
     },
 
     branch(ctx) {
+      const dialog = ctx.vars.get(DIALOG) as DialogRewrite | undefined;
+      if (dialog !== undefined) {
+        applyDialogRewrite(ctx.request, dialog);
+        return;
+      }
       const state = rtjsonState(ctx);
       const route = state?.branchRoutes.get(ctx.index);
       if (state === undefined || route === undefined) return;
-      if (updateBranch(ctx.request, route)) state.rewritten = true;
+      const before = fromTo(ctx.request);
+      if (!updateBranch(ctx.request, route)) return;
+      state.rewritten = true;
+      // uac's Record-Route encoding: the dialog's later requests are mapped too (dialog.ts).
+      const saved = encodeDialogRewrite(before, ctx.request);
+      if (saved !== undefined) ctx.addRecordRouteParam(DIALOG_PARAM, saved);
     },
 
     reply(ctx: ReplyContext) {
-      if (rtjsonState(ctx)?.rewritten) restoreFromTo(ctx.response, ctx.request);
+      if (rtjsonState(ctx)?.rewritten || ctx.vars.has(DIALOG)) {
+        restoreFromTo(ctx.response, ctx.request);
+      }
     },
   };
 }
