@@ -24,7 +24,7 @@ async function httpsApi(t: Owner, files: TlsFiles): Promise<{ port: number; peer
       rejectUnauthorized: true,
     },
     (req, res) => {
-      peers.push((req.socket as TLSSocket).getPeerCertificate().subject.CN ?? '');
+      peers.push(String((req.socket as TLSSocket).getPeerCertificate().subject.CN));
       req.resume();
       req.on('end', () => {
         res.writeHead(200, { 'content-type': 'application/json' });
