@@ -59,7 +59,12 @@ function optional(steps: PipelineSteps): PipelineStep[] {
   if (registration !== undefined) {
     out.push((ctx) => {
       const registered = registration.match(ctx);
-      return registered === undefined ? false : registration.register(ctx, registered);
+      if (registered === undefined) return false;
+      if (registered === 'refuse') {
+        ctx.reply(403, 'Not Allowed To Register');
+        return true;
+      }
+      return registration.register(ctx, registered);
     });
   }
   return out;
