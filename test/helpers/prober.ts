@@ -58,7 +58,7 @@ export async function startProber(
     await proc.stop({ signal: 'SIGKILL' });
     rmSync(dir, { recursive: true, force: true });
   });
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 30_000;
   for (;;) {
     if (proc.exitStatus) throw new Error(`prober exited:\n${proc.output()}`);
     try {
