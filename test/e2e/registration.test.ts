@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DispatcherFleet } from '@sipfleet/dispatcher';
+import { RedisConnection } from '@sipfleet/redis';
 import { startEdge } from '@sipfleet/test-helpers/edge';
 import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
 import { startLossyRelay } from '@sipfleet/test-helpers/lossy-relay';
@@ -215,7 +217,7 @@ test('Path: an INVITE to a server registered through a proxy goes through that p
   assert.match(trace, new RegExp(`^Route: <sip:127\\.0\\.0\\.1:${relay.port};lr>`, 'm'));
 });
 
-test('unlisted servers: from an allowed network one joins the set, from another it is refused 403; its expiry takes it out', async (t) => {
+test('unlisted servers: from an allowed network one joins the set, from another it is refused 403; its expiry takes it out, a re-REGISTER brings it back, Expires: 0 removes it', async (t) => {
   const redis = await startRedis();
   t.after(() => redis.stop());
   const prefix = uniquePrefix();
@@ -247,4 +249,20 @@ test('unlisted servers: from an allowed network one joins the set, from another 
   await until('joined the set', async () => (await active()) === 1);
   // No refresh: the prober's sweep takes it down when the 2 s run out.
   await until('expired', async () => (await active()) === 0);
+  const again = { aor: 'ms', contact: `<${contact}>`, localIp: '127.0.0.2' };
+  assert.equal((await sippRegister(t, edge, { ...again, expires: 60 })).status, 200);
+  await until('re-registered: up again', async () => (await active()) === 1);
+  // Expires: 0 removes it from the set, not only down (`ctl dispatcher list` would not show it).
+  assert.equal((await sippRegister(t, edge, { ...again, expires: 0 })).status, 200);
+  const conn = new RedisConnection({ redis: redis.url, keyPrefix: prefix });
+  t.after(() => conn.close());
+  await conn.waitUntilReady();
+  const fleet = new DispatcherFleet(conn);
+  await until('removed from the set', async () => {
+    const sets = await fleet.list();
+    return !sets.some((set) => set.destinations.some((d) => d.uri === contact));
+  });
+  const registrations = (result: string) => edge.metric('sipfleet_registrations_total', { result });
+  assert.equal(await registrations('refused'), 1);
+  assert.equal(await registrations('removed'), 1);
 });

@@ -61,10 +61,14 @@ function optional(steps: PipelineSteps): PipelineStep[] {
       const registered = registration.match(ctx);
       if (registered === undefined) return false;
       if (registered === 'refuse') {
+        steps.metrics.registrations.inc({ set: 'none', result: 'refused' });
         ctx.reply(403, 'Not Allowed To Register');
         return true;
       }
-      return registration.register(ctx, registered);
+      return registration.register(ctx, registered).then((results) => {
+        const set = String(registered.setid);
+        for (const result of results) steps.metrics.registrations.inc({ set, result });
+      });
     });
   }
   return out;

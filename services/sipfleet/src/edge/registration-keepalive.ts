@@ -67,13 +67,16 @@ export class RegistrationKeepalive {
     return this.open.length > 0 && ctx.uriIsMyself() ? 'refuse' : undefined;
   }
 
-  /** Answers the REGISTER (200 with the current bindings, 400 or 500) after storing it. */
-  async register(ctx: RequestContext, match: RegistrationMatch): Promise<void> {
+  /**
+   * Answers the REGISTER (200 with the current bindings, 400 or 500) after storing it. Resolves
+   * to what happened, for the metric: each binding's outcome, or `invalid` / `error`.
+   */
+  async register(ctx: RequestContext, match: RegistrationMatch): Promise<string[]> {
     const req = ctx.request;
     const parsed = registerBindings(req);
     if (parsed.kind === 'error') {
       ctx.reply(400, parsed.reason);
-      return;
+      return ['invalid'];
     }
     const aor = req.to.uri.toString();
     const path = req.getHeaders('path');
@@ -81,7 +84,7 @@ export class RegistrationKeepalive {
       for (const hop of path) void parseNameAddr(hop);
     } catch {
       ctx.reply(400, 'Bad Path');
-      return;
+      return ['invalid'];
     }
     const destinations = this.view.snapshot.sets.get(match.setid)?.destinations ?? [];
     const ofAor = destinations.filter(
@@ -112,7 +115,7 @@ export class RegistrationKeepalive {
     } catch (err) {
       ctx.log.warn({ err, aor }, 'registration keepalive: Redis write failed');
       ctx.reply(500, 'Registration Not Recorded');
-      return;
+      return ['error'];
     }
     if (outcomes.some((o) => o !== 'refreshed' && o !== 'none')) {
       ctx.log.info({ aor, set: match.setid, outcomes }, 'media server registration changed');
@@ -135,6 +138,7 @@ export class RegistrationKeepalive {
       for (const p of path) headers.push(['Path', p]);
     }
     ctx.reply(200, 'OK', headers);
+    return outcomes.filter((o) => o !== 'none');
   }
 
   /**
