@@ -38,7 +38,7 @@ describe('keepalive module', { concurrency: 1 }, () => {
     t.after(() => responders.close());
     responders.setMode(1, 'silent');
     const [alive, dead] = responders.responders.map((r) => r.uri) as [string, string];
-    await startProber(t, redis.url, prefix, {}, { keepalive: { pingIntervalMs: 500 } });
+    await startProber(t, redis.url, prefix, {}, { keepalive: { pingIntervalMs: 1000 } });
     // Waits read the states straight from Redis (each ctl run is a process start); ctl answers
     // the assertions.
     const conn = new RedisConnection({ redis: redis.url, keyPrefix: prefix });
@@ -47,9 +47,9 @@ describe('keepalive module', { concurrency: 1 }, () => {
     const state = async (uri: string) => aliveOf((await store.states()).get(uriField(uri)));
 
     assert.equal((await run('add', alive, '--owner', 'ops')).code, 0);
-    const added = await run('add', dead, '--interval', '700');
+    const added = await run('add', dead, '--interval', '1500');
     assert.equal(added.code, 0, added.stderr);
-    assert.match(added.stdout, /interval 700 ms/);
+    assert.match(added.stdout, /interval 1500 ms/);
     assert.equal((await run('add', dead, '--interval', '50')).code, 2, 'interval under 100 ms');
 
     await until('UAS up', async () => (await state(alive)) === 'up');
@@ -60,7 +60,7 @@ describe('keepalive module', { concurrency: 1 }, () => {
     // sorted by URI
     const rows = [
       { uri: alive, owner: 'ops', intervalMs: null, state: 'up' },
-      { uri: dead, owner: 'ctl', intervalMs: 700, state: 'down' },
+      { uri: dead, owner: 'ctl', intervalMs: 1500, state: 'down' },
     ].sort((x, y) => x.uri.localeCompare(y.uri));
     assert.deepEqual(JSON.parse(list.stdout), rows);
     assert.match((await run('list')).stdout, /^URI\s+OWNER\s+INTERVAL\s+STATE$/m);
@@ -106,7 +106,7 @@ describe('keepalive module', { concurrency: 1 }, () => {
   await services.keepalive.mirror.waitUntilReady(10000);
   await services.keepalive.addDestination(${JSON.stringify(uri)}, {
     owner: 'media-check',
-    intervalMs: 300,
+    intervalMs: 1000,
     userAttr: 'ms1',
     onStateChange: (_uri, state, attr) => changes.inc({ state, attr }),
     onRemoved: (_uri, attr) => changes.inc({ state: 'removed', attr }),
@@ -119,7 +119,7 @@ describe('keepalive module', { concurrency: 1 }, () => {
       redis: { url: redis.url, prefix },
       routing: { module },
     });
-    // The prober's own keepalive interval is a minute: only the destination's 300 ms can
+    // The prober's own keepalive interval is a minute: only the destination's 1 s can
     // make the state change within the waits below.
     await startProber(t, redis.url, prefix, {}, { keepalive: { pingIntervalMs: 60_000 } });
     const seen = (state: string) =>
@@ -131,7 +131,7 @@ describe('keepalive module', { concurrency: 1 }, () => {
       SIPFLEET_PREFIX: prefix,
     });
     assert.deepEqual(JSON.parse(listed.stdout), [
-      { uri, owner: 'media-check', intervalMs: 300, state: 'up' },
+      { uri, owner: 'media-check', intervalMs: 1000, state: 'up' },
     ]);
 
     await uas.stop(2000);

@@ -12,7 +12,11 @@ export interface RoutingServices {
   log: Logger;
   /** The htable caches (sync `get`), or undefined when the edge runs without Redis. */
   htables: Htables | undefined;
-  /** The keepalive module: `isAlive(uri)` ('up' | 'down' | 'unknown') and state-change events. */
+  /**
+   * The keepalive module: `isAlive(uri)` ('up' | 'down' | 'unknown'), state-change events, and
+   * `addDestination(uri, { intervalMs, onStateChange, onRemoved, userAttr })` /
+   * `removeDestination(uri)` (Kamailio's keepalive devel API).
+   */
   keepalive: KeepaliveMonitor | undefined;
   /** Counters and histograms on this edge's `/metrics`. */
   metrics: RoutingMetrics;
