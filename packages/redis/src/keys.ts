@@ -35,7 +35,7 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     name: 'dsDestinations',
     pattern: '<prefix>:{ds:<setid>}:dst',
     type: 'hash',
-    writer: 'sipfleet ctl dispatcher',
+    writer: 'sipfleet ctl dispatcher, edge (Contacts of REGISTERs to register-mode sets)',
     reader: 'edge dispatcher cache, prober',
   },
   {
@@ -121,7 +121,7 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     name: 'kaDestinations',
     pattern: '<prefix>:{ka}:dst',
     type: 'hash',
-    writer: 'prober (keepalive destinations from its config), routing hooks (keepalive add/remove)',
+    writer: 'prober (config), routing modules (addDestination), sipfleet ctl keepalive',
     reader: 'prober',
   },
   {

@@ -9,6 +9,19 @@ import { DEFAULT_PARSE_LIMITS } from '@sipfleet/sip';
 
 const port = z.number().int().min(0).max(65535);
 
+/** An IP address or CIDR block (IPv4 or IPv6), as secfilter's lists take them. */
+const addressEntry = z.string().refine(
+  (entry) => {
+    try {
+      normalizeAddressEntry(entry);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not an IP address or CIDR' },
+);
+
 const listenSpec = z
   .object({
     protocol: z.enum(['udp', 'tcp']),
@@ -160,14 +173,34 @@ export const edgeConfigSchema = z
          * is answered 200 here and keeps it active; the prober expires it. @default []
          */
         registerSets: z.array(z.number().int().min(0)).default([]),
+        /**
+         * Register-mode sets that media servers not listed in advance may join by REGISTER, by
+         * source network (`{ set, networks: ['10.1.0.0/16'] }`); each set must be in
+         * registerSets. With any, other REGISTERs to this proxy are refused 403. @default []
+         */
+        registerAllowFrom: z
+          .array(
+            z
+              .object({
+                set: z.number().int().min(0),
+                networks: z.array(addressEntry).min(1),
+              })
+              .strict(),
+          )
+          .default([]),
         /** Kamailio ds_hash_check_interval: how often counters are rebuilt from live slots (ms). @default 30000 */
         reconcileIntervalMs: z.number().int().min(0).default(30_000),
       })
       .strict()
+      .refine((d) => d.registerAllowFrom.every((o) => d.registerSets.includes(o.set)), {
+        message: 'every registerAllowFrom set must be listed in registerSets',
+        path: ['registerAllowFrom'],
+      })
       .default({
         initExpireSeconds: 7200,
         expireSeconds: 7200,
         registerSets: [],
+        registerAllowFrom: [],
         reconcileIntervalMs: 30_000,
       }),
     /** Fleet membership: the heartbeat record each edge keeps in Redis (`sipfleet ctl fleet`). */
@@ -310,21 +343,7 @@ export const edgeConfigSchema = z
          * Addresses and CIDRs never rate-limited, blocked or checked (trunks, media servers,
          * other proxies); the shared `allow-ip` list adds to it at run time. @default []
          */
-        trusted: z
-          .array(
-            z.string().refine(
-              (entry) => {
-                try {
-                  normalizeAddressEntry(entry);
-                  return true;
-                } catch {
-                  return false;
-                }
-              },
-              { message: 'not an IP address or CIDR' },
-            ),
-          )
-          .default([]),
+        trusted: z.array(addressEntry).default([]),
         /** Kamailio pike `sampling_time_unit`, in ms. @default 2000 */
         samplingTimeUnitMs: z.number().int().positive().default(2000),
         /** Kamailio pike `reqs_density_per_unit`: requests allowed per unit and source. @default 16 */

@@ -33,6 +33,7 @@ export class EdgeMetrics implements ProxyObserver {
   readonly dispatcherCallLoadDeferred: Counter<'op'>;
   readonly dispatcherCallLoadDropped: Counter<'op'>;
   readonly overloadShed: Counter<'reason'>;
+  readonly registrations: Counter<'set' | 'result'>;
   readonly overloaded: Gauge;
   readonly overloadShedFraction: Gauge;
   readonly eventLoopDelay: Histogram;
@@ -144,6 +145,12 @@ export class EdgeMetrics implements ProxyObserver {
       name: 'sipfleet_dispatcher_call_load_dropped_total',
       help: 'Queued call-load releases and confirms dropped because the queue was full (those slots end by expiry)',
       labelNames: ['op'],
+      registers: [this.registry],
+    });
+    this.registrations = new Counter({
+      name: 'sipfleet_registrations_total',
+      help: 'REGISTERs of register-mode sets: per Contact added, updated, refreshed, removed, down; per REGISTER refused (403), invalid (400), error (500)',
+      labelNames: ['set', 'result'],
       registers: [this.registry],
     });
     this.overloadShed = new Counter({

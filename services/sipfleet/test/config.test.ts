@@ -139,3 +139,25 @@ test('routing.dispatcher: hash template checked at start, user-only hashing and 
       err instanceof ConfigError && /routing\.dispatcher\.latencyRefreshMs/.test(err.message),
   );
 });
+
+test('dispatcher.registerAllowFrom: networks checked, each set must be a register set', () => {
+  assert.deepEqual(parseEdgeConfig({}).dispatcher.registerAllowFrom, []);
+  const ok = parseEdgeConfig({
+    dispatcher: { registerSets: [2], registerAllowFrom: [{ set: 2, networks: ['10.1.0.0/16'] }] },
+  });
+  assert.deepEqual(ok.dispatcher.registerAllowFrom, [{ set: 2, networks: ['10.1.0.0/16'] }]);
+  assert.throws(
+    () =>
+      parseEdgeConfig({
+        dispatcher: { registerSets: [2], registerAllowFrom: [{ set: 2, networks: ['10.1/99'] }] },
+      }),
+    /dispatcher\.registerAllowFrom\.0\.networks\.0: not an IP address or CIDR/,
+  );
+  assert.throws(
+    () =>
+      parseEdgeConfig({
+        dispatcher: { registerAllowFrom: [{ set: 3, networks: ['10.0.0.0/8'] }] },
+      }),
+    /dispatcher\.registerAllowFrom: every registerAllowFrom set must be listed in registerSets/,
+  );
+});

@@ -37,7 +37,7 @@ test('bash completes commands, ctl groups, subcommands, options and argument cho
   assert.deepEqual(top, ['ctl', 'completion']);
   assert.deepEqual(
     groups?.filter((w) => !w.startsWith('-')),
-    ['dispatcher', 'fleet', 'htable', 'maintenance', 'secfilter'],
+    ['dispatcher', 'fleet', 'htable', 'keepalive', 'maintenance', 'secfilter'],
   );
   assert.deepEqual([...(groups ?? [])].filter((w) => w.startsWith('-')).sort(), [
     '--config',

@@ -16,7 +16,11 @@ export interface RoutingServices {
    * `event_route[htable:expired:<table>]` (each edge emits once per expired item).
    */
   htables: Htables | undefined;
-  /** The keepalive module: `isAlive(uri)` ('up' | 'down' | 'unknown') and state-change events. */
+  /**
+   * The keepalive module: `isAlive(uri)` ('up' | 'down' | 'unknown'), state-change events, and
+   * `addDestination(uri, { intervalMs, onStateChange, onRemoved, userAttr })` /
+   * `removeDestination(uri)` (Kamailio's keepalive devel API).
+   */
   keepalive: KeepaliveMonitor | undefined;
   /** Counters and histograms on this edge's `/metrics`. */
   metrics: RoutingMetrics;
