@@ -18,8 +18,6 @@ import type { SippProcess, SippStats } from '@sipfleet/test-helpers/sipp';
 const EDGES = 3;
 const CALLS = 9;
 const SECRET = 'test-fleet-secret-0123456789';
-/** Every fifth datagram lost, each way: retransmissions, and with them edge changes mid-call. */
-const LOSSY = { dropToEdges: 5, dropToClient: 5 };
 
 interface SpreadFleet {
   edges: EdgeHandle[];
@@ -57,8 +55,7 @@ async function spreadFleet(
     handoff: { enabled: true, secret: SECRET },
     ...extra,
   };
-  const edges: EdgeHandle[] = [];
-  for (let i = 0; i < EDGES; i++) edges.push(await startEdge(t, config));
+  const edges = await Promise.all(Array.from({ length: EDGES }, () => startEdge(t, config)));
   relay.edges = edges.map((e) => e.port);
   await waitFor('every edge sees the other two', async () => {
     const peers = await Promise.all(edges.map((e) => e.metric('sipfleet_handoff_peers')));
@@ -95,7 +92,9 @@ describe('any edge takes any message (hand-off)', { concurrency: 1 }, () => {
   after(() => redis.stop());
 
   test('a CANCEL on another edge: 200 for the CANCEL, 487 for the INVITE, one INVITE and one CANCEL at the UAS', async (t) => {
-    const { edges, relay, uas } = await spreadFleet(t, redis, 'uas-cancel', LOSSY);
+    // Loss on the way to the edges: lost INVITEs, CANCELs and ACKs come again, to another edge. (A
+    // 180 lost on the way back would never come again: the caller has its 100 and waits.)
+    const { edges, relay, uas } = await spreadFleet(t, redis, 'uas-cancel', { dropToEdges: 5 });
     const stats = await runSipp({
       scenario: 'uac-cancel',
       remote: { host: '127.0.0.1', port: relay.port },
@@ -106,7 +105,10 @@ describe('any edge takes any message (hand-off)', { concurrency: 1 }, () => {
       owner: t,
     });
     assertAllSucceeded(stats, CALLS);
-    assert.ok(messageCount(stats, 'received', '200') > 0, 'the caller got 200 for its CANCELs');
+    assert.ok(
+      messageCount(stats, 'received', '200') >= CALLS,
+      'the caller got 200 for its CANCELs',
+    );
     const uasStats = await uas.stop();
     assert.equal(uasStats.successful, CALLS);
     assertOncePerCall(uasStats, 'INVITE', CALLS);
@@ -118,11 +120,16 @@ describe('any edge takes any message (hand-off)', { concurrency: 1 }, () => {
       await total(edges, 'sipfleet_sip_responses_total', { class: '4xx', origin: 'transaction' }),
       0,
     );
-    assert.ok(relay.toEdges.dropped > 0 && relay.toClient.dropped > 0, 'the path lost datagrams');
+    assert.ok(relay.toEdges.dropped > 0, 'the path lost datagrams');
   });
 
   test('INVITE retransmissions spread over the edges: the UAS sees one INVITE per call, every call completes', async (t) => {
-    const { edges, relay, uas } = await spreadFleet(t, redis, 'uas-slow-busy', LOSSY);
+    // Every fifth datagram lost each way: a lost 100 Trying makes the caller retransmit its INVITE,
+    // to the next edge.
+    const { edges, relay, uas } = await spreadFleet(t, redis, 'uas-slow-busy', {
+      dropToEdges: 5,
+      dropToClient: 5,
+    });
     const stats = await runSipp({
       scenario: 'uac-busy',
       remote: { host: '127.0.0.1', port: relay.port },
