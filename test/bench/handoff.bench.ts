@@ -21,7 +21,7 @@ import {
 
 const RATES = (process.env.BENCH_HANDOFF_RATES ?? '200,400,600,800').split(',').map(Number);
 /** The rate of the step whose Redis commands are counted. */
-const MEASURE_RATE = 100;
+const MEASURE_RATE = 50;
 
 async function main(): Promise<void> {
   const owner = new Owner();

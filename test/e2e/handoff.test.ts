@@ -9,6 +9,7 @@ import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
 import { startSpreadingRelay } from '@sipfleet/test-helpers/lossy-relay';
 import type { SpreadingRelay } from '@sipfleet/test-helpers/lossy-relay';
 import { freePort } from '@sipfleet/test-helpers/ports';
+import { DialogClient } from '@sipfleet/test-helpers/sip-dialog';
 import type { CleanupOwner } from '@sipfleet/test-helpers/processes';
 import { startRedis, uniquePrefix, waitFor } from '@sipfleet/test-helpers/redis-server';
 import type { RedisServer } from '@sipfleet/test-helpers/redis-server';
@@ -55,7 +56,9 @@ async function spreadFleet(
     handoff: { enabled: true, secret: SECRET },
     ...extra,
   };
-  const edges = await Promise.all(Array.from({ length: EDGES }, () => startEdge(t, config)));
+  // One after the other: each start has its own deadline on a busy host.
+  const edges: EdgeHandle[] = [];
+  for (let i = 0; i < EDGES; i++) edges.push(await startEdge(t, config));
   relay.edges = edges.map((e) => e.port);
   await waitFor('every edge sees the other two', async () => {
     const peers = await Promise.all(edges.map((e) => e.metric('sipfleet_handoff_peers')));
@@ -176,6 +179,21 @@ describe('any edge takes any message (hand-off)', { concurrency: 1 }, () => {
       'every INVITE server transaction confirmed by its ACK and ended (long before Timer H)',
       async () => (await total(edges, 'sipfleet_active_transactions', { side: 'server' })) === 0,
       10_000,
+    );
+  });
+
+  test('the owning edge crashed: a CANCEL on another edge is answered 481, as for an unknown transaction', async (t) => {
+    const { edges } = await spreadFleet(t, redis, 'uas-cancel', {});
+    const [owner, other] = edges as [EdgeHandle, EdgeHandle];
+    const client = await DialogClient.open();
+    t.after(() => client.close());
+    const ringing = await client.ringing(owner.port);
+    await owner.stop(); // SIGKILL: no goodbye, its membership record expires (fleet.ttlMs)
+    // Retransmitted until answered: hand-offs to the dead edge are lost until the others drop it.
+    assert.equal(await client.cancel(ringing, other.port), 481);
+    assert.ok(
+      (await other.metric('sipfleet_handoff_owner_gone_total', { message: 'CANCEL' })) >= 1,
+      "the CANCEL was known to be the dead edge's",
     );
   });
 });
