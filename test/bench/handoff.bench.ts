@@ -8,7 +8,7 @@ import { SIPFLEET_BIN, startEdge } from '@sipfleet/test-helpers/edge';
 import { startSpreadingRelay } from '@sipfleet/test-helpers/lossy-relay';
 import { freePort } from '@sipfleet/test-helpers/ports';
 import { spawnTracked } from '@sipfleet/test-helpers/processes';
-import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import { startRedis, uniquePrefix, waitFor } from '@sipfleet/test-helpers/redis-server';
 import {
   best,
   commandsPerCall,
@@ -19,9 +19,9 @@ import {
   ramp,
 } from './ramp.js';
 
-const RATES = (process.env.BENCH_HANDOFF_RATES ?? '200,400,600,800').split(',').map(Number);
+const RATES = (process.env.BENCH_HANDOFF_RATES ?? '50,100,200,400').split(',').map(Number);
 /** The rate of the step whose Redis commands are counted. */
-const MEASURE_RATE = 50;
+const MEASURE_RATE = 20;
 
 async function main(): Promise<void> {
   const owner = new Owner();
@@ -55,6 +55,13 @@ async function main(): Promise<void> {
       };
       const edges = [await startEdge(caseOwner, config), await startEdge(caseOwner, config)];
       relay.edges = edges.map((e) => e.port);
+      if (enabled) {
+        await waitFor('each edge knows the other', async () =>
+          (await Promise.all(edges.map((e) => e.metric('sipfleet_handoff_peers')))).every(
+            (n) => n === 1,
+          ),
+        );
+      }
       const pids = () => edges.map((e) => e.process.pid ?? 0);
       const before = await commandstats(redis.port);
       const [measured] = await ramp(name, relay.port, pids, [MEASURE_RATE]);

@@ -56,6 +56,7 @@ export class Handoff {
   private timer: NodeJS.Timeout | undefined;
   /** True while a handed-over message runs through the receive path (synchronously): it stays here. */
   private inbound = false;
+  private closed = false;
   /** While Redis fails: one log line per outage. */
   private failing = false;
   private readonly wire: HandoffWire;
@@ -100,6 +101,7 @@ export class Handoff {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     this.instance = undefined;
@@ -114,19 +116,21 @@ export class Handoff {
         proceed();
         return;
       }
-      this.claim(key, req.method).then(
-        (peer) => {
-          if (peer === undefined) proceed();
-          else {
-            this.send(peer, req, remote);
-            tx.discard();
-          }
-        },
-        (err: unknown) => {
-          this.redisFailed(err);
-          proceed();
-        },
-      );
+      this.claim(key, req.method)
+        .then(
+          (peer) => {
+            if (peer === undefined) proceed();
+            else {
+              this.send(peer, req, remote);
+              tx.discard();
+            }
+          },
+          (err: unknown) => {
+            this.redisFailed(err);
+            proceed();
+          },
+        )
+        .catch(this.bug);
     },
     cancel: (cancel, tx, remote) => {
       const unknown = (): void => {
@@ -134,20 +138,24 @@ export class Handoff {
         tx.respond(createResponse(cancel, 481));
         this.options.metrics.responseSent(481, 'transaction');
       };
-      this.lookUp(cancel, remote).then((peer) => {
-        if (peer === undefined) unknown();
-        else {
-          this.send(peer, cancel, remote);
-          tx.discard();
-        }
-      }, unknown);
+      this.lookUp(cancel, remote)
+        .then((peer) => {
+          if (peer === undefined) unknown();
+          else {
+            this.send(peer, cancel, remote);
+            tx.discard();
+          }
+        }, unknown)
+        .catch(this.bug);
     },
     ack: (ack, remote, relay) => {
       // Not found: a 2xx ACK (its own branch), relayed end to end as without the hand-off.
-      this.lookUp(ack, remote).then((peer) => {
-        if (peer === undefined) relay();
-        else this.send(peer, ack, remote);
-      }, relay);
+      this.lookUp(ack, remote)
+        .then((peer) => {
+          if (peer === undefined) relay();
+          else this.send(peer, ack, remote);
+        }, relay)
+        .catch(this.bug);
     },
   };
 
@@ -202,7 +210,13 @@ export class Handoff {
     return peer;
   }
 
+  /** What runs after a claim or look-up threw: only a bug can get here (the layer is synchronous). */
+  private readonly bug = (err: unknown): void => {
+    this.options.log.error({ err }, 'hand-off: handling a message failed');
+  };
+
   private send(peer: Peer, req: SipRequest, remote: RemoteInfo): void {
+    if (this.closed) return; // a look-up that finished after close()
     const datagram = this.wire.seal({
       source: { address: remote.address, port: remote.port },
       sip: req.toBuffer(),
