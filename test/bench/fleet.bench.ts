@@ -77,7 +77,7 @@ async function main(): Promise<void> {
       const before = await commandstats(redis.port);
       const [measured] = await ramp(name, edge.port, () => [pid], [MEASURE_RATE]);
       const after = await commandstats(redis.port);
-      const calls = measured === undefined ? 0 : measured.stats.successful + measured.stats.failed;
+      const calls = measured === undefined ? 0 : measured.stats.successful + measured.failed;
       const perCall = [...after.entries()]
         .map(([cmd, n]) => [cmd, (n - (before.get(cmd) ?? 0)) / Math.max(calls, 1)] as const)
         .filter(([, n]) => n >= 0.001)
