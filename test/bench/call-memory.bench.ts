@@ -80,7 +80,7 @@ async function main(): Promise<void> {
       {
         redis: { url: redis.url, prefix: uniquePrefix() },
         dispatcher: { listFile },
-        routing: { dispatcher: { set: 1, algorithm: 4 } },
+        routing: { dispatcher: { set: 1, algorithm: 4, frTimerMs: 30_000 } }, // as the anchor
         log: { level: 'error' },
         overload: { enabled: false },
       },

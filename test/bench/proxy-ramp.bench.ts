@@ -131,7 +131,10 @@ function edge(algorithm: number, redisUrl: string, nodeArgs: string[] = []): Pro
         {
           redis: { url: redisUrl, prefix: uniquePrefix() },
           dispatcher: { listFile: writeList(dir, uris) },
-          routing: { dispatcher: { set: 1, algorithm } },
+          // The anchor leaves tm's fr_timer at its 30 s default; the edge's dispatcher route fails
+          // over after 2 s by default, which on a loaded host re-sends INVITEs to the other UAS
+          // while the first is merely slow, and the two answers then strand calls.
+          routing: { dispatcher: { set: 1, algorithm, frTimerMs: 30_000 } },
           log: { level: 'error' },
           shutdown: { drainTimeoutMs: 0 },
           // The anchor sheds nothing (no pike, no ratelimit), so neither does the edge here; on a
