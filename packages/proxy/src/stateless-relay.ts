@@ -86,7 +86,8 @@ export class StatelessRelay {
 /** Where a response goes when only its Via is known (RFC 3261 §18.2.2, RFC 3581). */
 function viaTarget(via: Via): SendTarget {
   const transport = via.transport.toLowerCase();
-  const protocol: TransportProtocol = transport === 'tcp' || transport === 'tls' ? transport : 'udp';
+  const protocol: TransportProtocol =
+    transport === 'tcp' || transport === 'tls' ? transport : 'udp';
   const address = stripBrackets(via.received ?? via.host);
   const port =
     typeof via.rport === 'number'

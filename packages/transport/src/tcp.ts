@@ -216,7 +216,10 @@ export class TcpTransport {
    * valid certificate in the handshake; `optional` asks for one and refuses only an invalid one
    * (checked once the handshake is done, since Node's `rejectUnauthorized` cannot tell them apart).
    */
-  private tlsServer(options: TlsListenOptions | undefined, listener: () => TcpListener): tls.Server {
+  private tlsServer(
+    options: TlsListenOptions | undefined,
+    listener: () => TcpListener,
+  ): tls.Server {
     if (options === undefined) {
       throw new TransportError(TransportErrorCode.Listen, 'a tls listener needs a cert and key');
     }

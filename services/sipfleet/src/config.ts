@@ -9,13 +9,48 @@ import { DEFAULT_PARSE_LIMITS } from '@sipfleet/sip';
 
 const port = z.number().int().min(0).max(65535);
 
-const listenSpec = z
+/** A TLS listener's certificate (RFC 3261 section 26.2.1) and client-certificate policy. */
+const tlsListen = z
   .object({
-    protocol: z.enum(['udp', 'tcp']),
-    address: z.string().min(1),
-    port,
+    /** PEM certificate (chain) file, relative to the config file. Re-read on SIGHUP. */
+    certFile: z.string().min(1),
+    /** PEM private key file of the certificate. Re-read on SIGHUP. */
+    keyFile: z.string().min(1),
+    /** PEM CA file client certificates must chain to (mutual TLS). @default Node's bundled CAs */
+    caFile: z.string().min(1).optional(),
+    /**
+     * Client certificates: `none` does not ask for one; `optional` refuses an invalid one but
+     * lets a client without one in; `require` refuses a client without a valid one. @default none
+     */
+    verifyClient: z.enum(['none', 'optional', 'require']).default('none'),
   })
   .strict();
+
+const listenSpec = z
+  .object({
+    protocol: z.enum(['udp', 'tcp', 'tls']),
+    address: z.string().min(1),
+    port,
+    /** Needed on `tls` listeners, refused on others. */
+    tls: tlsListen.optional(),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    if (spec.protocol === 'tls' && spec.tls === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls'],
+        message: 'a tls listener needs tls.certFile and tls.keyFile',
+      });
+    }
+    if (spec.protocol !== 'tls' && spec.tls !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls'],
+        message: `not for a ${spec.protocol} listener`,
+      });
+    }
+  });
 
 /**
  * The edge's configuration. Every setting has a default, so `{}` is a valid config: one UDP and
@@ -405,6 +440,30 @@ export const edgeConfigSchema = z
         retryAfterSeconds: 5,
         methods: ['INVITE'],
       }),
+    /**
+     * TLS towards next hops and destinations (`sips:` and `transport=tls` URIs): the CA their
+     * certificates must chain to, whether to check them, and the certificate shown to one that
+     * asks (mutual TLS). Files are re-read on SIGHUP.
+     */
+    tls: z
+      .object({
+        /** PEM CA file next hops' certificates must chain to. @default Node's bundled CAs */
+        caFile: z.string().min(1).optional(),
+        /** PEM certificate shown to a next hop that asks for one. @default none */
+        certFile: z.string().min(1).optional(),
+        /** Its PEM private key. @default none */
+        keyFile: z.string().min(1).optional(),
+        /**
+         * Check each next hop's certificate: chain and the URI's host name (RFC 5922 section
+         * 7.2). Off only for closed lab networks. @default true
+         */
+        verifyServer: z.boolean().default(true),
+      })
+      .strict()
+      .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
+        message: 'set certFile and keyFile together',
+      })
+      .default({ verifyServer: true }),
     /** Max-Forwards added when a request has none. @default 70 */
     maxForwards: z.number().int().min(1).max(255).default(70),
     log: z
@@ -538,6 +597,19 @@ export function loadEdgeConfig(file: string | undefined, env: NodeJS.ProcessEnv)
   }
   if (file !== undefined && config.dispatcher.listFile !== undefined) {
     config.dispatcher.listFile = resolve(dirname(file), config.dispatcher.listFile);
+  }
+  if (file !== undefined) {
+    const near = (f: string) => resolve(dirname(file), f);
+    for (const spec of config.listen) {
+      if (spec.tls === undefined) continue;
+      spec.tls.certFile = near(spec.tls.certFile);
+      spec.tls.keyFile = near(spec.tls.keyFile);
+      if (spec.tls.caFile !== undefined) spec.tls.caFile = near(spec.tls.caFile);
+    }
+    for (const key of ['caFile', 'certFile', 'keyFile'] as const) {
+      const f = config.tls[key];
+      if (f !== undefined) config.tls[key] = near(f);
+    }
   }
   if (config.routing.dispatcher !== undefined && config.redis.url === undefined) {
     throw new ConfigError(
