@@ -6,7 +6,7 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { describe, test } from 'node:test';
 import { makeCa } from '@sipfleet/test-helpers/certs';
 import type { CertAuthority } from '@sipfleet/test-helpers/certs';
