@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { makeCa } from '@sipfleet/test-helpers/certs';
 import { ConfigError, loadEdgeConfig, parseEdgeConfig } from '../src/config.js';
-import { readTlsMaterial } from '../src/edge/tls-files.js';
+import { readTlsMaterial } from '../src/tls-files.js';
 
 const DAY = 86_400_000;
 
