@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Installs what `npm start` / `npm test` need on a fresh machine, using only Node's standard library:
 // npm packages (when node_modules is missing or older than package-lock.json), the Debian packages
-// redis-server, and for tests sip-tester (sipp), prometheus (promtool, prometheus) and chromium (the
-// console test), through apt-get when missing and we are root. `--for start` also builds the tree
+// redis-server, and for tests sip-tester (sipp), prometheus (promtool, prometheus), chromium (the
+// console test) and openssl (TLS tests make their certificates with it), through apt-get when missing and we are root. `--for start` also builds the tree
 // (`tsc -b`): the CLI runs from dist/, which a fresh clone does not have (`npm test` and
 // `npm run bench` build through turbo).
 import { spawnSync } from 'node:child_process';
@@ -52,7 +52,12 @@ if (
 // Debian packages: binary -> package
 const wanted = [['redis-server', 'redis-server']];
 if (purpose === 'test')
-  wanted.push(['sipp', 'sip-tester'], ['promtool', 'prometheus'], ['chromium', 'chromium']);
+  wanted.push(
+    ['sipp', 'sip-tester'],
+    ['promtool', 'prometheus'],
+    ['chromium', 'chromium'],
+    ['openssl', 'openssl'],
+  );
 const missing = wanted.filter(([bin]) => !onPath(bin));
 if (missing.length > 0) {
   const pkgs = missing.map(([, pkg]) => pkg);

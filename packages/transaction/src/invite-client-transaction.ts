@@ -51,7 +51,7 @@ export class InviteClientTransaction implements ClientTransaction {
   ) {
     this.#ctx = ctx;
     this.#handlers = handlers;
-    this.#reliable = target.protocol === 'tcp';
+    this.#reliable = target.protocol !== 'udp'; // TCP, TLS: RFC 3261 17.1.1.2, 17.1.2.2
     this.#interval = ctx.timers.A;
   }
 

@@ -35,7 +35,7 @@ export class NonInviteClientTransaction implements ClientTransaction {
   ) {
     this.#ctx = ctx;
     this.#handlers = handlers;
-    this.#reliable = target.protocol === 'tcp';
+    this.#reliable = target.protocol !== 'udp'; // TCP, TLS: RFC 3261 17.1.1.2, 17.1.2.2
     this.#isCancel = request.method === 'CANCEL';
     this.#interval = ctx.timers.E;
   }

@@ -31,7 +31,7 @@ export class NonInviteServerTransaction implements ServerTransaction {
   ) {
     this.#ctx = ctx;
     this.#target = target;
-    this.#reliable = remote.protocol === 'tcp';
+    this.#reliable = remote.protocol !== 'udp'; // TCP, TLS: RFC 3261 17.2.1, 17.2.2
   }
 
   get state(): NonInviteServerState {

@@ -1,17 +1,21 @@
 /**
  * The transport layer (RFC 3261 section 18): every listening socket of a process behind one
- * MessageSender. UDP sends pick the socket by address family in O(1); TCP sends go through the
- * connection table (reuse, connect-on-demand, queue while connecting).
+ * MessageSender. UDP sends pick the socket by address family in O(1); TCP and TLS sends go through
+ * the connection tables (reuse, connect-on-demand, queue while connecting).
  */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import os from 'node:os';
+import type tls from 'node:tls';
 import { TransportError, TransportErrorCode, reportLater } from './errors.js';
 import { TcpTransport } from './tcp.js';
 import type {
+  FlowRouter,
   ListenSpec,
   MessageSender,
   RemoteInfo,
   SendTarget,
+  TlsClientOptions,
   TransportProtocol,
 } from './types.js';
 import { UdpSocket } from './udp.js';
@@ -57,9 +61,24 @@ export interface TransportOptions {
    * @default 4194304
    */
   udpSendBufferSize?: number;
+  /** How TLS connections to next hops are opened (CA, client certificate, verification). @default Node's CAs, verified */
+  tlsClient?: TlsClientOptions;
 }
 
+/** Per-protocol counters since start (metrics read them). */
+export interface TransportCounts {
+  messagesIn: Record<TransportProtocol, number>;
+  messagesOut: Record<TransportProtocol, number>;
+  /** TLS handshakes that failed, both directions (bad or unknown certificate, wrong name, timeout). */
+  handshakesFailed: number;
+}
+
+/** Flow token: connection id (base 36), a dot, then a truncated HMAC (base64url). */
+const FLOW_TOKEN = /^([0-9a-z]{1,10})\.([A-Za-z0-9_-]{16})$/;
+
 interface BoundSpec {
+  /** What was asked for (reloadTls finds a listener by it). */
+  spec: ListenSpec;
   protocol: TransportProtocol;
   family: 'IPv4' | 'IPv6';
   address: string;
@@ -67,7 +86,7 @@ interface BoundSpec {
   sentBy: { host: string; port: number };
 }
 
-export class TransportLayer implements MessageSender {
+export class TransportLayer implements MessageSender, FlowRouter {
   /** One complete SIP message (UDP datagram or TCP frame). Exceptions thrown here are not caught. */
   onMessage: (data: Buffer, remote: RemoteInfo) => void = () => undefined;
   /**
@@ -76,22 +95,49 @@ export class TransportLayer implements MessageSender {
    */
   onDropped: (reason: string, remote: RemoteInfo) => void = () => undefined;
 
+  /** A TLS handshake failed (for a log line; {@link counts} has the total). */
+  onHandshakeFailed: (remote: { address: string; port: number }, err: Error) => void = () =>
+    undefined;
+
+  readonly counts: TransportCounts = {
+    messagesIn: { udp: 0, tcp: 0, tls: 0 },
+    messagesOut: { udp: 0, tcp: 0, tls: 0 },
+    handshakesFailed: 0,
+  };
   private udp4: UdpSocket | undefined;
   private udp6: UdpSocket | undefined;
   private readonly tcp: TcpTransport;
+  private readonly tls: TcpTransport;
   private readonly bound: BoundSpec[] = [];
   private closed = false;
+  /** Client side of TLS; replaced by reloadTls. */
+  private tlsClient: tls.ConnectionOptions;
+  /** Flow tokens are only good for this process's connections: a fresh key per layer. */
+  private readonly flowKey = randomBytes(32);
+  private nextConnectionId = 1;
 
   private constructor(opts: Required<TransportOptions>) {
-    this.tcp = new TcpTransport({
-      idleTimeoutMs: opts.tcpIdleTimeoutMs,
-      connectTimeoutMs: opts.tcpConnectTimeoutMs,
-      maxMessageBytes: opts.maxMessageBytes,
-      maxConnectionsPerSource: opts.maxConnectionsPerSource,
-      messageTimeoutMs: opts.tcpMessageTimeoutMs,
-      onMessage: (data, remote) => this.onMessage(data, remote),
-      onDropped: (reason, remote) => this.onDropped(reason, remote),
-    });
+    this.tlsClient = clientOptions(opts.tlsClient);
+    const stream = (protocol: 'tcp' | 'tls') =>
+      new TcpTransport({
+        protocol,
+        nextId: () => this.nextConnectionId++,
+        tlsClient: () => this.tlsClient,
+        ...(protocol === 'tls' ? { clientLocal: (family) => this.tcp.listenerLocal(family) } : {}),
+        idleTimeoutMs: opts.tcpIdleTimeoutMs,
+        connectTimeoutMs: opts.tcpConnectTimeoutMs,
+        maxMessageBytes: opts.maxMessageBytes,
+        maxConnectionsPerSource: opts.maxConnectionsPerSource,
+        messageTimeoutMs: opts.tcpMessageTimeoutMs,
+        onMessage: (data, remote) => this.received(data, remote),
+        onDropped: (reason, remote) => this.onDropped(reason, remote),
+        onHandshakeFailed: (remote, err) => {
+          this.counts.handshakesFailed++;
+          this.onHandshakeFailed(remote, err);
+        },
+      });
+    this.tcp = stream('tcp');
+    this.tls = stream('tls');
   }
 
   /**
@@ -108,6 +154,7 @@ export class TransportLayer implements MessageSender {
       maxMessageBytes: opts.maxMessageBytes ?? 65_535,
       udpRecvBufferSize: opts.udpRecvBufferSize ?? 4 * 1024 * 1024,
       udpSendBufferSize: opts.udpSendBufferSize ?? 4 * 1024 * 1024,
+      tlsClient: opts.tlsClient ?? {},
     };
     const layer = new TransportLayer(options);
     try {
@@ -129,7 +176,49 @@ export class TransportLayer implements MessageSender {
     return this.tcp.connectionCount;
   }
 
+  /** Open TLS connections, both directions (handshake done or in progress for ones we open). */
+  get tlsConnectionCount(): number {
+    return this.tls.connectionCount;
+  }
+
+  /**
+   * New certificates and keys for the TLS listeners and the client side. `specs` are the ones
+   * given to listen(), in the same order, with new `tls` options. Connections already open keep
+   * the context they were made with, so calls go on.
+   */
+  reloadTls(specs: ListenSpec[], client: TlsClientOptions = {}): void {
+    specs.forEach((spec, i) => {
+      const bound = this.bound[i];
+      if (spec.tls === undefined || bound?.protocol !== 'tls') return;
+      this.tls.reloadTls(bound.address, bound.port, spec.tls);
+    });
+    this.tlsClient = clientOptions(client);
+  }
+
+  flowToken(remote: RemoteInfo, tag: string): string | undefined {
+    const id = remote.connectionId;
+    if (id === undefined || remote.protocol === 'udp') return undefined;
+    const stream = remote.protocol === 'tls' ? this.tls : this.tcp;
+    const conn = stream.connection(id);
+    if (conn === undefined) return undefined;
+    stream.keepForDialog(id);
+    return `${id.toString(36)}.${this.flowMac(conn, tag)}`;
+  }
+
+  flowTarget(token: string, tag: string): SendTarget | undefined {
+    const m = FLOW_TOKEN.exec(token);
+    if (m === null) return undefined;
+    const id = parseInt(m[1] as string, 36);
+    const conn = this.tcp.connection(id) ?? this.tls.connection(id);
+    if (conn === undefined) return undefined;
+    const expected = Buffer.from(this.flowMac(conn, tag));
+    const given = Buffer.from(m[2] as string);
+    if (!timingSafeEqual(expected, given)) return undefined;
+    return { protocol: conn.protocol, address: conn.address, port: conn.port, connectionId: id };
+  }
+
   send(target: SendTarget, data: Buffer, onError?: (err: Error) => void): void {
+    this.counts.messagesOut[target.protocol]++;
     if (target.protocol === 'udp') {
       // IP literals only (see resolveTarget): a colon means IPv6.
       const socket = target.address.indexOf(':') === -1 ? this.udp4 : this.udp6;
@@ -148,7 +237,7 @@ export class TransportLayer implements MessageSender {
       );
       return;
     }
-    this.tcp.send(target, data, onError);
+    (target.protocol === 'tls' ? this.tls : this.tcp).send(target, data, onError);
   }
 
   /**
@@ -174,7 +263,23 @@ export class TransportLayer implements MessageSender {
     const udp = [this.udp4, this.udp6];
     this.udp4 = undefined;
     this.udp6 = undefined;
-    await Promise.all([this.tcp.close(), ...udp.map((s) => s?.close())]);
+    await Promise.all([this.tcp.close(), this.tls.close(), ...udp.map((s) => s?.close())]);
+  }
+
+  private received(data: Buffer, remote: RemoteInfo): void {
+    this.counts.messagesIn[remote.protocol]++;
+    this.onMessage(data, remote);
+  }
+
+  /**
+   * The flow token's MAC binds the connection (id, protocol, peer) and the dialog creator's tag:
+   * a forged or stale token (a restart, a reused id) names no connection (RFC 5626 section 5.2).
+   */
+  private flowMac(conn: RemoteInfo, tag: string): string {
+    return createHmac('sha256', this.flowKey)
+      .update(`${conn.connectionId}|${conn.protocol}|${conn.address}|${conn.port}|${tag}`)
+      .digest('base64url')
+      .slice(0, 16);
   }
 
   private async bind(spec: ListenSpec, options: Required<TransportOptions>): Promise<void> {
@@ -193,16 +298,19 @@ export class TransportLayer implements MessageSender {
         maxMessageBytes: options.maxMessageBytes,
         recvBufferSize: options.udpRecvBufferSize,
         sendBufferSize: options.udpSendBufferSize,
-        onMessage: (data, remote) => this.onMessage(data, remote),
+        onMessage: (data, remote) => this.received(data, remote),
         onDropped: (reason, remote) => this.onDropped(reason, remote),
       });
       if (family === 'IPv4') this.udp4 = socket;
       else this.udp6 = socket;
       local = socket.local;
+    } else if (spec.protocol === 'tls') {
+      local = await this.tls.listen(spec.address, spec.port, spec.tls);
     } else {
       local = await this.tcp.listen(spec.address, spec.port);
     }
     this.bound.push({
+      spec,
       protocol: spec.protocol,
       family,
       address: local.address,
@@ -227,4 +335,14 @@ function hostFor(address: string, family: 'IPv4' | 'IPv6'): string {
     host = found?.address ?? (family === 'IPv4' ? '127.0.0.1' : '::1');
   }
   return family === 'IPv6' ? `[${host}]` : host;
+}
+
+function clientOptions(client: TlsClientOptions): tls.ConnectionOptions {
+  return {
+    ...(client.ca === undefined ? {} : { ca: client.ca }),
+    ...(client.cert === undefined ? {} : { cert: client.cert }),
+    ...(client.key === undefined ? {} : { key: client.key }),
+    rejectUnauthorized: client.verifyServer ?? true,
+    minVersion: 'TLSv1.2',
+  };
 }

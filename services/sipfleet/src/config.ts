@@ -22,13 +22,48 @@ const addressEntry = z.string().refine(
   { message: 'not an IP address or CIDR' },
 );
 
-const listenSpec = z
+/** A TLS listener's certificate (RFC 3261 section 26.2.1) and client-certificate policy. */
+const tlsListen = z
   .object({
-    protocol: z.enum(['udp', 'tcp']),
-    address: z.string().min(1),
-    port,
+    /** PEM certificate (chain) file, relative to the config file. Re-read on SIGHUP. */
+    certFile: z.string().min(1),
+    /** PEM private key file of the certificate. Re-read on SIGHUP. */
+    keyFile: z.string().min(1),
+    /** PEM CA file client certificates must chain to (mutual TLS). @default Node's bundled CAs */
+    caFile: z.string().min(1).optional(),
+    /**
+     * Client certificates: `none` does not ask for one; `optional` refuses an invalid one but
+     * lets a client without one in; `require` refuses a client without a valid one. @default none
+     */
+    verifyClient: z.enum(['none', 'optional', 'require']).default('none'),
   })
   .strict();
+
+const listenSpec = z
+  .object({
+    protocol: z.enum(['udp', 'tcp', 'tls']),
+    address: z.string().min(1),
+    port,
+    /** Needed on `tls` listeners, refused on others. */
+    tls: tlsListen.optional(),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    if (spec.protocol === 'tls' && spec.tls === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls'],
+        message: 'a tls listener needs tls.certFile and tls.keyFile',
+      });
+    }
+    if (spec.protocol !== 'tls' && spec.tls !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls'],
+        message: `not for a ${spec.protocol} listener`,
+      });
+    }
+  });
 
 /**
  * The edge's configuration. Every setting has a default, so `{}` is a valid config: one UDP and
@@ -297,6 +332,16 @@ export const edgeConfigSchema = z
         maxConnectionsPerSource: z.number().int().nonnegative().default(64),
         /** @default 65535 */
         maxMessageBytes: z.number().int().min(1024).default(65_535),
+        /**
+         * RFC 3261 §18.1.1 (Kamailio `udp_mtu`): a request bound for UDP that comes within 200
+         * bytes of this path MTU goes over TCP to the same address and port instead (when the
+         * edge listens on TCP). 1500 for Ethernet; 0 = off, as Kamailio's default. @default 0
+         */
+        udpMtu: z
+          .number()
+          .int()
+          .refine((v) => v === 0 || v >= 576, '0 (off) or a path MTU of at least 576')
+          .default(0),
         /** Header fields in one message; more is answered 400. @default 128 */
         maxHeaders: z.number().int().positive().default(DEFAULT_PARSE_LIMITS.maxHeaders),
         /** Bytes of one header field (folded lines included); more is answered 400. @default 8192 */
@@ -322,6 +367,7 @@ export const edgeConfigSchema = z
         tcpMessageTimeoutMs: 10_000,
         maxConnectionsPerSource: 64,
         maxMessageBytes: 65_535,
+        udpMtu: 0,
         ...DEFAULT_PARSE_LIMITS,
       }),
     redis: z
@@ -464,6 +510,30 @@ export const edgeConfigSchema = z
         retryAfterSeconds: 5,
         methods: ['INVITE'],
       }),
+    /**
+     * TLS towards next hops and destinations (`sips:` and `transport=tls` URIs): the CA their
+     * certificates must chain to, whether to check them, and the certificate shown to one that
+     * asks (mutual TLS). Files are re-read on SIGHUP.
+     */
+    tls: z
+      .object({
+        /** PEM CA file next hops' certificates must chain to. @default Node's bundled CAs */
+        caFile: z.string().min(1).optional(),
+        /** PEM certificate shown to a next hop that asks for one. @default none */
+        certFile: z.string().min(1).optional(),
+        /** Its PEM private key. @default none */
+        keyFile: z.string().min(1).optional(),
+        /**
+         * Check each next hop's certificate: chain and the URI's host name (RFC 5922 section
+         * 7.2). Off only for closed lab networks. @default true
+         */
+        verifyServer: z.boolean().default(true),
+      })
+      .strict()
+      .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
+        message: 'set certFile and keyFile together',
+      })
+      .default({ verifyServer: true }),
     /** Max-Forwards added when a request has none. @default 70 */
     maxForwards: z.number().int().min(1).max(255).default(70),
     log: z
@@ -581,6 +651,22 @@ export function applyEnv(
   return out;
 }
 
+/** The settings of a `tls` block that name files. */
+export const TLS_FILES = ['certFile', 'keyFile', 'caFile'] as const;
+
+/** Setting values that name files, made absolute against the directory of the config `file`. */
+export function filesNear<T extends Partial<Record<(typeof TLS_FILES)[number], string>>>(
+  file: string,
+  settings: T,
+  keys: readonly (keyof T & string)[],
+): void {
+  for (const key of keys) {
+    const f = settings[key];
+    if (typeof f === 'string')
+      (settings as Record<string, unknown>)[key] = resolve(dirname(file), f);
+  }
+}
+
 /** Validates a raw config object; errors name every bad setting by its dotted path. */
 export function parseEdgeConfig(raw: unknown): EdgeConfig {
   const result = edgeConfigSchema.safeParse(raw ?? {});
@@ -614,6 +700,12 @@ export function loadEdgeConfig(file: string | undefined, env: NodeJS.ProcessEnv)
       throw new ConfigError(`handoff.secretFile: ${path} holds fewer than 16 characters`);
     }
     config.handoff.secret = secret;
+  }
+  if (file !== undefined) {
+    for (const spec of config.listen) {
+      if (spec.tls !== undefined) filesNear(file, spec.tls, TLS_FILES);
+    }
+    filesNear(file, config.tls, TLS_FILES);
   }
   if (config.routing.dispatcher !== undefined && config.redis.url === undefined) {
     throw new ConfigError(
