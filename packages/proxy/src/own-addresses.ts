@@ -16,7 +16,7 @@ export class OwnAddresses {
 
   constructor(options: Pick<ProxyOptions, 'advertised' | 'aliases' | 'sentBy'>) {
     for (const alias of options.aliases ?? []) this.myself.addAlias(alias);
-    for (const protocol of ['udp', 'tcp'] as const) {
+    for (const protocol of ['udp', 'tcp', 'ws', 'wss'] as const) {
       const sentBy = options.sentBy[protocol];
       if (sentBy === undefined) continue;
       const host = hostForUri(sentBy.host);
@@ -28,7 +28,7 @@ export class OwnAddresses {
       const rrPort = options.advertised?.port ?? sentBy.port;
       this.myself.add(rrHost, rrPort);
       this.recordRoutes[protocol] =
-        `<sip:${rrHost}:${rrPort};lr${protocol === 'tcp' ? ';transport=tcp' : ''}>`;
+        `<sip:${rrHost}:${rrPort};lr${protocol === 'udp' ? '' : `;transport=${protocol}`}>`;
     }
   }
 

@@ -82,9 +82,16 @@ export class StatelessRelay {
   }
 }
 
-/** Where a response goes when only its Via is known (RFC 3261 §18.2.2, RFC 3581). */
+/** Via sent-protocol -> the transport that answers it; anything else goes by UDP. */
+const VIA_TRANSPORTS: Record<string, TransportProtocol> = { TCP: 'tcp', WS: 'ws', WSS: 'wss' };
+
+/**
+ * Where a response goes when only its Via is known (RFC 3261 §18.2.2, RFC 3581). A WebSocket
+ * client's Via always has received + rport (`applyReceived`): its source address:port, which names
+ * its open connection.
+ */
 function viaTarget(via: Via): SendTarget {
-  const protocol: TransportProtocol = via.transport === 'TCP' ? 'tcp' : 'udp';
+  const protocol = VIA_TRANSPORTS[via.transport.toUpperCase()] ?? 'udp';
   const address = stripBrackets(via.received ?? via.host);
   const port = typeof via.rport === 'number' ? via.rport : (via.port ?? 5060);
   return { protocol, address, port };

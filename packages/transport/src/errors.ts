@@ -24,6 +24,8 @@ export const TransportErrorCode = {
   ConnectionsPerSource: 'SIPFLEET_ERR_TRANSPORT_CONNECTIONS_PER_SOURCE',
   /** A TCP connection held an incomplete message longer than `tcpMessageTimeoutMs` (slowloris); closed. */
   MessageTimeout: 'SIPFLEET_ERR_TRANSPORT_MESSAGE_TIMEOUT',
+  /** A WebSocket upgrade that did not offer the `sip` subprotocol (RFC 7118 section 4.1); refused. */
+  WsSubprotocol: 'SIPFLEET_ERR_TRANSPORT_WS_SUBPROTOCOL',
   /** URI scheme the transport cannot reach: `sips:` (TLS is out of scope) or `tel:`. */
   UnsupportedScheme: 'SIPFLEET_ERR_TRANSPORT_UNSUPPORTED_SCHEME',
   /** `transport=` URI parameter other than udp/tcp. */

@@ -1,5 +1,6 @@
 /**
- * @sipfleet/transport: SIP over UDP and TCP (RFC 3261 section 18, RFC 3581, RFC 5626 keep-alive pongs).
+ * @sipfleet/transport: SIP over UDP, TCP (RFC 3261 section 18, RFC 3581, RFC 5626 keep-alive pongs)
+ * and WebSocket (RFC 7118).
  */
 export type {
   ListenSpec,
@@ -8,8 +9,10 @@ export type {
   SendTarget,
   TransportProtocol,
 } from './types.js';
+export { isConnectionOriented } from './types.js';
 export { TransportError, TransportErrorCode } from './errors.js';
-export { TransportLayer, type TransportOptions } from './transport-layer.js';
+export { TransportLayer, type TransportOptions, type TransportCounts } from './transport-layer.js';
+export { SIP_SUBPROTOCOL } from './ws.js';
 export { StreamFramer, contentLength, type FramerEvents, type FramingError } from './framing.js';
 export { applyReceived, responseTarget, stripBrackets, DEFAULT_SIP_PORT } from './via-routing.js';
 export {

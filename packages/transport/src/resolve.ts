@@ -111,10 +111,11 @@ function transportOf(uri: SipUri): TransportProtocol {
   const transport = uri.params.get('transport');
   if (transport === undefined || transport === null) return 'udp';
   const lower = transport.toLowerCase();
-  if (lower === 'udp' || lower === 'tcp') return lower;
+  // ws/wss (RFC 7118 section 5.3): only an open connection from that address:port can take it.
+  if (lower === 'udp' || lower === 'tcp' || lower === 'ws' || lower === 'wss') return lower;
   throw new TransportError(
     TransportErrorCode.UnsupportedTransport,
-    `transport=${transport} is not supported (udp and tcp only)`,
+    `transport=${transport} is not supported (udp, tcp, ws and wss only)`,
   );
 }
 

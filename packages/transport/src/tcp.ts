@@ -10,10 +10,8 @@
 import net from 'node:net';
 import { TransportError, TransportErrorCode, reportLater } from './errors.js';
 import { StreamFramer } from './framing.js';
+import { PONG, SourceLimit, addressKey } from './connections.js';
 import type { RemoteInfo, SendTarget } from './types.js';
-
-/** RFC 5626 section 3.5.1: the answer ("pong") to a double-CRLF ping is a single CRLF. */
-const PONG = Buffer.from('\r\n', 'latin1');
 
 export interface TcpOptions {
   idleTimeoutMs: number;
@@ -101,12 +99,13 @@ export class TcpTransport {
   private readonly byId = new Map<number, TcpConnection>();
   /** `address:port` of the peer -> connection (the newest one when both sides opened one). */
   private readonly byAddress = new Map<string, TcpConnection>();
-  /** Remote address -> inbound connections it holds (only kept while > 0). */
-  private readonly inboundBySource = new Map<string, number>();
+  private readonly inbound: SourceLimit;
   private nextId = 1;
   private closed = false;
 
-  constructor(private readonly options: TcpOptions) {}
+  constructor(private readonly options: TcpOptions) {
+    this.inbound = new SourceLimit(options.maxConnectionsPerSource);
+  }
 
   /** Open connections, both directions (for metrics and tests). */
   get connectionCount(): number {
@@ -167,28 +166,18 @@ export class TcpTransport {
       socket.destroy();
       return;
     }
-    const source = socket.remoteAddress;
-    const held = this.inboundBySource.get(source) ?? 0;
     const remote: RemoteInfo = {
       protocol: 'tcp',
-      address: source,
+      address: socket.remoteAddress,
       port: socket.remotePort,
       family: listener.family,
       local: listener.local,
     };
-    const max = this.options.maxConnectionsPerSource;
-    if (max > 0 && held >= max) {
-      // One address cannot exhaust file descriptors and memory; connections we open do not count.
+    if (!this.inbound.admit(remote.address, socket)) {
       this.options.onDropped(TransportErrorCode.ConnectionsPerSource, remote);
       socket.destroy();
       return;
     }
-    this.inboundBySource.set(source, held + 1);
-    socket.once('close', () => {
-      const left = (this.inboundBySource.get(source) ?? 1) - 1;
-      if (left > 0) this.inboundBySource.set(source, left);
-      else this.inboundBySource.delete(source);
-    });
     remote.connectionId = this.nextId++;
     // Also bounds a brand-new connection that never sends anything: the timer runs from here.
     socket.setTimeout(this.options.idleTimeoutMs);
@@ -310,8 +299,4 @@ export class TcpTransport {
       conn.messageTimer.refresh(); // the buffered part belongs to a new message
     }
   }
-}
-
-function addressKey(address: string, port: number): string {
-  return `${address}:${port}`;
 }

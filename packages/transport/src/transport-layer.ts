@@ -1,7 +1,8 @@
 /**
  * The transport layer (RFC 3261 section 18): every listening socket of a process behind one
  * MessageSender. UDP sends pick the socket by address family in O(1); TCP sends go through the
- * connection table (reuse, connect-on-demand, queue while connecting).
+ * connection table (reuse, connect-on-demand, queue while connecting); WS/WSS sends (RFC 7118) go
+ * on the browser's own connection.
  */
 import net from 'node:net';
 import os from 'node:os';
@@ -15,6 +16,7 @@ import type {
   TransportProtocol,
 } from './types.js';
 import { UdpSocket } from './udp.js';
+import { WsTransport } from './ws.js';
 
 export interface TransportOptions {
   /**
@@ -57,6 +59,18 @@ export interface TransportOptions {
    * @default 4194304
    */
   udpSendBufferSize?: number;
+  /**
+   * WS/WSS: a WebSocket ping goes to every connection this often, and one that has not answered the
+   * previous ping (nor sent anything) is closed.
+   * @default 30000
+   */
+  wsKeepaliveIntervalMs?: number;
+}
+
+/** Per-protocol counters since start (metrics read them). */
+export interface TransportCounts {
+  messagesIn: Record<TransportProtocol, number>;
+  messagesOut: Record<TransportProtocol, number>;
 }
 
 interface BoundSpec {
@@ -79,17 +93,25 @@ export class TransportLayer implements MessageSender {
   private udp4: UdpSocket | undefined;
   private udp6: UdpSocket | undefined;
   private readonly tcp: TcpTransport;
+  readonly counts: TransportCounts = {
+    messagesIn: { udp: 0, tcp: 0, ws: 0, wss: 0 },
+    messagesOut: { udp: 0, tcp: 0, ws: 0, wss: 0 },
+  };
+  /** Made by the first WS/WSS listener (its keep-alive timer is not wanted otherwise). */
+  private ws: WsTransport | undefined;
   private readonly bound: BoundSpec[] = [];
   private closed = false;
+  /** Ids of WebSocket connections. */
+  private nextConnectionId = 1;
 
-  private constructor(opts: Required<TransportOptions>) {
+  private constructor(private readonly options: Required<TransportOptions>) {
     this.tcp = new TcpTransport({
-      idleTimeoutMs: opts.tcpIdleTimeoutMs,
-      connectTimeoutMs: opts.tcpConnectTimeoutMs,
-      maxMessageBytes: opts.maxMessageBytes,
-      maxConnectionsPerSource: opts.maxConnectionsPerSource,
-      messageTimeoutMs: opts.tcpMessageTimeoutMs,
-      onMessage: (data, remote) => this.onMessage(data, remote),
+      idleTimeoutMs: options.tcpIdleTimeoutMs,
+      connectTimeoutMs: options.tcpConnectTimeoutMs,
+      maxMessageBytes: options.maxMessageBytes,
+      maxConnectionsPerSource: options.maxConnectionsPerSource,
+      messageTimeoutMs: options.tcpMessageTimeoutMs,
+      onMessage: (data, remote) => this.received(data, remote),
       onDropped: (reason, remote) => this.onDropped(reason, remote),
     });
   }
@@ -108,10 +130,11 @@ export class TransportLayer implements MessageSender {
       maxMessageBytes: opts.maxMessageBytes ?? 65_535,
       udpRecvBufferSize: opts.udpRecvBufferSize ?? 4 * 1024 * 1024,
       udpSendBufferSize: opts.udpSendBufferSize ?? 4 * 1024 * 1024,
+      wsKeepaliveIntervalMs: opts.wsKeepaliveIntervalMs ?? 30_000,
     };
     const layer = new TransportLayer(options);
     try {
-      for (const spec of specs) await layer.bind(spec, options);
+      for (const spec of specs) await layer.bind(spec);
     } catch (err) {
       await layer.close();
       throw err;
@@ -129,7 +152,13 @@ export class TransportLayer implements MessageSender {
     return this.tcp.connectionCount;
   }
 
+  /** Open WebSocket connections of `protocol` (metrics). */
+  webSocketConnectionCount(protocol: 'ws' | 'wss'): number {
+    return this.ws?.connectionCount(protocol) ?? 0;
+  }
+
   send(target: SendTarget, data: Buffer, onError?: (err: Error) => void): void {
+    this.counts.messagesOut[target.protocol]++;
     if (target.protocol === 'udp') {
       // IP literals only (see resolveTarget): a colon means IPv6.
       const socket = target.address.indexOf(':') === -1 ? this.udp4 : this.udp6;
@@ -148,7 +177,14 @@ export class TransportLayer implements MessageSender {
       );
       return;
     }
-    this.tcp.send(target, data, onError);
+    if (target.protocol === 'tcp') this.tcp.send(target, data, onError);
+    else if (this.ws !== undefined) this.ws.send(target, data, onError);
+    else {
+      reportLater(
+        onError,
+        new TransportError(TransportErrorCode.NoSocket, `no ${target.protocol} listener`),
+      );
+    }
   }
 
   /**
@@ -174,10 +210,16 @@ export class TransportLayer implements MessageSender {
     const udp = [this.udp4, this.udp6];
     this.udp4 = undefined;
     this.udp6 = undefined;
-    await Promise.all([this.tcp.close(), ...udp.map((s) => s?.close())]);
+    await Promise.all([this.tcp.close(), this.ws?.close(), ...udp.map((s) => s?.close())]);
   }
 
-  private async bind(spec: ListenSpec, options: Required<TransportOptions>): Promise<void> {
+  private received(data: Buffer, remote: RemoteInfo): void {
+    this.counts.messagesIn[remote.protocol]++;
+    this.onMessage(data, remote);
+  }
+
+  private async bind(spec: ListenSpec): Promise<void> {
+    const options = this.options;
     const family = net.isIPv6(spec.address) ? 'IPv6' : 'IPv4';
     let local: { address: string; port: number };
     if (spec.protocol === 'udp') {
@@ -193,14 +235,24 @@ export class TransportLayer implements MessageSender {
         maxMessageBytes: options.maxMessageBytes,
         recvBufferSize: options.udpRecvBufferSize,
         sendBufferSize: options.udpSendBufferSize,
-        onMessage: (data, remote) => this.onMessage(data, remote),
+        onMessage: (data, remote) => this.received(data, remote),
         onDropped: (reason, remote) => this.onDropped(reason, remote),
       });
       if (family === 'IPv4') this.udp4 = socket;
       else this.udp6 = socket;
       local = socket.local;
-    } else {
+    } else if (spec.protocol === 'tcp') {
       local = await this.tcp.listen(spec.address, spec.port);
+    } else {
+      this.ws ??= new WsTransport({
+        maxMessageBytes: options.maxMessageBytes,
+        maxConnectionsPerSource: options.maxConnectionsPerSource,
+        keepaliveIntervalMs: options.wsKeepaliveIntervalMs,
+        nextId: () => this.nextConnectionId++,
+        onMessage: (data, remote) => this.received(data, remote),
+        onDropped: (reason, remote) => this.onDropped(reason, remote),
+      });
+      local = await this.ws.listen(spec.protocol, spec.address, spec.port, spec.tls);
     }
     this.bound.push({
       protocol: spec.protocol,

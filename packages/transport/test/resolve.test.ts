@@ -39,11 +39,20 @@ describe('resolveTarget (RFC 3263 without NAPTR/SRV)', () => {
     await assert.rejects(resolveTarget(parseUri('tel:+15551234567')), {
       code: TransportErrorCode.UnsupportedScheme,
     });
-    for (const transport of ['tls', 'sctp', 'ws']) {
+    for (const transport of ['tls', 'sctp']) {
       await assert.rejects(resolveTarget(parseUri(`sip:bob@192.0.2.1;transport=${transport}`)), {
         code: TransportErrorCode.UnsupportedTransport,
       });
     }
+  });
+
+  it('maps transport=ws and wss to WebSocket targets (RFC 7118 section 5.3)', async () => {
+    assert.deepEqual(await resolveTarget(parseUri('sip:bob@192.0.2.1:40000;transport=WS')), {
+      protocol: 'ws',
+      address: '192.0.2.1',
+      port: 40000,
+    });
+    assert.equal((await resolveTarget(parseUri('sip:192.0.2.1;transport=wss'))).protocol, 'wss');
   });
 
   it('resolves names with dns.lookup and reports failures as RESOLVE', async () => {
