@@ -1,6 +1,6 @@
 import type { SipRequest, SipResponse } from '@sipfleet/sip';
 import type { ClientTransaction, ClientTransactionHandlers } from '@sipfleet/transaction';
-import type { RemoteInfo } from '@sipfleet/transport';
+import type { RemoteInfo, SendTarget } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import type { Forwarder } from './forwarder.js';
 import type { BranchContext } from './hooks.js';
@@ -20,6 +20,8 @@ export interface BranchOwner {
   readonly timers: BranchTimers;
   /** `performance.now()` when the request arrived. */
   readonly receivedAt: number;
+  /** The connection an in-dialog request goes back over (a flow token in our Route), if any. */
+  readonly flow: SendTarget | undefined;
   /** A response to pass on (§16.7 steps 4–5): a provisional other than 100, a 2xx, or a non-2xx final. */
   branchResponse(branch: Branch, res: SipResponse): void;
   /** The branch ended without a response of its own (timeout, transport error, cancelled, not sent). */
@@ -42,6 +44,8 @@ export class Branch implements ClientTransactionHandlers {
   private canceled = false;
   private timer: unknown;
   private dropped = false;
+  /** Our Record-Route's extra params, or undefined when this copy is not record-routed. */
+  private recordRoute: string | undefined;
 
   constructor(
     private readonly owner: BranchOwner,
@@ -59,6 +63,7 @@ export class Branch implements ClientTransactionHandlers {
   /** @param recordRoute our Record-Route's extra URI params (`;k=v`), or undefined for none at all. */
   start(recordRoute: string | undefined): void {
     const owner = this.owner;
+    this.recordRoute = recordRoute;
     let req: SipRequest;
     let hopUri: string;
     try {
@@ -102,13 +107,17 @@ export class Branch implements ClientTransactionHandlers {
       this.fail(487);
       return;
     }
-    this.forwarder.resolve(hopUri).then(
+    const flow = this.destinationOverride === undefined ? this.owner.flow : undefined;
+    (flow === undefined ? this.forwarder.resolve(hopUri) : Promise.resolve(flow)).then(
       (target) => {
         if (this.canceled) {
           this.fail(487);
           return;
         }
         try {
+          if (this.recordRoute !== undefined) {
+            this.forwarder.recordRouteOutbound(req, this.owner.source, target, this.recordRoute);
+          }
           this.tx = this.forwarder.send(req, target, this, this.owner.receivedAt);
         } catch (err) {
           // No socket for the target's protocol, or the transaction layer refused: this branch

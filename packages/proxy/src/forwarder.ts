@@ -7,13 +7,14 @@ import type {
   TransactionLayer,
 } from '@sipfleet/transaction';
 import { resolveTarget } from '@sipfleet/transport';
-import type { RemoteInfo, SendTarget, TransportProtocol } from '@sipfleet/transport';
+import type { FlowRouter, RemoteInfo, SendTarget, TransportProtocol } from '@sipfleet/transport';
 import type { BranchContext } from './hooks.js';
 import type { HookRunner } from './hook-runner.js';
 import { loopHash, ownBranch } from './loop-detection.js';
 import type { ProxyObserver } from './observer.js';
 import type { OwnAddresses } from './own-addresses.js';
 import { parsed } from './request-checks.js';
+import type { RouteInfo } from './request-checks.js';
 
 /**
  * RFC 3261 §16.6, request forwarding (Kamailio tm's `t_fwd.c`): builds each branch's copy of the
@@ -29,10 +30,15 @@ export class Forwarder {
     private readonly observer: ProxyObserver,
     /** The clock the branches' `fr_timer`/`fr_inv_timer` run on. */
     readonly clock: Clock,
+    /** Flow tokens of the transport (connection reuse towards a side that connected to us). */
+    private readonly flows?: FlowRouter,
   ) {}
 
   /**
-   * §16.6 steps 1–2 and 4: a copy of `original` for one target, with our Record-Route on top.
+   * §16.6 steps 1–2 and 4: a copy of `original` for one target, with our Record-Route on top: the
+   * one facing the side the request came from. When that side reached us over a connection, the
+   * URI's user part is a flow token for it (RFC 5626 section 5.3, as Kamailio's outbound module),
+   * so requests towards it later in the dialog go back over that connection.
    * @param recordRoute our Record-Route's extra URI params (`;k=v`), or undefined for none at all
    */
   copy(
@@ -44,14 +50,40 @@ export class Forwarder {
     const req = original.clone();
     if (req.uri !== uri) req.setUri(uri);
     if (recordRoute === undefined) return req;
-    const value = this.own.recordRoute(source.protocol);
-    if (value !== undefined) {
-      req.prependHeader(
-        'Record-Route',
-        recordRoute === '' ? value : `${value.slice(0, -1)}${recordRoute}>`,
-      );
-    }
+    const tag = source.protocol === 'udp' ? undefined : req.from.tag;
+    const token = tag === undefined ? undefined : this.flows?.flowToken(source, tag);
+    const value = this.own.recordRoute(source.protocol, recordRoute, token);
+    if (value !== undefined) req.prependHeader('Record-Route', value);
     return req;
+  }
+
+  /**
+   * Double record-routing (RFC 5658 section 4, Kamailio rr `enable_double_rr`): when the request
+   * leaves on another transport than it came on, a second Record-Route facing the next hop goes
+   * on top, so each side's route set leads back over the transport that side uses. A copy that
+   * {@link copy} record-routed only.
+   */
+  recordRouteOutbound(
+    req: SipRequest,
+    source: RemoteInfo,
+    target: SendTarget,
+    recordRoute: string,
+  ): void {
+    if (target.protocol === source.protocol || !this.own.listensOn(target.protocol)) return;
+    const value = this.own.recordRoute(target.protocol, recordRoute);
+    if (value !== undefined) req.prependHeader('Record-Route', value);
+  }
+
+  /**
+   * An in-dialog request whose Route named one of our flows goes over it, if the flow is still
+   * open and the request is headed towards the side that opened it (its To tag is the tag the
+   * token was minted with); undefined otherwise: the normal next hop.
+   */
+  flowTarget(routes: RouteInfo, req: SipRequest): SendTarget | undefined {
+    const token = routes.flowToken;
+    if (token === undefined || this.flows === undefined) return undefined;
+    const tag = req.to.tag;
+    return tag === undefined ? undefined : this.flows.flowTarget(token, tag);
   }
 
   /**

@@ -12,11 +12,12 @@ export class OwnAddresses {
   readonly myself = new Myself();
   private readonly sentBy = new Set<string>();
   private readonly viaPrefixes: Partial<Record<TransportProtocol, string>> = {};
+  /** `host:port;lr[;transport=x]` of our Record-Route URI per protocol, after `sip:` and a user part. */
   private readonly recordRoutes: Partial<Record<TransportProtocol, string>> = {};
 
   constructor(options: Pick<ProxyOptions, 'advertised' | 'aliases' | 'sentBy'>) {
     for (const alias of options.aliases ?? []) this.myself.addAlias(alias);
-    for (const protocol of ['udp', 'tcp', 'ws', 'wss'] as const) {
+    for (const protocol of ['udp', 'tcp', 'tls', 'ws', 'wss'] as const) {
       const sentBy = options.sentBy[protocol];
       if (sentBy === undefined) continue;
       const host = hostForUri(sentBy.host);
@@ -27,8 +28,10 @@ export class OwnAddresses {
       const rrHost = hostForUri(options.advertised?.host ?? sentBy.host);
       const rrPort = options.advertised?.port ?? sentBy.port;
       this.myself.add(rrHost, rrPort);
+      // The transport is named except for UDP (RFC 3263's default), so the route set leads back
+      // over the transport this side used (RFC 5658 section 4).
       this.recordRoutes[protocol] =
-        `<sip:${rrHost}:${rrPort};lr${protocol === 'udp' ? '' : `;transport=${protocol}`}>`;
+        `${rrHost}:${rrPort};lr${protocol === 'udp' ? '' : `;transport=${protocol}`}`;
     }
   }
 
@@ -44,9 +47,19 @@ export class OwnAddresses {
     return prefix;
   }
 
-  /** Our Record-Route value for a request that arrived on `protocol`, or undefined with no socket. */
-  recordRoute(protocol: TransportProtocol): string | undefined {
-    return this.recordRoutes[protocol] ?? this.recordRoutes.udp;
+  /**
+   * Our Record-Route value facing a side that uses `protocol`, or undefined with no socket.
+   * @param params extra URI params (`;k=v`) @param user a flow token for the URI's user part
+   */
+  recordRoute(protocol: TransportProtocol, params = '', user?: string): string | undefined {
+    const tail = this.recordRoutes[protocol] ?? this.recordRoutes.udp;
+    if (tail === undefined) return undefined;
+    return `<sip:${user === undefined ? '' : `${user}@`}${tail}${params}>`;
+  }
+
+  /** Has a listener for `protocol` (else its side's Record-Route falls back to UDP's). */
+  listensOn(protocol: TransportProtocol): boolean {
+    return this.recordRoutes[protocol] !== undefined;
   }
 }
 

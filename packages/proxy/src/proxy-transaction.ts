@@ -1,7 +1,7 @@
 import { parseUri, SipParseError } from '@sipfleet/sip';
 import type { SipRequest, SipResponse, SipUri } from '@sipfleet/sip';
 import type { ServerTransaction } from '@sipfleet/transaction';
-import type { RemoteInfo } from '@sipfleet/transport';
+import type { RemoteInfo, SendTarget } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import { Branch } from './branch.js';
 import type { BranchOwner } from './branch.js';
@@ -26,6 +26,8 @@ export interface ProxyTransactionInit {
   request: SipRequest;
   source: RemoteInfo;
   routes: RouteInfo;
+  /** Where an in-dialog request goes when our Route named an open flow (Forwarder.flowTarget). */
+  flow: SendTarget | undefined;
   hooks: HookRunner;
   forwarder: Forwarder;
   stateless: StatelessRelay;
@@ -51,6 +53,7 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
   readonly source: RemoteInfo;
   readonly branches: Branch[] = [];
   readonly receivedAt: number;
+  readonly flow: SendTarget | undefined;
   requestUri: string;
   destination: string | undefined;
   timers: BranchTimers;
@@ -68,6 +71,7 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
   constructor(private readonly init: ProxyTransactionInit) {
     this.request = init.request;
     this.source = init.source;
+    this.flow = init.flow;
     this.method = init.request.method;
     this.callId = init.request.callId;
     this.requestUri = init.request.uri;

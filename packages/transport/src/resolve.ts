@@ -1,19 +1,20 @@
 /**
- * RFC 3263-lite: SIP URI -> SendTarget. Transport from the `transport` parameter, host from `maddr`
- * else the URI host, port default 5060, IP literals used directly and names through dns.lookup with a
- * small TTL cache.
+ * RFC 3263-lite: SIP URI -> SendTarget. Transport from the `transport` parameter (`sips:` is always
+ * TLS, RFC 5630 section 3.1.3), host from `maddr` else the URI host, port default 5060 (5061 for
+ * TLS), IP literals used directly and names through dns.lookup with a small TTL cache. A TLS target
+ * carries the URI host as `serverName`: the certificate must name it (RFC 5922 section 7.2).
  *
  * Departures from RFC 3263: no NAPTR and no SRV (a name without port goes to A/AAAA on 5060, section
  * 4.2's last resort), and no failover across several addresses of one name (dns.lookup returns one).
- * `sips:` and `transport=tls` are refused with SIPFLEET_ERR_TRANSPORT_UNSUPPORTED_SCHEME /
- * _TRANSPORT: TLS is out of scope, and sending a sips request over TCP would break its promise.
+ * `sips:` with `transport=udp`/`tcp` is refused with SIPFLEET_ERR_TRANSPORT_UNSUPPORTED_TRANSPORT:
+ * sending a sips request without TLS would break its promise.
  */
 import dns from 'node:dns';
 import net from 'node:net';
 import type { SipUri } from '@sipfleet/sip';
 import { TransportError, TransportErrorCode } from './errors.js';
 import type { SendTarget, TransportProtocol } from './types.js';
-import { DEFAULT_SIP_PORT, stripBrackets } from './via-routing.js';
+import { DEFAULT_SIP_PORT, DEFAULT_SIPS_PORT, stripBrackets } from './via-routing.js';
 
 export type LookupFn = (
   hostname: string,
@@ -89,33 +90,46 @@ export function createResolver(opts: ResolverOptions = {}): Resolver {
     const protocol = transportOf(uri);
     const maddr = uri.params.get('maddr');
     const host = stripBrackets(maddr ?? uri.host);
-    const port = uri.port ?? DEFAULT_SIP_PORT;
+    const port = uri.port ?? (protocol === 'tls' ? DEFAULT_SIPS_PORT : DEFAULT_SIP_PORT);
     const address = net.isIP(host) !== 0 ? host : await resolveName(host);
-    return { protocol, address, port };
+    return protocol === 'tls' && address !== host
+      ? { protocol, address, port, serverName: host }
+      : { protocol, address, port };
   };
 }
 
-/** RFC 3263 section 4.1 without NAPTR: the transport parameter, else UDP for `sip:`. */
+/**
+ * RFC 3263 section 4.1 without NAPTR: the transport parameter, else UDP for `sip:` and TLS for
+ * `sips:` (RFC 5630 section 3.1.3: a sips URI is reached over TLS whatever `transport` says, so
+ * only `transport=tls` or none is accepted with it).
+ */
 function transportOf(uri: SipUri): TransportProtocol {
-  if (uri.scheme !== 'sip') {
+  if (uri.scheme !== 'sip' && uri.scheme !== 'sips') {
     throw new TransportError(
       TransportErrorCode.UnsupportedScheme,
-      uri.scheme === 'sips'
-        ? 'cannot send to a sips: URI (TLS is not supported)'
-        : `cannot send to a ${uri.scheme}: URI (not a SIP URI)`,
+      `cannot send to a ${uri.scheme}: URI (not a SIP URI)`,
     );
   }
   if (uri.host === '') {
     throw new TransportError(TransportErrorCode.Resolve, 'URI has no host');
   }
   const transport = uri.params.get('transport');
-  if (transport === undefined || transport === null) return 'udp';
-  const lower = transport.toLowerCase();
+  const lower = transport === undefined || transport === null ? undefined : transport.toLowerCase();
+  if (uri.scheme === 'sips') {
+    if (lower === undefined || lower === 'tls' || lower === 'wss') return lower ?? 'tls';
+    throw new TransportError(
+      TransportErrorCode.UnsupportedTransport,
+      `transport=${transport} cannot carry a sips: URI (TLS or WSS only)`,
+    );
+  }
+  if (lower === undefined) return 'udp';
   // ws/wss (RFC 7118 section 5.3): only an open connection from that address:port can take it.
-  if (lower === 'udp' || lower === 'tcp' || lower === 'ws' || lower === 'wss') return lower;
+  if (lower === 'udp' || lower === 'tcp' || lower === 'tls' || lower === 'ws' || lower === 'wss') {
+    return lower;
+  }
   throw new TransportError(
     TransportErrorCode.UnsupportedTransport,
-    `transport=${transport} is not supported (udp, tcp, ws and wss only)`,
+    `transport=${transport} is not supported (udp, tcp, tls, ws and wss)`,
   );
 }
 

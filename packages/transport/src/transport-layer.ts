@@ -1,18 +1,23 @@
 /**
  * The transport layer (RFC 3261 section 18): every listening socket of a process behind one
- * MessageSender. UDP sends pick the socket by address family in O(1); TCP sends go through the
- * connection table (reuse, connect-on-demand, queue while connecting); WS/WSS sends (RFC 7118) go
- * on the browser's own connection.
+ * MessageSender. UDP sends pick the socket by address family in O(1); TCP and TLS sends go through
+ * the connection tables (reuse, connect-on-demand, queue while connecting); WS/WSS sends (RFC 7118)
+ * go on the browser's own connection.
  */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
 import os from 'node:os';
+import type tls from 'node:tls';
 import { TransportError, TransportErrorCode, reportLater } from './errors.js';
 import { TcpTransport } from './tcp.js';
 import type {
+  FlowRouter,
   ListenSpec,
   MessageSender,
   RemoteInfo,
   SendTarget,
+  TlsClientOptions,
+  TlsListenOptions,
   TransportProtocol,
 } from './types.js';
 import { UdpSocket } from './udp.js';
@@ -65,13 +70,20 @@ export interface TransportOptions {
    * @default 30000
    */
   wsKeepaliveIntervalMs?: number;
+  /** How TLS connections to next hops are opened (CA, client certificate, verification). @default Node's CAs, verified */
+  tlsClient?: TlsClientOptions;
 }
 
 /** Per-protocol counters since start (metrics read them). */
 export interface TransportCounts {
   messagesIn: Record<TransportProtocol, number>;
   messagesOut: Record<TransportProtocol, number>;
+  /** TLS handshakes that failed, both directions (bad or unknown certificate, wrong name, timeout). */
+  handshakesFailed: number;
 }
+
+/** Flow token: connection id (base 36), a dot, then a truncated HMAC (base64url). */
+const FLOW_TOKEN = /^([0-9a-z]{1,10})\.([A-Za-z0-9_-]{16})$/;
 
 interface BoundSpec {
   protocol: TransportProtocol;
@@ -81,7 +93,7 @@ interface BoundSpec {
   sentBy: { host: string; port: number };
 }
 
-export class TransportLayer implements MessageSender {
+export class TransportLayer implements MessageSender, FlowRouter {
   /** One complete SIP message (UDP datagram or TCP frame). Exceptions thrown here are not caught. */
   onMessage: (data: Buffer, remote: RemoteInfo) => void = () => undefined;
   /**
@@ -90,30 +102,50 @@ export class TransportLayer implements MessageSender {
    */
   onDropped: (reason: string, remote: RemoteInfo) => void = () => undefined;
 
+  /** A TLS handshake failed (for a log line; {@link counts} has the total). */
+  onHandshakeFailed: (remote: { address: string; port: number }, err: Error) => void = () =>
+    undefined;
+
+  readonly counts: TransportCounts = {
+    messagesIn: { udp: 0, tcp: 0, tls: 0, ws: 0, wss: 0 },
+    messagesOut: { udp: 0, tcp: 0, tls: 0, ws: 0, wss: 0 },
+    handshakesFailed: 0,
+  };
   private udp4: UdpSocket | undefined;
   private udp6: UdpSocket | undefined;
   private readonly tcp: TcpTransport;
-  readonly counts: TransportCounts = {
-    messagesIn: { udp: 0, tcp: 0, ws: 0, wss: 0 },
-    messagesOut: { udp: 0, tcp: 0, ws: 0, wss: 0 },
-  };
+  private readonly tls: TcpTransport;
   /** Made by the first WS/WSS listener (its keep-alive timer is not wanted otherwise). */
   private ws: WsTransport | undefined;
   private readonly bound: BoundSpec[] = [];
   private closed = false;
-  /** Ids of WebSocket connections. */
+  /** Client side of TLS; replaced by reloadTls. */
+  private tlsClient: tls.ConnectionOptions;
+  /** Flow tokens are only good for this process's connections: a fresh key per layer. */
+  private readonly flowKey = randomBytes(32);
   private nextConnectionId = 1;
 
-  private constructor(private readonly options: Required<TransportOptions>) {
-    this.tcp = new TcpTransport({
-      idleTimeoutMs: options.tcpIdleTimeoutMs,
-      connectTimeoutMs: options.tcpConnectTimeoutMs,
-      maxMessageBytes: options.maxMessageBytes,
-      maxConnectionsPerSource: options.maxConnectionsPerSource,
-      messageTimeoutMs: options.tcpMessageTimeoutMs,
-      onMessage: (data, remote) => this.received(data, remote),
-      onDropped: (reason, remote) => this.onDropped(reason, remote),
-    });
+  private constructor(opts: Required<TransportOptions>) {
+    this.tlsClient = clientOptions(opts.tlsClient);
+    const stream = (protocol: 'tcp' | 'tls') =>
+      new TcpTransport({
+        protocol,
+        nextId: () => this.nextConnectionId++,
+        tlsClient: () => this.tlsClient,
+        idleTimeoutMs: opts.tcpIdleTimeoutMs,
+        connectTimeoutMs: opts.tcpConnectTimeoutMs,
+        maxMessageBytes: opts.maxMessageBytes,
+        maxConnectionsPerSource: opts.maxConnectionsPerSource,
+        messageTimeoutMs: opts.tcpMessageTimeoutMs,
+        onMessage: (data, remote) => this.received(data, remote),
+        onDropped: (reason, remote) => this.onDropped(reason, remote),
+        onHandshakeFailed: (remote, err) => {
+          this.counts.handshakesFailed++;
+          this.onHandshakeFailed(remote, err);
+        },
+      });
+    this.tcp = stream('tcp');
+    this.tls = stream('tls');
   }
 
   /**
@@ -130,11 +162,12 @@ export class TransportLayer implements MessageSender {
       maxMessageBytes: opts.maxMessageBytes ?? 65_535,
       udpRecvBufferSize: opts.udpRecvBufferSize ?? 4 * 1024 * 1024,
       udpSendBufferSize: opts.udpSendBufferSize ?? 4 * 1024 * 1024,
+      tlsClient: opts.tlsClient ?? {},
       wsKeepaliveIntervalMs: opts.wsKeepaliveIntervalMs ?? 30_000,
     };
     const layer = new TransportLayer(options);
     try {
-      for (const spec of specs) await layer.bind(spec);
+      for (const spec of specs) await layer.bind(spec, options);
     } catch (err) {
       await layer.close();
       throw err;
@@ -152,9 +185,54 @@ export class TransportLayer implements MessageSender {
     return this.tcp.connectionCount;
   }
 
-  /** Open WebSocket connections of `protocol` (metrics). */
+  /** Open TLS connections, both directions (handshake done or in progress for ones we open). */
+  get tlsConnectionCount(): number {
+    return this.tls.connectionCount;
+  }
+
+  /** Open WebSocket connections of `protocol`. */
   webSocketConnectionCount(protocol: 'ws' | 'wss'): number {
     return this.ws?.connectionCount(protocol) ?? 0;
+  }
+
+  /**
+   * New certificates and keys for the TLS listeners (by bound address and port) and the client
+   * side. Connections already open keep the context they were made with, so calls go on.
+   */
+  reloadTls(
+    listeners: { address: string; port: number; tls: TlsListenOptions }[],
+    client: TlsClientOptions = {},
+  ): void {
+    for (const l of listeners) this.tls.reloadTls(l.address, l.port, l.tls);
+    this.tlsClient = clientOptions(client);
+  }
+
+  flowToken(remote: RemoteInfo, tag: string): string | undefined {
+    const id = remote.connectionId;
+    if (id === undefined || remote.protocol === 'udp') return undefined;
+    let conn: RemoteInfo | undefined;
+    if (remote.protocol === 'ws' || remote.protocol === 'wss') {
+      // WebSocket connections are never closed as idle (ping keep-alive): nothing to keep.
+      conn = this.ws?.connection(id);
+    } else {
+      const stream = remote.protocol === 'tls' ? this.tls : this.tcp;
+      conn = stream.connection(id);
+      if (conn !== undefined) stream.keepForDialog(id);
+    }
+    if (conn === undefined) return undefined;
+    return `${id.toString(36)}.${this.flowMac(conn, tag)}`;
+  }
+
+  flowTarget(token: string, tag: string): SendTarget | undefined {
+    const m = FLOW_TOKEN.exec(token);
+    if (m === null) return undefined;
+    const id = parseInt(m[1] as string, 36);
+    const conn = this.tcp.connection(id) ?? this.tls.connection(id) ?? this.ws?.connection(id);
+    if (conn === undefined) return undefined;
+    const expected = Buffer.from(this.flowMac(conn, tag));
+    const given = Buffer.from(m[2] as string);
+    if (!timingSafeEqual(expected, given)) return undefined;
+    return { protocol: conn.protocol, address: conn.address, port: conn.port, connectionId: id };
   }
 
   send(target: SendTarget, data: Buffer, onError?: (err: Error) => void): void {
@@ -177,8 +255,9 @@ export class TransportLayer implements MessageSender {
       );
       return;
     }
-    if (target.protocol === 'tcp') this.tcp.send(target, data, onError);
-    else if (this.ws !== undefined) this.ws.send(target, data, onError);
+    if (target.protocol === 'tcp' || target.protocol === 'tls') {
+      (target.protocol === 'tls' ? this.tls : this.tcp).send(target, data, onError);
+    } else if (this.ws !== undefined) this.ws.send(target, data, onError);
     else {
       reportLater(
         onError,
@@ -210,7 +289,12 @@ export class TransportLayer implements MessageSender {
     const udp = [this.udp4, this.udp6];
     this.udp4 = undefined;
     this.udp6 = undefined;
-    await Promise.all([this.tcp.close(), this.ws?.close(), ...udp.map((s) => s?.close())]);
+    await Promise.all([
+      this.tcp.close(),
+      this.tls.close(),
+      this.ws?.close(),
+      ...udp.map((s) => s?.close()),
+    ]);
   }
 
   private received(data: Buffer, remote: RemoteInfo): void {
@@ -218,8 +302,18 @@ export class TransportLayer implements MessageSender {
     this.onMessage(data, remote);
   }
 
-  private async bind(spec: ListenSpec): Promise<void> {
-    const options = this.options;
+  /**
+   * The flow token's MAC binds the connection (id, protocol, peer) and the dialog creator's tag:
+   * a forged or stale token (a restart, a reused id) names no connection (RFC 5626 section 5.2).
+   */
+  private flowMac(conn: RemoteInfo, tag: string): string {
+    return createHmac('sha256', this.flowKey)
+      .update(`${conn.connectionId}|${conn.protocol}|${conn.address}|${conn.port}|${tag}`)
+      .digest('base64url')
+      .slice(0, 16);
+  }
+
+  private async bind(spec: ListenSpec, options: Required<TransportOptions>): Promise<void> {
     const family = net.isIPv6(spec.address) ? 'IPv6' : 'IPv4';
     let local: { address: string; port: number };
     if (spec.protocol === 'udp') {
@@ -241,6 +335,8 @@ export class TransportLayer implements MessageSender {
       if (family === 'IPv4') this.udp4 = socket;
       else this.udp6 = socket;
       local = socket.local;
+    } else if (spec.protocol === 'tls') {
+      local = await this.tls.listen(spec.address, spec.port, spec.tls);
     } else if (spec.protocol === 'tcp') {
       local = await this.tcp.listen(spec.address, spec.port);
     } else {
@@ -279,4 +375,14 @@ function hostFor(address: string, family: 'IPv4' | 'IPv6'): string {
     host = found?.address ?? (family === 'IPv4' ? '127.0.0.1' : '::1');
   }
   return family === 'IPv6' ? `[${host}]` : host;
+}
+
+function clientOptions(client: TlsClientOptions): tls.ConnectionOptions {
+  return {
+    ...(client.ca === undefined ? {} : { ca: client.ca }),
+    ...(client.cert === undefined ? {} : { cert: client.cert }),
+    ...(client.key === undefined ? {} : { key: client.key }),
+    rejectUnauthorized: client.verifyServer ?? true,
+    minVersion: 'TLSv1.2',
+  };
 }

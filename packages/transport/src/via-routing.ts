@@ -5,11 +5,12 @@
  */
 import net from 'node:net';
 import type { SipRequest, Via } from '@sipfleet/sip';
-import { isConnectionOriented } from './types.js';
 import type { RemoteInfo, SendTarget } from './types.js';
 
-/** RFC 3261 section 18.2.2 / 19.1.2: port when sent-by has none (UDP and TCP; TLS is out of scope). */
+/** RFC 3261 section 18.2.2 / 19.1.2: port when sent-by has none (UDP and TCP). */
 export const DEFAULT_SIP_PORT = 5060;
+/** RFC 3261 section 19.1.2: port of TLS and `sips:` when none is given. */
+export const DEFAULT_SIPS_PORT = 5061;
 
 /**
  * RFC 3261 section 18.2.1: "If the host portion of the "sent-by" field contains a domain name, or if it
@@ -57,9 +58,9 @@ export function applyReceived(req: SipRequest, remote: RemoteInfo): void {
  * RFC 3261 section 18.2.2 + RFC 3581 section 4: where to send a response, given the top Via of the
  * request (after applyReceived) and where the request came from.
  *
- * - The transport is the one the request arrived on (`remote.protocol`), not Via's sent-protocol: the
- *   layer can only answer on UDP or TCP, and it is where the client is listening for sure.
- * - TCP: "the response MUST be sent using the existing connection to the source of the original
+ * - The transport is the one the request arrived on (`remote.protocol`), not Via's sent-protocol:
+ *   it is where the client is listening for sure.
+ * - TCP and TLS: "the response MUST be sent using the existing connection to the source of the original
  *   request ... if that connection is still open" -> `connectionId`; the transport falls back to
  *   `received` (else sent-by) and the sent-by port (default 5060) when it is gone.
  * - WS/WSS: the connection, else the source address:port (a browser cannot be connected to).
@@ -75,20 +76,21 @@ export function responseTarget(topVia: Via, remote: RemoteInfo): SendTarget {
   const sentBy = stripBrackets(topVia.host);
   const received = topVia.received === undefined ? undefined : stripBrackets(topVia.received);
   const address = received ?? (net.isIP(sentBy) !== 0 ? sentBy : remote.address);
-  const port = topVia.port ?? DEFAULT_SIP_PORT;
-  if (isConnectionOriented(remote.protocol)) {
-    const { protocol, connectionId } = remote;
-    if (protocol !== 'tcp') {
-      // RFC 7118 section 5.2: a WebSocket client's sent-by is often a `.invalid` name; only its
-      // own connection (or its source address:port, the by-peer index) reaches it.
-      return connectionId === undefined
-        ? { protocol, address: remote.address, port: remote.port }
-        : { protocol, address: remote.address, port: remote.port, connectionId };
-    }
-    return connectionId === undefined
-      ? { protocol, address, port }
-      : { protocol, address, port, connectionId };
+  const protocol = remote.protocol;
+  if (protocol === 'ws' || protocol === 'wss') {
+    // RFC 7118 section 5.2: a WebSocket client's sent-by is often a `.invalid` name; only its own
+    // connection (or its source address:port, the by-peer index) reaches it.
+    return remote.connectionId === undefined
+      ? { protocol, address: remote.address, port: remote.port }
+      : { protocol, address: remote.address, port: remote.port, connectionId: remote.connectionId };
   }
+  if (protocol !== 'udp') {
+    const port = topVia.port ?? (protocol === 'tls' ? DEFAULT_SIPS_PORT : DEFAULT_SIP_PORT);
+    return remote.connectionId === undefined
+      ? { protocol, address, port }
+      : { protocol, address, port, connectionId: remote.connectionId };
+  }
+  const port = topVia.port ?? DEFAULT_SIP_PORT;
   if (topVia.rport !== undefined) {
     // rport === null means applyReceived was skipped: the source port is what rport asks for.
     return {

@@ -14,7 +14,8 @@ import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { TransportError, TransportErrorCode, reportLater } from './errors.js';
 import { PONG, SourceLimit, addressKey } from './connections.js';
-import type { RemoteInfo, SendTarget } from './types.js';
+import { serverContextOptions } from './tcp.js';
+import type { RemoteInfo, SendTarget, TlsListenOptions } from './types.js';
 
 /** RFC 7118 section 4.1: the WebSocket subprotocol of SIP. */
 export const SIP_SUBPROTOCOL = 'sip';
@@ -29,12 +30,6 @@ export interface WsOptions {
   nextId(): number;
   onMessage(data: Buffer, remote: RemoteInfo): void;
   onDropped(reason: string, remote: RemoteInfo): void;
-}
-
-/** Certificate and key (PEM) of a `wss` listener. */
-export interface WsTlsCredentials {
-  cert: string | Buffer;
-  key: string | Buffer;
 }
 
 interface WsListener {
@@ -82,9 +77,12 @@ export class WsTransport {
     return n;
   }
 
-  /** The peer of open connection `id`, if it is one of ours. */
+  /** The peer of connection `id`, while it is open. */
   connection(id: number): RemoteInfo | undefined {
-    return this.byId.get(id)?.remote;
+    const conn = this.byId.get(id);
+    return conn !== undefined && conn.socket.readyState === WebSocket.OPEN
+      ? conn.remote
+      : undefined;
   }
 
   /** Binds an HTTP (`ws`) or HTTPS (`wss`) server that accepts only `sip` WebSocket upgrades. */
@@ -92,7 +90,7 @@ export class WsTransport {
     protocol: 'ws' | 'wss',
     address: string,
     port: number,
-    tls: WsTlsCredentials | undefined,
+    tls: TlsListenOptions | undefined,
   ): Promise<{ address: string; port: number }> {
     const family = net.isIPv6(address) ? 'IPv6' : 'IPv4';
     let server: http.Server;
@@ -106,7 +104,8 @@ export class WsTransport {
         );
       }
       try {
-        server = https.createServer({ cert: tls.cert, key: tls.key });
+        // Browsers present no client certificate: `verifyClient` does not apply to WSS.
+        server = https.createServer(serverContextOptions(tls));
       } catch (err) {
         return Promise.reject(
           new TransportError(

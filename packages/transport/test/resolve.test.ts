@@ -32,18 +32,37 @@ describe('resolveTarget (RFC 3263 without NAPTR/SRV)', () => {
     );
   });
 
-  it('refuses sips:, tel: and transports other than udp/tcp with typed errors', async () => {
-    await assert.rejects(resolveTarget(parseUri('sips:bob@192.0.2.1')), {
-      code: TransportErrorCode.UnsupportedScheme,
-    });
+  it('refuses tel:, sips: without TLS and transports other than udp/tcp/tls with typed errors', async () => {
     await assert.rejects(resolveTarget(parseUri('tel:+15551234567')), {
       code: TransportErrorCode.UnsupportedScheme,
     });
-    for (const transport of ['tls', 'sctp']) {
+    await assert.rejects(resolveTarget(parseUri('sips:bob@192.0.2.1;transport=tcp')), {
+      code: TransportErrorCode.UnsupportedTransport,
+    });
+    for (const transport of ['sctp']) {
       await assert.rejects(resolveTarget(parseUri(`sip:bob@192.0.2.1;transport=${transport}`)), {
         code: TransportErrorCode.UnsupportedTransport,
       });
     }
+  });
+
+  it('sends sips: and transport=tls over TLS, on 5061 by default, checking the name resolved (RFC 5630, RFC 5922)', async () => {
+    assert.deepEqual(await resolveTarget(parseUri('sips:bob@192.0.2.1')), {
+      protocol: 'tls',
+      address: '192.0.2.1',
+      port: 5061,
+    });
+    assert.deepEqual(await resolveTarget(parseUri('sip:bob@192.0.2.1:5071;transport=TLS')), {
+      protocol: 'tls',
+      address: '192.0.2.1',
+      port: 5071,
+    });
+    assert.deepEqual(await createResolver({ family: 4 })(parseUri('sips:localhost')), {
+      protocol: 'tls',
+      address: '127.0.0.1',
+      port: 5061,
+      serverName: 'localhost',
+    });
   });
 
   it('maps transport=ws and wss to WebSocket targets (RFC 7118 section 5.3)', async () => {

@@ -104,6 +104,7 @@ export class Edge {
           : undefined;
       const core = new ProxyCore({
         sender: transport,
+        flows: transport,
         hooks: pipeline(route, {
           draining: () => late.edge?.draining ?? false,
           maintenance,
