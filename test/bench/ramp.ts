@@ -29,7 +29,8 @@ export interface Step {
   rssMb: number;
 }
 
-function cpuTicks(pids: number[]): number {
+/** utime + stime of `pids`, in clock ticks (1/100 s). */
+export function cpuTicks(pids: number[]): number {
   let ticks = 0;
   for (const pid of pids) {
     try {

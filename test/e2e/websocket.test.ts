@@ -11,7 +11,7 @@ import { dirname, join, normalize } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { launchChromium } from '@sipfleet/test-helpers/browser';
-import { selfSignedCertificate } from '@sipfleet/test-helpers/certificates';
+import { makeCa } from '@sipfleet/test-helpers/certs';
 import { startEdge } from '@sipfleet/test-helpers/edge';
 import { freePort } from '@sipfleet/test-helpers/ports';
 import { startSipp } from '@sipfleet/test-helpers/sipp';
@@ -88,7 +88,7 @@ async function servePage(owner: CleanupOwner): Promise<number> {
 
 describe('WebRTC browser over WebSocket', { concurrency: 1 }, () => {
   test('SIP.js in chromium calls a UDP UAS over WSS through the edge; the UAS BYE reaches the browser', async (t) => {
-    const cert = selfSignedCertificate(t);
+    const cert = makeCa(t).issue('localhost', ['DNS:localhost', 'IP:127.0.0.1']);
     const uasPort = await freePort();
     const uas = await startSipp({
       scenario: 'uas-webrtc-call-bye',
@@ -98,7 +98,7 @@ describe('WebRTC browser over WebSocket', { concurrency: 1 }, () => {
     });
     const udpPort = await freePort();
     const wssPort = await freePort();
-    await startEdge(t, {
+    const edge = await startEdge(t, {
       listen: [
         { protocol: 'udp', address: '127.0.0.1', port: udpPort },
         {
@@ -127,18 +127,18 @@ describe('WebRTC browser over WebSocket', { concurrency: 1 }, () => {
     await page.goto(`http://127.0.0.1:${pagePort}/?${query.toString()}`);
 
     // The session ends by the UAS's BYE (SIP.js calls onBye only for a BYE it received).
-    const events = await page
+    const events = (await page
       .waitForFunction(
         () => {
-          const w = window as unknown as { events?: string[]; failures?: string[] };
+          const w = globalThis as unknown as { events?: string[]; failures?: string[] };
           return (w.failures?.length ?? 0) > 0 || w.events?.includes('Terminated')
             ? { events: w.events ?? [], failures: w.failures ?? [] }
-            : undefined;
+            : false;
         },
         undefined,
         { timeout: 30_000 },
       )
-      .then((handle) => handle.jsonValue());
+      .then((handle) => handle.jsonValue())) as { events: string[]; failures: string[] };
     assert.deepEqual(events.failures, [], 'no failure in the page');
     assert.deepEqual(pageErrors, []);
     const ended = events.events;
@@ -158,5 +158,13 @@ describe('WebRTC browser over WebSocket', { concurrency: 1 }, () => {
     const stats = await uas.waitForExit(30_000);
     assert.equal(stats.successful, 1, stats.errors.join('\n'));
     assert.equal(stats.failed, 0);
+
+    // Per-transport metrics: the browser's connection is open; INVITE, ACK and the 200 for the
+    // BYE came in over it; 100, 180, 200 and the BYE went out (a 2xx retransmission may add one).
+    assert.equal(await edge.metric('sipfleet_transport_connections', { transport: 'wss' }), 1);
+    const wss = (direction: string) =>
+      edge.metric('sipfleet_transport_messages_total', { transport: 'wss', direction });
+    assert.equal(await wss('in'), 3);
+    assert.ok((await wss('out')) >= 4, `wss out: ${await wss('out')}`);
   });
 });

@@ -17,7 +17,6 @@ import type {
   RemoteInfo,
   SendTarget,
   TlsClientOptions,
-  TlsListenOptions,
   TransportProtocol,
 } from './types.js';
 import { UdpSocket } from './udp.js';
@@ -86,6 +85,8 @@ export interface TransportCounts {
 const FLOW_TOKEN = /^([0-9a-z]{1,10})\.([A-Za-z0-9_-]{16})$/;
 
 interface BoundSpec {
+  /** What was asked for (reloadTls finds a listener by it). */
+  spec: ListenSpec;
   protocol: TransportProtocol;
   family: 'IPv4' | 'IPv6';
   address: string;
@@ -196,14 +197,16 @@ export class TransportLayer implements MessageSender, FlowRouter {
   }
 
   /**
-   * New certificates and keys for the TLS listeners (by bound address and port) and the client
-   * side. Connections already open keep the context they were made with, so calls go on.
+   * New certificates and keys for the TLS listeners and the client side. `specs` are the ones
+   * given to listen(), in the same order, with new `tls` options. Connections already open keep
+   * the context they were made with, so calls go on.
    */
-  reloadTls(
-    listeners: { address: string; port: number; tls: TlsListenOptions }[],
-    client: TlsClientOptions = {},
-  ): void {
-    for (const l of listeners) this.tls.reloadTls(l.address, l.port, l.tls);
+  reloadTls(specs: ListenSpec[], client: TlsClientOptions = {}): void {
+    specs.forEach((spec, i) => {
+      const bound = this.bound[i];
+      if (spec.tls === undefined || bound?.protocol !== 'tls') return;
+      this.tls.reloadTls(bound.address, bound.port, spec.tls);
+    });
     this.tlsClient = clientOptions(client);
   }
 
@@ -351,6 +354,7 @@ export class TransportLayer implements MessageSender, FlowRouter {
       local = await this.ws.listen(spec.protocol, spec.address, spec.port, spec.tls);
     }
     this.bound.push({
+      spec,
       protocol: spec.protocol,
       family,
       address: local.address,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { parseMessage } from '@sipfleet/sip';
 import type { SipRequest } from '@sipfleet/sip';
-import { selfSignedCertificate } from '@sipfleet/test-helpers/certificates';
+import { makeCa } from '@sipfleet/test-helpers/certs';
 import WebSocket from 'ws';
 import { TransportErrorCode, TransportLayer, applyReceived, responseTarget } from '../src/index.js';
 import { inbox } from './helpers.js';
@@ -162,14 +162,15 @@ describe('WebSocket transport (RFC 7118)', () => {
 
 describe('WebSocket over TLS (wss)', () => {
   it('serves the sip subprotocol over HTTPS with the configured certificate', async (t) => {
-    const cert = selfSignedCertificate(t);
+    const ca = makeCa(t);
+    const cert = ca.issue('localhost', ['DNS:localhost', 'IP:127.0.0.1']);
     const layer = await TransportLayer.listen([
       { protocol: 'wss', address: '127.0.0.1', port: 0, tls: { cert: cert.cert, key: cert.key } },
     ]);
     t.after(() => layer.close());
     const inS = inbox(layer);
     const port = layer.sentBy('wss').port;
-    const peer = await client(`wss://127.0.0.1:${port}`, ['sip'], { ca: cert.cert });
+    const peer = await client(`wss://127.0.0.1:${port}`, ['sip'], { ca: ca.cert });
     t.after(() => peer.ws.terminate());
     peer.ws.send(browserRequest('wss-one', 'WSS'));
     const got = await inS.next();

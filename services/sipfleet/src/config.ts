@@ -9,13 +9,60 @@ import { DEFAULT_PARSE_LIMITS } from '@sipfleet/sip';
 
 const port = z.number().int().min(0).max(65535);
 
-const listenSpec = z
+/** A TLS listener's certificate (RFC 3261 section 26.2.1) and client-certificate policy. */
+const tlsListen = z
   .object({
-    protocol: z.enum(['udp', 'tcp']),
-    address: z.string().min(1),
-    port,
+    /** PEM certificate (chain) file, relative to the config file. Re-read on SIGHUP. */
+    certFile: z.string().min(1),
+    /** PEM private key file of the certificate. Re-read on SIGHUP. */
+    keyFile: z.string().min(1),
+    /** PEM CA file client certificates must chain to (mutual TLS). @default Node's bundled CAs */
+    caFile: z.string().min(1).optional(),
+    /**
+     * Client certificates: `none` does not ask for one; `optional` refuses an invalid one but
+     * lets a client without one in; `require` refuses a client without a valid one. @default none
+     */
+    verifyClient: z.enum(['none', 'optional', 'require']).default('none'),
   })
   .strict();
+
+/** Listeners with a certificate: SIP over TLS, and SIP over WebSocket over TLS (RFC 7118). */
+const SECURE = new Set(['tls', 'wss']);
+
+const listenSpec = z
+  .object({
+    /** `ws` / `wss`: SIP over WebSocket (RFC 7118) for browsers, on HTTP / HTTPS. */
+    protocol: z.enum(['udp', 'tcp', 'tls', 'ws', 'wss']),
+    address: z.string().min(1),
+    port,
+    /** Needed on `tls` and `wss` listeners, refused on others. */
+    tls: tlsListen.optional(),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    if (SECURE.has(spec.protocol) && spec.tls === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls'],
+        message: `a ${spec.protocol} listener needs tls.certFile and tls.keyFile`,
+      });
+    }
+    if (!SECURE.has(spec.protocol) && spec.tls !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls'],
+        message: `not for a ${spec.protocol} listener`,
+      });
+    }
+    // Browsers show no client certificate: a wss listener cannot ask for one.
+    if (spec.protocol === 'wss' && (spec.tls?.verifyClient ?? 'none') !== 'none') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'verifyClient'],
+        message: 'wss listeners do not check client certificates (browsers have none): use none',
+      });
+    }
+  });
 
 /**
  * The edge's configuration. Every setting has a default, so `{}` is a valid config: one UDP and
@@ -224,6 +271,12 @@ export const edgeConfigSchema = z
         maxConnectionsPerSource: z.number().int().nonnegative().default(64),
         /** @default 65535 */
         maxMessageBytes: z.number().int().min(1024).default(65_535),
+        /**
+         * WS/WSS listeners: a WebSocket ping to every connection this often; one that has not
+         * answered the previous ping (nor sent anything) is closed (Kamailio websocket
+         * `keepalive_mechanism` ping). @default 30000
+         */
+        wsKeepaliveIntervalMs: z.number().int().min(1000).default(30_000),
         /** Header fields in one message; more is answered 400. @default 128 */
         maxHeaders: z.number().int().positive().default(DEFAULT_PARSE_LIMITS.maxHeaders),
         /** Bytes of one header field (folded lines included); more is answered 400. @default 8192 */
@@ -249,6 +302,7 @@ export const edgeConfigSchema = z
         tcpMessageTimeoutMs: 10_000,
         maxConnectionsPerSource: 64,
         maxMessageBytes: 65_535,
+        wsKeepaliveIntervalMs: 30_000,
         ...DEFAULT_PARSE_LIMITS,
       }),
     redis: z
@@ -405,6 +459,30 @@ export const edgeConfigSchema = z
         retryAfterSeconds: 5,
         methods: ['INVITE'],
       }),
+    /**
+     * TLS towards next hops and destinations (`sips:` and `transport=tls` URIs): the CA their
+     * certificates must chain to, whether to check them, and the certificate shown to one that
+     * asks (mutual TLS). Files are re-read on SIGHUP.
+     */
+    tls: z
+      .object({
+        /** PEM CA file next hops' certificates must chain to. @default Node's bundled CAs */
+        caFile: z.string().min(1).optional(),
+        /** PEM certificate shown to a next hop that asks for one. @default none */
+        certFile: z.string().min(1).optional(),
+        /** Its PEM private key. @default none */
+        keyFile: z.string().min(1).optional(),
+        /**
+         * Check each next hop's certificate: chain and the URI's host name (RFC 5922 section
+         * 7.2). Off only for closed lab networks. @default true
+         */
+        verifyServer: z.boolean().default(true),
+      })
+      .strict()
+      .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
+        message: 'set certFile and keyFile together',
+      })
+      .default({ verifyServer: true }),
     /** Max-Forwards added when a request has none. @default 70 */
     maxForwards: z.number().int().min(1).max(255).default(70),
     log: z
@@ -495,7 +573,8 @@ export function invalidConfig(
 
 /**
  * Edge environment: the common variables, SIPFLEET_ADMIN_TOKEN and
- * SIPFLEET_LISTEN=`udp:127.0.0.1:5060,tcp:[::1]:5060`.
+ * SIPFLEET_LISTEN=`udp:127.0.0.1:5060,tcp:[::1]:5060,ws:127.0.0.1:8080` (tls and wss need a
+ * certificate: the config file).
  */
 export function applyEnv(
   raw: Record<string, unknown>,
@@ -510,7 +589,7 @@ export function applyEnv(
   }
   if (env.SIPFLEET_LISTEN) {
     out.listen = env.SIPFLEET_LISTEN.split(',').map((item) => {
-      const m = /^(udp|tcp):(\[[^\]]+\]|[^:]+):(\d+)$/.exec(item.trim());
+      const m = /^(udp|tcp|ws):(\[[^\]]+\]|[^:]+):(\d+)$/.exec(item.trim());
       if (!m?.[1] || !m[2] || !m[3]) {
         throw new ConfigError(
           `SIPFLEET_LISTEN: '${item}' is not protocol:address:port (e.g. udp:127.0.0.1:5060)`,
@@ -538,6 +617,19 @@ export function loadEdgeConfig(file: string | undefined, env: NodeJS.ProcessEnv)
   }
   if (file !== undefined && config.dispatcher.listFile !== undefined) {
     config.dispatcher.listFile = resolve(dirname(file), config.dispatcher.listFile);
+  }
+  if (file !== undefined) {
+    const near = (f: string) => resolve(dirname(file), f);
+    for (const spec of config.listen) {
+      if (spec.tls === undefined) continue;
+      spec.tls.certFile = near(spec.tls.certFile);
+      spec.tls.keyFile = near(spec.tls.keyFile);
+      if (spec.tls.caFile !== undefined) spec.tls.caFile = near(spec.tls.caFile);
+    }
+    for (const key of ['caFile', 'certFile', 'keyFile'] as const) {
+      const f = config.tls[key];
+      if (f !== undefined) config.tls[key] = near(f);
+    }
   }
   if (config.routing.dispatcher !== undefined && config.redis.url === undefined) {
     throw new ConfigError(

@@ -19,6 +19,7 @@ import { openSecfilter } from './secfilter.js';
 import type { EdgeSecfilter } from './secfilter.js';
 import { chooseRoute } from './routes/index.js';
 import { startMembership } from './membership.js';
+import { readTlsMaterial } from './tls-files.js';
 import { openSharedState } from './shared-state.js';
 import type { SharedState } from './shared-state.js';
 
@@ -67,12 +68,20 @@ export class Edge {
     let overload: OverloadMonitor | undefined;
     try {
       // The metrics and the pipeline need objects made after them; they read them through this.
-      const late: { endpoint?: SipEndpoint; edge?: Edge; membership?: FleetMembership } = {};
+      const late: {
+        endpoint?: SipEndpoint;
+        edge?: Edge;
+        membership?: FleetMembership;
+        transport?: TransportLayer;
+      } = {};
       const metrics = new EdgeMetrics(
         config.nodeId,
         () => late.endpoint?.counts ?? { server: 0, client: 0 },
         () => destinationRows(shared?.dispatcher?.view, config),
+        () => late.transport,
       );
+      const tlsMaterial = readTlsMaterial(config);
+      for (const warning of tlsMaterial.warnings) log.warn(warning);
       overload = new OverloadMonitor(
         config.overload,
         () => late.endpoint?.counts ?? { server: 0, client: 0 },
@@ -86,12 +95,15 @@ export class Edge {
       secfilter = openSecfilter(config, metrics, log);
       // On its own connection, but a mirror like the others: in /readyz and sipfleet_redis_up.
       if (secfilter?.mirror) shared?.mirrors.push(secfilter.mirror);
-      transport = await TransportLayer.listen(config.listen, {
+      transport = await TransportLayer.listen(tlsMaterial.listen, {
+        tlsClient: tlsMaterial.client,
         tcpIdleTimeoutMs: config.transport.tcpIdleTimeoutMs,
         tcpMessageTimeoutMs: config.transport.tcpMessageTimeoutMs,
         maxConnectionsPerSource: config.transport.maxConnectionsPerSource,
         maxMessageBytes: config.transport.maxMessageBytes,
+        wsKeepaliveIntervalMs: config.transport.wsKeepaliveIntervalMs,
       });
+      late.transport = transport;
       const sentBy: Partial<Record<TransportProtocol, { host: string; port: number }>> = {};
       for (const socket of transport.sockets) {
         sentBy[socket.protocol] ??= transport.sentBy(socket.protocol);
@@ -224,6 +236,12 @@ export class Edge {
           : (data, remote) => {
               if (filter.admit(data, remote)) endpoint.receive(data, remote);
             };
+      transport.onHandshakeFailed = (remote, err) => {
+        log.debug(
+          { remote: `${remote.address}:${remote.port}`, err: err.message },
+          'tls handshake failed',
+        );
+      };
       transport.onDropped = (reason, remote) => {
         metrics.droppedFrames.inc({ reason });
         log.debug(
@@ -247,6 +265,27 @@ export class Edge {
       await shared?.close();
       throw err;
     }
+  }
+
+  /**
+   * SIGHUP: re-reads the TLS certificates, keys and CAs. New connections get them; connections
+   * already open, and the calls on them, go on with the old ones. A file that cannot be read or
+   * does not fit leaves everything as it was (one log line); returns whether the new files apply.
+   */
+  reloadTls(): boolean {
+    let material;
+    try {
+      material = readTlsMaterial(this.config);
+    } catch (err) {
+      this.log.error(
+        `tls reload failed, keeping the certificates in use: ${(err as Error).message}`,
+      );
+      return false;
+    }
+    for (const warning of material.warnings) this.log.warn(warning);
+    this.local.transport.reloadTls(material.listen, material.client);
+    this.log.info('tls certificates reloaded');
+    return true;
   }
 
   /**
