@@ -29,7 +29,7 @@ export interface Step {
   rssMb: number;
 }
 
-/** utime + stime of `pids`, in clock ticks (1/100 s). */
+/** utime + stime of `pids`, in clock ticks (100 per second). */
 export function cpuTicks(pids: number[]): number {
   let ticks = 0;
   for (const pid of pids) {

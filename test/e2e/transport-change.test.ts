@@ -48,9 +48,8 @@ describe('transport changes and connection reuse', { concurrency: 1 }, () => {
     assert.equal((await own.final('BYE')).status, 200, 'the caller answered the relayed BYE');
     const stats = await caller;
     assert.equal(stats.successful, 1, stats.errors.join('\n'));
-    const tcpIn = await edge.metric('sipfleet_transport_messages_total', {
+    const tcpIn = await edge.metric('sipfleet_transport_messages_received_total', {
       transport: 'tcp',
-      direction: 'in',
     });
     assert.equal(tcpIn, 2, 'the 200 to the INVITE and the BYE came in over TCP');
   });

@@ -15,7 +15,7 @@ export interface CertFiles {
 }
 
 export interface CertAuthority extends CertFiles {
-  /** A certificate signed by this CA, valid for 2 days; `names` go into subjectAltName (`DNS:x`, `IP:x`). */
+  /** A certificate signed by this CA, valid for 30 days; `names` go into subjectAltName (`DNS:x`, `IP:x`). */
   issue(name: string, names: string[]): CertFiles;
 }
 
@@ -35,7 +35,7 @@ export function makeCa(owner: CleanupOwner, name = 'sipfleet test CA'): CertAuth
   const caCert = join(dir, 'ca.pem');
   openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', caKey]);
   openssl(
-    ['req', '-x509', '-new', '-key', caKey, '-sha256', '-days', '2', '-subj', `/CN=${name}`]
+    ['req', '-x509', '-new', '-key', caKey, '-sha256', '-days', '30', '-subj', `/CN=${name}`]
       .concat(['-addext', 'basicConstraints=critical,CA:TRUE'])
       .concat(['-addext', 'keyUsage=critical,keyCertSign,cRLSign', '-out', caCert]),
   );
@@ -54,7 +54,7 @@ export function makeCa(owner: CleanupOwner, name = 'sipfleet test CA'): CertAuth
       );
       openssl(
         ['x509', '-req', '-in', `${base}.csr`, '-CA', caCert, '-CAkey', caKey]
-          .concat(['-set_serial', String(1000 + serial), '-sha256', '-days', '2'])
+          .concat(['-set_serial', String(1000 + serial), '-sha256', '-days', '30'])
           .concat(['-extfile', ext, '-out', `${base}.pem`]),
       );
       return files(`${base}.pem`, `${base}.key`);

@@ -81,10 +81,14 @@ export class StreamConnection {
     ) as Promise<SipRequest>;
   }
 
-  /** The first final response (>= 200) to a request with `cseqMethod`. */
-  final(cseqMethod: string): Promise<SipResponse> {
+  /** The first final response (>= 200) to a request with `cseqMethod` (in call `callId` if given). */
+  final(cseqMethod: string, callId?: string): Promise<SipResponse> {
     return this.next(
-      (m) => m instanceof SipResponse && m.status >= 200 && m.cseq.method === cseqMethod,
+      (m) =>
+        m instanceof SipResponse &&
+        m.status >= 200 &&
+        m.cseq.method === cseqMethod &&
+        (callId === undefined || m.callId === callId),
       `final response to ${cseqMethod}`,
     ) as Promise<SipResponse>;
   }

@@ -9,7 +9,13 @@ import type { SipUri } from '@sipfleet/sip';
 import { SipEndpoint, TransactionLayer } from '@sipfleet/transaction';
 import type { ServerTransaction, TransactionUser } from '@sipfleet/transaction';
 import { createResolver, TransportLayer } from '@sipfleet/transport';
-import type { RemoteInfo, Resolver, SendTarget, TransportProtocol } from '@sipfleet/transport';
+import type {
+  RemoteInfo,
+  Resolver,
+  SendTarget,
+  TlsClientOptions,
+  TransportProtocol,
+} from '@sipfleet/transport';
 import { SipfleetKeepaliveError } from './errors.js';
 
 export interface PingerOptions {
@@ -19,8 +25,15 @@ export interface PingerOptions {
   port?: number;
   /** Host (and port) put in Via and Contact instead of the bound address (NAT). */
   advertise?: { host: string; port?: number };
-  /** Also listen on TCP, for destinations with `transport=tcp`. @default true */
+  /** Also listen on TCP, for destinations with `transport=tcp` (and `tls`, which leave from it). @default true */
   tcp?: boolean;
+  /**
+   * How pings to `sips:` and `transport=tls` destinations are sent: the CA their certificates
+   * must chain to, verification, a client certificate. They leave from the TCP listener's address
+   * (no TLS listener: the answers come back on the connection, RFC 3261 section 18.2.2).
+   * @default Node's CAs, verified
+   */
+  tls?: TlsClientOptions;
   /**
    * A ping without a final reply after this long is a failure (a timeout). Implemented as Timer F
    * by running the transaction layer with T1 = timeoutMs / 64, so retransmissions (Timer E) fit in
@@ -125,7 +138,10 @@ export class Pinger {
         ? []
         : [{ protocol: 'tcp' as const, address, port, ...(advertise ? { advertise } : {}) }]),
     ];
-    const transport = await TransportLayer.listen(specs, { tcpIdleTimeoutMs: 120_000 });
+    const transport = await TransportLayer.listen(specs, {
+      tcpIdleTimeoutMs: 120_000,
+      ...(opts.tls === undefined ? {} : { tlsClient: opts.tls }),
+    });
     return new Pinger(transport, opts);
   }
 
@@ -196,7 +212,8 @@ export class Pinger {
   }
 
   #build(req: PingRequest, protocol: TransportProtocol): SipRequest {
-    const sentBy = this.transport.sentBy(protocol);
+    // TLS pings leave from the TCP listener (see PingerOptions.tls): its address is our sent-by.
+    const sentBy = this.transport.sentBy(protocol === 'tls' ? 'tcp' : protocol);
     const host = sentBy.port === undefined ? sentBy.host : `${sentBy.host}:${sentBy.port}`;
     const r = new SipRequest(this.#method, req.uri);
     r.appendHeader('Via', `SIP/2.0/${protocol.toUpperCase()} ${host};branch=${newBranch()};rport`);
@@ -248,10 +265,10 @@ export function parsePingUri(uri: string): SipUri {
       },
     );
   }
-  if (parsed.scheme !== 'sip' || parsed.host === '') {
+  if ((parsed.scheme !== 'sip' && parsed.scheme !== 'sips') || parsed.host === '') {
     throw new SipfleetKeepaliveError(
       'SIPFLEET_ERR_KEEPALIVE_BAD_URI',
-      `cannot ping ${uri}: only sip: URIs with a host`,
+      `cannot ping ${uri}: only sip: and sips: URIs with a host`,
     );
   }
   return parsed;

@@ -24,6 +24,11 @@ export interface TcpOptions {
   nextId(): number;
   /** TLS: options of the next outgoing connection (read per connect, so a reload applies). */
   tlsClient?: () => tls.ConnectionOptions;
+  /**
+   * Where outgoing connections leave from when this transport has no listener of the family:
+   * TLS on a process with no TLS listener (the prober) connects from the TCP listener's address.
+   */
+  clientLocal?: (family: 'IPv4' | 'IPv6') => { address: string; port: number } | undefined;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
   maxMessageBytes: number;
@@ -125,6 +130,11 @@ export class TcpTransport {
   /** Open connections, both directions (for metrics and tests). */
   get connectionCount(): number {
     return this.byId.size;
+  }
+
+  /** The address of this transport's listener of `family`, if it has one. */
+  listenerLocal(family: 'IPv4' | 'IPv6'): { address: string; port: number } | undefined {
+    return this.listeners.find((l) => l.family === family)?.local;
   }
 
   /** The open connection `id` names, if it is one of this transport's. */
@@ -285,8 +295,11 @@ export class TcpTransport {
     onError: ((err: Error) => void) | undefined,
   ): TcpConnection | undefined {
     const family = target.address.includes(':') ? 'IPv6' : 'IPv4';
-    const listener = this.listeners.find((l) => l.family === family);
-    if (listener === undefined) {
+    const local =
+      this.listenerLocal(family) ??
+      // Client-only: leave from the other listener's address, answers come on this connection.
+      this.options.clientLocal?.(family);
+    if (local === undefined) {
       reportLater(
         onError,
         new TransportError(
@@ -296,7 +309,7 @@ export class TcpTransport {
       );
       return undefined;
     }
-    const bindAddress = listener.local.address;
+    const bindAddress = local.address;
     const connectOptions: net.TcpNetConnectOpts = {
       host: target.address,
       port: target.port,
@@ -321,7 +334,7 @@ export class TcpTransport {
       port: target.port,
       family,
       connectionId: this.options.nextId(),
-      local: listener.local,
+      local,
     };
     socket.setTimeout(this.options.connectTimeoutMs);
     const conn = this.register(socket, remote, true);

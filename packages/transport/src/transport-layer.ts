@@ -133,6 +133,7 @@ export class TransportLayer implements MessageSender, FlowRouter {
         protocol,
         nextId: () => this.nextConnectionId++,
         tlsClient: () => this.tlsClient,
+        ...(protocol === 'tls' ? { clientLocal: (family) => this.tcp.listenerLocal(family) } : {}),
         idleTimeoutMs: opts.tcpIdleTimeoutMs,
         connectTimeoutMs: opts.tcpConnectTimeoutMs,
         maxMessageBytes: opts.maxMessageBytes,

@@ -601,6 +601,22 @@ export function applyEnv(
   return out;
 }
 
+/** The settings of a `tls` block that name files. */
+export const TLS_FILES = ['certFile', 'keyFile', 'caFile'] as const;
+
+/** Setting values that name files, made absolute against the directory of the config `file`. */
+export function filesNear<T extends Partial<Record<(typeof TLS_FILES)[number], string>>>(
+  file: string,
+  settings: T,
+  keys: readonly (keyof T & string)[],
+): void {
+  for (const key of keys) {
+    const f = settings[key];
+    if (typeof f === 'string')
+      (settings as Record<string, unknown>)[key] = resolve(dirname(file), f);
+  }
+}
+
 /** Validates a raw config object; errors name every bad setting by its dotted path. */
 export function parseEdgeConfig(raw: unknown): EdgeConfig {
   const result = edgeConfigSchema.safeParse(raw ?? {});
@@ -619,17 +635,10 @@ export function loadEdgeConfig(file: string | undefined, env: NodeJS.ProcessEnv)
     config.dispatcher.listFile = resolve(dirname(file), config.dispatcher.listFile);
   }
   if (file !== undefined) {
-    const near = (f: string) => resolve(dirname(file), f);
     for (const spec of config.listen) {
-      if (spec.tls === undefined) continue;
-      spec.tls.certFile = near(spec.tls.certFile);
-      spec.tls.keyFile = near(spec.tls.keyFile);
-      if (spec.tls.caFile !== undefined) spec.tls.caFile = near(spec.tls.caFile);
+      if (spec.tls !== undefined) filesNear(file, spec.tls, TLS_FILES);
     }
-    for (const key of ['caFile', 'certFile', 'keyFile'] as const) {
-      const f = config.tls[key];
-      if (f !== undefined) config.tls[key] = near(f);
-    }
+    filesNear(file, config.tls, TLS_FILES);
   }
   if (config.routing.dispatcher !== undefined && config.redis.url === undefined) {
     throw new ConfigError(

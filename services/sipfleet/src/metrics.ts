@@ -198,23 +198,25 @@ export class EdgeMetrics implements ProxyObserver {
 
   /** Per-transport traffic and connections, read from the transport layer's counters. */
   private registerTransportMetrics(transport: () => TransportStats | undefined): void {
-    new Counter({
-      name: 'sipfleet_transport_messages_total',
-      help: 'SIP messages received (in) and sent (out, retransmissions included), by transport',
-      labelNames: ['transport', 'direction'],
-      registers: [this.registry],
-      collect() {
-        const stats = transport();
-        if (stats === undefined) return;
-        this.reset();
-        for (const [name, n] of Object.entries(stats.counts.messagesIn)) {
-          this.inc({ transport: name, direction: 'in' }, n);
-        }
-        for (const [name, n] of Object.entries(stats.counts.messagesOut)) {
-          this.inc({ transport: name, direction: 'out' }, n);
-        }
-      },
-    });
+    for (const [direction, name, help] of [
+      ['messagesIn', 'received', 'SIP messages received (datagrams, framed stream messages)'],
+      ['messagesOut', 'sent', 'SIP messages sent, retransmissions included'],
+    ] as const) {
+      new Counter({
+        name: `sipfleet_transport_messages_${name}_total`,
+        help: `${help}, by transport`,
+        labelNames: ['transport'],
+        registers: [this.registry],
+        collect() {
+          const stats = transport();
+          if (stats === undefined) return;
+          this.reset();
+          for (const [protocol, n] of Object.entries(stats.counts[direction])) {
+            this.inc({ transport: protocol }, n);
+          }
+        },
+      });
+    }
     new Gauge({
       name: 'sipfleet_transport_connections',
       help: 'Open connections, both directions, by transport',

@@ -19,7 +19,7 @@ import { openSecfilter } from './secfilter.js';
 import type { EdgeSecfilter } from './secfilter.js';
 import { chooseRoute } from './routes/index.js';
 import { startMembership } from './membership.js';
-import { readTlsMaterial } from './tls-files.js';
+import { readTlsMaterial } from '../tls-files.js';
 import { openSharedState } from './shared-state.js';
 import type { SharedState } from './shared-state.js';
 

@@ -7,7 +7,7 @@ import {
   SipfleetKeepaliveError,
   type ProberSettings,
 } from '@sipfleet/keepalive';
-import { applyCommonEnv, invalidConfig, readConfigFile } from '../config.js';
+import { applyCommonEnv, filesNear, invalidConfig, readConfigFile, TLS_FILES } from '../config.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -34,6 +34,23 @@ export const proberConfigSchema = z
         advertise: z.string().min(1).optional(),
         /** @default true */
         tcp: z.boolean().default(true),
+        /**
+         * Pings to `sips:` / `transport=tls` destinations (they leave from the TCP socket, so
+         * `tcp` must stay on): the CA, verification, a client certificate; as the edge's `tls`.
+         */
+        tls: z
+          .object({
+            /** PEM CA file destinations' certificates must chain to. @default Node's bundled CAs */
+            caFile: z.string().min(1).optional(),
+            /** PEM certificate shown to a destination that asks (mutual TLS). @default none */
+            certFile: z.string().min(1).optional(),
+            /** Its PEM private key. @default none */
+            keyFile: z.string().min(1).optional(),
+            /** Check each destination's certificate, chain and name. @default true */
+            verifyServer: z.boolean().default(true),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .default({ address: '0.0.0.0', port: 0, tcp: true }),
@@ -120,7 +137,11 @@ export function parseProberConfig(raw: unknown): ProberConfig {
 /** Reads YAML/JSON, applies SIPFLEET_REDIS_URL / SIPFLEET_PREFIX / SIPFLEET_ADMIN, validates. */
 export function loadProberConfig(file: string | undefined, env: NodeJS.ProcessEnv): ProberConfig {
   const out = applyCommonEnv(readConfigFile(file), env);
-  return parseProberConfig(out);
+  const config = parseProberConfig(out);
+  if (file !== undefined && config.sip.tls !== undefined) {
+    filesNear(file, config.sip.tls, TLS_FILES);
+  }
+  return config;
 }
 
 /** The keepalive package's settings from the `dispatcher` section (Kamailio ds_* names). */

@@ -7,6 +7,7 @@ import { KeepaliveStore, Pinger, Prober } from '@sipfleet/keepalive';
 import { RedisConnection } from '@sipfleet/redis';
 import { startAdminServer } from '../admin-server.js';
 import { proberSettings, type ProberConfig } from './config.js';
+import { readTlsClient } from '../tls-files.js';
 import { ProberMetrics } from './metrics.js';
 
 export class ProberService {
@@ -49,10 +50,17 @@ export class ProberService {
           inactiveThreshold: d.inactiveThreshold ?? 1,
         },
       });
+      const tlsWarnings: string[] = [];
+      const tls =
+        config.sip.tls === undefined
+          ? undefined
+          : readTlsClient('sip.tls', config.sip.tls, tlsWarnings);
+      for (const warning of tlsWarnings) log.warn(warning);
       pinger = await Pinger.start({
         address: config.sip.address,
         port: config.sip.port,
         tcp: config.sip.tcp,
+        ...(tls === undefined ? {} : { tls }),
         ...(config.sip.advertise !== undefined
           ? { advertise: { host: config.sip.advertise } }
           : {}),

@@ -2,8 +2,8 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import tls from 'node:tls';
 import type { ListenSpec, TlsClientOptions, TlsListenOptions } from '@sipfleet/transport';
-import type { EdgeConfig } from '../config.js';
-import { ConfigError } from '../config.js';
+import type { EdgeConfig } from './config.js';
+import { ConfigError } from './config.js';
 
 /** The certificates and keys the config names, read and checked (start-up and SIGHUP). */
 export interface TlsMaterial {
@@ -39,16 +39,26 @@ export function readTlsMaterial(config: EdgeConfig, now = Date.now()): TlsMateri
     checkPair(setting, files.certFile, options, warnings, now);
     return { protocol: spec.protocol, address: spec.address, port: spec.port, tls: options };
   });
-  const c = config.tls;
-  const client: TlsClientOptions = { verifyServer: c.verifyServer };
-  if (c.caFile !== undefined) client.ca = readPem('tls.caFile', c.caFile);
-  if (c.certFile !== undefined && c.keyFile !== undefined) {
-    client.cert = readPem('tls.certFile', c.certFile);
-    client.key = readPem('tls.keyFile', c.keyFile);
-    checkPair('tls', c.certFile, { cert: client.cert, key: client.key }, warnings, now);
-  }
-  if (client.ca !== undefined) secureContext('tls.caFile', { ca: client.ca });
+  const client = readTlsClient('tls', config.tls, warnings, now);
   return { listen, client, warnings };
+}
+
+/** The client side (`tls` of the edge, `sip.tls` of the prober): files read and checked. */
+export function readTlsClient(
+  setting: string,
+  c: { caFile?: string; certFile?: string; keyFile?: string; verifyServer: boolean },
+  warnings: string[],
+  now = Date.now(),
+): TlsClientOptions {
+  const client: TlsClientOptions = { verifyServer: c.verifyServer };
+  if (c.caFile !== undefined) client.ca = readPem(`${setting}.caFile`, c.caFile);
+  if (c.certFile !== undefined && c.keyFile !== undefined) {
+    client.cert = readPem(`${setting}.certFile`, c.certFile);
+    client.key = readPem(`${setting}.keyFile`, c.keyFile);
+    checkPair(setting, c.certFile, { cert: client.cert, key: client.key }, warnings, now);
+  }
+  if (client.ca !== undefined) secureContext(`${setting}.caFile`, { ca: client.ca });
+  return client;
 }
 
 function readPem(setting: string, file: string): Buffer {
