@@ -162,9 +162,9 @@ describe('WebRTC browser over WebSocket', { concurrency: 1 }, () => {
     // Per-transport metrics: the browser's connection is open; INVITE, ACK and the 200 for the
     // BYE came in over it; 100, 180, 200 and the BYE went out (a 2xx retransmission may add one).
     assert.equal(await edge.metric('sipfleet_transport_connections', { transport: 'wss' }), 1);
-    const wss = (direction: string) =>
-      edge.metric('sipfleet_transport_messages_total', { transport: 'wss', direction });
-    assert.equal(await wss('in'), 3);
-    assert.ok((await wss('out')) >= 4, `wss out: ${await wss('out')}`);
+    const wss = (way: 'received' | 'sent') =>
+      edge.metric(`sipfleet_transport_messages_${way}_total`, { transport: 'wss' });
+    assert.equal(await wss('received'), 3);
+    assert.ok((await wss('sent')) >= 4, `wss sent: ${await wss('sent')}`);
   });
 });

@@ -198,15 +198,16 @@ export class TransportLayer implements MessageSender, FlowRouter {
   }
 
   /**
-   * New certificates and keys for the TLS listeners and the client side. `specs` are the ones
+   * New certificates and keys for the TLS and WSS listeners and the client side. `specs` are the ones
    * given to listen(), in the same order, with new `tls` options. Connections already open keep
    * the context they were made with, so calls go on.
    */
   reloadTls(specs: ListenSpec[], client: TlsClientOptions = {}): void {
     specs.forEach((spec, i) => {
       const bound = this.bound[i];
-      if (spec.tls === undefined || bound?.protocol !== 'tls') return;
-      this.tls.reloadTls(bound.address, bound.port, spec.tls);
+      if (spec.tls === undefined || bound === undefined) return;
+      if (bound.protocol === 'tls') this.tls.reloadTls(bound.address, bound.port, spec.tls);
+      else if (bound.protocol === 'wss') this.ws?.reloadTls(bound.address, bound.port, spec.tls);
     });
     this.tlsClient = clientOptions(client);
   }

@@ -85,6 +85,17 @@ export class WsTransport {
       : undefined;
   }
 
+  /** WSS: new certificate and key for connections accepted from now on (open ones keep theirs). */
+  reloadTls(address: string, port: number, options: TlsListenOptions): void {
+    const listener = this.listeners.find(
+      (l) => l.protocol === 'wss' && l.local.address === address && l.local.port === port,
+    );
+    if (listener === undefined) {
+      throw new TransportError(TransportErrorCode.NoSocket, `no wss listener ${address}:${port}`);
+    }
+    (listener.server as https.Server).setSecureContext(serverContextOptions(options));
+  }
+
   /** Binds an HTTP (`ws`) or HTTPS (`wss`) server that accepts only `sip` WebSocket upgrades. */
   listen(
     protocol: 'ws' | 'wss',

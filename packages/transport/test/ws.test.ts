@@ -154,6 +154,27 @@ describe('WebSocket transport (RFC 7118)', () => {
     assert.equal((err as { code?: string }).code, TransportErrorCode.Connect);
   });
 
+  it('mints flow tokens for a browser connection that lead back to it while it is open (RFC 5626 5.3)', async () => {
+    const inS = inbox(layer);
+    const peer = await client(`ws://127.0.0.1:${port}`);
+    peer.ws.send(browserRequest('flow'));
+    const { remote } = await inS.next();
+    const token = layer.flowToken(remote, 'b1');
+    assert.ok(token !== undefined);
+    assert.deepEqual(layer.flowTarget(token, 'b1'), {
+      protocol: 'ws',
+      address: '127.0.0.1',
+      port: remote.port,
+      connectionId: remote.connectionId,
+    });
+    assert.equal(layer.flowTarget(token, 'other-tag'), undefined, 'bound to the dialog tag');
+    const gone = closed(peer.ws);
+    peer.ws.close();
+    await gone;
+    while (layer.webSocketConnectionCount('ws') > 0) await new Promise((r) => setImmediate(r));
+    assert.equal(layer.flowTarget(token, 'b1'), undefined, 'a closed connection is no flow');
+  });
+
   it('answers plain HTTP with 426 Upgrade Required', async () => {
     const res = await fetch(`http://127.0.0.1:${port}/`);
     assert.equal(res.status, 426);
@@ -178,6 +199,27 @@ describe('WebSocket over TLS (wss)', () => {
     assert.equal(layer.webSocketConnectionCount('wss'), 1);
     layer.send(responseTarget(parseMessage(got.data).topVia!, got.remote), Buffer.from('pong'));
     assert.equal(await peer.next(), 'pong');
+  });
+
+  it('takes a new certificate on reloadTls for connections made from then on', async (t) => {
+    const first = makeCa(t);
+    const second = makeCa(t, 'second CA');
+    const names = ['DNS:localhost', 'IP:127.0.0.1'];
+    const spec = {
+      protocol: 'wss' as const,
+      address: '127.0.0.1',
+      port: 0,
+      tls: first.issue('localhost', names),
+    };
+    const layer = await TransportLayer.listen([spec]);
+    t.after(() => layer.close());
+    const url = `wss://127.0.0.1:${layer.sentBy('wss').port}`;
+    const before = await client(url, ['sip'], { ca: first.cert });
+    t.after(() => before.ws.terminate());
+    layer.reloadTls([{ ...spec, tls: second.issue('localhost', names) }]);
+    const after = await client(url, ['sip'], { ca: second.cert });
+    t.after(() => after.ws.terminate());
+    assert.equal(layer.webSocketConnectionCount('wss'), 2, 'the open connection goes on');
   });
 
   it('rejects a wss listener without a certificate at listen time', async () => {
