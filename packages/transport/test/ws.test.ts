@@ -57,6 +57,11 @@ async function refusedStatus(url: string, protocols: string[]): Promise<number> 
   return status;
 }
 
+/** Waits (a turn of the event loop at a time) until `condition` holds. */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setImmediate(resolve));
+}
+
 function closed(ws: WebSocket): Promise<number> {
   return new Promise((resolve) => ws.once('close', (code: number) => resolve(code)));
 }
@@ -171,7 +176,7 @@ describe('WebSocket transport (RFC 7118)', () => {
     const gone = closed(peer.ws);
     peer.ws.close();
     await gone;
-    while (layer.webSocketConnectionCount('ws') > 0) await new Promise((r) => setImmediate(r));
+    await until(() => layer.webSocketConnectionCount('ws') === 0);
     assert.equal(layer.flowTarget(token, 'b1'), undefined, 'a closed connection is no flow');
   });
 
@@ -220,6 +225,20 @@ describe('WebSocket over TLS (wss)', () => {
     const after = await client(url, ['sip'], { ca: second.cert });
     t.after(() => after.ws.terminate());
     assert.equal(layer.webSocketConnectionCount('wss'), 2, 'the open connection goes on');
+  });
+
+  it('pings every connection and closes one that stops answering (keep-alive)', async (t) => {
+    const layer = await TransportLayer.listen([{ protocol: 'ws', address: '127.0.0.1', port: 0 }], {
+      wsKeepaliveIntervalMs: 50,
+    });
+    t.after(() => layer.close());
+    const url = `ws://127.0.0.1:${layer.sentBy('ws').port}`;
+    const silent = await client(url, ['sip'], { autoPong: false });
+    const answering = await client(url);
+    t.after(() => answering.ws.terminate());
+    assert.equal(await closed(silent.ws), 1006, 'terminated after an unanswered ping');
+    await until(() => layer.webSocketConnectionCount('ws') === 1);
+    assert.equal(answering.ws.readyState, WebSocket.OPEN, 'pongs keep a connection open');
   });
 
   it('rejects a wss listener without a certificate at listen time', async () => {
