@@ -123,7 +123,7 @@ function transportOf(uri: SipUri): TransportProtocol {
     );
   }
   if (lower === undefined) return 'udp';
-  // ws/wss (RFC 7118 section 5.3): only an open connection from that address:port can take it.
+  // ws/wss (RFC 7118 section 5.2): only an open connection from that address:port can take it.
   if (lower === 'udp' || lower === 'tcp' || lower === 'tls' || lower === 'ws' || lower === 'wss') {
     return lower;
   }

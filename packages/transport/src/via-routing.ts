@@ -32,8 +32,8 @@ export function applyReceived(req: SipRequest, remote: RemoteInfo): void {
   const via = req.topVia;
   if (via === undefined) return;
   // WebSocket clients get an rport even unasked (Kamailio's WebSocket configs `force_rport()`):
-  // their sent-by is a made-up `.invalid` name (RFC 7118 section 5.2), and received + rport is then
-  // the only address in the Via that reaches them, for responses relayed without a transaction.
+  // their sent-by is a made-up `.invalid` name, and received + rport is then the only address in
+  // the Via that reaches them, for responses relayed without a transaction.
   const fillRport =
     via.rport === null ||
     (via.rport === undefined && (remote.protocol === 'ws' || remote.protocol === 'wss'));
@@ -78,7 +78,7 @@ export function responseTarget(topVia: Via, remote: RemoteInfo): SendTarget {
   const address = received ?? (net.isIP(sentBy) !== 0 ? sentBy : remote.address);
   const protocol = remote.protocol;
   if (protocol === 'ws' || protocol === 'wss') {
-    // RFC 7118 section 5.2: a WebSocket client's sent-by is often a `.invalid` name; only its own
+    // RFC 7118: a WebSocket client's sent-by is often a `.invalid` name; only its own
     // connection (or its source address:port, the by-peer index) reaches it.
     return remote.connectionId === undefined
       ? { protocol, address: remote.address, port: remote.port }

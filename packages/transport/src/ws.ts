@@ -2,9 +2,9 @@
  * SIP over WebSocket (RFC 7118): `ws` and `wss` listeners for browsers (WebRTC clients such as
  * SIP.js and JsSIP), on the `ws` package. Server side only, as Kamailio's websocket module: a
  * browser cannot accept connections, so a request towards it can only use the connection it opened
- * (RFC 7118 section 5: "the SIP WebSocket Client ... is not able to accept incoming connections").
+ * (its Contact is not used for routing).
  *
- * RFC 7118 section 5: each SIP message is one WebSocket message (text or binary), so there is no
+ * RFC 7118 section 4.2: each SIP message is one WebSocket message (text or binary), so there is no
  * stream framing; a message over `maxMessageBytes` closes the connection (close code 1009).
  */
 import http from 'node:http';
@@ -183,7 +183,7 @@ export class WsTransport {
       );
       return;
     }
-    // RFC 7118 section 5: SIP messages are UTF-8 text; send as text frames, as browsers' stacks do.
+    // RFC 7118 section 4.2: text frames (UTF-8), which JavaScript stacks expect.
     conn.socket.send(data, { binary: false }, (err) => {
       if (err && onError !== undefined) {
         onError(

@@ -65,7 +65,7 @@ describe('resolveTarget (RFC 3263 without NAPTR/SRV)', () => {
     });
   });
 
-  it('maps transport=ws and wss to WebSocket targets (RFC 7118 section 5.3)', async () => {
+  it('maps transport=ws and wss to WebSocket targets (RFC 7118 section 5.2)', async () => {
     assert.deepEqual(await resolveTarget(parseUri('sip:bob@192.0.2.1:40000;transport=WS')), {
       protocol: 'ws',
       address: '192.0.2.1',

@@ -7,7 +7,7 @@ import WebSocket from 'ws';
 import { TransportErrorCode, TransportLayer, applyReceived, responseTarget } from '../src/index.js';
 import { inbox } from './helpers.js';
 
-/** A SIP request as a browser sends it over WebSocket (RFC 7118 section 5.2: `.invalid` sent-by). */
+/** A SIP request as a browser sends it over WebSocket (a made-up `.invalid` sent-by). */
 function browserRequest(callId: string, transport = 'WS'): Buffer {
   return Buffer.from(
     'OPTIONS sip:edge@127.0.0.1 SIP/2.0\r\n' +
