@@ -6,7 +6,7 @@
 // with the generators on the same 2 cores, CPU per call is the edge process's own (utime+stime).
 // Run: `node --import tsx test/bench/tls.bench.ts` (or `npm run bench -- tls`).
 import { setTimeout as sleep } from 'node:timers/promises';
-import tls from 'node:tls';
+import type tls from 'node:tls';
 import { makeCa } from '@sipfleet/test-helpers/certs';
 import { startEdge } from '@sipfleet/test-helpers/edge';
 import { freePort } from '@sipfleet/test-helpers/ports';
