@@ -4,6 +4,7 @@
 // these tests need what sipp cannot do: a callee that opens its own connection for its BYE, and a
 // caller whose Contact nothing listens on.
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
 import { describe, test } from 'node:test';
 import { parseUri } from '@sipfleet/sip';
 import { startEdge } from '@sipfleet/test-helpers/edge';
@@ -52,6 +53,36 @@ describe('transport changes and connection reuse', { concurrency: 1 }, () => {
       transport: 'tcp',
     });
     assert.equal(tcpIn, 2, 'the 200 to the INVITE and the BYE came in over TCP');
+  });
+
+  test('transport.udpMtu: a request too big for UDP goes to the same next hop over TCP (RFC 3261 18.1.1)', async (t) => {
+    const callee = await StreamListener.listen(t);
+    const edge = await startEdge(t, {
+      routing: { destination: `sip:127.0.0.1:${callee.port}` }, // UDP by the URI
+      transport: { udpMtu: 1500 },
+    });
+    const socket = createSocket('udp4');
+    t.after(() => socket.close());
+    await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    const port = socket.address().port;
+    const body = `v=0\r\n${'a=x-padding:0123456789abcdef0123456789abcdef\r\n'.repeat(40)}`;
+    socket.send(
+      `INVITE sip:bob@127.0.0.1:${edge.port} SIP/2.0\r\n` +
+        `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKmtu1;rport\r\n` +
+        `From: <sip:alice@127.0.0.1>;tag=mtu\r\nTo: <sip:bob@127.0.0.1>\r\nCall-ID: mtu-1\r\n` +
+        `CSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:${port}>\r\nMax-Forwards: 70\r\n` +
+        `Content-Type: application/sdp\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      edge.port,
+      '127.0.0.1',
+    );
+    const inv = await (await callee.connection()).request('INVITE', 'the big INVITE over TCP');
+    assert.ok(inv.toBuffer().length > 1300);
+    assert.equal(inv.topVia?.transport.toUpperCase(), 'TCP');
+    assert.match(
+      inv.getHeaders('record-route')[0] ?? '',
+      /;transport=tcp>$/,
+      'double-RR names TCP',
+    );
   });
 
   test('BYE towards a TCP caller reuses its connection (its Contact is unreachable)', async (t) => {

@@ -109,7 +109,8 @@ export class Branch implements ClientTransactionHandlers {
     }
     const flow = this.destinationOverride === undefined ? this.owner.flow : undefined;
     (flow === undefined ? this.forwarder.resolve(hopUri) : Promise.resolve(flow)).then(
-      (target) => {
+      (resolved) => {
+        const target = this.forwarder.transportFor(req, resolved);
         if (this.canceled) {
           this.fail(487);
           return;

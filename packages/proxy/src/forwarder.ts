@@ -32,7 +32,23 @@ export class Forwarder {
     readonly clock: Clock,
     /** Flow tokens of the transport (connection reuse towards a side that connected to us). */
     private readonly flows?: FlowRouter,
+    /** ProxyOptions.udpMtu: 0 = never move a request off UDP. */
+    private readonly udpMtu = 0,
   ) {}
+
+  /**
+   * RFC 3261 §18.1.1: "If a request is within 200 bytes of the path MTU ... it MUST be sent using
+   * an RFC 2914 congestion controlled transport protocol, such as TCP." The 200 bytes also cover
+   * our Via and Record-Route, not added yet. Before double record-routing, which must name the
+   * transport the request really leaves on.
+   */
+  transportFor(req: SipRequest, target: SendTarget): SendTarget {
+    if (this.udpMtu === 0 || target.protocol !== 'udp' || !this.own.listensOn('tcp')) {
+      return target;
+    }
+    if (req.toBuffer().length <= this.udpMtu - 200) return target;
+    return { protocol: 'tcp', address: target.address, port: target.port };
+  }
 
   /**
    * §16.6 steps 1–2 and 4: a copy of `original` for one target, with our Record-Route on top: the

@@ -24,6 +24,13 @@ export interface ProxyOptions {
   timers?: Partial<BranchTimers>;
   /** Max-Forwards value added when a request has none (RFC 3261 §16.6 step 3). @default 70 */
   maxForwards?: number;
+  /**
+   * RFC 3261 §18.1.1 (Kamailio core `udp_mtu`, with `udp_mtu_try_proto` TCP): a request that
+   * would go over UDP and comes within 200 bytes of this path MTU goes over TCP instead, when the
+   * proxy listens on TCP. 0 = off (Kamailio's default too).
+   * @default 0
+   */
+  udpMtu?: number;
   /** Via sent-by per listening protocol (the transport layer knows them). */
   sentBy: Partial<Record<TransportProtocol, { host: string; port: number }>>;
 }

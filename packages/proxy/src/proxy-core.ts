@@ -90,6 +90,7 @@ export class ProxyCore implements TransactionUser {
       this.observer,
       this.clock,
       init.flows,
+      options.udpMtu ?? 0,
     );
     this.stateless = new StatelessRelay(
       this.own,

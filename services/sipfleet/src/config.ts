@@ -277,6 +277,16 @@ export const edgeConfigSchema = z
          * `keepalive_mechanism` ping). @default 30000
          */
         wsKeepaliveIntervalMs: z.number().int().min(1000).default(30_000),
+        /**
+         * RFC 3261 §18.1.1 (Kamailio `udp_mtu`): a request bound for UDP that comes within 200
+         * bytes of this path MTU goes over TCP to the same address and port instead (when the
+         * edge listens on TCP). 1500 for Ethernet; 0 = off, as Kamailio's default. @default 0
+         */
+        udpMtu: z
+          .number()
+          .int()
+          .refine((v) => v === 0 || v >= 576, '0 (off) or a path MTU of at least 576')
+          .default(0),
         /** Header fields in one message; more is answered 400. @default 128 */
         maxHeaders: z.number().int().positive().default(DEFAULT_PARSE_LIMITS.maxHeaders),
         /** Bytes of one header field (folded lines included); more is answered 400. @default 8192 */
@@ -303,6 +313,7 @@ export const edgeConfigSchema = z
         maxConnectionsPerSource: 64,
         maxMessageBytes: 65_535,
         wsKeepaliveIntervalMs: 30_000,
+        udpMtu: 0,
         ...DEFAULT_PARSE_LIMITS,
       }),
     redis: z

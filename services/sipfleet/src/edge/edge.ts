@@ -129,6 +129,7 @@ export class Edge {
           aliases: config.aliases,
           timers: { frTimerMs: config.timers.frTimerMs, frInvTimerMs: config.timers.frInvTimerMs },
           maxForwards: config.maxForwards,
+          udpMtu: config.transport.udpMtu,
           sentBy,
         },
         log,
