@@ -1,4 +1,6 @@
 /** What the connection tables of the stream transports (TCP, WebSocket) share. */
+import type net from 'node:net';
+import { TransportError, TransportErrorCode } from './errors.js';
 
 /** RFC 5626 section 3.5.1: the answer ("pong") to a double-CRLF keep-alive ping is a single CRLF. */
 export const PONG = Buffer.from('\r\n', 'latin1');
@@ -34,4 +36,35 @@ export class SourceLimit {
 /** The key of a connection table's by-peer index. */
 export function addressKey(address: string, port: number): string {
   return `${address}:${port}`;
+}
+
+/**
+ * Binds a listening server (TCP, TLS, HTTP for WebSocket). Rejects with
+ * SIPFLEET_ERR_TRANSPORT_LISTEN; once bound, accept errors (EMFILE) are ignored so they cannot crash
+ * the process. Resolves with the bound address and port (the real one for port 0).
+ */
+export function bindServer(
+  server: net.Server,
+  protocol: string,
+  address: string,
+  port: number,
+): Promise<{ address: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (err) => {
+      reject(
+        new TransportError(
+          TransportErrorCode.Listen,
+          `cannot listen on ${protocol} ${address}:${port}: ${err.message}`,
+          { cause: err },
+        ),
+      );
+    });
+    // ipv6Only: keep `::` to IPv6 so every peer address has one family (listen on 0.0.0.0 too).
+    server.listen({ host: address, port, ipv6Only: address.includes(':') }, () => {
+      server.removeAllListeners('error');
+      server.on('error', () => undefined);
+      const bound = server.address() as net.AddressInfo;
+      resolve({ address: bound.address, port: bound.port });
+    });
+  });
 }

@@ -12,7 +12,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { TransportError, TransportErrorCode, reportLater } from './errors.js';
 import { StreamFramer } from './framing.js';
-import { PONG, SourceLimit, addressKey } from './connections.js';
+import { PONG, SourceLimit, addressKey, bindServer } from './connections.js';
 import type { RemoteInfo, SendTarget, TlsListenOptions } from './types.js';
 
 /** A connection that carries a dialog is probed by the kernel instead of closed as idle. */
@@ -163,7 +163,7 @@ export class TcpTransport {
     listener.server.setSecureContext(serverContextOptions(options));
   }
 
-  listen(
+  async listen(
     address: string,
     port: number,
     tlsOptions?: TlsListenOptions,
@@ -174,26 +174,9 @@ export class TcpTransport {
         ? this.tlsServer(tlsOptions, () => listener)
         : net.createServer({ noDelay: true }, (socket) => this.accept(socket, listener));
     const listener: TcpListener = { server, family, local: { address, port } };
-    return new Promise((resolve, reject) => {
-      server.once('error', (err) => {
-        reject(
-          new TransportError(
-            TransportErrorCode.Listen,
-            `cannot listen on tcp ${address}:${port}: ${err.message}`,
-            { cause: err },
-          ),
-        );
-      });
-      // ipv6Only: keep `::` to IPv6 so every peer address has one family (listen on 0.0.0.0 too).
-      server.listen({ host: address, port, ipv6Only: family === 'IPv6' }, () => {
-        server.removeAllListeners('error');
-        server.on('error', () => undefined); // accept errors (EMFILE) must not crash the process
-        const bound = server.address() as net.AddressInfo;
-        listener.local = { address: bound.address, port: bound.port };
-        this.listeners.push(listener);
-        resolve(listener.local);
-      });
-    });
+    listener.local = await bindServer(server, 'tcp', address, port);
+    this.listeners.push(listener);
+    return listener.local;
   }
 
   send(target: SendTarget, data: Buffer, onError: ((err: Error) => void) | undefined): void {

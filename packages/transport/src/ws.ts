@@ -13,7 +13,7 @@ import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
 import { TransportError, TransportErrorCode, reportLater } from './errors.js';
-import { PONG, SourceLimit, addressKey } from './connections.js';
+import { PONG, SourceLimit, addressKey, bindServer } from './connections.js';
 import { serverContextOptions } from './tcp.js';
 import type { RemoteInfo, SendTarget, TlsListenOptions } from './types.js';
 
@@ -97,7 +97,7 @@ export class WsTransport {
   }
 
   /** Binds an HTTP (`ws`) or HTTPS (`wss`) server that accepts only `sip` WebSocket upgrades. */
-  listen(
+  async listen(
     protocol: 'ws' | 'wss',
     address: string,
     port: number,
@@ -107,23 +107,19 @@ export class WsTransport {
     let server: http.Server;
     if (protocol === 'wss') {
       if (tls === undefined) {
-        return Promise.reject(
-          new TransportError(
-            TransportErrorCode.Listen,
-            `wss ${address}:${port} needs cert and key`,
-          ),
+        throw new TransportError(
+          TransportErrorCode.Listen,
+          `wss ${address}:${port} needs cert and key`,
         );
       }
       try {
         // Browsers present no client certificate: `verifyClient` does not apply to WSS.
         server = https.createServer(serverContextOptions(tls));
       } catch (err) {
-        return Promise.reject(
-          new TransportError(
-            TransportErrorCode.Listen,
-            `wss ${address}:${port}: unusable certificate or key: ${(err as Error).message}`,
-            { cause: err },
-          ),
+        throw new TransportError(
+          TransportErrorCode.Listen,
+          `wss ${address}:${port}: unusable certificate or key: ${(err as Error).message}`,
+          { cause: err },
         );
       }
     } else server = http.createServer();
@@ -137,25 +133,9 @@ export class WsTransport {
     );
     // A TLS handshake that fails, a client reset: the socket dies, the server goes on.
     server.on('clientError', (_err, socket: Duplex) => socket.destroy());
-    return new Promise((resolve, reject) => {
-      server.once('error', (err) => {
-        reject(
-          new TransportError(
-            TransportErrorCode.Listen,
-            `cannot listen on ${protocol} ${address}:${port}: ${err.message}`,
-            { cause: err },
-          ),
-        );
-      });
-      server.listen({ host: address, port, ipv6Only: family === 'IPv6' }, () => {
-        server.removeAllListeners('error');
-        server.on('error', () => undefined); // accept errors (EMFILE) must not crash the process
-        const bound = server.address() as net.AddressInfo;
-        listener.local = { address: bound.address, port: bound.port };
-        this.listeners.push(listener);
-        resolve(listener.local);
-      });
-    });
+    listener.local = await bindServer(server, protocol, address, port);
+    this.listeners.push(listener);
+    return listener.local;
   }
 
   /**
