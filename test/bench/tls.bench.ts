@@ -10,65 +10,15 @@ import type tls from 'node:tls';
 import { makeCa } from '@sipfleet/test-helpers/certs';
 import { startEdge } from '@sipfleet/test-helpers/edge';
 import { freePort } from '@sipfleet/test-helpers/ports';
-import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
-import { connectStream, inDialog, invite } from '@sipfleet/test-helpers/stream-ua';
+import { startSipp } from '@sipfleet/test-helpers/sipp';
+import { connectStream } from '@sipfleet/test-helpers/stream-ua';
 import type { StreamConnection } from '@sipfleet/test-helpers/stream-ua';
-import { cpuTicks, Owner } from './ramp.js';
+import { callLoop, measured, Owner, sippCalls } from './ramp.js';
+import type { Row } from './ramp.js';
 
 const CALLS = Number(process.env.BENCH_TLS_CALLS ?? 3000);
 const CONNECTIONS = Number(process.env.BENCH_TLS_CONNECTIONS ?? 20);
 const HANDSHAKES = Number(process.env.BENCH_TLS_HANDSHAKES ?? 1000);
-
-interface Row {
-  caller: string;
-  calls: number;
-  failed: number;
-  seconds: number;
-  cpuMs: number;
-}
-
-/** Runs `work` and measures wall time and the edge's CPU (ms) over it. */
-async function measured<T>(pid: number, work: () => Promise<T>) {
-  const ticks0 = cpuTicks([pid]);
-  const t0 = performance.now();
-  const result = await work();
-  return {
-    result,
-    seconds: (performance.now() - t0) / 1000,
-    cpuMs: (cpuTicks([pid]) - ticks0) * 10,
-  };
-}
-
-/** One call at a time on `conn` until `left` runs out; returns the failed count. */
-async function callLoop(
-  conn: StreamConnection,
-  port: number,
-  transport: 'tcp' | 'tls',
-  left: { n: number },
-): Promise<number> {
-  let failed = 0;
-  while (left.n > 0) {
-    left.n--;
-    const inv = invite({
-      ruri: `sip:bob@127.0.0.1:${port}`,
-      transport,
-      localPort: conn.localPort,
-      contact: `<sip:alice@127.0.0.1:${conn.localPort};transport=${transport}>`,
-    });
-    conn.send(inv.text);
-    try {
-      const ok = await conn.final('INVITE', inv.callId);
-      if (ok.status !== 200) throw new Error(`INVITE answered ${ok.status}`);
-      const routes = [...ok.getHeaders('record-route')].reverse();
-      conn.send(inDialog(inv, ok, 'ACK', 1, routes, conn.localPort));
-      conn.send(inDialog(inv, ok, 'BYE', 2, routes, conn.localPort));
-      if ((await conn.final('BYE', inv.callId)).status !== 200) throw new Error('BYE failed');
-    } catch {
-      failed++; // counted; the connection goes on with the next call
-    }
-  }
-  return failed;
-}
 
 async function streamCalls(
   owner: Owner,
@@ -89,30 +39,6 @@ async function streamCalls(
     caller: `${transport} (node, ${CONNECTIONS} connections)`,
     calls: CALLS,
     failed,
-    seconds,
-    cpuMs,
-  };
-}
-
-async function sippCalls(owner: Owner, pid: number, port: number, transport: 'udp' | 'tcp') {
-  const { result, seconds, cpuMs } = await measured(pid, () =>
-    runSipp({
-      scenario: 'uac-call',
-      remote: { host: '127.0.0.1', port },
-      transport,
-      service: 'bob',
-      rate: 5000,
-      limit: CONNECTIONS,
-      maxCalls: CALLS,
-      callLengthMs: 0,
-      owner,
-      timeoutMs: 300_000,
-    }),
-  );
-  return {
-    caller: `${transport} (sipp, ${CONNECTIONS} calls in flight${transport === 'tcp' ? ', 1 connection' : ''})`,
-    calls: CALLS,
-    failed: result.failed + (CALLS - result.successful - result.failed),
     seconds,
     cpuMs,
   };
@@ -165,8 +91,8 @@ async function main(): Promise<void> {
       `## Calls by caller transport: ${CALLS} calls, ${CONNECTIONS} in flight, callee over UDP\n`,
     );
     const rows: Row[] = [];
-    rows.push(await sippCalls(owner, pid, edge.port, 'udp'));
-    rows.push(await sippCalls(owner, pid, edge.port, 'tcp'));
+    rows.push(await sippCalls(owner, pid, edge.port, 'udp', CALLS, CONNECTIONS));
+    rows.push(await sippCalls(owner, pid, edge.port, 'tcp', CALLS, CONNECTIONS));
     rows.push(await streamCalls(owner, pid, edge.port, 'tcp'));
     rows.push(await streamCalls(owner, pid, tlsPort, 'tls', tlsOptions));
     console.log('| caller | calls | failed | calls/s | edge CPU per call |');

@@ -4,6 +4,7 @@
 // cut with the project's StreamFramer and parsed with its parser; the test writes the SIP text.
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
+import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { createResponse, parseMessage, SipRequest, SipResponse } from '@sipfleet/sip';
 import { StreamFramer } from '@sipfleet/transport';
@@ -11,7 +12,11 @@ import type { CleanupOwner } from './processes.js';
 
 export type SipMessage = SipRequest | SipResponse;
 
-/** One connection: what it received, in order, and a way to wait for a message. */
+/**
+ * One connection: what it received, in order, and a way to wait for a message. Any byte stream
+ * will do: a TCP or TLS socket, or a WebSocket through `ws`'s createWebSocketStream (each write a
+ * WebSocket message, the messages framed by Content-Length as on TCP).
+ */
 export class StreamConnection {
   private readonly messages: SipMessage[] = [];
   private read = 0;
@@ -19,7 +24,7 @@ export class StreamConnection {
   /** Resolves when the socket closed (either side). */
   readonly closed: Promise<void>;
 
-  constructor(readonly socket: net.Socket) {
+  constructor(readonly socket: Duplex & { localPort?: number }) {
     const framer = new StreamFramer(65_535, {
       message: (frame) => {
         this.messages.push(parseMessage(frame));
@@ -37,7 +42,7 @@ export class StreamConnection {
     );
   }
 
-  /** The local port (a caller's Via and Contact). */
+  /** The local port (a caller's Via and Contact); 0 on a WebSocket stream (it does not say). */
   get localPort(): number {
     return this.socket.localPort ?? 0;
   }
@@ -174,12 +179,12 @@ export interface SentInvite {
   fromTag: string;
   from: string;
   ruri: string;
-  transport: 'tcp' | 'tls';
+  transport: 'tcp' | 'tls' | 'ws' | 'wss';
 }
 
 export function invite(opts: {
   ruri: string;
-  transport: 'tcp' | 'tls';
+  transport: 'tcp' | 'tls' | 'ws' | 'wss';
   localPort: number;
   contact: string;
 }): SentInvite {

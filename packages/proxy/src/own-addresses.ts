@@ -17,7 +17,7 @@ export class OwnAddresses {
 
   constructor(options: Pick<ProxyOptions, 'advertised' | 'aliases' | 'sentBy'>) {
     for (const alias of options.aliases ?? []) this.myself.addAlias(alias);
-    for (const protocol of ['udp', 'tcp', 'tls'] as const) {
+    for (const protocol of ['udp', 'tcp', 'tls', 'ws', 'wss'] as const) {
       const sentBy = options.sentBy[protocol];
       if (sentBy === undefined) continue;
       const host = hostForUri(sentBy.host);

@@ -83,11 +83,21 @@ export class StatelessRelay {
   }
 }
 
-/** Where a response goes when only its Via is known (RFC 3261 §18.2.2, RFC 3581). */
+/** Via sent-protocol -> the transport that answers it; anything else goes by UDP. */
+const VIA_TRANSPORTS: Record<string, TransportProtocol> = {
+  TCP: 'tcp',
+  TLS: 'tls',
+  WS: 'ws',
+  WSS: 'wss',
+};
+
+/**
+ * Where a response goes when only its Via is known (RFC 3261 §18.2.2, RFC 3581). A WebSocket
+ * client's Via always has received + rport (`applyReceived`): its source address:port, which names
+ * its open connection.
+ */
 function viaTarget(via: Via): SendTarget {
-  const transport = via.transport.toLowerCase();
-  const protocol: TransportProtocol =
-    transport === 'tcp' || transport === 'tls' ? transport : 'udp';
+  const protocol = VIA_TRANSPORTS[via.transport.toUpperCase()] ?? 'udp';
   const address = stripBrackets(via.received ?? via.host);
   const port =
     typeof via.rport === 'number'

@@ -1,5 +1,6 @@
 /**
- * @sipfleet/transport: SIP over UDP, TCP and TLS (RFC 3261 sections 18 and 26, RFC 3581, RFC 5626 keep-alive pongs).
+ * @sipfleet/transport: SIP over UDP, TCP and TLS (RFC 3261 sections 18 and 26, RFC 3581, RFC 5626
+ * keep-alive pongs) and WebSocket (RFC 7118).
  */
 export type {
   FlowRouter,
@@ -11,8 +12,10 @@ export type {
   TlsListenOptions,
   TransportProtocol,
 } from './types.js';
+export { isConnectionOriented } from './types.js';
 export { TransportError, TransportErrorCode } from './errors.js';
 export { TransportLayer, type TransportCounts, type TransportOptions } from './transport-layer.js';
+export { SIP_SUBPROTOCOL } from './ws.js';
 export { StreamFramer, contentLength, type FramerEvents, type FramingError } from './framing.js';
 export {
   applyReceived,

@@ -116,17 +116,20 @@ function transportOf(uri: SipUri): TransportProtocol {
   const transport = uri.params.get('transport');
   const lower = transport === undefined || transport === null ? undefined : transport.toLowerCase();
   if (uri.scheme === 'sips') {
-    if (lower === undefined || lower === 'tls') return 'tls';
+    if (lower === undefined || lower === 'tls' || lower === 'wss') return lower ?? 'tls';
     throw new TransportError(
       TransportErrorCode.UnsupportedTransport,
-      `transport=${transport} cannot carry a sips: URI (TLS only)`,
+      `transport=${transport} cannot carry a sips: URI (TLS or WSS only)`,
     );
   }
   if (lower === undefined) return 'udp';
-  if (lower === 'udp' || lower === 'tcp' || lower === 'tls') return lower;
+  // ws/wss (RFC 7118 section 5.2): only an open connection from that address:port can take it.
+  if (lower === 'udp' || lower === 'tcp' || lower === 'tls' || lower === 'ws' || lower === 'wss') {
+    return lower;
+  }
   throw new TransportError(
     TransportErrorCode.UnsupportedTransport,
-    `transport=${transport} is not supported (udp, tcp and tls)`,
+    `transport=${transport} is not supported (udp, tcp, tls, ws and wss)`,
   );
 }
 

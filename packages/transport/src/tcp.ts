@@ -12,10 +12,8 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { TransportError, TransportErrorCode, reportLater } from './errors.js';
 import { StreamFramer } from './framing.js';
+import { PONG, SourceLimit, addressKey, bindServer } from './connections.js';
 import type { RemoteInfo, SendTarget, TlsListenOptions } from './types.js';
-
-/** RFC 5626 section 3.5.1: the answer ("pong") to a double-CRLF ping is a single CRLF. */
-const PONG = Buffer.from('\r\n', 'latin1');
 
 /** A connection that carries a dialog is probed by the kernel instead of closed as idle. */
 const DIALOG_KEEPALIVE_MS = 30_000;
@@ -120,13 +118,14 @@ export class TcpTransport {
   private readonly byId = new Map<number, TcpConnection>();
   /** `address:port` of the peer -> connection (the newest one when both sides opened one). */
   private readonly byAddress = new Map<string, TcpConnection>();
-  /** Remote address -> inbound connections it holds (only kept while > 0). */
-  private readonly inboundBySource = new Map<string, number>();
+  private readonly inbound: SourceLimit;
   /** TLS: the TCP sockets under accepted connections, handshakes included (closed with the transport). */
   private readonly rawSockets = new Set<net.Socket>();
   private closed = false;
 
-  constructor(private readonly options: TcpOptions) {}
+  constructor(private readonly options: TcpOptions) {
+    this.inbound = new SourceLimit(options.maxConnectionsPerSource);
+  }
 
   /** Open connections, both directions (for metrics and tests). */
   get connectionCount(): number {
@@ -164,7 +163,7 @@ export class TcpTransport {
     listener.server.setSecureContext(serverContextOptions(options));
   }
 
-  listen(
+  async listen(
     address: string,
     port: number,
     tlsOptions?: TlsListenOptions,
@@ -175,26 +174,9 @@ export class TcpTransport {
         ? this.tlsServer(tlsOptions, () => listener)
         : net.createServer({ noDelay: true }, (socket) => this.accept(socket, listener));
     const listener: TcpListener = { server, family, local: { address, port } };
-    return new Promise((resolve, reject) => {
-      server.once('error', (err) => {
-        reject(
-          new TransportError(
-            TransportErrorCode.Listen,
-            `cannot listen on tcp ${address}:${port}: ${err.message}`,
-            { cause: err },
-          ),
-        );
-      });
-      // ipv6Only: keep `::` to IPv6 so every peer address has one family (listen on 0.0.0.0 too).
-      server.listen({ host: address, port, ipv6Only: family === 'IPv6' }, () => {
-        server.removeAllListeners('error');
-        server.on('error', () => undefined); // accept errors (EMFILE) must not crash the process
-        const bound = server.address() as net.AddressInfo;
-        listener.local = { address: bound.address, port: bound.port };
-        this.listeners.push(listener);
-        resolve(listener.local);
-      });
-    });
+    listener.local = await bindServer(server, 'tcp', address, port);
+    this.listeners.push(listener);
+    return listener.local;
   }
 
   send(target: SendTarget, data: Buffer, onError: ((err: Error) => void) | undefined): void {
@@ -273,28 +255,18 @@ export class TcpTransport {
       socket.destroy();
       return;
     }
-    const source = socket.remoteAddress;
-    const held = this.inboundBySource.get(source) ?? 0;
     const remote: RemoteInfo = {
       protocol: this.options.protocol,
-      address: source,
+      address: socket.remoteAddress,
       port: socket.remotePort,
       family: listener.family,
       local: listener.local,
     };
-    const max = this.options.maxConnectionsPerSource;
-    if (max > 0 && held >= max) {
-      // One address cannot exhaust file descriptors and memory; connections we open do not count.
+    if (!this.inbound.admit(remote.address, socket)) {
       this.options.onDropped(TransportErrorCode.ConnectionsPerSource, remote);
       socket.destroy();
       return;
     }
-    this.inboundBySource.set(source, held + 1);
-    socket.once('close', () => {
-      const left = (this.inboundBySource.get(source) ?? 1) - 1;
-      if (left > 0) this.inboundBySource.set(source, left);
-      else this.inboundBySource.delete(source);
-    });
     remote.connectionId = this.options.nextId();
     // Also bounds a brand-new connection that never sends anything: the timer runs from here.
     socket.setTimeout(this.options.idleTimeoutMs);
@@ -439,12 +411,8 @@ export class TcpTransport {
   }
 }
 
-function addressKey(address: string, port: number): string {
-  return `${address}:${port}`;
-}
-
-/** What `tls.createServer` / `setSecureContext` take from the listener's PEM options. */
-function serverContextOptions(options: TlsListenOptions): tls.SecureContextOptions {
+/** What `tls.createServer` / `setSecureContext` take from the listener's PEM options (TLS, WSS). */
+export function serverContextOptions(options: TlsListenOptions): tls.SecureContextOptions {
   return {
     cert: options.cert,
     key: options.key,

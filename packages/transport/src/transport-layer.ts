@@ -1,7 +1,8 @@
 /**
  * The transport layer (RFC 3261 section 18): every listening socket of a process behind one
  * MessageSender. UDP sends pick the socket by address family in O(1); TCP and TLS sends go through
- * the connection tables (reuse, connect-on-demand, queue while connecting).
+ * the connection tables (reuse, connect-on-demand, queue while connecting); WS/WSS sends (RFC 7118)
+ * go on the browser's own connection.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import net from 'node:net';
@@ -19,6 +20,7 @@ import type {
   TransportProtocol,
 } from './types.js';
 import { UdpSocket } from './udp.js';
+import { WsTransport } from './ws.js';
 
 export interface TransportOptions {
   /**
@@ -61,6 +63,12 @@ export interface TransportOptions {
    * @default 4194304
    */
   udpSendBufferSize?: number;
+  /**
+   * WS/WSS: a WebSocket ping goes to every connection this often, and one that has not answered the
+   * previous ping (nor sent anything) is closed.
+   * @default 30000
+   */
+  wsKeepaliveIntervalMs?: number;
   /** How TLS connections to next hops are opened (CA, client certificate, verification). @default Node's CAs, verified */
   tlsClient?: TlsClientOptions;
 }
@@ -100,14 +108,16 @@ export class TransportLayer implements MessageSender, FlowRouter {
     undefined;
 
   readonly counts: TransportCounts = {
-    messagesIn: { udp: 0, tcp: 0, tls: 0 },
-    messagesOut: { udp: 0, tcp: 0, tls: 0 },
+    messagesIn: { udp: 0, tcp: 0, tls: 0, ws: 0, wss: 0 },
+    messagesOut: { udp: 0, tcp: 0, tls: 0, ws: 0, wss: 0 },
     handshakesFailed: 0,
   };
   private udp4: UdpSocket | undefined;
   private udp6: UdpSocket | undefined;
   private readonly tcp: TcpTransport;
   private readonly tls: TcpTransport;
+  /** Made by the first WS/WSS listener (its keep-alive timer is not wanted otherwise). */
+  private ws: WsTransport | undefined;
   private readonly bound: BoundSpec[] = [];
   private closed = false;
   /** Client side of TLS; replaced by reloadTls. */
@@ -155,6 +165,7 @@ export class TransportLayer implements MessageSender, FlowRouter {
       udpRecvBufferSize: opts.udpRecvBufferSize ?? 4 * 1024 * 1024,
       udpSendBufferSize: opts.udpSendBufferSize ?? 4 * 1024 * 1024,
       tlsClient: opts.tlsClient ?? {},
+      wsKeepaliveIntervalMs: opts.wsKeepaliveIntervalMs ?? 30_000,
     };
     const layer = new TransportLayer(options);
     try {
@@ -181,16 +192,22 @@ export class TransportLayer implements MessageSender, FlowRouter {
     return this.tls.connectionCount;
   }
 
+  /** Open WebSocket connections of `protocol`. */
+  webSocketConnectionCount(protocol: 'ws' | 'wss'): number {
+    return this.ws?.connectionCount(protocol) ?? 0;
+  }
+
   /**
-   * New certificates and keys for the TLS listeners and the client side. `specs` are the ones
+   * New certificates and keys for the TLS and WSS listeners and the client side. `specs` are the ones
    * given to listen(), in the same order, with new `tls` options. Connections already open keep
    * the context they were made with, so calls go on.
    */
   reloadTls(specs: ListenSpec[], client: TlsClientOptions = {}): void {
     specs.forEach((spec, i) => {
       const bound = this.bound[i];
-      if (spec.tls === undefined || bound?.protocol !== 'tls') return;
-      this.tls.reloadTls(bound.address, bound.port, spec.tls);
+      if (spec.tls === undefined || bound === undefined) return;
+      if (bound.protocol === 'tls') this.tls.reloadTls(bound.address, bound.port, spec.tls);
+      else if (bound.protocol === 'wss') this.ws?.reloadTls(bound.address, bound.port, spec.tls);
     });
     this.tlsClient = clientOptions(client);
   }
@@ -198,10 +215,16 @@ export class TransportLayer implements MessageSender, FlowRouter {
   flowToken(remote: RemoteInfo, tag: string): string | undefined {
     const id = remote.connectionId;
     if (id === undefined || remote.protocol === 'udp') return undefined;
-    const stream = remote.protocol === 'tls' ? this.tls : this.tcp;
-    const conn = stream.connection(id);
+    let conn: RemoteInfo | undefined;
+    if (remote.protocol === 'ws' || remote.protocol === 'wss') {
+      // WebSocket connections are never closed as idle (ping keep-alive): nothing to keep.
+      conn = this.ws?.connection(id);
+    } else {
+      const stream = remote.protocol === 'tls' ? this.tls : this.tcp;
+      conn = stream.connection(id);
+      if (conn !== undefined) stream.keepForDialog(id);
+    }
     if (conn === undefined) return undefined;
-    stream.keepForDialog(id);
     return `${id.toString(36)}.${this.flowMac(conn, tag)}`;
   }
 
@@ -209,7 +232,7 @@ export class TransportLayer implements MessageSender, FlowRouter {
     const m = FLOW_TOKEN.exec(token);
     if (m === null) return undefined;
     const id = parseInt(m[1] as string, 36);
-    const conn = this.tcp.connection(id) ?? this.tls.connection(id);
+    const conn = this.tcp.connection(id) ?? this.tls.connection(id) ?? this.ws?.connection(id);
     if (conn === undefined) return undefined;
     const expected = Buffer.from(this.flowMac(conn, tag));
     const given = Buffer.from(m[2] as string);
@@ -237,7 +260,15 @@ export class TransportLayer implements MessageSender, FlowRouter {
       );
       return;
     }
-    (target.protocol === 'tls' ? this.tls : this.tcp).send(target, data, onError);
+    if (target.protocol === 'tcp' || target.protocol === 'tls') {
+      (target.protocol === 'tls' ? this.tls : this.tcp).send(target, data, onError);
+    } else if (this.ws !== undefined) this.ws.send(target, data, onError);
+    else {
+      reportLater(
+        onError,
+        new TransportError(TransportErrorCode.NoSocket, `no ${target.protocol} listener`),
+      );
+    }
   }
 
   /**
@@ -263,7 +294,12 @@ export class TransportLayer implements MessageSender, FlowRouter {
     const udp = [this.udp4, this.udp6];
     this.udp4 = undefined;
     this.udp6 = undefined;
-    await Promise.all([this.tcp.close(), this.tls.close(), ...udp.map((s) => s?.close())]);
+    await Promise.all([
+      this.tcp.close(),
+      this.tls.close(),
+      this.ws?.close(),
+      ...udp.map((s) => s?.close()),
+    ]);
   }
 
   private received(data: Buffer, remote: RemoteInfo): void {
@@ -306,8 +342,18 @@ export class TransportLayer implements MessageSender, FlowRouter {
       local = socket.local;
     } else if (spec.protocol === 'tls') {
       local = await this.tls.listen(spec.address, spec.port, spec.tls);
-    } else {
+    } else if (spec.protocol === 'tcp') {
       local = await this.tcp.listen(spec.address, spec.port);
+    } else {
+      this.ws ??= new WsTransport({
+        maxMessageBytes: options.maxMessageBytes,
+        maxConnectionsPerSource: options.maxConnectionsPerSource,
+        keepaliveIntervalMs: options.wsKeepaliveIntervalMs,
+        nextId: () => this.nextConnectionId++,
+        onMessage: (data, remote) => this.received(data, remote),
+        onDropped: (reason, remote) => this.onDropped(reason, remote),
+      });
+      local = await this.ws.listen(spec.protocol, spec.address, spec.port, spec.tls);
     }
     this.bound.push({
       spec,

@@ -1,14 +1,23 @@
 /** Shared shapes of the transport contract (RFC 3261 section 18). */
 
-export type TransportProtocol = 'udp' | 'tcp' | 'tls';
+/** `ws` / `wss`: SIP over WebSocket (RFC 7118), plain or over TLS. */
+export type TransportProtocol = 'udp' | 'tcp' | 'tls' | 'ws' | 'wss';
 
-/** Where a message came from. For TCP the same object is passed for every message of one connection. */
+/** Protocols whose messages travel on connections (RFC 3261 section 18: reliable, no retransmissions). */
+export function isConnectionOriented(protocol: TransportProtocol): boolean {
+  return protocol !== 'udp';
+}
+
+/**
+ * Where a message came from. For TCP and WebSocket the same object is passed for every message of
+ * one connection.
+ */
 export interface RemoteInfo {
   protocol: TransportProtocol;
   address: string;
   port: number;
   family: 'IPv4' | 'IPv6';
-  /** TCP, TLS: the connection the message came on (pass it back in {@link SendTarget.connectionId}). */
+  /** TCP, TLS, WS, WSS: the connection the message came on (pass it back in {@link SendTarget.connectionId}). */
   connectionId?: number;
   /** The listening socket it arrived on (for TCP connections we opened: the TCP listener of that family). */
   local: { address: string; port: number };
@@ -19,7 +28,11 @@ export interface SendTarget {
   protocol: TransportProtocol;
   address: string;
   port: number;
-  /** TCP, TLS: reuse this connection while open (RFC 3261 section 18.2.2), else fall back to address:port. */
+  /**
+   * TCP, TLS, WS, WSS: reuse this connection while open (RFC 3261 section 18.2.2), else fall back
+   * to address:port (for WS/WSS: an open connection from there; the layer never connects to a
+   * browser).
+   */
   connectionId?: number;
   /**
    * TLS: the name the peer's certificate must carry (RFC 5922 section 7.2: the host of the URI
@@ -58,7 +71,10 @@ export interface ListenSpec {
   port: number;
   /** For Via sent-by / Record-Route instead of the bound address (NAT, load balancer, fleet name). */
   advertise?: { host: string; port?: number };
-  /** TLS listeners: certificate, key and client-certificate policy (RFC 3261 section 26.2.1). */
+  /**
+   * TLS and WSS listeners: certificate, key and client-certificate policy (RFC 3261 section
+   * 26.2.1); required there.
+   */
   tls?: TlsListenOptions;
 }
 

@@ -39,7 +39,7 @@ describe('resolveTarget (RFC 3263 without NAPTR/SRV)', () => {
     await assert.rejects(resolveTarget(parseUri('sips:bob@192.0.2.1;transport=tcp')), {
       code: TransportErrorCode.UnsupportedTransport,
     });
-    for (const transport of ['sctp', 'ws']) {
+    for (const transport of ['sctp']) {
       await assert.rejects(resolveTarget(parseUri(`sip:bob@192.0.2.1;transport=${transport}`)), {
         code: TransportErrorCode.UnsupportedTransport,
       });
@@ -63,6 +63,15 @@ describe('resolveTarget (RFC 3263 without NAPTR/SRV)', () => {
       port: 5061,
       serverName: 'localhost',
     });
+  });
+
+  it('maps transport=ws and wss to WebSocket targets (RFC 7118 section 5.2)', async () => {
+    assert.deepEqual(await resolveTarget(parseUri('sip:bob@192.0.2.1:40000;transport=WS')), {
+      protocol: 'ws',
+      address: '192.0.2.1',
+      port: 40000,
+    });
+    assert.equal((await resolveTarget(parseUri('sip:192.0.2.1;transport=wss'))).protocol, 'wss');
   });
 
   it('resolves names with dns.lookup and reports failures as RESOLVE', async () => {

@@ -39,28 +39,40 @@ const tlsListen = z
   })
   .strict();
 
+/** Listeners with a certificate: SIP over TLS, and SIP over WebSocket over TLS (RFC 7118). */
+const SECURE = new Set(['tls', 'wss']);
+
 const listenSpec = z
   .object({
-    protocol: z.enum(['udp', 'tcp', 'tls']),
+    /** `ws` / `wss`: SIP over WebSocket (RFC 7118) for browsers, on HTTP / HTTPS. */
+    protocol: z.enum(['udp', 'tcp', 'tls', 'ws', 'wss']),
     address: z.string().min(1),
     port,
-    /** Needed on `tls` listeners, refused on others. */
+    /** Needed on `tls` and `wss` listeners, refused on others. */
     tls: tlsListen.optional(),
   })
   .strict()
   .superRefine((spec, ctx) => {
-    if (spec.protocol === 'tls' && spec.tls === undefined) {
+    if (SECURE.has(spec.protocol) && spec.tls === undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['tls'],
-        message: 'a tls listener needs tls.certFile and tls.keyFile',
+        message: `a ${spec.protocol} listener needs tls.certFile and tls.keyFile`,
       });
     }
-    if (spec.protocol !== 'tls' && spec.tls !== undefined) {
+    if (!SECURE.has(spec.protocol) && spec.tls !== undefined) {
       ctx.addIssue({
         code: 'custom',
         path: ['tls'],
         message: `not for a ${spec.protocol} listener`,
+      });
+    }
+    // Browsers show no client certificate: a wss listener cannot ask for one.
+    if (spec.protocol === 'wss' && (spec.tls?.verifyClient ?? 'none') !== 'none') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'verifyClient'],
+        message: 'wss listeners do not check client certificates (browsers have none): use none',
       });
     }
   });
@@ -333,6 +345,12 @@ export const edgeConfigSchema = z
         /** @default 65535 */
         maxMessageBytes: z.number().int().min(1024).default(65_535),
         /**
+         * WS/WSS listeners: a WebSocket ping to every connection this often; one that has not
+         * answered the previous ping (nor sent anything) is closed (Kamailio websocket
+         * `keepalive_mechanism` ping). @default 30000
+         */
+        wsKeepaliveIntervalMs: z.number().int().min(1000).default(30_000),
+        /**
          * RFC 3261 §18.1.1 (Kamailio `udp_mtu`): a request bound for UDP that comes within 200
          * bytes of this path MTU goes over TCP to the same address and port instead (when the
          * edge listens on TCP). 1500 for Ethernet; 0 = off, as Kamailio's default. @default 0
@@ -367,6 +385,7 @@ export const edgeConfigSchema = z
         tcpMessageTimeoutMs: 10_000,
         maxConnectionsPerSource: 64,
         maxMessageBytes: 65_535,
+        wsKeepaliveIntervalMs: 30_000,
         udpMtu: 0,
         ...DEFAULT_PARSE_LIMITS,
       }),
@@ -624,7 +643,8 @@ export function invalidConfig(
 
 /**
  * Edge environment: the common variables, SIPFLEET_ADMIN_TOKEN and
- * SIPFLEET_LISTEN=`udp:127.0.0.1:5060,tcp:[::1]:5060`.
+ * SIPFLEET_LISTEN=`udp:127.0.0.1:5060,tcp:[::1]:5060,ws:127.0.0.1:8080` (tls and wss need a
+ * certificate: the config file).
  */
 export function applyEnv(
   raw: Record<string, unknown>,
@@ -639,7 +659,7 @@ export function applyEnv(
   }
   if (env.SIPFLEET_LISTEN) {
     out.listen = env.SIPFLEET_LISTEN.split(',').map((item) => {
-      const m = /^(udp|tcp):(\[[^\]]+\]|[^:]+):(\d+)$/.exec(item.trim());
+      const m = /^(udp|tcp|ws):(\[[^\]]+\]|[^:]+):(\d+)$/.exec(item.trim());
       if (!m?.[1] || !m[2] || !m[3]) {
         throw new ConfigError(
           `SIPFLEET_LISTEN: '${item}' is not protocol:address:port (e.g. udp:127.0.0.1:5060)`,

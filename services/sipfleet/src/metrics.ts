@@ -8,6 +8,8 @@ export interface TransportStats {
   counts: TransportCounts;
   tcpConnectionCount: number;
   tlsConnectionCount: number;
+  /** Open WebSocket connections (browsers) of `ws` or `wss` listeners. */
+  webSocketConnectionCount(protocol: 'ws' | 'wss'): number;
 }
 
 export interface DestinationGaugeRow {
@@ -272,6 +274,8 @@ export class EdgeMetrics implements ProxyObserver {
         if (stats === undefined) return;
         this.set({ transport: 'tcp' }, stats.tcpConnectionCount);
         this.set({ transport: 'tls' }, stats.tlsConnectionCount);
+        this.set({ transport: 'ws' }, stats.webSocketConnectionCount('ws'));
+        this.set({ transport: 'wss' }, stats.webSocketConnectionCount('wss'));
       },
     });
     new Counter({

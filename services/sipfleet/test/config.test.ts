@@ -192,3 +192,56 @@ test('handoff: off by default; on, it needs Redis and one secret, read from a fi
     },
   );
 });
+
+test('ws and wss listeners (RFC 7118): wss needs a certificate, browsers none; keep-alive default', () => {
+  const config = parseEdgeConfig({
+    listen: [
+      { protocol: 'ws', address: '127.0.0.1', port: 8080 },
+      { protocol: 'wss', address: '127.0.0.1', port: 8443, tls: { certFile: 'c', keyFile: 'k' } },
+    ],
+  });
+  assert.deepEqual(
+    config.listen.map((l) => l.protocol),
+    ['ws', 'wss'],
+  );
+  assert.equal(config.transport.wsKeepaliveIntervalMs, 30_000);
+  assert.throws(
+    () => parseEdgeConfig({ listen: [{ protocol: 'wss', address: '127.0.0.1', port: 8443 }] }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /listen\.0\.tls: a wss listener needs tls\.certFile and tls\.keyFile/.test(err.message),
+  );
+  assert.throws(
+    () =>
+      parseEdgeConfig({
+        listen: [
+          { protocol: 'ws', address: '127.0.0.1', port: 80, tls: { certFile: 'c', keyFile: 'k' } },
+        ],
+      }),
+    (err: unknown) =>
+      err instanceof ConfigError && /listen\.0\.tls: not for a ws listener/.test(err.message),
+  );
+  assert.throws(
+    () =>
+      parseEdgeConfig({
+        listen: [
+          {
+            protocol: 'wss',
+            address: '127.0.0.1',
+            port: 8443,
+            tls: { certFile: 'c', keyFile: 'k', verifyClient: 'require' },
+          },
+        ],
+      }),
+    (err: unknown) =>
+      err instanceof ConfigError && /listen\.0\.tls\.verifyClient: wss listeners/.test(err.message),
+  );
+  assert.throws(
+    () => parseEdgeConfig({ transport: { wsKeepaliveIntervalMs: 10 } }),
+    (err: unknown) =>
+      err instanceof ConfigError && /transport\.wsKeepaliveIntervalMs/.test(err.message),
+  );
+  assert.deepEqual(applyEnv({}, { SIPFLEET_LISTEN: 'ws:127.0.0.1:8080' }).listen, [
+    { protocol: 'ws', address: '127.0.0.1', port: 8080 },
+  ]);
+});

@@ -104,6 +104,7 @@ export class Edge {
         tcpMessageTimeoutMs: config.transport.tcpMessageTimeoutMs,
         maxConnectionsPerSource: config.transport.maxConnectionsPerSource,
         maxMessageBytes: config.transport.maxMessageBytes,
+        wsKeepaliveIntervalMs: config.transport.wsKeepaliveIntervalMs,
       });
       late.transport = transport;
       const sentBy: Partial<Record<TransportProtocol, { host: string; port: number }>> = {};
