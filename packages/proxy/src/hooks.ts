@@ -22,6 +22,13 @@ export interface RoutingContext {
   /** `$ru`: the Request-URI the next relay uses. */
   setRequestUri(uri: string): void;
   readonly requestUri: string;
+  /**
+   * `rewritehostport()` with the host and port of the SIP URI `uri` (e.g. a dispatcher
+   * destination): the Request-URI keeps its scheme, user, parameters and headers, and has no port
+   * when `uri` has none. What Kamailio's `ds_select_domain()` / `ds_next_domain()` do with the
+   * selected destination.
+   */
+  rewriteHostPort(uri: string): void;
   /** `$du`: send to this URI instead of the one routing would pick (outbound proxy, dispatcher target). */
   setDestination(uri: string | undefined): void;
   readonly destination: string | undefined;

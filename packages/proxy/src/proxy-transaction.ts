@@ -129,6 +129,20 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
     this.requestUri = uri;
   }
 
+  rewriteHostPort(uri: string): void {
+    const target = parseUri(uri);
+    const ruri = parseUri(this.requestUri);
+    if (ruri.scheme === 'tel' || target.scheme === 'tel') {
+      throw new Error(
+        `rewriteHostPort: ${ruri.scheme === 'tel' ? this.requestUri : uri} has no host`,
+      );
+    }
+    ruri.host = target.host;
+    if (target.port === undefined) delete ruri.port;
+    else ruri.port = target.port;
+    this.requestUri = ruri.toString();
+  }
+
   setDestination(uri: string | undefined): void {
     if (uri !== undefined) parseUri(uri);
     this.destination = uri;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { compileHashTemplate } from '@sipfleet/dispatcher';
+import { DS_ALG, compileHashTemplate, parseRouteRules } from '@sipfleet/dispatcher';
 import { normalizeAddressEntry } from '@sipfleet/secfilter';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -96,6 +96,37 @@ export const edgeConfigSchema = z
             markWindowMs: z.number().int().positive().default(10_000),
             /** Cap on the candidate list, 0 = none. @default 0 */
             limit: z.number().int().min(0).default(0),
+            /**
+             * Kamailio's `use_default`: the last destination of the set (in set order: lowest
+             * priority, first listed among equals) gets a call only when every other destination
+             * is down or has failed it, e.g. an announcement server. Not with algorithm 10.
+             * @default false
+             */
+            useDefault: z.boolean().default(false),
+            /**
+             * 'destination': the selected destination becomes the next hop (`ds_select_dst`,
+             * `$du`); 'domain': the Request-URI's host and port are rewritten to it instead
+             * (`ds_select_domain` / `ds_next_domain`), so the destination sees itself in the
+             * Request-URI. @default 'destination'
+             */
+            mode: z.enum(['destination', 'domain']).default('destination'),
+            /**
+             * More `set=algorithm` rules after `set`/`algorithm`, in Kamailio's `ds_select_routes`
+             * format (`2=0;3=4`): their candidates follow the first set's, so a call falls through
+             * to the next set when the first set's destinations are down or fail. Not with
+             * algorithm 10. @default none
+             */
+            routes: z
+              .string()
+              .superRefine((rules, ctx) => {
+                try {
+                  if (parseRouteRules(rules).some((r) => r.alg === DS_ALG.CALL_LOAD))
+                    ctx.addIssue({ code: 'custom', message: 'algorithm 10 cannot be in routes' });
+                } catch (err) {
+                  ctx.addIssue({ code: 'custom', message: (err as Error).message });
+                }
+              })
+              .optional(),
             /** Algorithm 7 hashes this header's value (`hash_pvar` `$hdr(Name)`). @default none */
             hashHeader: z.string().min(1).optional(),
             /**
@@ -139,6 +170,13 @@ export const edgeConfigSchema = z
           .refine((d) => d.hashHeader === undefined || d.hashTemplate === undefined, {
             message: 'set hashHeader or hashTemplate, not both (hashTemplate: $hdr(Name))',
           })
+          .refine(
+            (d) => d.algorithm !== DS_ALG.CALL_LOAD || (!d.useDefault && d.routes === undefined),
+            {
+              message:
+                'useDefault and routes do not apply to algorithm 10 (its call-load slot is taken in one set by least load)',
+            },
+          )
           .optional(),
       })
       .strict()

@@ -7,7 +7,9 @@ import {
   compileHashTemplate,
   formatSetParam,
   isActive,
+  parseRouteRules,
 } from '@sipfleet/dispatcher';
+import type { CallInput, Selection } from '@sipfleet/dispatcher';
 import type { DispatcherFleet, DispatcherView } from '@sipfleet/dispatcher';
 import { withinDialog } from '@sipfleet/proxy';
 import type { FailureContext, RequestContext, RoutingHooks } from '@sipfleet/proxy';
@@ -22,6 +24,8 @@ interface CallPlan {
   cursor: FailoverCursor;
   /** Every destination relayed to, also those a moved call-load slot chose outside the list. */
   tried: string[];
+  /** The set of the destination relayed to last (ds_select_routes mixes sets). */
+  triedSet: number;
   /** The INVITE holds a call-load slot (alg 10) that this edge still has to release or confirm. */
   slot: boolean;
   /** When the current branch was relayed (ms, for the lag check of a timeout). */
@@ -50,6 +54,11 @@ export interface LoopHealth {
  * server's fault), and the last active destination of the set is never marked from the call path
  * (the prober still can).
  *
+ * `useDefault` keeps the set's last destination as the final candidate (Kamailio `use_default`),
+ * `routes` appends the candidates of more sets (`ds_select_routes`), and `mode: 'domain'` rewrites
+ * the Request-URI's host and port instead of setting the next hop (`ds_select_domain`, and
+ * `ds_next_domain` on failover).
+ *
  * With algorithm 10 each INVITE holds a call-load slot (other methods take none and are spread
  * by Call-ID hash): reserved at selection, confirmed by the 2xx, released by whatever ends the
  * attempt (3xx–6xx, a local timeout, CANCEL, no destination left) or by the BYE on any edge.
@@ -74,6 +83,30 @@ export function dispatcherRoute(
     ...(opts.hashHeader !== undefined ? { hashHeader: opts.hashHeader } : {}),
     ...(hashTemplate !== undefined ? { hashTemplate } : {}),
     userOnly: opts.hashUserOnly,
+  };
+  // ds_select_routes: set/algorithm first, then the extra rules (validated with the config).
+  const rules = [
+    { set: opts.set, alg: opts.algorithm },
+    ...(opts.routes === undefined ? [] : parseRouteRules(opts.routes)),
+  ];
+  const selectOptions = {
+    ...(opts.limit > 0 ? { limit: opts.limit } : {}),
+    useDefault: opts.useDefault,
+  };
+  /** ds_select_dst / ds_select_routes with the input every rule's algorithm reads. */
+  const selectFor = (request: RequestContext['request'], alg: number, requestUri: string) => {
+    const inputOf = (a: number): CallInput =>
+      callInputFrom(request, a, { ...inputOptions, requestUri });
+    if (rules.length === 1) {
+      return view.selectDestinations(opts.set, alg, inputOf(alg), selectOptions);
+    }
+    const input = Object.assign({}, ...rules.map((r) => inputOf(r.alg))) as CallInput;
+    return view.selectRoutes(rules, input, selectOptions);
+  };
+  /** `$du` (ds_select_dst / ds_next_dst), or the R-URI's host:port (ds_select_domain / _next_domain). */
+  const target = (ctx: RequestContext | FailureContext, uri: string): void => {
+    if (opts.mode === 'domain') ctx.rewriteHostPort(uri);
+    else ctx.setDestination(uri);
   };
   // One warning per outage, not one per refused call; the metric counts each.
   let selectionFailures = 0;
@@ -112,7 +145,7 @@ export function dispatcherRoute(
         return 'lagged';
       if (!evidence.record(failed)) return 'below-threshold';
       const others = view.snapshot.sets
-        .get(opts.set)
+        .get(plan.triedSet)
         ?.destinations.filter((d) => isActive(d) && d.uri.toLowerCase() !== key && !marking(d.uri));
       if ((others?.length ?? 0) === 0) return 'last-active';
       return 'marked';
@@ -121,7 +154,7 @@ export function dispatcherRoute(
     if (result !== 'marked') return;
     inFlightMarks.set(key, Date.now());
     fleet
-      .setState(opts.set, failed, 'ip', { reason: `call ${ctx.callId}: ${ctx.bestStatus}` })
+      .setState(plan.triedSet, failed, 'ip', { reason: `call ${ctx.callId}: ${ctx.bestStatus}` })
       .then((t) => {
         if (!t.changed) inFlightMarks.delete(key);
       })
@@ -157,18 +190,12 @@ export function dispatcherRoute(
       // Only an INVITE starts a call that a 2xx/BYE will end, so only an INVITE takes a slot.
       const reserves = callLoad && req.method === 'INVITE';
       const alg = callLoad && !reserves ? DS_ALG.HASH_CALLID : opts.algorithm;
-      let selection;
+      let selection: Selection;
       try {
-        // Only what `alg` reads, from the request as the route left it: a rewritten R-URI is
-        // what alg 3 and $ru hash (Kamailio's $ru is the current one), the digest username is
-        // alg 5's input.
-        const input = callInputFrom(req, alg, { ...inputOptions, requestUri: ctx.requestUri });
-        selection = await view.selectDestinations(
-          opts.set,
-          alg,
-          input,
-          opts.limit > 0 ? { limit: opts.limit } : {},
-        );
+        // Only what the algorithms read, from the request as the route left it: a rewritten
+        // R-URI is what alg 3 and $ru hash (Kamailio's $ru is the current one), the digest
+        // username is alg 5's input.
+        selection = await selectFor(req, alg, ctx.requestUri);
       } catch (err) {
         if (selectionFailures++ === 0) {
           ctx.log.warn(
@@ -202,21 +229,26 @@ export function dispatcherRoute(
       }
       ctx.setTimers({ frTimerMs: opts.frTimerMs });
       if (selection.parallel) {
-        // Alg 12: fork to every candidate at once.
-        ctx.setDestination(first.destination.uri);
-        for (const c of selection.candidates.slice(1))
-          ctx.appendBranch(ctx.requestUri, c.destination.uri);
+        // Alg 12: fork to every candidate at once (in domain mode, each with its own R-URI).
+        for (const c of selection.candidates.slice(1)) {
+          if (opts.mode === 'domain') {
+            ctx.rewriteHostPort(c.destination.uri);
+            ctx.appendBranch(ctx.requestUri);
+          } else ctx.appendBranch(ctx.requestUri, c.destination.uri);
+        }
+        target(ctx, first.destination.uri);
         ctx.relay();
         return;
       }
       const plan: CallPlan = {
         cursor,
         tried: [first.destination.uri],
+        triedSet: first.destination.setid,
         slot: reserves,
         branchAt: Date.now(),
       };
       ctx.vars.set(PLAN, plan);
-      ctx.setDestination(first.destination.uri);
+      target(ctx, first.destination.uri);
       ctx.relay();
     },
 
@@ -252,11 +284,13 @@ export function dispatcherRoute(
         release(plan, ctx.callId);
         return;
       }
-      const failed = ctx.failedDestination;
+      // The destination itself, not ctx.failedDestination: in domain mode that is the R-URI.
+      const failed = plan.tried[plan.tried.length - 1] ?? ctx.failedDestination;
       if (ctx.checkStatus('500') || timedOutSilent)
         markOnEvidence(ctx, failed, timedOutSilent, plan);
       metrics.dispatcherFailovers.inc({ set });
       let next: string | undefined;
+      let nextSet = opts.set;
       if (plan.slot) {
         // ds_load_replace: the slot moves to the least-loaded destination not tried yet, which
         // may be outside the first candidate list (loads changed since): route to it all the same.
@@ -275,20 +309,22 @@ export function dispatcherRoute(
         if (next === undefined) release(plan, ctx.callId);
       } else {
         // ds_next_dst: the next candidate that is still active in the current snapshot.
-        const current = view.snapshot.sets.get(opts.set)?.destinations;
-        next = plan.cursor.next((d) => {
-          const now = current?.find((x) => x.uri === d.uri);
+        const candidate = plan.cursor.next((d) => {
+          const now = view.snapshot.sets.get(d.setid)?.destinations.find((x) => x.uri === d.uri);
           return now !== undefined && isActive(now);
-        })?.destination.uri;
+        })?.destination;
+        next = candidate?.uri;
+        if (candidate !== undefined) nextSet = candidate.setid;
       }
       if (next === undefined) {
         refuse(ctx, opts.noDestination.code, opts.noDestination.reason);
         return;
       }
       plan.tried.push(next);
+      plan.triedSet = nextSet;
       plan.branchAt = Date.now();
       ctx.log.info({ failed, next, status: ctx.bestStatus }, 'dispatcher failover');
-      ctx.setDestination(next);
+      target(ctx, next);
       ctx.setTimers({ frTimerMs: opts.frTimerMs });
       ctx.relay();
     },
