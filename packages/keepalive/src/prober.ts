@@ -322,13 +322,15 @@ export class Prober {
     );
     if (targets.length === 0) return;
     const results = await Promise.all(
-      targets.map((d) =>
-        this.opts.pinger.ping({
+      targets.map((d) => {
+        // ds_outbound_proxy for every ping, unless the destination names its own `obproxy`.
+        const proxy = d.attrs.obproxy ?? this.settings.outboundProxy;
+        return this.opts.pinger.ping({
           uri: d.uri,
           from: d.attrs.pingFrom ?? this.settings.from,
-          ...(d.attrs.obproxy !== undefined ? { obproxy: d.attrs.obproxy } : {}),
-        }),
-      ),
+          ...(proxy !== undefined ? { obproxy: proxy } : {}),
+        });
+      }),
     );
     await this.recordDispatcher(setid, results);
   }

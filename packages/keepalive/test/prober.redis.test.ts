@@ -15,7 +15,7 @@ import {
 } from '@sipfleet/dispatcher';
 import { EventBus, RedisConnection } from '@sipfleet/redis';
 import { startRedis, uniquePrefix, type RedisServer } from '@sipfleet/test-helpers/redis-server';
-import { UdpResponders } from '@sipfleet/test-helpers/udp-responders';
+import { type Responder, UdpResponders } from '@sipfleet/test-helpers/udp-responders';
 import {
   KeepaliveMonitor,
   KeepaliveStore,
@@ -257,6 +257,38 @@ describe('prober', () => {
     assert.equal(r.responders.get(1).pings.length, 0, 'no P flag: not pinged in mode 0');
     await p.probeNow(1, r.responders.get(1).uri);
     await waitFor('probe-now ping', () => r.responders.get(1).pings.length === 1);
+  });
+
+  test('ds_outbound_proxy: pings go to the proxy, Request-URI unchanged; an obproxy attribute wins', async (t) => {
+    // Responder 0 is the prober's outbound proxy, 1 a destination's own obproxy; the listed
+    // destinations (2, 3) stay silent, so only answers relayed by a proxy keep them up.
+    const r = await rig(t, 4, ([, own, a, b]) => `1 ${a} 0 0\n1 ${b} 0 0 obproxy=${own}`);
+    const [proxy, own, a, b] = r.responders.responders as [
+      Responder,
+      Responder,
+      Responder,
+      Responder,
+    ];
+    r.responders.setMode(2, 'silent');
+    r.responders.setMode(3, 'silent');
+    await r.prober({
+      settings: {
+        pingIntervalMs: INTERVAL,
+        timeoutMs: 500,
+        probingMode: 1,
+        shardSize: 2,
+        outboundProxy: proxy.uri,
+      },
+    });
+    await waitFor(
+      'three pings through each proxy',
+      () => proxy.pings.length >= 3 && own.pings.length >= 3,
+    );
+    assert.equal(proxy.lastRequestUri, a.uri);
+    assert.equal(own.lastRequestUri, b.uri);
+    assert.equal(a.pings.length + b.pings.length, 0, 'nothing sent to the destinations themselves');
+    assert.equal(await r.flags(1, a.uri), 'AP', 'up: the proxy answered');
+    assert.equal(await r.flags(1, b.uri), 'AP');
   });
 
   test('keepalive module: isAlive unknown -> up -> down from the monitor snapshot', async (t) => {

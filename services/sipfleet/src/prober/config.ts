@@ -62,6 +62,11 @@ export const proberConfigSchema = z
         pingMethod: z.string().min(1).optional(),
         /** ds_ping_from. @default sip:dispatcher@localhost */
         pingFrom: z.string().min(1).optional(),
+        /**
+         * Kamailio's dispatcher `outbound_proxy`: pings are sent to this SIP URI (a proxy) instead
+         * of the destination; a destination's `obproxy` attribute wins. @default none
+         */
+        outboundProxy: z.string().min(1).optional(),
         /** Ping timeout (tm fr_timer), ms, at most the interval. @default min(5000, interval) */
         timeoutMs: z.number().int().min(64).optional(),
         /** ds_latency_estimator_alpha, per mille: weight of each new round trip. @default 100 */
@@ -134,6 +139,7 @@ export function proberSettings(config: ProberConfig): ProberSettings {
     ...(d.pingReplyCodes !== undefined ? { replyCodes: d.pingReplyCodes } : {}),
     ...(d.pingMethod !== undefined ? { method: d.pingMethod } : {}),
     ...(d.pingFrom !== undefined ? { from: d.pingFrom } : {}),
+    ...(d.outboundProxy !== undefined ? { outboundProxy: d.outboundProxy } : {}),
     ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}),
     ...(d.latencyEstimatorAlpha !== undefined
       ? { latencyEstimatorAlpha: d.latencyEstimatorAlpha }
