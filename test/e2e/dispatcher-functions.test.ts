@@ -1,7 +1,8 @@
 // Issue 13, Kamailio dispatcher functions beyond ds_select_dst, against real edges, sipp UASes and
 // redis-server: use_default, ds_select_domain, ds_select_routes, the state RPCs
-// (set_duid_state, ds_mark_addr) through `sipfleet ctl`, and ds_count / ds_is_active /
-// ds_is_from_list (a destination listed by host name) from a routing module.
+// (set_duid_state, ds_mark_addr) through `sipfleet ctl`, ds_count / ds_is_active /
+// ds_is_from_list (a destination listed by host name) from a routing module, and the `socket`
+// attribute / ds_default_socket choosing the listener relayed requests leave from.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +19,7 @@ import type { CleanupOwner } from '@sipfleet/test-helpers/processes';
 import { startRedis, uniquePrefix, waitFor } from '@sipfleet/test-helpers/redis-server';
 import { sendRequest } from '@sipfleet/test-helpers/sip-probe';
 import { runSipp } from '@sipfleet/test-helpers/sipp';
+import { type Responder, UdpResponders } from '@sipfleet/test-helpers/udp-responders';
 
 const DS_QUERY_ROUTES = fileURLToPath(new URL('../helpers/ds-query-routes.mjs', import.meta.url));
 
@@ -192,5 +194,44 @@ describe('dispatcher functions', { concurrency: 1 }, () => {
       async () => (await ask()).setActive === 'false',
     );
     assert.equal((await ask()).down, '2');
+  });
+});
+
+describe('dispatcher send sockets', () => {
+  test('socket= and dispatcher.defaultSocket: requests leave from the named listener', async (t) => {
+    const redis = await startRedis();
+    t.after(() => redis.stop());
+    const responders = await UdpResponders.start(2);
+    t.after(() => responders.close());
+    const [named, plain] = responders.responders as [Responder, Responder];
+    const [socketPort, defaultPort] = [await freePort(), await freePort()];
+    const dir = mkdtempSync(join(tmpdir(), 'sipfleet-dss-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const listFile = join(dir, 'dispatcher.list');
+    writeFileSync(
+      listFile,
+      `1 ${named.uri} 0 0 socket=udp:127.0.0.1:${socketPort}\n1 ${plain.uri} 0 0\n`,
+    );
+    const edge = await startEdge(
+      t,
+      {
+        redis: { url: redis.url, prefix: uniquePrefix() },
+        dispatcher: { listFile, defaultSocket: `udp:127.0.0.1:${defaultPort}` },
+        routing: { dispatcher: { set: 1, algorithm: 4 } },
+      },
+      {},
+      {
+        extraListen: [
+          { protocol: 'udp', address: '127.0.0.1', port: socketPort },
+          { protocol: 'udp', address: '127.0.0.1', port: defaultPort },
+        ],
+      },
+    );
+    // Round-robin: one OPTIONS to each destination; each answers 200 to where it came from.
+    for (let i = 0; i < 2; i++) {
+      assert.match(await sendRequest(edge.port, 'OPTIONS', 'bob'), /^SIP\/2\.0 200 /);
+    }
+    assert.deepEqual(named.lastSource, { address: '127.0.0.1', port: socketPort });
+    assert.deepEqual(plain.lastSource, { address: '127.0.0.1', port: defaultPort });
   });
 });

@@ -31,6 +31,8 @@ export interface StartEdgeOptions {
    * @default true
    */
   ready?: boolean;
+  /** More listeners after the edge's UDP and TCP ones on `port`. @default none */
+  extraListen?: { protocol: 'udp' | 'tcp'; address: string; port: number }[];
 }
 
 /** Starts an edge listening on UDP and TCP at 127.0.0.1:<free port>; `config` is merged in. */
@@ -51,6 +53,7 @@ export async function startEdge(
       listen: [
         { protocol: 'udp', address: '127.0.0.1', port },
         { protocol: 'tcp', address: '127.0.0.1', port },
+        ...(options.extraListen ?? []),
       ],
       admin: { address: '127.0.0.1', port: adminPort },
       log: { level: 'warn' },

@@ -1,6 +1,6 @@
 import type { SipRequest, SipResponse } from '@sipfleet/sip';
 import type { ClientTransaction, ClientTransactionHandlers } from '@sipfleet/transaction';
-import type { RemoteInfo } from '@sipfleet/transport';
+import type { RemoteInfo, SocketSpec } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import type { Forwarder } from './forwarder.js';
 import type { BranchContext } from './hooks.js';
@@ -20,6 +20,8 @@ export interface BranchOwner {
   readonly timers: BranchTimers;
   /** `performance.now()` when the request arrived. */
   readonly receivedAt: number;
+  /** The listener branches leave from (force_send_socket), else the default one. */
+  readonly sendSocket: SocketSpec | undefined;
   /** A response to pass on (§16.7 steps 4–5): a provisional other than 100, a 2xx, or a non-2xx final. */
   branchResponse(branch: Branch, res: SipResponse): void;
   /** The branch ended without a response of its own (timeout, transport error, cancelled, not sent). */
@@ -109,7 +111,13 @@ export class Branch implements ClientTransactionHandlers {
           return;
         }
         try {
-          this.tx = this.forwarder.send(req, target, this, this.owner.receivedAt);
+          this.tx = this.forwarder.send(
+            req,
+            target,
+            this,
+            this.owner.receivedAt,
+            this.owner.sendSocket,
+          );
         } catch (err) {
           // No socket for the target's protocol, or the transaction layer refused: this branch
           // ends here, so the proxy transaction still gets its answer.

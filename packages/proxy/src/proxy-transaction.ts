@@ -1,7 +1,7 @@
 import { parseUri, SipParseError } from '@sipfleet/sip';
 import type { SipRequest, SipResponse, SipUri } from '@sipfleet/sip';
 import type { ServerTransaction } from '@sipfleet/transaction';
-import type { RemoteInfo } from '@sipfleet/transport';
+import type { RemoteInfo, SocketSpec } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import { Branch } from './branch.js';
 import type { BranchOwner } from './branch.js';
@@ -52,6 +52,7 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
   readonly branches: Branch[] = [];
   readonly receivedAt: number;
   requestUri: string;
+  sendSocket: SocketSpec | undefined;
   destination: string | undefined;
   timers: BranchTimers;
   /** Set by the upstream CANCEL (§16.10). */
@@ -141,6 +142,16 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
     if (target.port === undefined) delete ruri.port;
     else ruri.port = target.port;
     this.requestUri = ruri.toString();
+  }
+
+  setSendSocket(socket: string | undefined): void {
+    if (socket === undefined) {
+      this.sendSocket = undefined;
+      return;
+    }
+    const listener = this.init.forwarder.listener(socket);
+    if (listener === undefined) throw new Error(`setSendSocket: ${socket} is not a listener`);
+    this.sendSocket = listener;
   }
 
   setDestination(uri: string | undefined): void {

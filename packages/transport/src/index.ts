@@ -9,6 +9,7 @@ export type {
   TransportProtocol,
 } from './types.js';
 export { TransportError, TransportErrorCode } from './errors.js';
+export { parseSocketSpec, type SocketSpec } from './socket-spec.js';
 export { TransportLayer, type TransportOptions } from './transport-layer.js';
 export { StreamFramer, contentLength, type FramerEvents, type FramingError } from './framing.js';
 export { applyReceived, responseTarget, stripBrackets, DEFAULT_SIP_PORT } from './via-routing.js';

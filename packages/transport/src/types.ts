@@ -21,6 +21,11 @@ export interface SendTarget {
   port: number;
   /** TCP: reuse this connection while open (RFC 3261 section 18.2.2), else fall back to address:port. */
   connectionId?: number;
+  /**
+   * UDP: leave from the bound socket with this address and port (Kamailio `force_send_socket`).
+   * @default the layer's first UDP socket of the target's address family
+   */
+  local?: { address: string; port: number };
 }
 
 export interface ListenSpec {

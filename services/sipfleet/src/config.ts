@@ -6,6 +6,7 @@ import { normalizeAddressEntry } from '@sipfleet/secfilter';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_PARSE_LIMITS } from '@sipfleet/sip';
+import { parseSocketSpec } from '@sipfleet/transport';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -200,6 +201,17 @@ export const edgeConfigSchema = z
         registerSets: z.array(z.number().int().min(0)).default([]),
         /** Kamailio ds_hash_check_interval: how often counters are rebuilt from live slots (ms). @default 30000 */
         reconcileIntervalMs: z.number().int().min(0).default(30_000),
+        /**
+         * Kamailio `ds_default_socket`: the UDP listener (`udp:address:port`, one of `listen`)
+         * requests routed by the dispatcher route leave from, unless the destination's `socket`
+         * attribute names another. @default the first UDP listener
+         */
+        defaultSocket: z
+          .string()
+          .refine((text) => parseSocketSpec(text)?.protocol === 'udp', {
+            message: "must be a UDP socket 'udp:address:port' (e.g. udp:10.0.0.1:5060)",
+          })
+          .optional(),
       })
       .strict()
       .default({
@@ -563,8 +575,18 @@ export function applyEnv(
 /** Validates a raw config object; errors name every bad setting by its dotted path. */
 export function parseEdgeConfig(raw: unknown): EdgeConfig {
   const result = edgeConfigSchema.safeParse(raw ?? {});
-  if (result.success) return result.data;
-  throw invalidConfig(result.error.issues);
+  if (!result.success) throw invalidConfig(result.error.issues);
+  const socket = result.data.dispatcher.defaultSocket;
+  const spec = socket === undefined ? undefined : parseSocketSpec(socket);
+  if (
+    spec !== undefined &&
+    !result.data.listen.some(
+      (l) => l.protocol === spec.protocol && l.address === spec.address && l.port === spec.port,
+    )
+  ) {
+    throw new ConfigError(`dispatcher.defaultSocket: ${socket ?? ''} is not one of listen`);
+  }
+  return result.data;
 }
 
 /** Reads a YAML or JSON file (YAML is a superset), applies the environment and validates. */

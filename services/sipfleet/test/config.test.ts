@@ -170,3 +170,20 @@ test('routing.dispatcher: useDefault, mode and routes defaults, checked at start
     );
   }
 });
+
+test('dispatcher.defaultSocket must be a UDP socket of listen', () => {
+  const listen = [{ protocol: 'udp', address: '127.0.0.1', port: 5070 }];
+  const ok = parseEdgeConfig({ listen, dispatcher: { defaultSocket: 'udp:127.0.0.1:5070' } });
+  assert.equal(ok.dispatcher.defaultSocket, 'udp:127.0.0.1:5070');
+  for (const [defaultSocket, message] of [
+    ['udp:127.0.0.1:5071', /dispatcher\.defaultSocket: udp:127\.0\.0\.1:5071 is not one of listen/],
+    ['tcp:127.0.0.1:5070', /dispatcher\.defaultSocket: must be a UDP socket/],
+    ['127.0.0.1:5070', /dispatcher\.defaultSocket: must be a UDP socket/],
+  ] as const) {
+    assert.throws(
+      () => parseEdgeConfig({ listen, dispatcher: { defaultSocket } }),
+      (err: unknown) => err instanceof ConfigError && message.test(err.message),
+      defaultSocket,
+    );
+  }
+});

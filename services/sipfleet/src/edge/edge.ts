@@ -117,6 +117,7 @@ export class Edge {
           timers: { frTimerMs: config.timers.frTimerMs, frInvTimerMs: config.timers.frInvTimerMs },
           maxForwards: config.maxForwards,
           sentBy,
+          listeners: transport.sockets,
         },
         log,
         observer: metrics,

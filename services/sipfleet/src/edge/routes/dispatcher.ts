@@ -9,7 +9,7 @@ import {
   isActive,
   parseRouteRules,
 } from '@sipfleet/dispatcher';
-import type { CallInput, Selection } from '@sipfleet/dispatcher';
+import type { CallInput, Destination, Selection } from '@sipfleet/dispatcher';
 import type { DispatcherFleet, DispatcherView } from '@sipfleet/dispatcher';
 import { withinDialog } from '@sipfleet/proxy';
 import type { FailureContext, RequestContext, RoutingHooks } from '@sipfleet/proxy';
@@ -70,6 +70,8 @@ export function dispatcherRoute(
   fleet: DispatcherFleet,
   metrics: EdgeMetrics,
   health?: LoopHealth,
+  /** ds_default_socket (`dispatcher.defaultSocket`): validated against `listen` at start-up. */
+  defaultSocket?: string,
 ): RoutingHooks {
   const callLoad = opts.algorithm === DS_ALG.CALL_LOAD;
   const set = String(opts.set);
@@ -103,10 +105,29 @@ export function dispatcherRoute(
     const input = Object.assign({}, ...rules.map((r) => inputOf(r.alg))) as CallInput;
     return view.selectRoutes(rules, input, selectOptions);
   };
-  /** `$du` (ds_select_dst / ds_next_dst), or the R-URI's host:port (ds_select_domain / _next_domain). */
-  const target = (ctx: RequestContext | FailureContext, uri: string): void => {
-    if (opts.mode === 'domain') ctx.rewriteHostPort(uri);
-    else ctx.setDestination(uri);
+  // A `socket` attribute naming no listener of this edge: said once per value, then ignored.
+  const unknownSockets = new Set<string>();
+  /**
+   * `$du` (ds_select_dst / ds_next_dst), or the R-URI's host:port (ds_select_domain /
+   * _next_domain); and the socket to leave from: the destination's `socket` attribute, else
+   * ds_default_socket (Kamailio sets $fs from the attribute the same way).
+   */
+  const target = (ctx: RequestContext | FailureContext, dst: Destination): void => {
+    if (opts.mode === 'domain') ctx.rewriteHostPort(dst.uri);
+    else ctx.setDestination(dst.uri);
+    const socket = dst.attrs.socket ?? defaultSocket;
+    try {
+      ctx.setSendSocket(socket);
+    } catch {
+      if (socket !== undefined && !unknownSockets.has(socket)) {
+        unknownSockets.add(socket);
+        ctx.log.warn(
+          { destination: dst.uri, socket },
+          'dispatcher socket attribute names no listener of this edge; using the default socket',
+        );
+      }
+      ctx.setSendSocket(defaultSocket);
+    }
   };
   // One warning per outage, not one per refused call; the metric counts each.
   let selectionFailures = 0;
@@ -236,7 +257,8 @@ export function dispatcherRoute(
             ctx.appendBranch(ctx.requestUri);
           } else ctx.appendBranch(ctx.requestUri, c.destination.uri);
         }
-        target(ctx, first.destination.uri);
+        // One send socket per transaction: the first destination's serves every branch.
+        target(ctx, first.destination);
         ctx.relay();
         return;
       }
@@ -248,7 +270,7 @@ export function dispatcherRoute(
         branchAt: Date.now(),
       };
       ctx.vars.set(PLAN, plan);
-      target(ctx, first.destination.uri);
+      target(ctx, first.destination);
       ctx.relay();
     },
 
@@ -289,8 +311,7 @@ export function dispatcherRoute(
       if (ctx.checkStatus('500') || timedOutSilent)
         markOnEvidence(ctx, failed, timedOutSilent, plan);
       metrics.dispatcherFailovers.inc({ set });
-      let next: string | undefined;
-      let nextSet = opts.set;
+      let next: Destination | undefined;
       if (plan.slot) {
         // ds_load_replace: the slot moves to the least-loaded destination not tried yet, which
         // may be outside the first candidate list (loads changed since): route to it all the same.
@@ -303,27 +324,25 @@ export function dispatcherRoute(
             ? undefined
             : view.snapshot.sets
                 .get(opts.set)
-                ?.destinations.find((d) => d.uri.toLowerCase() === uri)?.uri;
+                ?.destinations.find((d) => d.uri.toLowerCase() === uri);
         // No slot was moved (refused, Redis away) or it went to a destination this snapshot does
         // not know yet: nothing to route to, so whatever the Call-ID still holds goes.
         if (next === undefined) release(plan, ctx.callId);
       } else {
         // ds_next_dst: the next candidate that is still active in the current snapshot.
-        const candidate = plan.cursor.next((d) => {
+        next = plan.cursor.next((d) => {
           const now = view.snapshot.sets.get(d.setid)?.destinations.find((x) => x.uri === d.uri);
           return now !== undefined && isActive(now);
         })?.destination;
-        next = candidate?.uri;
-        if (candidate !== undefined) nextSet = candidate.setid;
       }
       if (next === undefined) {
         refuse(ctx, opts.noDestination.code, opts.noDestination.reason);
         return;
       }
-      plan.tried.push(next);
-      plan.triedSet = nextSet;
+      plan.tried.push(next.uri);
+      plan.triedSet = next.setid;
       plan.branchAt = Date.now();
-      ctx.log.info({ failed, next, status: ctx.bestStatus }, 'dispatcher failover');
+      ctx.log.info({ failed, next: next.uri, status: ctx.bestStatus }, 'dispatcher failover');
       target(ctx, next);
       ctx.setTimers({ frTimerMs: opts.frTimerMs });
       ctx.relay();
