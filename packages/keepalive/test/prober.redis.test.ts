@@ -14,6 +14,7 @@ import {
   type DispatcherBusEvents,
 } from '@sipfleet/dispatcher';
 import { EventBus, RedisConnection } from '@sipfleet/redis';
+import { freePort } from '@sipfleet/test-helpers/ports';
 import { startRedis, uniquePrefix, type RedisServer } from '@sipfleet/test-helpers/redis-server';
 import { type Responder, UdpResponders } from '@sipfleet/test-helpers/udp-responders';
 import {
@@ -24,6 +25,7 @@ import {
   readLatency,
   registrationSeen,
   setPingActive,
+  type PingerOptions,
   type ProberOptions,
 } from '../src/index.js';
 
@@ -51,7 +53,7 @@ describe('prober', () => {
     fleet: DispatcherFleet;
     responders: UdpResponders;
     flags(setid: number, uri: string): Promise<string>;
-    prober(extra?: Partial<ProberOptions>): Promise<Prober>;
+    prober(extra?: Partial<ProberOptions>, pinger?: PingerOptions): Promise<Prober>;
   }
 
   async function rig(
@@ -82,8 +84,13 @@ describe('prober', () => {
         const d = sets.find((s) => s.setid === setid)?.destinations.find((x) => x.uri === uri);
         return d?.flagsText ?? 'missing';
       },
-      async prober(extra = {}) {
-        const pinger = await Pinger.start({ address: '127.0.0.1', timeoutMs: 500, tcp: false });
+      async prober(extra = {}, pingerOptions = {}) {
+        const pinger = await Pinger.start({
+          address: '127.0.0.1',
+          timeoutMs: 500,
+          tcp: false,
+          ...pingerOptions,
+        });
         pingers.push(pinger);
         const prober = await Prober.start({
           conn,
@@ -289,6 +296,24 @@ describe('prober', () => {
     assert.equal(a.pings.length + b.pings.length, 0, 'nothing sent to the destinations themselves');
     assert.equal(await r.flags(1, a.uri), 'AP', 'up: the proxy answered');
     assert.equal(await r.flags(1, b.uri), 'AP');
+  });
+
+  test('ping_socket and socket attributes: pings leave from that socket of the prober', async (t) => {
+    const [main, extra] = [await freePort(), await freePort()];
+    const sock = (port: number) => `udp:127.0.0.1:${port}`;
+    const r = await rig(
+      t,
+      3,
+      ([x, y, z]) =>
+        `1 ${x} 0 0 socket=${sock(main)}\n` +
+        `1 ${y} 0 0 socket=${sock(main)};ping_socket=${sock(extra)}\n1 ${z} 0 0`,
+    );
+    await r.prober({}, { sockets: [sock(main), sock(extra)] });
+    const [x, y, z] = r.responders.responders as [Responder, Responder, Responder];
+    await waitFor('a ping to each', () => [x, y, z].every((d) => d.lastSource !== undefined));
+    assert.equal(x.lastSource?.port, main, 'socket=');
+    assert.equal(y.lastSource?.port, extra, 'ping_socket wins over socket');
+    assert.ok(![main, extra].includes(z.lastSource?.port ?? main), 'no attribute: the default');
   });
 
   test('keepalive module: isAlive unknown -> up -> down from the monitor snapshot', async (t) => {

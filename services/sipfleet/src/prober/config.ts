@@ -2,6 +2,7 @@
 // by its dotted path. Parameter names follow Kamailio's dispatcher (ds_*) and keepalive modparams.
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { parseSocketSpec } from '@sipfleet/transport';
 import {
   resolveProberSettings,
   SipfleetKeepaliveError,
@@ -34,9 +35,21 @@ export const proberConfigSchema = z
         advertise: z.string().min(1).optional(),
         /** @default true */
         tcp: z.boolean().default(true),
+        /**
+         * More UDP sockets (`udp:address:port`) the prober listens on, so that pings to a
+         * destination whose `ping_socket` or `socket` attribute names one leave from it.
+         * @default []
+         */
+        sockets: z
+          .array(
+            z.string().refine((text) => parseSocketSpec(text)?.protocol === 'udp', {
+              message: "must be a UDP socket 'udp:address:port'",
+            }),
+          )
+          .default([]),
       })
       .strict()
-      .default({ address: '0.0.0.0', port: 0, tcp: true }),
+      .default({ address: '0.0.0.0', port: 0, tcp: true, sockets: [] }),
     admin: z
       .object({
         /** @default 127.0.0.1 */

@@ -53,6 +53,7 @@ export class ProberService {
         address: config.sip.address,
         port: config.sip.port,
         tcp: config.sip.tcp,
+        sockets: config.sip.sockets,
         ...(config.sip.advertise !== undefined
           ? { advertise: { host: config.sip.advertise } }
           : {}),
