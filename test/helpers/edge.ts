@@ -31,6 +31,8 @@ export interface StartEdgeOptions {
    * @default true
    */
   ready?: boolean;
+  /** Node.js options before the CLI (`--cpu-prof` is refused in NODE_OPTIONS). @default [] */
+  nodeArgs?: string[];
   /** More listeners after the edge's UDP and TCP ones on `port`. @default none */
   extraListen?: { protocol: 'udp' | 'tcp'; address: string; port: number }[];
 }
@@ -60,10 +62,14 @@ export async function startEdge(
       ...config,
     }),
   );
-  const proc = spawnTracked(process.execPath, [SIPFLEET_BIN, 'edge', '--config', file], {
-    env: { ...process.env, ...env },
-    name: `edge:${port}`,
-  });
+  const proc = spawnTracked(
+    process.execPath,
+    [...(options.nodeArgs ?? []), SIPFLEET_BIN, 'edge', '--config', file],
+    {
+      env: { ...process.env, ...env },
+      name: `edge:${port}`,
+    },
+  );
   const stop = async (): Promise<void> => {
     await proc.stop({ signal: 'SIGKILL' });
     rmSync(dir, { recursive: true, force: true });

@@ -8,7 +8,7 @@ import { InMemoryNetwork } from '@sipfleet/transport';
 import type { InMemoryEndpoint, RemoteInfo } from '@sipfleet/transport';
 import { pino } from 'pino';
 import { ProxyCore } from '../src/index.js';
-import type { ProxyObserver, ProxyOptions, RoutingHooks } from '../src/index.js';
+import type { ProxyObserver, ProxyOptions, RoutingHooks, UnmatchedMessages } from '../src/index.js';
 
 export const PROXY = { address: '10.0.0.2', port: 5060 };
 export const UAC = { address: '10.0.0.1', port: 5060 };
@@ -171,7 +171,11 @@ export class World {
   /** What the proxy reported through its observer, by method name. */
   readonly observed = new Map<string, unknown[][]>();
 
-  constructor(hooks: RoutingHooks, options: Partial<ProxyOptions> = {}) {
+  constructor(
+    hooks: RoutingHooks,
+    options: Partial<ProxyOptions> = {},
+    unmatched?: UnmatchedMessages,
+  ) {
     this.proxyEndpoint = this.net.endpoint(PROXY.address, PROXY.port);
     const record =
       (name: string) =>
@@ -194,6 +198,7 @@ export class World {
       log: pino({ level: 'silent' }),
       clock: this.clock,
       observer,
+      ...(unmatched === undefined ? {} : { unmatched }),
     });
     this.proxyEndpoint.onMessage = (data, remote) => {
       const msg = parseMessage(data);

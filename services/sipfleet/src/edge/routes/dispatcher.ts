@@ -15,6 +15,7 @@ import { withinDialog } from '@sipfleet/proxy';
 import type { FailureContext, RequestContext, RoutingHooks } from '@sipfleet/proxy';
 import type { EdgeConfig } from '../../config.js';
 import type { EdgeMetrics } from '../../metrics.js';
+import { type PathState, relayTo } from './registered-path.js';
 
 type DispatcherRouting = NonNullable<EdgeConfig['routing']['dispatcher']>;
 
@@ -30,6 +31,9 @@ interface CallPlan {
   slot: boolean;
   /** When the current branch was relayed (ms, for the lag check of a timeout). */
   branchAt: number;
+  /** The destination of the current branch (its `$du` is a Path hop when it registered via one). */
+  current: string;
+  path: PathState;
 }
 
 const PLAN = 'dispatcher.plan';
@@ -108,12 +112,17 @@ export function dispatcherRoute(
   // A `socket` attribute naming no listener of this edge: said once per value, then ignored.
   const unknownSockets = new Set<string>();
   /**
-   * `$du` (ds_select_dst / ds_next_dst), or the R-URI's host:port (ds_select_domain /
-   * _next_domain); and the socket to leave from: the destination's `socket` attribute, else
+   * `$du` (ds_select_dst / ds_next_dst; through its Path when the destination registered via
+   * proxies), or the R-URI's host:port (ds_select_domain / _next_domain); and the socket to leave from: the destination's `socket` attribute, else
    * ds_default_socket (Kamailio sets $fs from the attribute the same way).
    */
-  const target = (ctx: RequestContext | FailureContext, dst: Destination): void => {
+  const target = (
+    ctx: RequestContext | FailureContext,
+    dst: Destination,
+    path?: PathState,
+  ): void => {
     if (opts.mode === 'domain') ctx.rewriteHostPort(dst.uri);
+    else if (path !== undefined) relayTo(ctx, dst, path);
     else ctx.setDestination(dst.uri);
     const socket = dst.attrs.socket ?? defaultSocket;
     try {
@@ -268,9 +277,11 @@ export function dispatcherRoute(
         triedSet: first.destination.setid,
         slot: reserves,
         branchAt: Date.now(),
+        current: first.destination.uri,
+        path: { requestUri: ctx.requestUri, routes: false },
       };
       ctx.vars.set(PLAN, plan);
-      target(ctx, first.destination);
+      target(ctx, first.destination, plan.path);
       ctx.relay();
     },
 
@@ -306,8 +317,7 @@ export function dispatcherRoute(
         release(plan, ctx.callId);
         return;
       }
-      // The destination itself, not ctx.failedDestination: in domain mode that is the R-URI.
-      const failed = plan.tried[plan.tried.length - 1] ?? ctx.failedDestination;
+      const failed = plan.current;
       if (ctx.checkStatus('500') || timedOutSilent)
         markOnEvidence(ctx, failed, timedOutSilent, plan);
       metrics.dispatcherFailovers.inc({ set });
@@ -342,8 +352,9 @@ export function dispatcherRoute(
       plan.tried.push(next.uri);
       plan.triedSet = next.setid;
       plan.branchAt = Date.now();
+      plan.current = next.uri;
       ctx.log.info({ failed, next: next.uri, status: ctx.bestStatus }, 'dispatcher failover');
-      target(ctx, next);
+      target(ctx, next, plan.path);
       ctx.setTimers({ frTimerMs: opts.frTimerMs });
       ctx.relay();
     },
