@@ -8,7 +8,7 @@ import { createResponse, newBranch, newTag, parseUri, SipRequest } from '@sipfle
 import type { SipUri } from '@sipfleet/sip';
 import { SipEndpoint, TransactionLayer } from '@sipfleet/transaction';
 import type { ServerTransaction, TransactionUser } from '@sipfleet/transaction';
-import { createResolver, TransportLayer } from '@sipfleet/transport';
+import { createResolver, parseSocketSpec, TransportLayer } from '@sipfleet/transport';
 import type {
   RemoteInfo,
   Resolver,
@@ -47,6 +47,11 @@ export interface PingerOptions {
   resolver?: Resolver;
   /** @default 'sipfleet-prober' */
   userAgent?: string;
+  /**
+   * More UDP sockets (`udp:address:port`, Kamailio's notation) that pings naming them leave from
+   * (a destination's `ping_socket` / `socket` attribute). @default none
+   */
+  sockets?: readonly string[];
 }
 
 export type PingOutcome = 'reply' | 'timeout' | 'transport-error' | 'bad-uri';
@@ -58,6 +63,11 @@ export interface PingRequest {
   readonly from: string;
   /** Outbound proxy (the `obproxy` attribute): send there, Request-URI unchanged. */
   readonly obproxy?: string;
+  /**
+   * The UDP socket to leave from (`udp:address:port`), when the pinger has it
+   * (`PingerOptions.sockets`); otherwise, and over TCP, the default socket.
+   */
+  readonly socket?: string;
 }
 
 export interface PingResult {
@@ -138,6 +148,16 @@ export class Pinger {
         ? []
         : [{ protocol: 'tcp' as const, address, port, ...(advertise ? { advertise } : {}) }]),
     ];
+    for (const text of opts.sockets ?? []) {
+      const socket = parseSocketSpec(text);
+      if (socket?.protocol !== 'udp') {
+        throw new SipfleetKeepaliveError(
+          'SIPFLEET_ERR_KEEPALIVE_SETTINGS',
+          `pinger socket ${JSON.stringify(text)} is not 'udp:address:port'`,
+        );
+      }
+      specs.push({ protocol: 'udp', address: socket.address, port: socket.port });
+    }
     const transport = await TransportLayer.listen(specs, {
       tcpIdleTimeoutMs: 120_000,
       ...(opts.tls === undefined ? {} : { tlsClient: opts.tls }),
@@ -172,7 +192,9 @@ export class Pinger {
     try {
       const dest = parsePingUri(req.uri);
       target = await this.#resolver(req.obproxy ? parsePingUri(req.obproxy) : dest);
-      request = this.#build(req, target.protocol);
+      const from = target.protocol === 'udp' ? this.#socket(req.socket) : undefined;
+      if (from !== undefined) target = { ...target, local: from };
+      request = this.#build(req, target.protocol, from?.sentBy);
     } catch (err) {
       return { uri: req.uri, outcome: 'bad-uri', error: errorText(err) };
     }
@@ -211,9 +233,22 @@ export class Pinger {
     });
   }
 
-  #build(req: PingRequest, protocol: TransportProtocol): SipRequest {
+  /** The bound UDP socket `spec` names (with its sent-by), or undefined. */
+  #socket(spec: string | undefined) {
+    const wanted = spec === undefined ? undefined : parseSocketSpec(spec);
+    if (wanted?.protocol !== 'udp') return undefined;
+    return this.transport.sockets.find(
+      (s) => s.protocol === 'udp' && s.address === wanted.address && s.port === wanted.port,
+    );
+  }
+
+  #build(
+    req: PingRequest,
+    protocol: TransportProtocol,
+    from?: { host: string; port: number },
+  ): SipRequest {
     // TLS pings leave from the TCP listener (see PingerOptions.tls): its address is our sent-by.
-    const sentBy = this.transport.sentBy(protocol === 'tls' ? 'tcp' : protocol);
+    const sentBy = from ?? this.transport.sentBy(protocol === 'tls' ? 'tcp' : protocol);
     const host = sentBy.port === undefined ? sentBy.host : `${sentBy.host}:${sentBy.port}`;
     const r = new SipRequest(this.#method, req.uri);
     r.appendHeader('Via', `SIP/2.0/${protocol.toUpperCase()} ${host};branch=${newBranch()};rport`);

@@ -1,6 +1,6 @@
 import type { SipRequest, SipResponse } from '@sipfleet/sip';
 import type { ClientTransaction, ClientTransactionHandlers } from '@sipfleet/transaction';
-import type { RemoteInfo, SendTarget } from '@sipfleet/transport';
+import type { RemoteInfo, SendTarget, SocketSpec } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import type { Forwarder } from './forwarder.js';
 import type { BranchContext } from './hooks.js';
@@ -34,6 +34,8 @@ export interface BranchOwner {
   readonly receivedAt: number;
   /** The connection an in-dialog request goes back over (a flow token in our Route), if any. */
   readonly flow: SendTarget | undefined;
+  /** The listener branches leave from (force_send_socket), else the default one. */
+  readonly sendSocket: SocketSpec | undefined;
   /** A response to pass on (§16.7 steps 4–5): a provisional other than 100, a 2xx, or a non-2xx final. */
   branchResponse(branch: Branch, res: SipResponse): void;
   /** The branch ended without a response of its own (timeout, transport error, cancelled, not sent). */
@@ -144,7 +146,13 @@ export class Branch implements ClientTransactionHandlers {
           if (this.recordRoute !== undefined) {
             this.forwarder.recordRouteOutbound(req, this.owner.source, target, this.recordRoute);
           }
-          this.tx = this.forwarder.send(req, target, this, this.owner.receivedAt);
+          this.tx = this.forwarder.send(
+            req,
+            target,
+            this,
+            this.owner.receivedAt,
+            this.owner.sendSocket,
+          );
         } catch (err) {
           // No socket for the target's protocol, or the transaction layer refused: this branch
           // ends here, so the proxy transaction still gets its answer.

@@ -7,7 +7,13 @@ import type {
   TransactionLayer,
 } from '@sipfleet/transaction';
 import { resolveTarget } from '@sipfleet/transport';
-import type { FlowRouter, RemoteInfo, SendTarget, TransportProtocol } from '@sipfleet/transport';
+import type {
+  FlowRouter,
+  RemoteInfo,
+  SendTarget,
+  SocketSpec,
+  TransportProtocol,
+} from '@sipfleet/transport';
 import type { BranchContext } from './hooks.js';
 import type { HookRunner } from './hook-runner.js';
 import { loopHash, ownBranch } from './loop-detection.js';
@@ -144,23 +150,38 @@ export class Forwarder {
     }
   }
 
-  /** §16.6 step 8: our Via on top, with a branch that carries the loop hash. */
-  addVia(req: SipRequest, protocol: TransportProtocol, branch?: string): void {
-    req.prependHeader('Via', this.own.viaPrefix(protocol) + (branch ?? ownBranch(loopHash(req))));
+  /**
+   * §16.6 step 8: our Via on top, with a branch that carries the loop hash; its sent-by is the
+   * socket the request leaves from (`from`, force_send_socket) or the protocol's default one.
+   */
+  addVia(req: SipRequest, protocol: TransportProtocol, branch?: string, from?: SocketSpec): void {
+    req.prependHeader(
+      'Via',
+      this.own.viaPrefix(protocol, from) + (branch ?? ownBranch(loopHash(req))),
+    );
+  }
+
+  /** force_send_socket: the listener `spec` names (`udp:10.0.0.1:5070`), else undefined. */
+  listener(spec: string): SocketSpec | undefined {
+    return this.own.listener(spec);
   }
 
   /**
    * §16.6 steps 8–10: our Via, then a client transaction to `target`.
    * @param receivedAt `performance.now()` when the request arrived, for the relay latency metric
+   * @param from the UDP listener to leave from (force_send_socket); ignored for another protocol
    */
   send(
     req: SipRequest,
     target: SendTarget,
     handlers: ClientTransactionHandlers,
     receivedAt: number,
+    from?: SocketSpec,
   ): ClientTransaction {
-    this.addVia(req, target.protocol);
+    const forced = from !== undefined && from.protocol === 'udp' && target.protocol === 'udp';
+    this.addVia(req, target.protocol, undefined, forced ? from : undefined);
     this.observer.relayLatency((performance.now() - receivedAt) / 1000);
-    return this.transactions.sendRequest(req, target, handlers);
+    const out = forced ? { ...target, local: { address: from.address, port: from.port } } : target;
+    return this.transactions.sendRequest(req, out, handlers);
   }
 }

@@ -33,6 +33,20 @@ export interface ProxyOptions {
   udpMtu?: number;
   /** Via sent-by per listening protocol (the transport layer knows them). */
   sentBy: Partial<Record<TransportProtocol, { host: string; port: number }>>;
+  /**
+   * Every listening socket with its Via sent-by (the transport layer's `sockets`): what
+   * `setSendSocket` (Kamailio `force_send_socket`) may name, and more Vias to recognise as ours.
+   * @default none (requests leave from the default socket of their protocol)
+   */
+  listeners?: readonly Listener[];
+}
+
+/** One listening socket of the proxy. */
+export interface Listener {
+  protocol: TransportProtocol;
+  address: string;
+  port: number;
+  sentBy: { host: string; port: number };
 }
 
 export const DEFAULT_TIMERS: BranchTimers = { frTimerMs: 30_000, frInvTimerMs: 120_000 };

@@ -1,7 +1,7 @@
 import type { Via } from '@sipfleet/sip';
-import type { TransportProtocol } from '@sipfleet/transport';
+import { parseSocketSpec, type SocketSpec, type TransportProtocol } from '@sipfleet/transport';
 import { Myself } from './myself.js';
-import type { ProxyOptions } from './options.js';
+import type { Listener, ProxyOptions } from './options.js';
 
 /**
  * The proxy's own names (Kamailio's listening sockets, `advertised_address` and `alias`): what goes
@@ -14,8 +14,10 @@ export class OwnAddresses {
   private readonly viaPrefixes: Partial<Record<TransportProtocol, string>> = {};
   /** `host:port;lr[;transport=x]` of our Record-Route URI per protocol, after `sip:` and a user part. */
   private readonly recordRoutes: Partial<Record<TransportProtocol, string>> = {};
+  /** `proto:address:port` of each listener -> its Via prefix (force_send_socket). */
+  private readonly listenerVias = new Map<string, string>();
 
-  constructor(options: Pick<ProxyOptions, 'advertised' | 'aliases' | 'sentBy'>) {
+  constructor(options: Pick<ProxyOptions, 'advertised' | 'aliases' | 'sentBy' | 'listeners'>) {
     for (const alias of options.aliases ?? []) this.myself.addAlias(alias);
     for (const protocol of ['udp', 'tcp', 'tls', 'ws', 'wss'] as const) {
       const sentBy = options.sentBy[protocol];
@@ -33,6 +35,24 @@ export class OwnAddresses {
       this.recordRoutes[protocol] =
         `${rrHost}:${rrPort};lr${protocol === 'udp' ? '' : `;transport=${protocol}`}`;
     }
+    for (const l of options.listeners ?? []) {
+      const host = hostForUri(l.sentBy.host);
+      this.myself.add(host, l.sentBy.port);
+      this.sentBy.add(`${host.toLowerCase()}:${l.sentBy.port}`);
+      this.listenerVias.set(
+        socketKey(l),
+        `SIP/2.0/${l.protocol.toUpperCase()} ${host}:${l.sentBy.port};branch=`,
+      );
+    }
+  }
+
+  /**
+   * force_send_socket: the listener `spec` (`udp:10.0.0.1:5070`) names, or undefined when it is
+   * not one of ours (or not a socket spec).
+   */
+  listener(spec: string): SocketSpec | undefined {
+    const parsed = parseSocketSpec(spec);
+    return parsed !== undefined && this.listenerVias.has(socketKey(parsed)) ? parsed : undefined;
   }
 
   /** A Via this proxy put there (its sent-by is one of our listening sockets). */
@@ -40,9 +60,15 @@ export class OwnAddresses {
     return this.sentBy.has(`${via.host.toLowerCase()}:${via.port ?? 5060}`);
   }
 
-  /** `SIP/2.0/UDP host:port;branch=` for the protocol the request leaves on. */
-  viaPrefix(protocol: TransportProtocol): string {
-    const prefix = this.viaPrefixes[protocol] ?? this.viaPrefixes.udp;
+  /**
+   * `SIP/2.0/UDP host:port;branch=` for the protocol the request leaves on, or for the listener
+   * it leaves from (force_send_socket).
+   */
+  viaPrefix(protocol: TransportProtocol, from?: SocketSpec): string {
+    const prefix =
+      (from === undefined ? undefined : this.listenerVias.get(socketKey(from))) ??
+      this.viaPrefixes[protocol] ??
+      this.viaPrefixes.udp;
     if (prefix === undefined) throw new Error(`no listening socket for ${protocol}`);
     return prefix;
   }
@@ -61,6 +87,10 @@ export class OwnAddresses {
   listensOn(protocol: TransportProtocol): boolean {
     return this.recordRoutes[protocol] !== undefined;
   }
+}
+
+function socketKey(l: Pick<Listener, 'protocol' | 'address' | 'port'>): string {
+  return `${l.protocol}:${l.address.toLowerCase()}:${l.port}`;
 }
 
 function hostForUri(host: string): string {

@@ -1,7 +1,7 @@
 import { parseUri, SipParseError } from '@sipfleet/sip';
 import type { SipRequest, SipResponse, SipUri } from '@sipfleet/sip';
 import type { ServerTransaction } from '@sipfleet/transaction';
-import type { RemoteInfo, SendTarget } from '@sipfleet/transport';
+import type { RemoteInfo, SendTarget, SocketSpec } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import { Branch, recordRouteParams } from './branch.js';
 import type { BranchOwner } from './branch.js';
@@ -55,6 +55,7 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
   readonly receivedAt: number;
   readonly flow: SendTarget | undefined;
   requestUri: string;
+  sendSocket: SocketSpec | undefined;
   destination: string | undefined;
   timers: BranchTimers;
   /** Set by the upstream CANCEL (§16.10). */
@@ -124,6 +125,30 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
   setRequestUri(uri: string): void {
     parseUri(uri); // validate now, so a bad URI fails in the hook that set it
     this.requestUri = uri;
+  }
+
+  rewriteHostPort(uri: string): void {
+    const target = parseUri(uri);
+    const ruri = parseUri(this.requestUri);
+    if (ruri.scheme === 'tel' || target.scheme === 'tel') {
+      throw new Error(
+        `rewriteHostPort: ${ruri.scheme === 'tel' ? this.requestUri : uri} has no host`,
+      );
+    }
+    ruri.host = target.host;
+    if (target.port === undefined) delete ruri.port;
+    else ruri.port = target.port;
+    this.requestUri = ruri.toString();
+  }
+
+  setSendSocket(socket: string | undefined): void {
+    if (socket === undefined) {
+      this.sendSocket = undefined;
+      return;
+    }
+    const listener = this.init.forwarder.listener(socket);
+    if (listener === undefined) throw new Error(`setSendSocket: ${socket} is not a listener`);
+    this.sendSocket = listener;
   }
 
   setDestination(uri: string | undefined): void {

@@ -14,6 +14,7 @@ export type {
 } from './types.js';
 export { isConnectionOriented } from './types.js';
 export { TransportError, TransportErrorCode } from './errors.js';
+export { parseSocketSpec, type SocketSpec } from './socket-spec.js';
 export { TransportLayer, type TransportCounts, type TransportOptions } from './transport-layer.js';
 export { SIP_SUBPROTOCOL } from './ws.js';
 export { StreamFramer, contentLength, type FramerEvents, type FramingError } from './framing.js';

@@ -114,6 +114,8 @@ export class TransportLayer implements MessageSender, FlowRouter {
   };
   private udp4: UdpSocket | undefined;
   private udp6: UdpSocket | undefined;
+  /** Every UDP socket, the two defaults above included (force_send_socket picks among them). */
+  private udpAll: UdpSocket[] = [];
   private readonly tcp: TcpTransport;
   private readonly tls: TcpTransport;
   /** Made by the first WS/WSS listener (its keep-alive timer is not wanted otherwise). */
@@ -177,9 +179,19 @@ export class TransportLayer implements MessageSender, FlowRouter {
     return layer;
   }
 
-  /** Bound sockets, with the real port when the spec asked for 0. */
-  get sockets(): ReadonlyArray<{ protocol: TransportProtocol; address: string; port: number }> {
-    return this.bound.map(({ protocol, address, port }) => ({ protocol, address, port }));
+  /** Bound sockets, with the real port when the spec asked for 0, and their Via sent-by. */
+  get sockets(): ReadonlyArray<{
+    protocol: TransportProtocol;
+    address: string;
+    port: number;
+    sentBy: { host: string; port: number };
+  }> {
+    return this.bound.map(({ protocol, address, port, sentBy }) => ({
+      protocol,
+      address,
+      port,
+      sentBy,
+    }));
   }
 
   /** Open TCP connections, both directions. */
@@ -243,8 +255,16 @@ export class TransportLayer implements MessageSender, FlowRouter {
   send(target: SendTarget, data: Buffer, onError?: (err: Error) => void): void {
     this.counts.messagesOut[target.protocol]++;
     if (target.protocol === 'udp') {
+      const local = target.local;
       // IP literals only (see resolveTarget): a colon means IPv6.
-      const socket = target.address.indexOf(':') === -1 ? this.udp4 : this.udp6;
+      const socket =
+        local !== undefined
+          ? this.udpAll.find(
+              (s) => s.local.address === local.address && s.local.port === local.port,
+            )
+          : target.address.indexOf(':') === -1
+            ? this.udp4
+            : this.udp6;
       if (socket !== undefined) {
         socket.send(data, target.port, target.address, onError);
         return;
@@ -255,7 +275,9 @@ export class TransportLayer implements MessageSender, FlowRouter {
           ? new TransportError(TransportErrorCode.Closed, 'transport closed')
           : new TransportError(
               TransportErrorCode.NoSocket,
-              `no udp socket for the address family of ${target.address}`,
+              local !== undefined
+                ? `no udp socket bound to ${local.address}:${local.port}`
+                : `no udp socket for the address family of ${target.address}`,
             ),
       );
       return;
@@ -291,14 +313,15 @@ export class TransportLayer implements MessageSender, FlowRouter {
 
   async close(): Promise<void> {
     this.closed = true;
-    const udp = [this.udp4, this.udp6];
+    const udp = this.udpAll;
     this.udp4 = undefined;
     this.udp6 = undefined;
+    this.udpAll = [];
     await Promise.all([
       this.tcp.close(),
       this.tls.close(),
       this.ws?.close(),
-      ...udp.map((s) => s?.close()),
+      ...udp.map((s) => s.close()),
     ]);
   }
 
@@ -322,12 +345,8 @@ export class TransportLayer implements MessageSender, FlowRouter {
     const family = net.isIPv6(spec.address) ? 'IPv6' : 'IPv4';
     let local: { address: string; port: number };
     if (spec.protocol === 'udp') {
-      if ((family === 'IPv4' ? this.udp4 : this.udp6) !== undefined) {
-        throw new TransportError(
-          TransportErrorCode.Listen,
-          `only one udp ${family} socket per layer (sends choose the socket by family)`,
-        );
-      }
+      // The first UDP socket of a family sends by default; others only when a send names them
+      // (SendTarget.local).
       const socket = await UdpSocket.bind({
         address: spec.address,
         port: spec.port,
@@ -337,8 +356,9 @@ export class TransportLayer implements MessageSender, FlowRouter {
         onMessage: (data, remote) => this.received(data, remote),
         onDropped: (reason, remote) => this.onDropped(reason, remote),
       });
-      if (family === 'IPv4') this.udp4 = socket;
-      else this.udp6 = socket;
+      this.udpAll.push(socket);
+      if (family === 'IPv4') this.udp4 ??= socket;
+      else this.udp6 ??= socket;
       local = socket.local;
     } else if (spec.protocol === 'tls') {
       local = await this.tls.listen(spec.address, spec.port, spec.tls);

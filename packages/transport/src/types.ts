@@ -40,6 +40,11 @@ export interface SendTarget {
    * against `address` (an IP in its subjectAltName).
    */
   serverName?: string;
+  /**
+   * UDP: leave from the bound socket with this address and port (Kamailio `force_send_socket`).
+   * @default the layer's first UDP socket of the target's address family
+   */
+  local?: { address: string; port: number };
 }
 
 /**

@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { compileHashTemplate } from '@sipfleet/dispatcher';
+import { DS_ALG, compileHashTemplate, parseRouteRules } from '@sipfleet/dispatcher';
 import { normalizeAddressEntry } from '@sipfleet/secfilter';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_PARSE_LIMITS } from '@sipfleet/sip';
+import { parseSocketSpec } from '@sipfleet/transport';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -156,6 +157,37 @@ export const edgeConfigSchema = z
             markWindowMs: z.number().int().positive().default(10_000),
             /** Cap on the candidate list, 0 = none. @default 0 */
             limit: z.number().int().min(0).default(0),
+            /**
+             * Kamailio's `use_default`: the last destination of the set (in set order: lowest
+             * priority, first listed among equals) gets a call only when every other destination
+             * is down or has failed it, e.g. an announcement server. Not with algorithm 10.
+             * @default false
+             */
+            useDefault: z.boolean().default(false),
+            /**
+             * 'destination': the selected destination becomes the next hop (`ds_select_dst`,
+             * `$du`); 'domain': the Request-URI's host and port are rewritten to it instead
+             * (`ds_select_domain` / `ds_next_domain`), so the destination sees itself in the
+             * Request-URI. @default 'destination'
+             */
+            mode: z.enum(['destination', 'domain']).default('destination'),
+            /**
+             * More `set=algorithm` rules after `set`/`algorithm`, in Kamailio's `ds_select_routes`
+             * format (`2=0;3=4`): their candidates follow the first set's, so a call falls through
+             * to the next set when the first set's destinations are down or fail. Not with
+             * algorithm 10. @default none
+             */
+            routes: z
+              .string()
+              .superRefine((rules, ctx) => {
+                try {
+                  if (parseRouteRules(rules).some((r) => r.alg === DS_ALG.CALL_LOAD))
+                    ctx.addIssue({ code: 'custom', message: 'algorithm 10 cannot be in routes' });
+                } catch (err) {
+                  ctx.addIssue({ code: 'custom', message: (err as Error).message });
+                }
+              })
+              .optional(),
             /** Algorithm 7 hashes this header's value (`hash_pvar` `$hdr(Name)`). @default none */
             hashHeader: z.string().min(1).optional(),
             /**
@@ -199,6 +231,13 @@ export const edgeConfigSchema = z
           .refine((d) => d.hashHeader === undefined || d.hashTemplate === undefined, {
             message: 'set hashHeader or hashTemplate, not both (hashTemplate: $hdr(Name))',
           })
+          .refine(
+            (d) => d.algorithm !== DS_ALG.CALL_LOAD || (!d.useDefault && d.routes === undefined),
+            {
+              message:
+                'useDefault and routes do not apply to algorithm 10 (its call-load slot is taken in one set by least load)',
+            },
+          )
           .optional(),
       })
       .strict()
@@ -237,6 +276,17 @@ export const edgeConfigSchema = z
           .default([]),
         /** Kamailio ds_hash_check_interval: how often counters are rebuilt from live slots (ms). @default 30000 */
         reconcileIntervalMs: z.number().int().min(0).default(30_000),
+        /**
+         * Kamailio `ds_default_socket`: the UDP listener (`udp:address:port`, one of `listen`)
+         * requests routed by the dispatcher route leave from, unless the destination's `socket`
+         * attribute names another. @default the first UDP listener
+         */
+        defaultSocket: z
+          .string()
+          .refine((text) => parseSocketSpec(text)?.protocol === 'udp', {
+            message: "must be a UDP socket 'udp:address:port' (e.g. udp:10.0.0.1:5060)",
+          })
+          .optional(),
       })
       .strict()
       .refine((d) => d.registerAllowFrom.every((o) => d.registerSets.includes(o.set)), {
@@ -690,8 +740,18 @@ export function filesNear<T extends Partial<Record<(typeof TLS_FILES)[number], s
 /** Validates a raw config object; errors name every bad setting by its dotted path. */
 export function parseEdgeConfig(raw: unknown): EdgeConfig {
   const result = edgeConfigSchema.safeParse(raw ?? {});
-  if (result.success) return result.data;
-  throw invalidConfig(result.error.issues);
+  if (!result.success) throw invalidConfig(result.error.issues);
+  const socket = result.data.dispatcher.defaultSocket;
+  const spec = socket === undefined ? undefined : parseSocketSpec(socket);
+  if (
+    spec !== undefined &&
+    !result.data.listen.some(
+      (l) => l.protocol === spec.protocol && l.address === spec.address && l.port === spec.port,
+    )
+  ) {
+    throw new ConfigError(`dispatcher.defaultSocket: ${socket ?? ''} is not one of listen`);
+  }
+  return result.data;
 }
 
 /** Reads a YAML or JSON file (YAML is a superset), applies the environment and validates. */

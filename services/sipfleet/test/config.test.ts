@@ -140,6 +140,54 @@ test('routing.dispatcher: hash template checked at start, user-only hashing and 
   );
 });
 
+test('routing.dispatcher: useDefault, mode and routes defaults, checked at start', () => {
+  const base = { set: 1, algorithm: 4 };
+  const d = parseEdgeConfig({ routing: { dispatcher: base } }).routing.dispatcher;
+  assert.equal(d?.useDefault, false);
+  assert.equal(d?.mode, 'destination');
+  assert.equal(d?.routes, undefined);
+  const ok = parseEdgeConfig({
+    routing: { dispatcher: { ...base, useDefault: true, mode: 'domain', routes: '2=0;3=4' } },
+  }).routing.dispatcher;
+  assert.deepEqual([ok?.useDefault, ok?.mode, ok?.routes], [true, 'domain', '2=0;3=4']);
+  const refused: [Record<string, unknown>, RegExp][] = [
+    [
+      { routes: '2=x' },
+      /routing\.dispatcher\.routes: dispatcher routes '2=x': '2=x' is not set=algorithm/,
+    ],
+    [{ routes: '2=10' }, /routing\.dispatcher\.routes: algorithm 10 cannot be in routes/],
+    [
+      { algorithm: 10, useDefault: true },
+      /routing\.dispatcher: useDefault and routes do not apply to algorithm 10/,
+    ],
+    [{ mode: 'uri' }, /routing\.dispatcher\.mode/],
+  ];
+  for (const [extra, message] of refused) {
+    assert.throws(
+      () => parseEdgeConfig({ routing: { dispatcher: { ...base, ...extra } } }),
+      (err: unknown) => err instanceof ConfigError && message.test(err.message),
+      JSON.stringify(extra),
+    );
+  }
+});
+
+test('dispatcher.defaultSocket must be a UDP socket of listen', () => {
+  const listen = [{ protocol: 'udp', address: '127.0.0.1', port: 5070 }];
+  const ok = parseEdgeConfig({ listen, dispatcher: { defaultSocket: 'udp:127.0.0.1:5070' } });
+  assert.equal(ok.dispatcher.defaultSocket, 'udp:127.0.0.1:5070');
+  for (const [defaultSocket, message] of [
+    ['udp:127.0.0.1:5071', /dispatcher\.defaultSocket: udp:127\.0\.0\.1:5071 is not one of listen/],
+    ['tcp:127.0.0.1:5070', /dispatcher\.defaultSocket: must be a UDP socket/],
+    ['127.0.0.1:5070', /dispatcher\.defaultSocket: must be a UDP socket/],
+  ] as const) {
+    assert.throws(
+      () => parseEdgeConfig({ listen, dispatcher: { defaultSocket } }),
+      (err: unknown) => err instanceof ConfigError && message.test(err.message),
+      defaultSocket,
+    );
+  }
+});
+
 test('dispatcher.registerAllowFrom: networks checked, each set must be a register set', () => {
   assert.deepEqual(parseEdgeConfig({}).dispatcher.registerAllowFrom, []);
   const ok = parseEdgeConfig({

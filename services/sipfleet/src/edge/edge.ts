@@ -151,6 +151,7 @@ export class Edge {
           maxForwards: config.maxForwards,
           udpMtu: config.transport.udpMtu,
           sentBy,
+          listeners: transport.sockets,
         },
         log,
         observer: metrics,

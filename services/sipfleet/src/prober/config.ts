@@ -2,6 +2,7 @@
 // by its dotted path. Parameter names follow Kamailio's dispatcher (ds_*) and keepalive modparams.
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { parseSocketSpec } from '@sipfleet/transport';
 import {
   resolveProberSettings,
   SipfleetKeepaliveError,
@@ -51,9 +52,21 @@ export const proberConfigSchema = z
           })
           .strict()
           .optional(),
+        /**
+         * More UDP sockets (`udp:address:port`) the prober listens on, so that pings to a
+         * destination whose `ping_socket` or `socket` attribute names one leave from it.
+         * @default []
+         */
+        sockets: z
+          .array(
+            z.string().refine((text) => parseSocketSpec(text)?.protocol === 'udp', {
+              message: "must be a UDP socket 'udp:address:port'",
+            }),
+          )
+          .default([]),
       })
       .strict()
-      .default({ address: '0.0.0.0', port: 0, tcp: true }),
+      .default({ address: '0.0.0.0', port: 0, tcp: true, sockets: [] }),
     admin: z
       .object({
         /** @default 127.0.0.1 */
@@ -79,6 +92,11 @@ export const proberConfigSchema = z
         pingMethod: z.string().min(1).optional(),
         /** ds_ping_from. @default sip:dispatcher@localhost */
         pingFrom: z.string().min(1).optional(),
+        /**
+         * Kamailio's dispatcher `outbound_proxy`: pings are sent to this SIP URI (a proxy) instead
+         * of the destination; a destination's `obproxy` attribute wins. @default none
+         */
+        outboundProxy: z.string().min(1).optional(),
         /** Ping timeout (tm fr_timer), ms, at most the interval. @default min(5000, interval) */
         timeoutMs: z.number().int().min(64).optional(),
         /** ds_latency_estimator_alpha, per mille: weight of each new round trip. @default 100 */
@@ -155,6 +173,7 @@ export function proberSettings(config: ProberConfig): ProberSettings {
     ...(d.pingReplyCodes !== undefined ? { replyCodes: d.pingReplyCodes } : {}),
     ...(d.pingMethod !== undefined ? { method: d.pingMethod } : {}),
     ...(d.pingFrom !== undefined ? { from: d.pingFrom } : {}),
+    ...(d.outboundProxy !== undefined ? { outboundProxy: d.outboundProxy } : {}),
     ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}),
     ...(d.latencyEstimatorAlpha !== undefined
       ? { latencyEstimatorAlpha: d.latencyEstimatorAlpha }

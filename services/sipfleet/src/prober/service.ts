@@ -61,6 +61,7 @@ export class ProberService {
         port: config.sip.port,
         tcp: config.sip.tcp,
         ...(tls === undefined ? {} : { tls }),
+        sockets: config.sip.sockets,
         ...(config.sip.advertise !== undefined
           ? { advertise: { host: config.sip.advertise } }
           : {}),
