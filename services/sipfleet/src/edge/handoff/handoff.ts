@@ -50,7 +50,7 @@ interface Peer {
 }
 
 /**
- * The hand-off: its socket, the live peers, and the claim and look-ups behind the proxy's
+ * The hand-off: its socket, the live peers, and the announcements and look-ups behind the proxy's
  * `UnmatchedMessages`. Until `attach()` (membership and receive path ready) every message is
  * handled here, as a lone edge would.
  */
@@ -104,7 +104,7 @@ export class Handoff {
     return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
   }
 
-  /** From now on: claims carry `instance`, handed messages enter `endpoint`. */
+  /** From now on: announcements carry `instance`, handed messages enter `endpoint`. */
   attach(instance: string, endpoint: SipEndpoint): void {
     this.instance = instance;
     this.endpoint = endpoint;
