@@ -132,15 +132,6 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     reader: 'edge keepalive monitor (isAlive snapshot), sipfleet ctl',
   },
   {
-    name: 'txOwner',
-    pattern: '<prefix>:{tx:<txid>}:owner',
-    type: 'string',
-    writer:
-      'edge (hand-off: SET NX PX GET when a request starts a server transaction; value = its membership instance, TTL = the transaction lifetime)',
-    reader:
-      'edge receiving a retransmission, CANCEL or ACK of a transaction it does not hold (<txid> = SHA-1 of the RFC 3261 17.2.3 key, base64url)',
-  },
-  {
     name: 'routeRules',
     pattern: '<prefix>:{rt}:rules',
     type: 'hash',
@@ -305,11 +296,6 @@ export class KeyBuilder {
   /** Keepalive-module state: URI -> "<flags> <count>"; no field = not probed yet (unknown). */
   kaState(): string {
     return `${this.prefix}:{ka}:state`;
-  }
-
-  /** The edge (membership instance) holding a server transaction, for the hand-off. */
-  txOwner(txid: string): string {
-    return `${this.prefix}:{tx:${segment('transaction id', txid)}}:owner`;
   }
 
   /** The reference routing API's rules: one hash, field = rule id, value = the rule as JSON. */

@@ -59,7 +59,7 @@ for (const [mode, start] of setups) {
     });
 
     test('EVALSHA survives SCRIPT FLUSH (EVAL fallback on NOSCRIPT)', async () => {
-      const key = conn.keys.txOwner('abc');
+      const key = conn.keys.dsRoundRobin('abc');
       await conn.call('SET', key, 'node-1');
       assert.deepEqual(await scripts.run('del-if-equal', [key], ['node-2']), [0]);
       for (const port of setup.ports) await redisCli(port, 'SCRIPT', 'FLUSH');

@@ -51,7 +51,8 @@ export class EdgeMetrics implements ProxyObserver {
   readonly handoffReceived: Counter<'message'>;
   readonly handoffRejected: Counter<'reason'>;
   readonly handoffOwnerGone: Counter<'message'>;
-  readonly handoffErrors: Counter;
+  readonly handoffOwners: Gauge;
+  readonly handoffOwnersEvicted: Counter;
   readonly handoffPeers: Gauge;
   private readonly byMethod = new Map<string, Counter.Internal>();
   /** Children by origin, then class index (status / 100 - 1): no label lookup per response. */
@@ -218,9 +219,14 @@ export class EdgeMetrics implements ProxyObserver {
       labelNames: ['message'],
       registers: [this.registry],
     });
-    this.handoffErrors = new Counter({
-      name: 'sipfleet_handoff_redis_errors_total',
-      help: 'Hand-off owner claims and look-ups that failed in Redis (the message was handled here)',
+    this.handoffOwners = new Gauge({
+      name: 'sipfleet_handoff_owners',
+      help: 'Transactions other edges announced and this edge remembers (swept every fleet.heartbeatMs)',
+      registers: [this.registry],
+    });
+    this.handoffOwnersEvicted = new Counter({
+      name: 'sipfleet_handoff_owners_evicted_total',
+      help: 'Announced transactions forgotten before their lifetime because handoff.maxOwners was reached',
       registers: [this.registry],
     });
     this.handoffPeers = new Gauge({

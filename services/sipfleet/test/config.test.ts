@@ -212,6 +212,8 @@ test('dispatcher.registerAllowFrom: networks checked, each set must be a registe
 
 test('handoff: off by default; on, it needs Redis and one secret, read from a file relative to the config', () => {
   assert.equal(parseEdgeConfig({}).handoff.enabled, false);
+  assert.equal(parseEdgeConfig({}).handoff.maxOwners, 200_000);
+  assert.throws(() => parseEdgeConfig({ handoff: { maxOwners: 0 } }), /handoff.maxOwners/);
   assert.throws(
     () => parseEdgeConfig({ handoff: { enabled: true } }),
     /handoff: handoff.enabled needs handoff.secret or handoff.secretFile/,

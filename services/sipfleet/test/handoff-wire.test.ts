@@ -58,3 +58,12 @@ test('a replay is refused: inside the skew window as a replay, after it as stale
   const ahead = wireAt(SECRET, { now: clock.now + 6000 }).seal({ source: SOURCE, sip: SIP });
   assert.equal(receiver.open(ahead), 'stale');
 });
+
+test('an owner announcement opens as sent; a forged one is refused', () => {
+  const clock = { now: 1_700_000_000_000 };
+  const announcement = { owner: 'edge-1.lq2x3.abcdef', invite: true, tx: Buffer.alloc(20, 7) };
+  const opened = wireAt(SECRET, clock).open(wireAt(SECRET, clock).sealOwner(announcement));
+  assert.deepEqual(opened, announcement);
+  const forged = wireAt(Buffer.from('not-the-fleet-secret'), clock).sealOwner(announcement);
+  assert.equal(wireAt(SECRET, clock).open(forged), 'signature');
+});

@@ -123,6 +123,7 @@ export class Edge {
           conn: shared.conn,
           secret: Buffer.from(config.handoff.secret ?? '', 'utf8'),
           maxSkewMs: config.handoff.maxSkewMs,
+          maxOwners: config.handoff.maxOwners,
           // The longest a server transaction lives: fr_timer without a provisional, then (INVITE)
           // fr_inv_timer, then Timer H or J (64*T1) absorbing retransmissions.
           ttl: {

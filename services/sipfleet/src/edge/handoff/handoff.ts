@@ -1,13 +1,16 @@
 // Any edge takes any message (docs/architecture.md, "Any edge takes any message"): behind a load
 // balancer that spreads datagrams, a CANCEL, an INVITE retransmission or a non-2xx ACK may reach an
-// edge that does not hold its INVITE transaction. That edge finds the one that does in Redis
-// (`txOwner`, written when the INVITE first arrived) and hands the message over on the fleet's own
-// network, signed (wire.ts); the owner processes it as if it had received it itself.
+// edge that does not hold its INVITE transaction. Ownership is announced, not looked up: an edge
+// that starts a server transaction relays the request at once and tells its live peers "I hold
+// <tx>" (one signed datagram each, wire.ts); every edge keeps those announcements in memory
+// (owners.ts). A message matching no local transaction is looked up there (a map look-up) and, if
+// another live edge holds its transaction, handed over on the fleet's own network, signed; the
+// owner processes it as if it had received it itself.
 //
-// Cost: a request that starts a server transaction (INVITE, BYE, ...) costs one `SET NX PX GET`
-// (the claim, which is also the look-up for a retransmission that reached another edge first); an
-// unmatched ACK (every 2xx ACK) one GET; an unmatched CANCEL one GET. Messages a local transaction
-// matches cost nothing.
+// Cost: no Redis command on the call path. A request that starts a server transaction (INVITE,
+// BYE, ...) costs one HMAC and one datagram per peer; each peer one HMAC check and one map entry.
+// The peers and their hand-off addresses come from the membership records, re-read every
+// `fleet.heartbeatMs` off the call path.
 import { createHash } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import type { Socket } from 'node:dgram';
@@ -21,6 +24,7 @@ import type { SipEndpoint } from '@sipfleet/transaction';
 import type { RemoteInfo } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import type { EdgeMetrics } from '../../metrics.js';
+import { OwnerTable } from './owners.js';
 import { HandoffWire } from './wire.js';
 
 export interface HandoffOptions {
@@ -29,8 +33,10 @@ export interface HandoffOptions {
   readonly secret: Buffer;
   /** `handoff.maxSkewMs`. */
   readonly maxSkewMs: number;
-  /** Lifetime of an owner key: the longest a server transaction of the kind can live. */
+  /** How long an announced owner is kept: the longest a server transaction of the kind can live. */
   readonly ttl: { readonly inviteMs: number; readonly nonInviteMs: number };
+  /** `handoff.maxOwners`: announced transactions kept at most, per kind. */
+  readonly maxOwners: number;
   /** How often the live edges' hand-off addresses are re-read (`fleet.heartbeatMs`). */
   readonly refreshMs: number;
   readonly metrics: EdgeMetrics;
@@ -44,7 +50,7 @@ interface Peer {
 }
 
 /**
- * The hand-off: its socket, the live peers, and the claim and look-ups behind the proxy's
+ * The hand-off: its socket, the live peers, and the announcements and look-ups behind the proxy's
  * `UnmatchedMessages`. Until `attach()` (membership and receive path ready) every message is
  * handled here, as a lone edge would.
  */
@@ -57,15 +63,20 @@ export class Handoff {
   /** True while a handed-over message runs through the receive path (synchronously): it stays here. */
   private inbound = false;
   private closed = false;
-  /** While Redis fails: one log line per outage. */
-  private failing = false;
   private readonly wire: HandoffWire;
+  /** Transactions other edges announced, INVITE and the others (their lifetimes differ). */
+  private readonly owners: { readonly invite: OwnerTable; readonly other: OwnerTable };
 
   private constructor(
     private readonly socket: Socket,
     private readonly options: HandoffOptions,
   ) {
     this.wire = new HandoffWire(options.secret, options.maxSkewMs);
+    const evicted = (): void => options.metrics.handoffOwnersEvicted.inc();
+    this.owners = {
+      invite: new OwnerTable(options.ttl.inviteMs, options.maxOwners, evicted),
+      other: new OwnerTable(options.ttl.nonInviteMs, options.maxOwners, evicted),
+    };
     socket.on('message', (data, rinfo) => this.received(data, rinfo.family));
   }
 
@@ -93,7 +104,7 @@ export class Handoff {
     return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
   }
 
-  /** From now on: claims carry `instance`, handed messages enter `endpoint`. */
+  /** From now on: announcements carry `instance`, handed messages enter `endpoint`. */
   attach(instance: string, endpoint: SipEndpoint): void {
     this.instance = instance;
     this.endpoint = endpoint;
@@ -111,112 +122,79 @@ export class Handoff {
   /** The proxy's hooks for messages whose transaction may be another edge's. */
   readonly unmatched: UnmatchedMessages = {
     request: (req, tx, remote, proceed) => {
-      const key = this.ownerKey(req, req.method, remote);
-      if (key === undefined) {
-        proceed();
+      const txid = this.txid(req, req.method, remote);
+      const invite = req.method === 'INVITE';
+      const peer = txid === undefined ? undefined : this.ownerOf(txid, invite, req.method);
+      if (peer !== undefined) {
+        // A retransmission of a transaction another edge started.
+        this.send(peer, req, remote);
+        tx.discard();
         return;
       }
-      this.claim(key, req.method)
-        .then(
-          (peer) => {
-            if (peer === undefined) proceed();
-            else {
-              this.send(peer, req, remote);
-              tx.discard();
-            }
-          },
-          (err: unknown) => {
-            this.redisFailed(err);
-            proceed();
-          },
-        )
-        .catch(this.bug);
+      if (txid !== undefined) this.announce(txid, invite);
+      proceed();
     },
     cancel: (cancel, tx, remote) => {
-      const unknown = (): void => {
-        // RFC 3261 §9.2: a CANCEL for a transaction nobody here knows is answered 481.
-        tx.respond(createResponse(cancel, 481));
-        this.options.metrics.responseSent(481, 'transaction');
-      };
-      this.lookUp(cancel, remote)
-        .then((peer) => {
-          if (peer === undefined) unknown();
-          else {
-            this.send(peer, cancel, remote);
-            tx.discard();
-          }
-        }, unknown)
-        .catch(this.bug);
+      const peer = this.ownerOfInvite(cancel, remote);
+      if (peer !== undefined) {
+        this.send(peer, cancel, remote);
+        tx.discard();
+        return;
+      }
+      // RFC 3261 §9.2: a CANCEL for a transaction nobody here knows is answered 481.
+      tx.respond(createResponse(cancel, 481));
+      this.options.metrics.responseSent(481, 'transaction');
     },
     ack: (ack, remote, relay) => {
+      const peer = this.ownerOfInvite(ack, remote);
       // Not found: a 2xx ACK (its own branch), relayed end to end as without the hand-off.
-      this.lookUp(ack, remote)
-        .then((peer) => {
-          if (peer === undefined) relay();
-          else this.send(peer, ack, remote);
-        }, relay)
-        .catch(this.bug);
+      if (peer === undefined) relay();
+      else this.send(peer, ack, remote);
     },
   };
 
   /**
-   * The owner key of the `method` server transaction `req` belongs to (INVITE for an ACK or a
-   * CANCEL), or undefined when the message stays here: a handed-over one, one that came over TCP
-   * (a connection ends at one edge), an RFC 2543 peer's (no branch to match on across edges), or
+   * The id of the `method` server transaction `req` belongs to (INVITE for an ACK or a CANCEL), or
+   * undefined when the message stays here: a handed-over one, one that came over TCP (a
+   * connection ends at one edge), an RFC 2543 peer's (no branch to match on across edges), or
    * before `attach()`.
    */
-  private ownerKey(req: SipRequest, method: string, remote: RemoteInfo): string | undefined {
+  private txid(req: SipRequest, method: string, remote: RemoteInfo): Buffer | undefined {
     if (this.inbound || remote.protocol !== 'udp' || this.instance === undefined) return undefined;
     const txKey = serverTransactionKey(req, method);
     if (isRfc2543Key(txKey)) return undefined;
-    // Hashed: the branch and sent-by are the peer's to choose, the key's length is ours.
-    return this.options.conn.keys.txOwner(createHash('sha1').update(txKey).digest('base64url'));
+    // Hashed: the branch and sent-by are the peer's to choose, the announcement's size is ours.
+    return createHash('sha1').update(txKey).digest();
   }
 
   /**
-   * Takes the transaction for this edge unless a live peer holds it (then that peer). An owner
-   * that left the fleet is replaced: its transactions went with it.
+   * The live peer that announced `txid` (an INVITE transaction or not), if any. An owner that left
+   * the fleet took its transactions with it: the message (`method`) is handled here, as unknown.
    */
-  private async claim(key: string, method: string): Promise<Peer | undefined> {
-    const { conn, ttl } = this.options;
-    const me = this.instance ?? '';
-    const ms = method === 'INVITE' ? ttl.inviteMs : ttl.nonInviteMs;
-    const held = await conn.call('SET', key, me, 'NX', 'PX', ms, 'GET');
-    this.failing = false;
-    if (held === null || held === me) return undefined;
-    const peer = this.peers.get(String(held));
-    if (peer !== undefined) return peer;
-    this.options.metrics.handoffOwnerGone.inc({ message: method });
-    // Not awaited: the retransmission is processed here either way.
-    conn.call('SET', key, me, 'PX', ms).catch((err: unknown) => this.redisFailed(err));
-    return undefined;
-  }
-
-  /** The live peer holding the INVITE transaction of a CANCEL or ACK, if any. */
-  private async lookUp(req: SipRequest, remote: RemoteInfo): Promise<Peer | undefined> {
-    const key = this.ownerKey(req, 'INVITE', remote);
-    if (key === undefined) return undefined;
-    let held: unknown;
-    try {
-      held = await this.options.conn.call('GET', key);
-      this.failing = false;
-    } catch (err) {
-      this.redisFailed(err);
-      return undefined;
-    }
-    if (held === null || held === this.instance) return undefined;
-    const peer = this.peers.get(String(held));
-    if (peer === undefined) this.options.metrics.handoffOwnerGone.inc({ message: req.method });
+  private ownerOf(txid: Buffer, invite: boolean, method: string): Peer | undefined {
+    const table = invite ? this.owners.invite : this.owners.other;
+    const owner = table.get(txid.toString('latin1'), Date.now());
+    if (owner === undefined || owner === this.instance) return undefined;
+    const peer = this.peers.get(owner);
+    if (peer === undefined) this.options.metrics.handoffOwnerGone.inc({ message: method });
     return peer;
   }
 
-  /** What runs after a claim or look-up threw: only a bug can get here (the layer is synchronous). */
-  private readonly bug = (err: unknown): void => {
-    this.options.log.error({ err }, 'hand-off: handling a message failed');
-  };
+  /** The live peer holding the INVITE transaction of a CANCEL or ACK, if any. */
+  private ownerOfInvite(req: SipRequest, remote: RemoteInfo): Peer | undefined {
+    const txid = this.txid(req, 'INVITE', remote);
+    return txid === undefined ? undefined : this.ownerOf(txid, true, req.method);
+  }
+
+  /** Tells every live peer this edge holds `txid`: fire and forget, nothing waits for it. */
+  private announce(txid: Buffer, invite: boolean): void {
+    if (this.closed || this.instance === undefined || this.peers.size === 0) return;
+    const datagram = this.wire.sealOwner({ owner: this.instance, invite, tx: txid });
+    for (const peer of this.peers.values()) this.socket.send(datagram, peer.port, peer.host);
+  }
 
   private send(peer: Peer, req: SipRequest, remote: RemoteInfo): void {
-    if (this.closed) return; // a look-up that finished after close()
+    if (this.closed) return;
     const datagram = this.wire.seal({
       source: { address: remote.address, port: remote.port },
       sip: req.toBuffer(),
@@ -231,6 +209,11 @@ export class Handoff {
     const opened = this.wire.open(datagram);
     if (typeof opened === 'string') {
       this.options.metrics.handoffRejected.inc({ reason: opened });
+      return;
+    }
+    if ('owner' in opened) {
+      const table = opened.invite ? this.owners.invite : this.owners.other;
+      table.set(opened.tx.toString('latin1'), opened.owner, Date.now());
       return;
     }
     const { sip, source } = opened;
@@ -253,8 +236,15 @@ export class Handoff {
     }
   }
 
-  /** Re-reads the live edges and their hand-off addresses (three commands, off the call path). */
+  /**
+   * Re-reads the live edges and their hand-off addresses (three commands, off the call path), and
+   * forgets expired announcements.
+   */
   private refresh(): void {
+    const now = Date.now();
+    this.owners.invite.sweep(now);
+    this.owners.other.sweep(now);
+    this.options.metrics.handoffOwners.set(this.owners.invite.size + this.owners.other.size);
     listMembers(this.options.conn)
       .then((members) => {
         const peers = new Map<string, Peer>();
@@ -272,16 +262,6 @@ export class Handoff {
         this.timer = setTimeout(() => this.refresh(), this.options.refreshMs);
         this.timer.unref();
       });
-  }
-
-  private redisFailed(err: unknown): void {
-    this.options.metrics.handoffErrors.inc();
-    if (this.failing) return;
-    this.failing = true;
-    this.options.log.warn(
-      { err },
-      'hand-off: Redis failed; messages are handled on the edge that received them',
-    );
   }
 }
 
