@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { SIPFLEET_BIN, startEdge } from '@sipfleet/test-helpers/edge';
 import { freePort } from '@sipfleet/test-helpers/ports';
+import { sendRequest } from '@sipfleet/test-helpers/sip-probe';
 import { spawnTracked } from '@sipfleet/test-helpers/processes';
 import type { CleanupOwner } from '@sipfleet/test-helpers/processes';
 import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
@@ -17,6 +18,7 @@ import type { RedisServer } from '@sipfleet/test-helpers/redis-server';
 import { messageCount, runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
 import type { SippStats } from '@sipfleet/test-helpers/sipp';
 import { makeTlsFiles } from '@sipfleet/test-helpers/tls-certs';
+import { UdpResponders } from '@sipfleet/test-helpers/udp-responders';
 
 const EDGE_MODULE = fileURLToPath(
   new URL('../../packages/rtjson/dist/edge-module.js', import.meta.url),
@@ -210,6 +212,34 @@ describe('rtjson HTTP routing e2e with sipp', { concurrency: 1 }, () => {
       assert.match(m, /^From: sipp <sip:sipp@/m);
       assert.doesNotMatch(m, /rewritten\.example/);
     }
+  });
+
+  test('a route with socket leaves from that listener; a route without one from the default', async (t) => {
+    const responders = await UdpResponders.start(1);
+    t.after(() => responders.close());
+    const [dst] = responders.responders;
+    assert.ok(dst);
+    const socketPort = await freePort();
+    const url = await startTestApi(t, (query, res) =>
+      sendJson(res, {
+        routing: 'serial',
+        routes: [
+          String(query['ruri']).startsWith('sip:socket@')
+            ? { uri: dst.uri, socket: `udp:127.0.0.1:${socketPort}` }
+            : { uri: dst.uri },
+        ],
+      }),
+    );
+    const edge = await startEdge(
+      t,
+      { routing: { module: EDGE_MODULE } },
+      { SIPFLEET_ROUTING_URL: url },
+      { extraListen: [{ protocol: 'udp', address: '127.0.0.1', port: socketPort }] },
+    );
+    assert.match(await sendRequest(edge.port, 'OPTIONS', 'socket'), /^SIP\/2\.0 200 /);
+    assert.deepEqual(dst.lastSource, { address: '127.0.0.1', port: socketPort });
+    assert.match(await sendRequest(edge.port, 'OPTIONS', 'plain'), /^SIP\/2\.0 200 /);
+    assert.deepEqual(dst.lastSource, { address: '127.0.0.1', port: edge.port });
   });
 
   test('success false from the routing API: 404 Not found', async (t) => {

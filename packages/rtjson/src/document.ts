@@ -30,7 +30,7 @@ export interface Route {
   dstUri?: string;
   /** Path vector: becomes the branch's Route set (and its next hop when there is no `dst_uri`). */
   path?: string[];
-  /** Local socket (`proto:addr:port`). Parsed and kept; the proxy picks its socket by protocol. */
+  /** Local socket (`proto:addr:port`): the route's UDP requests leave from that listener (`$fs`). */
   socket?: string;
   headers: RouteHeaders;
   /** `$bf`: branch flags, for user hooks (read them with `routeOfBranch`). */

@@ -141,6 +141,28 @@ function prepare(ctx: RoutingContext, state: RtjsonState, route: Route): void {
   if (route.frInvTimerMs !== undefined) timers.frInvTimerMs = route.frInvTimerMs;
   // Like t_set_fr(): a route without timers keeps the ones in force.
   if (timers.frTimerMs !== undefined || timers.frInvTimerMs !== undefined) ctx.setTimers(timers);
+  sendSocket(ctx, route.socket);
+}
+
+// Sockets a route named that are no listener of this proxy: said once each (bounded), then ignored.
+const unknownSockets = new Set<string>();
+
+/**
+ * rtjson's `socket` (Kamailio sets `$fs`, force_send_socket): the route's UDP requests leave from
+ * that listener; a route without one goes back to the default. Parallel branches share the first
+ * route's socket (the proxy keeps one per transaction). A socket that is no listener here is
+ * ignored, as Kamailio ignores a socket it cannot find, with one warning per value.
+ */
+function sendSocket(ctx: RoutingContext, socket: string | undefined): void {
+  try {
+    ctx.setSendSocket(socket);
+  } catch {
+    ctx.setSendSocket(undefined);
+    if (socket !== undefined && !unknownSockets.has(socket) && unknownSockets.size < 100) {
+      unknownSockets.add(socket);
+      ctx.log.warn({ socket }, 'rtjson route socket names no listener of this edge; ignored');
+    }
+  }
 }
 
 /**
