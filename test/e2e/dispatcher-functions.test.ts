@@ -201,16 +201,21 @@ describe('dispatcher send sockets', () => {
   test('socket= and dispatcher.defaultSocket: requests leave from the named listener', async (t) => {
     const redis = await startRedis();
     t.after(() => redis.stop());
-    const responders = await UdpResponders.start(2);
+    const responders = await UdpResponders.start(3);
     t.after(() => responders.close());
-    const [named, plain] = responders.responders as [Responder, Responder];
-    const [socketPort, defaultPort] = [await freePort(), await freePort()];
+    const [named, plain, byName] = responders.responders as [Responder, Responder, Responder];
+    const [socketPort, defaultPort, namedPort] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const dir = mkdtempSync(join(tmpdir(), 'sipfleet-dss-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const listFile = join(dir, 'dispatcher.list');
     writeFileSync(
       listFile,
-      `1 ${named.uri} 0 0 socket=udp:127.0.0.1:${socketPort}\n1 ${plain.uri} 0 0\n`,
+      `1 ${named.uri} 0 0 socket=udp:127.0.0.1:${socketPort}\n1 ${plain.uri} 0 0\n` +
+        `1 ${byName.uri} 0 0 sockname=trunk\n`,
     );
     const edge = await startEdge(
       t,
@@ -224,14 +229,20 @@ describe('dispatcher send sockets', () => {
         extraListen: [
           { protocol: 'udp', address: '127.0.0.1', port: socketPort },
           { protocol: 'udp', address: '127.0.0.1', port: defaultPort },
+          { protocol: 'udp', address: '127.0.0.1', port: namedPort, name: 'trunk' },
         ],
       },
     );
     // Round-robin: one OPTIONS to each destination; each answers 200 to where it came from.
-    for (let i = 0; i < 2; i++) {
+    for (let i = 0; i < 3; i++) {
       assert.match(await sendRequest(edge.port, 'OPTIONS', 'bob'), /^SIP\/2\.0 200 /);
     }
     assert.deepEqual(named.lastSource, { address: '127.0.0.1', port: socketPort });
     assert.deepEqual(plain.lastSource, { address: '127.0.0.1', port: defaultPort });
+    assert.deepEqual(
+      byName.lastSource,
+      { address: '127.0.0.1', port: namedPort },
+      'sockname=trunk',
+    );
   });
 });

@@ -24,6 +24,7 @@ const KNOWN_ATTRS = [
   'rweight',
   'maxload',
   'socket',
+  'sockname',
   'ping_from',
   'obproxy',
   'cc',
@@ -168,6 +169,9 @@ function parseAttrs(text: string): DestinationAttrs | string {
       case 'socket':
         attrs.socket = value;
         break;
+      case 'sockname':
+        attrs.sockname = value;
+        break;
       case 'ping_from':
         attrs.pingFrom = value;
         break;
@@ -221,6 +225,7 @@ export function specialAttrs(attrs: DestinationAttrs): [string, string | number]
     rweight: attrs.rweight,
     maxload: attrs.maxload,
     socket: attrs.socket,
+    sockname: attrs.sockname,
     ping_from: attrs.pingFrom,
     obproxy: attrs.obproxy,
     cc: cc === undefined ? undefined : cc ? 1 : 0,

@@ -16,6 +16,8 @@ export interface DestinationAttrs {
   readonly maxload?: number;
   /** Sending socket, `proto:host:port`. */
   readonly socket?: string;
+  /** Sending socket by the listener's name (`sockname`); `socket` wins when both are set. */
+  readonly sockname?: string;
   /** From URI of keepalive OPTIONS for this destination (`ping_from`). */
   readonly pingFrom?: string;
   /** Outbound proxy for keepalive OPTIONS (`obproxy`). */

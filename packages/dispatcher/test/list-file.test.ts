@@ -90,9 +90,10 @@ test('a URI without scheme gets sip: as Kamailio does', () => {
 });
 
 test('known attribute names are case-insensitive, free-form keys keep their spelling and order', () => {
-  const [set] = parseList('1 sip:a 0 0 zeta=1;DUID=A;Weight=20;alpha;mid=x=y\n');
+  const [set] = parseList('1 sip:a 0 0 zeta=1;DUID=A;Weight=20;SockName=trunk;alpha;mid=x=y\n');
   const d = set?.destinations[0];
   assert.equal(d?.attrs.duid, 'A');
+  assert.equal(d?.attrs.sockname, 'trunk');
   assert.equal(d?.attrs.weight, 20);
   assert.deepEqual(
     [...(d?.attrs.extra ?? [])],

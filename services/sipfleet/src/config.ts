@@ -49,6 +49,14 @@ const listenSpec = z
     protocol: z.enum(['udp', 'tcp', 'tls', 'ws', 'wss']),
     address: z.string().min(1),
     port,
+    /**
+     * The listener's name (Kamailio `listen=... name "s1"`), what a dispatcher destination's
+     * `sockname` attribute names. @default none
+     */
+    name: z
+      .string()
+      .regex(/^[\w.-]+$/, 'letters, digits, _ . - only')
+      .optional(),
     /** Needed on `tls` and `wss` listeners, refused on others. */
     tls: tlsListen.optional(),
   })
@@ -758,6 +766,9 @@ export function parseEdgeConfig(raw: unknown): EdgeConfig {
   ) {
     throw new ConfigError(`dispatcher.defaultSocket: ${socket ?? ''} is not one of listen`);
   }
+  const names = result.data.listen.flatMap((l) => (l.name === undefined ? [] : [l.name]));
+  const twice = names.find((name, i) => names.indexOf(name) !== i);
+  if (twice !== undefined) throw new ConfigError(`listen: the name ${twice} is given twice`);
   return result.data;
 }
 

@@ -295,3 +295,24 @@ test('ws and wss listeners (RFC 7118): wss needs a certificate, browsers none; k
     { protocol: 'ws', address: '127.0.0.1', port: 8080 },
   ]);
 });
+
+test('listen[].name: what a dispatcher sockname attribute names; each name once', () => {
+  const config = parseEdgeConfig({
+    listen: [{ protocol: 'udp', address: '127.0.0.1', port: 5060, name: 'trunk' }],
+  });
+  assert.equal(config.listen[0]?.name, 'trunk');
+  assert.throws(
+    () =>
+      parseEdgeConfig({
+        listen: [
+          { protocol: 'udp', address: '127.0.0.1', port: 5060, name: 'a' },
+          { protocol: 'tcp', address: '127.0.0.1', port: 5060, name: 'a' },
+        ],
+      }),
+    /listen: the name a is given twice/,
+  );
+  assert.throws(
+    () => parseEdgeConfig({ listen: [{ protocol: 'udp', address: '::1', port: 1, name: 'a b' }] }),
+    /listen\.0\.name: letters, digits, _ \. - only/,
+  );
+});

@@ -76,6 +76,8 @@ export function dispatcherRoute(
   health?: LoopHealth,
   /** ds_default_socket (`dispatcher.defaultSocket`): validated against `listen` at start-up. */
   defaultSocket?: string,
+  /** Listener names (`listen[].name`) to `proto:address:port`, for the `sockname` attribute. */
+  socketNames: ReadonlyMap<string, string> = new Map(),
 ): RoutingHooks {
   const callLoad = opts.algorithm === DS_ALG.CALL_LOAD;
   const set = String(opts.set);
@@ -124,7 +126,11 @@ export function dispatcherRoute(
     if (opts.mode === 'domain') ctx.rewriteHostPort(dst.uri);
     else if (path !== undefined) relayTo(ctx, dst, path);
     else ctx.setDestination(dst.uri);
-    const socket = dst.attrs.socket ?? defaultSocket;
+    const { sockname } = dst.attrs;
+    // An unknown name is no listener either: warned once below, like an unknown socket.
+    const named =
+      sockname === undefined ? undefined : (socketNames.get(sockname) ?? `sockname=${sockname}`);
+    const socket = dst.attrs.socket ?? named ?? defaultSocket;
     try {
       ctx.setSendSocket(socket);
     } catch {

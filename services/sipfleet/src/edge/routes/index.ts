@@ -40,6 +40,18 @@ export async function chooseRoute(
       metrics,
       health,
       config.dispatcher.defaultSocket,
+      new Map(
+        config.listen.flatMap((l) =>
+          l.name === undefined
+            ? []
+            : [
+                [
+                  l.name,
+                  `${l.protocol}:${l.address.includes(':') ? `[${l.address}]` : l.address}:${l.port}`,
+                ],
+              ],
+        ),
+      ),
     );
   }
   return defaultRoute({
