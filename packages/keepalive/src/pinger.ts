@@ -1,7 +1,9 @@
 // Sends keepalive requests (OPTIONS by default) on the prober's own transport and transaction
 // layers and reports one outcome per ping: a final reply with its RTT, a timeout (Timer F, i.e.
 // 408) or a transport error (503, RFC 3261 section 8.1.3.1). Kamailio sends its pings through tm
-// the same way (dispatch.c ds_ping_set -> tmb.t_request).
+// the same way (dispatch.c ds_ping_set -> tmb.t_request). A destination whose name has several
+// targets (SRV, several addresses) is pinged at them in RFC 3263 order until one replies, as tm
+// does with use_dns_failover: the destination is up when any of its targets answers.
 
 import { randomBytes } from 'node:crypto';
 import { createResponse, newBranch, newTag, parseUri, SipRequest } from '@sipfleet/sip';
@@ -9,7 +11,7 @@ import type { SipUri } from '@sipfleet/sip';
 import { SipEndpoint, TransactionLayer } from '@sipfleet/transaction';
 import type { ServerTransaction, TransactionUser } from '@sipfleet/transaction';
 import { createResolver, TransportLayer } from '@sipfleet/transport';
-import type { RemoteInfo, Resolver, SendTarget, TransportProtocol } from '@sipfleet/transport';
+import type { RemoteInfo, SendTarget, SipResolver, TransportProtocol } from '@sipfleet/transport';
 import { SipfleetKeepaliveError } from './errors.js';
 
 export interface PingerOptions {
@@ -31,7 +33,7 @@ export interface PingerOptions {
   /** @default 'OPTIONS' */
   method?: string;
   /** DNS resolution of destination hosts. @default createResolver() */
-  resolver?: Resolver;
+  resolver?: SipResolver;
   /** @default 'sipfleet-prober' */
   userAgent?: string;
 }
@@ -76,7 +78,7 @@ export class Pinger {
   readonly transactions: TransactionLayer;
   observer: PingerObserver = {};
   readonly #method: string;
-  readonly #resolver: Resolver;
+  readonly #resolver: SipResolver;
   readonly #userAgent: string;
   readonly #callIdSuffix: string;
   #closed = false;
@@ -151,16 +153,32 @@ export class Pinger {
     if (this.#closed) {
       throw new SipfleetKeepaliveError('SIPFLEET_ERR_KEEPALIVE_CLOSED', 'pinger is closed');
     }
-    let target: SendTarget;
-    let request: SipRequest;
+    let targets: SendTarget[];
     try {
       const dest = parsePingUri(req.uri);
-      target = await this.#resolver(req.obproxy ? parsePingUri(req.obproxy) : dest);
-      request = this.#build(req, target.protocol);
+      targets = await this.#resolver.targets(req.obproxy ? parsePingUri(req.obproxy) : dest);
     } catch (err) {
       return { uri: req.uri, outcome: 'bad-uri', error: errorText(err) };
     }
-    if (this.#closed) return { uri: req.uri, outcome: 'transport-error', error: 'closed' };
+    let result: PingResult = { uri: req.uri, outcome: 'bad-uri', error: 'no target' };
+    for (const target of targets) {
+      let request: SipRequest;
+      try {
+        request = this.#build(req, target.protocol);
+      } catch (err) {
+        return { uri: req.uri, outcome: 'bad-uri', error: errorText(err) };
+      }
+      result = await this.#pingTarget(req, target, request);
+      if (result.outcome === 'reply' || this.#closed) break;
+    }
+    return result;
+  }
+
+  /** One ping transaction to one target. */
+  #pingTarget(req: PingRequest, target: SendTarget, request: SipRequest): Promise<PingResult> {
+    if (this.#closed) {
+      return Promise.resolve({ uri: req.uri, outcome: 'transport-error', error: 'closed' });
+    }
     return new Promise<PingResult>((resolve) => {
       const started = performance.now();
       let done = false;

@@ -6,8 +6,8 @@ import type {
   Clock,
   TransactionLayer,
 } from '@sipfleet/transaction';
-import { resolveTarget } from '@sipfleet/transport';
-import type { RemoteInfo, SendTarget, TransportProtocol } from '@sipfleet/transport';
+import { sharedResolver } from '@sipfleet/transport';
+import type { RemoteInfo, SendTarget, SipResolver, TransportProtocol } from '@sipfleet/transport';
 import type { BranchContext } from './hooks.js';
 import type { HookRunner } from './hook-runner.js';
 import { loopHash, ownBranch } from './loop-detection.js';
@@ -26,9 +26,16 @@ export class Forwarder {
     private readonly own: OwnAddresses,
     private readonly transactions: TransactionLayer,
     private readonly hooks: HookRunner,
-    private readonly observer: ProxyObserver,
+    readonly observer: ProxyObserver,
     /** The clock the branches' `fr_timer`/`fr_inv_timer` run on. */
     readonly clock: Clock,
+    /** RFC 3263 next-hop resolution (NAPTR, SRV, A/AAAA) with its cache. */
+    private readonly resolver: SipResolver = sharedResolver(),
+    /**
+     * Kamailio's `use_dns_failover`: a branch whose target fails moves on to the next target of
+     * its next hop (see Branch).
+     */
+    readonly dnsFailover = true,
   ) {}
 
   /**
@@ -87,10 +94,10 @@ export class Forwarder {
     this.hooks.run('branch', hook, ctx, { ...handlers, onFailed: handlers.then });
   }
 
-  /** The next hop's address (RFC 3263 is the transport layer's business). */
-  resolve(uri: string): Promise<SendTarget> {
+  /** The next hop's targets in the order to try them (RFC 3263 is the transport layer's business). */
+  resolve(uri: string): Promise<SendTarget[]> {
     try {
-      return resolveTarget(parseUri(uri));
+      return this.resolver.targets(parseUri(uri));
     } catch (err) {
       return Promise.reject(err as Error);
     }

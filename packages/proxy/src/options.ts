@@ -24,6 +24,13 @@ export interface ProxyOptions {
   timers?: Partial<BranchTimers>;
   /** Max-Forwards value added when a request has none (RFC 3261 §16.6 step 3). @default 70 */
   maxForwards?: number;
+  /**
+   * Kamailio core `use_dns_failover`: when a next hop resolves to several targets (SRV records,
+   * several addresses), a branch whose target gives a transport error, no reply within
+   * `fr_timer`, or a 503 is sent again to the next target (RFC 3263 §4.3), in the same branch.
+   * @default true
+   */
+  dnsFailover?: boolean;
   /** Via sent-by per listening protocol (the transport layer knows them). */
   sentBy: Partial<Record<TransportProtocol, { host: string; port: number }>>;
 }

@@ -7,7 +7,7 @@ import type {
   TimerSettings,
   TransactionUser,
 } from '@sipfleet/transaction';
-import type { MessageSender, RemoteInfo } from '@sipfleet/transport';
+import type { MessageSender, RemoteInfo, SipResolver } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import { Forwarder } from './forwarder.js';
 import { HookRunner } from './hook-runner.js';
@@ -37,6 +37,11 @@ export interface ProxyCoreInit {
    * @default admit everything
    */
   admit?: (req: SipRequest) => SipResponse | undefined;
+  /**
+   * Next-hop resolution (RFC 3263) and its cache; the edge builds one from its `dns` settings.
+   * @default the transport package's shared resolver (system DNS)
+   */
+  resolver?: SipResolver;
 }
 
 /**
@@ -83,6 +88,8 @@ export class ProxyCore implements TransactionUser {
       this.runner,
       this.observer,
       this.clock,
+      init.resolver,
+      options.dnsFailover ?? true,
     );
     this.stateless = new StatelessRelay(
       this.own,

@@ -44,7 +44,8 @@ export class StatelessRelay {
     // Retransmitted ACKs must get the same branch (stateless forwarding, §16.11).
     const branch = `${OWN_BRANCH_PREFIX}${loopHash(req)}.a${fnv(req.topVia?.branch ?? '')}`;
     this.forwarder.resolve(hop).then(
-      (target) => {
+      ([target]) => {
+        if (target === undefined) return;
         try {
           this.forwarder.addVia(req, target.protocol, branch);
         } catch (err) {

@@ -15,8 +15,10 @@ export { applyReceived, responseTarget, stripBrackets, DEFAULT_SIP_PORT } from '
 export {
   resolveTarget,
   createResolver,
-  type LookupFn,
-  type Resolver,
+  orderSrv,
+  SipResolver,
+  sharedResolver,
+  type RecordType,
   type ResolverOptions,
 } from './resolve.js';
 export {
