@@ -64,13 +64,20 @@ export class DialogClient {
     return `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport`;
   }
 
-  /** INVITE via `edgePort`; resolves once a final response arrives (a 2xx is not ACKed yet). */
-  async invite(edgePort: number, user = 'bob'): Promise<Dialog> {
+  /**
+   * INVITE via `edgePort`; resolves once a final response arrives (a 2xx is not ACKed yet).
+   * @param requestUri @default `sip:<user>@127.0.0.1:<edgePort>`
+   */
+  async invite(
+    edgePort: number,
+    user = 'bob',
+    requestUri = `sip:${user}@127.0.0.1:${edgePort}`,
+  ): Promise<Dialog> {
     const id = randomBytes(6).toString('hex');
     const branch = `z9hG4bK${id}`;
     const dialog = { callId: `dlg-${id}`, fromTag: id, cseq: 1 };
     const text =
-      `INVITE sip:${user}@127.0.0.1:${edgePort} SIP/2.0\r\n${this.via(branch)}\r\n` +
+      `INVITE ${requestUri} SIP/2.0\r\n${this.via(branch)}\r\n` +
       `From: <sip:alice@127.0.0.1>;tag=${dialog.fromTag}\r\nTo: <sip:${user}@127.0.0.1>\r\n` +
       `Call-ID: ${dialog.callId}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:${this.port}>\r\n` +
       `Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n`;
@@ -85,7 +92,7 @@ export class DialogClient {
     if (status >= 300) {
       // Non-2xx: ACK hop by hop on the same branch (RFC 3261 17.1.1.3).
       this.socket.send(
-        `ACK sip:${user}@127.0.0.1:${edgePort} SIP/2.0\r\n${this.via(branch)}\r\n` +
+        `ACK ${requestUri} SIP/2.0\r\n${this.via(branch)}\r\n` +
           `From: <sip:alice@127.0.0.1>;tag=${dialog.fromTag}\r\nTo: <sip:${user}@127.0.0.1>;tag=${toTag}\r\n` +
           `Call-ID: ${dialog.callId}\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`,
         edgePort,

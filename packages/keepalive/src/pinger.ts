@@ -32,7 +32,7 @@ export interface PingerOptions {
   timeoutMs?: number;
   /** @default 'OPTIONS' */
   method?: string;
-  /** DNS resolution of destination hosts. @default createResolver() */
+  /** DNS resolution of destination hosts (RFC 3263); closed with the pinger. @default createResolver() */
   resolver?: SipResolver;
   /** @default 'sipfleet-prober' */
   userAgent?: string;
@@ -235,6 +235,7 @@ export class Pinger {
     this.#closed = true;
     this.transactions.close();
     for (const abort of [...this.#pending]) abort();
+    this.#resolver.close();
     await this.transport.close();
   }
 }

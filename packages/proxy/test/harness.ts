@@ -5,7 +5,7 @@ import { createResponse, newTag, parseMessage, SipRequest } from '@sipfleet/sip'
 import { ManualClock, TransactionLayer } from '@sipfleet/transaction';
 import type { ClientTransaction, ServerTransaction } from '@sipfleet/transaction';
 import { InMemoryNetwork } from '@sipfleet/transport';
-import type { InMemoryEndpoint, RemoteInfo } from '@sipfleet/transport';
+import type { InMemoryEndpoint, RemoteInfo, SipResolver } from '@sipfleet/transport';
 import { pino } from 'pino';
 import { ProxyCore } from '../src/index.js';
 import type { ProxyObserver, ProxyOptions, RoutingHooks } from '../src/index.js';
@@ -171,7 +171,8 @@ export class World {
   /** What the proxy reported through its observer, by method name. */
   readonly observed = new Map<string, unknown[][]>();
 
-  constructor(hooks: RoutingHooks, options: Partial<ProxyOptions> = {}) {
+  /** @param resolver next-hop resolution (a resolver on a test DNS server). @default the shared one */
+  constructor(hooks: RoutingHooks, options: Partial<ProxyOptions> = {}, resolver?: SipResolver) {
     this.proxyEndpoint = this.net.endpoint(PROXY.address, PROXY.port);
     const record =
       (name: string) =>
@@ -186,6 +187,7 @@ export class World {
       relayLatency: record('relayLatency'),
       hookError: record('hookError'),
       responseDropped: record('responseDropped'),
+      dnsFailover: record('dnsFailover'),
     };
     this.proxy = new ProxyCore({
       sender: this.proxyEndpoint,
@@ -194,6 +196,7 @@ export class World {
       log: pino({ level: 'silent' }),
       clock: this.clock,
       observer,
+      ...(resolver === undefined ? {} : { resolver }),
     });
     this.proxyEndpoint.onMessage = (data, remote) => {
       const msg = parseMessage(data);

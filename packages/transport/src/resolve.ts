@@ -94,10 +94,11 @@ export interface ResolverOptions {
   random?: () => number;
   /** Clock for the cache. @default Date.now */
   now?: () => number;
-  /** Each query sent: its record type and outcome (for a metric). */
-  onQuery?: (type: RecordType, result: 'ok' | 'empty' | 'error') => void;
-  /** A background refresh failed while an older answer is still served (logged once by the caller). */
-  onRefreshError?: (type: RecordType, name: string, err: Error) => void;
+  /**
+   * Each query's outcome (for a metric, and a log line when a name starts failing). An `error`
+   * while an older answer exists means that answer is still being served.
+   */
+  onQuery?: (type: RecordType, name: string, result: 'ok' | 'empty' | 'error') => void;
 }
 
 export type RecordType = 'NAPTR' | 'SRV' | 'A' | 'AAAA' | 'ADDR';
@@ -376,10 +377,7 @@ export class SipResolver {
           `cannot resolve ${entry.type} ${entry.name}: ${err instanceof Error ? err.message : String(err)}`,
           { cause: err },
         );
-        if (entry.records !== undefined) {
-          this.#opts.onRefreshError?.(entry.type, entry.name, error);
-          return entry.records;
-        }
+        if (entry.records !== undefined) return entry.records;
         entry.error = error;
         throw error;
       },
@@ -403,14 +401,14 @@ export class SipResolver {
   async #ask(type: RecordType, name: string): Promise<Answer<unknown>> {
     try {
       const answer = await this.#send(type, name);
-      this.#opts.onQuery?.(type, answer.records.length > 0 ? 'ok' : 'empty');
+      this.#opts.onQuery?.(type, name, answer.records.length > 0 ? 'ok' : 'empty');
       return answer;
     } catch (err) {
       if (EMPTY_ANSWER.has((err as NodeJS.ErrnoException).code ?? '')) {
-        this.#opts.onQuery?.(type, 'empty');
+        this.#opts.onQuery?.(type, name, 'empty');
         return { records: [] };
       }
-      this.#opts.onQuery?.(type, 'error');
+      this.#opts.onQuery?.(type, name, 'error');
       throw err;
     }
   }

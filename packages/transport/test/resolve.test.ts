@@ -187,13 +187,15 @@ describe('SipResolver with a real DNS server (RFC 3263 §4, RFC 2782)', { concur
   it('answers from the cache within the TTL, serves stale while refreshing, and refreshes in the background', async () => {
     let now = 1_000_000;
     const queries: RecordType[] = [];
-    const refreshErrors: string[] = [];
+    const errors: string[] = [];
     const resolver = resolverFor({
       now: () => now,
       minTtlMs: 1000,
       refreshIntervalMs: 20,
-      onQuery: (type) => queries.push(type),
-      onRefreshError: (_type, name) => refreshErrors.push(name),
+      onQuery: (type, name, result) => {
+        queries.push(type);
+        if (result === 'error') errors.push(name);
+      },
     });
     const uri = parseUri('sip:a.svc.test:5060');
     assert.equal((await resolver.resolve(uri)).address, '127.0.0.1');
@@ -219,7 +221,7 @@ describe('SipResolver with a real DNS server (RFC 3263 §4, RFC 2782)', { concur
     await server.stop();
     now += 31_000;
     assert.equal((await resolver.resolve(uri)).address, '127.0.0.9');
-    await waitFor('a failed refresh', () => Promise.resolve(refreshErrors.length > 0));
+    await waitFor('a failed refresh', () => Promise.resolve(errors.includes('a.svc.test')));
 
     // A failure with no answer to fall back on is cached for minTtlMs.
     const unknown = parseUri('sip:other.test:5060');

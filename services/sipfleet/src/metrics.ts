@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProxyObserver, ResponseOrigin, RoutingMetrics } from '@sipfleet/proxy';
+import { dnsQueryCounter } from './dns.js';
 import { registerProcessMetrics } from './process-metrics.js';
 
 export interface DestinationGaugeRow {
@@ -36,6 +37,8 @@ export class EdgeMetrics implements ProxyObserver {
   readonly overloaded: Gauge;
   readonly overloadShedFraction: Gauge;
   readonly eventLoopDelay: Histogram;
+  readonly dnsQueries: Counter<'type' | 'result'>;
+  private readonly dnsFailovers: Counter<'cause'>;
   private readonly byMethod = new Map<string, Counter.Internal>();
   /** Children by origin, then class index (status / 100 - 1): no label lookup per response. */
   private readonly byOrigin: Record<ResponseOrigin, Counter.Internal[]>;
@@ -170,6 +173,13 @@ export class EdgeMetrics implements ProxyObserver {
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [this.registry],
     });
+    this.dnsQueries = dnsQueryCounter(this.registry);
+    this.dnsFailovers = new Counter({
+      name: 'sipfleet_dns_failovers_total',
+      help: 'Branches sent on to the next DNS target of their next hop (use_dns_failover), by cause (transport-error, timeout, 503)',
+      labelNames: ['cause'],
+      registers: [this.registry],
+    });
     this.registerDestinationGauges(destinations);
     new Gauge({
       name: 'sipfleet_active_transactions',
@@ -249,6 +259,10 @@ export class EdgeMetrics implements ProxyObserver {
 
   relayLatency(seconds: number): void {
     this.latency.observe(seconds);
+  }
+
+  dnsFailover(cause: 'transport-error' | 'timeout' | '503'): void {
+    this.dnsFailovers.inc({ cause });
   }
 
   hookError(hook: string): void {

@@ -4,12 +4,14 @@ import { ProxyCore } from '@sipfleet/proxy';
 import { redactRedisUrl } from '@sipfleet/redis';
 import { SipEndpoint } from '@sipfleet/transaction';
 import { TransportLayer } from '@sipfleet/transport';
-import type { TransportProtocol } from '@sipfleet/transport';
+import type { SipResolver, TransportProtocol } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import { startAdminServer } from '../admin-server.js';
 import type { EdgeConfig } from '../config.js';
 import { ConsoleApp } from '../console/console.js';
+import { openResolver } from '../dns.js';
 import { EdgeMetrics } from '../metrics.js';
+import { warmDestinations } from './dispatcher-dns.js';
 import { destinationRows } from './gauges.js';
 import { MaintenanceCheck } from './maintenance.js';
 import { OverloadMonitor, overloadAdmission } from './overload.js';
@@ -47,6 +49,8 @@ export class Edge {
       admin: { server: Server; port: number };
       /** Overload signal: sheds new calls in the pipeline; `laggedWithin()` for timeout checks. */
       overload: OverloadMonitor;
+      /** RFC 3263 next hops and its cache; `stopWarming` ends the dispatcher's ds_dns_mode work. */
+      dns: { resolver: SipResolver; stopWarming: () => void };
     },
     private readonly fleet: {
       shared: SharedState | undefined;
@@ -65,6 +69,7 @@ export class Edge {
     let transport: TransportLayer | undefined;
     let secfilter: EdgeSecfilter | undefined;
     let overload: OverloadMonitor | undefined;
+    let dns: { resolver: SipResolver; stopWarming: () => void } | undefined;
     try {
       // The metrics and the pipeline need objects made after them; they read them through this.
       const late: { endpoint?: SipEndpoint; edge?: Edge; membership?: FleetMembership } = {};
@@ -96,6 +101,20 @@ export class Edge {
       for (const socket of transport.sockets) {
         sentBy[socket.protocol] ??= transport.sentBy(socket.protocol);
       }
+      const resolver = openResolver(config.dns, {
+        protocols: config.listen.map((l) => l.protocol),
+        addresses: config.listen.map((l) => l.address),
+        log,
+        queries: metrics.dnsQueries,
+      });
+      const view = shared?.dispatcher?.view;
+      dns = {
+        resolver,
+        stopWarming:
+          view === undefined
+            ? () => undefined
+            : warmDestinations(view, resolver, config.dispatcher),
+      };
       const maintenance =
         shared !== undefined && config.maintenance.enabled
           ? new MaintenanceCheck(shared.htables, config.maintenance, config.nodeId, () =>
@@ -116,11 +135,13 @@ export class Edge {
           aliases: config.aliases,
           timers: { frTimerMs: config.timers.frTimerMs, frInvTimerMs: config.timers.frInvTimerMs },
           maxForwards: config.maxForwards,
+          dnsFailover: config.dns.failover,
           sentBy,
         },
         log,
         observer: metrics,
         admit: overloadAdmission(overload, metrics),
+        resolver,
         transactionTimers: {
           T1: config.timers.T1,
           T2: config.timers.T2,
@@ -212,7 +233,7 @@ export class Edge {
       const edge = new Edge(
         config,
         log,
-        { transport, endpoint, metrics, admin, overload },
+        { transport, endpoint, metrics, admin, overload, dns },
         { shared, secfilter, membership },
       );
       late.edge = edge;
@@ -241,6 +262,8 @@ export class Edge {
       return edge;
     } catch (err) {
       overload?.close();
+      dns?.stopWarming();
+      dns?.resolver.close();
       await transport?.close();
       await secfilter?.close();
       await shared?.close();
@@ -266,8 +289,10 @@ export class Edge {
 
   async close(): Promise<void> {
     this.closing = true;
-    const { transport, endpoint, admin, overload } = this.local;
+    const { transport, endpoint, admin, overload, dns } = this.local;
     overload.close();
+    dns.stopWarming();
+    dns.resolver.close();
     endpoint.close();
     await transport.close();
     await new Promise<void>((resolve) => admin.server.close(() => resolve()));

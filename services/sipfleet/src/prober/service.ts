@@ -6,6 +6,7 @@ import { DispatcherFleet } from '@sipfleet/dispatcher';
 import { KeepaliveStore, Pinger, Prober } from '@sipfleet/keepalive';
 import { RedisConnection } from '@sipfleet/redis';
 import { startAdminServer } from '../admin-server.js';
+import { openResolver } from '../dns.js';
 import { proberSettings, type ProberConfig } from './config.js';
 import { ProberMetrics } from './metrics.js';
 
@@ -50,6 +51,12 @@ export class ProberService {
         },
       });
       pinger = await Pinger.start({
+        resolver: openResolver(config.dns, {
+          protocols: config.sip.tcp ? ['udp', 'tcp'] : ['udp'],
+          addresses: [config.sip.address],
+          log,
+          queries: metrics.dnsQueries,
+        }),
         address: config.sip.address,
         port: config.sip.port,
         tcp: config.sip.tcp,
