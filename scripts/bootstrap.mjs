@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // Installs what `npm start` / `npm test` need on a fresh machine, using only Node's standard library:
 // npm packages (when node_modules is missing or older than package-lock.json), the Debian packages
-// redis-server, and for tests sip-tester (sipp), prometheus (promtool, prometheus) and chromium (the
-// console test), through apt-get when missing and we are root. `--for start` also builds the tree
+// redis-server, and for tests sip-tester (sipp), prometheus (promtool, prometheus), chromium (the
+// console test) and dnsmasq-base (the DNS server of the RFC 3263 tests, /usr/sbin/dnsmasq), through apt-get when missing and we are root. `--for start` also builds the tree
 // (`tsc -b`): the CLI runs from dist/, which a fresh clone does not have (`npm test` and
 // `npm run bench` build through turbo).
 import { spawnSync } from 'node:child_process';
@@ -20,7 +20,9 @@ function run(cmd, args, opts = {}) {
   return r.status === 0;
 }
 
+/** A command on PATH, or an absolute path that exists (sbin tools are off a user's PATH). */
 function onPath(bin) {
+  if (bin.startsWith('/')) return existsSync(bin);
   return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 }
 
@@ -52,7 +54,12 @@ if (
 // Debian packages: binary -> package
 const wanted = [['redis-server', 'redis-server']];
 if (purpose === 'test')
-  wanted.push(['sipp', 'sip-tester'], ['promtool', 'prometheus'], ['chromium', 'chromium']);
+  wanted.push(
+    ['sipp', 'sip-tester'],
+    ['promtool', 'prometheus'],
+    ['chromium', 'chromium'],
+    ['/usr/sbin/dnsmasq', 'dnsmasq-base'],
+  );
 const missing = wanted.filter(([bin]) => !onPath(bin));
 if (missing.length > 0) {
   const pkgs = missing.map(([, pkg]) => pkg);
