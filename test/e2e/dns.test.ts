@@ -46,7 +46,11 @@ async function uas(
 }
 
 /** Redis, a list file with the single destination `sip:svc.test`, and one edge routing set 1 to it. */
-async function dispatcherEdge(t: CleanupOwner, dnsServer: string): Promise<EdgeHandle> {
+async function dispatcherEdge(
+  t: CleanupOwner,
+  dnsServer: string,
+  extra: { dispatcher?: object; dns?: object } = {},
+): Promise<EdgeHandle> {
   const redis = await startRedis();
   t.after(() => redis.stop());
   const dir = mkdtempSync(join(tmpdir(), 'sipfleet-dns-'));
@@ -55,9 +59,9 @@ async function dispatcherEdge(t: CleanupOwner, dnsServer: string): Promise<EdgeH
   writeFileSync(listFile, '1 sip:svc.test 0 0\n');
   return startEdge(t, {
     redis: { url: redis.url, prefix: uniquePrefix() },
-    dispatcher: { listFile },
+    dispatcher: { listFile, ...extra.dispatcher },
     routing: { dispatcher: { set: 1, algorithm: 0, frTimerMs: 500 } },
-    dns: { servers: [dnsServer], defaultTtlSeconds: TTL, maxTtlSeconds: TTL },
+    dns: { servers: [dnsServer], defaultTtlSeconds: TTL, maxTtlSeconds: TTL, ...extra.dns },
   });
 }
 
@@ -117,6 +121,28 @@ describe('DNS (RFC 3263) with a real DNS server', { concurrency: 1 }, () => {
     assert.equal(
       await edge.metric('sipfleet_dns_failovers_total', { cause: 'timeout' }),
       2 * calls,
+    );
+  });
+
+  test('ds_dns_mode timer: destination names are queried again every dnsIntervalSeconds without a call', async (t) => {
+    const dns = await startDnsServer(t, { ...srvRecords({ a: 1, b: 2, c: 3 }), ttl: 1 });
+    // Answers live 1 s and the background tick is an hour away: only the dispatcher's timer
+    // (every second) makes the edge ask again.
+    const edge = await dispatcherEdge(t, dns.server, {
+      dispatcher: { dnsMode: 'timer', dnsIntervalSeconds: 1 },
+      dns: {
+        minTtlSeconds: 1,
+        maxTtlSeconds: 1,
+        defaultTtlSeconds: 1,
+        refreshIntervalSeconds: 3600,
+      },
+    });
+    const srv = () => edge.metric('sipfleet_dns_queries_total', { type: 'SRV', result: 'ok' });
+    await waitFor('the SRV name queried at load', async () => (await srv()) >= 1);
+    const atLoad = await srv();
+    await waitFor(
+      'the SRV name queried again by the timer',
+      async () => (await srv()) >= atLoad + 2,
     );
   });
 
