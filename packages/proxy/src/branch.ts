@@ -125,7 +125,7 @@ export class Branch implements ClientTransactionHandlers {
         }
         if (this.forwarder.dnsFailover) this.spare = rest;
         this.unsent = req;
-        this.attempt(first, hopUri);
+        this.attempt(first);
       },
       (err: unknown) => {
         this.owner.log.warn({ err, hop: hopUri }, 'cannot resolve next hop');
@@ -135,7 +135,7 @@ export class Branch implements ClientTransactionHandlers {
   }
 
   /** One client transaction to `target`; the request is copied when another target may follow. */
-  private attempt(target: SendTarget, hopUri: string): void {
+  private attempt(target: SendTarget): void {
     const unsent = this.unsent as SipRequest;
     const req = this.spare.length > 0 ? unsent.clone() : unsent;
     try {
@@ -143,21 +143,21 @@ export class Branch implements ClientTransactionHandlers {
     } catch (err) {
       // No socket for the target's protocol, or the transaction layer refused: the next target,
       // else this branch ends here, so the proxy transaction still gets its answer.
-      this.owner.log.error({ err, hop: hopUri, target }, 'cannot send branch');
-      if (!this.failover('transport-error', hopUri)) this.fail(500);
+      this.owner.log.error({ err, destination: this.destination, target }, 'cannot send branch');
+      if (!this.failover('transport-error')) this.fail(500);
       return;
     }
     if (!this.finished) this.armTimer(this.owner.timers.frTimerMs);
   }
 
   /** DNS failover to the next target; false when there is none (or the branch is over). */
-  private failover(cause: 'transport-error' | 'timeout' | '503', hopUri: string): boolean {
+  private failover(cause: 'transport-error' | 'timeout' | '503'): boolean {
     if (this.finished || this.canceled) return false;
     const next = this.spare.shift();
     if (next === undefined) return false;
     this.forwarder.observer.dnsFailover?.(cause);
     this.tx?.cancel();
-    this.attempt(next, hopUri);
+    this.attempt(next);
     return true;
   }
 
@@ -178,7 +178,7 @@ export class Branch implements ClientTransactionHandlers {
   private onTimer(): void {
     this.timer = undefined;
     if (this.finished) return;
-    if (!this.replied && this.failover('timeout', this.destination)) return;
+    if (!this.replied && this.failover('timeout')) return;
     this.timedOut = true;
     this.tx?.cancel();
     this.fail(408);
@@ -212,7 +212,7 @@ export class Branch implements ClientTransactionHandlers {
     const current = tx === this.tx;
     // An abandoned target (DNS failover) counts only with a 2xx: that call was answered.
     if (!current && (status < 200 || status >= 300)) return;
-    if (current && status === 503 && this.failover('503', this.destination)) return;
+    if (current && status === 503 && this.failover('503')) return;
     this.replied = true;
     if (status >= 200 && status < 300) {
       // Every 2xx goes upstream, even on a branch we gave up on (§16.7 step 5, §16.10).
@@ -230,14 +230,14 @@ export class Branch implements ClientTransactionHandlers {
 
   onTimeout(tx: ClientTransaction): void {
     if (tx !== this.tx) return;
-    if (!this.replied && this.failover('timeout', this.destination)) return;
+    if (!this.replied && this.failover('timeout')) return;
     this.timedOut = true;
     this.fail(408);
   }
 
   onTransportError(tx: ClientTransaction, err: Error): void {
     if (tx !== this.tx) return;
-    if (this.failover('transport-error', this.destination)) return;
+    if (this.failover('transport-error')) return;
     this.owner.log.warn({ err, destination: this.destination }, 'transport error on branch');
     this.fail(503);
   }

@@ -162,11 +162,6 @@ export class SipResolver {
     }
   }
 
-  /** Cached answers (one per record type and name). */
-  get size(): number {
-    return this.#cache.size;
-  }
-
   /** Stops the refresh timer (the cache stays usable, refreshed only on use). */
   close(): void {
     clearInterval(this.#timer);
@@ -188,17 +183,21 @@ export class SipResolver {
     const secure = this.#checkScheme(uri);
     const protocol = this.#transportOf(uri, secure);
     const host = stripBrackets(uri.params.get('maddr') ?? uri.host);
+    // §4.1: without NAPTR/SRV, UDP for sip: and TLS for sips:.
+    const fallback = protocol ?? (secure ? 'tls' : 'udp');
     const port = uri.port;
     if (net.isIP(host) !== 0) {
-      const p = protocol ?? (secure ? 'tls' : 'udp');
-      return [{ protocol: p as TransportProtocol, address: host, port: port ?? defaultPort(p) }];
+      return [
+        {
+          protocol: fallback as TransportProtocol,
+          address: host,
+          port: port ?? defaultPort(fallback),
+        },
+      ];
     }
-    if (port !== undefined) return this.#hostTargets(host, protocol ?? 'udp', port);
+    if (port !== undefined) return this.#hostTargets(host, fallback, port);
     const srv = await this.#srvSets(host, protocol, secure);
-    if (srv.length === 0) {
-      const p = protocol ?? (secure ? 'tls' : 'udp');
-      return this.#hostTargets(host, p, defaultPort(p));
-    }
+    if (srv.length === 0) return this.#hostTargets(host, fallback, defaultPort(fallback));
     const ordered = srv.flatMap(({ protocol: p, records }) =>
       orderSrv(records, this.#random).map((r) => ({ p, r })),
     );
