@@ -67,6 +67,20 @@ async function dispatcherEdge(
 
 const queries = (edge: EdgeHandle) => edge.metric('sipfleet_dns_queries_total');
 
+/** `count` short calls from a sipp UAC through `edge`; every one must succeed. */
+async function calls(t: CleanupOwner, edge: EdgeHandle, count: number, rate: number) {
+  const stats = await runSipp({
+    scenario: 'uac-call',
+    remote: { host: '127.0.0.1', port: edge.port },
+    service: 'bob',
+    rate,
+    maxCalls: count,
+    callLengthMs: 0,
+    owner: t,
+  });
+  assert.equal(stats.successful, count, stats.output);
+}
+
 describe('DNS (RFC 3263) with a real DNS server', { concurrency: 1 }, () => {
   test('an SRV destination spreads calls ~1:3 by weight over priority 10, none to priority 20, with no DNS query per call', async (t) => {
     const [a, b, c] = [await uas(t, true), await uas(t, true), await uas(t, true)];
@@ -80,22 +94,13 @@ describe('DNS (RFC 3263) with a real DNS server', { concurrency: 1 }, () => {
     });
     const before = await queries(edge);
 
-    const calls = 40;
-    const stats = await runSipp({
-      scenario: 'uac-call',
-      remote: { host: '127.0.0.1', port: edge.port },
-      service: 'bob',
-      rate: 20,
-      maxCalls: calls,
-      callLengthMs: 0,
-      owner: t,
-    });
-    assert.equal(stats.successful, calls, stats.output);
+    const count = 40;
+    await calls(t, edge, count, 20);
     const na = (await a.sipp?.stop())?.successful ?? 0;
     const nb = (await b.sipp?.stop())?.successful ?? 0;
     const nc = (await c.sipp?.stop())?.successful ?? 0;
     assert.equal(nc, 0, 'the priority-20 target takes no call while priority 10 answers');
-    assert.equal(na + nb, calls);
+    assert.equal(na + nb, count);
     // Weight 1 of 4 over 40 calls: 10 expected (sd 2.7); outside [2, 19] has odds below 1/1000.
     assert.ok(na >= 2 && na <= 19, `weights 1:3 gave ${na}:${nb}`);
     assert.equal(await queries(edge), before, 'the calls were routed from the cache');
@@ -105,22 +110,13 @@ describe('DNS (RFC 3263) with a real DNS server', { concurrency: 1 }, () => {
     const [a, b, c] = [await uas(t, false), await uas(t, false), await uas(t, true)];
     const dns = await startDnsServer(t, srvRecords({ a: a.port, b: b.port, c: c.port }));
     const edge = await dispatcherEdge(t, dns.server);
-    const calls = 4;
-    const stats = await runSipp({
-      scenario: 'uac-call',
-      remote: { host: '127.0.0.1', port: edge.port },
-      service: 'bob',
-      rate: 10,
-      maxCalls: calls,
-      callLengthMs: 0,
-      owner: t,
-    });
-    assert.equal(stats.successful, calls, stats.output);
-    assert.equal((await c.sipp?.stop())?.successful, calls);
+    const count = 4;
+    await calls(t, edge, count, 10);
+    assert.equal((await c.sipp?.stop())?.successful, count);
     // Each call waited fr_timer on both priority-10 targets before moving on.
     assert.equal(
       await edge.metric('sipfleet_dns_failovers_total', { cause: 'timeout' }),
-      2 * calls,
+      2 * count,
     );
   });
 
