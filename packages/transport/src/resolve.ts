@@ -16,7 +16,8 @@
  *
  * A URI the edge cannot send on fails with SIPFLEET_ERR_TRANSPORT_UNSUPPORTED_SCHEME (`sips:` when
  * we have no TLS listener, `tel:` ...) or _UNSUPPORTED_TRANSPORT (`transport=` naming a transport
- * we do not listen on); a name that yields no address with SIPFLEET_ERR_TRANSPORT_RESOLVE.
+ * we do not listen on, or anything but `tls` on a `sips:` URI: RFC 5630 §3.1.3); a name that
+ * yields no address with SIPFLEET_ERR_TRANSPORT_RESOLVE.
  *
  * Caching (off the per-call path): every DNS answer (one per record type and name) is cached. A/AAAA
  * answers of the configured servers keep their record TTL, clamped to [minTtlMs, maxTtlMs]; Node's
@@ -253,9 +254,15 @@ export class SipResolver {
   #transportOf(uri: SipUri, secure: boolean): TransportProtocol | undefined {
     const transport = uri.params.get('transport');
     if (transport === undefined || transport === null) return undefined;
-    let lower = transport.toLowerCase();
-    // sips: with transport=tcp means TLS over TCP (RFC 3261 §26.2.2).
-    if (secure && lower === 'tcp') lower = 'tls';
+    const lower = transport.toLowerCase();
+    // RFC 5630 §3.1.3: a sips: URI is reached over TLS whatever `transport` says; anything but
+    // transport=tls would break its promise.
+    if (secure && lower !== 'tls') {
+      throw new TransportError(
+        TransportErrorCode.UnsupportedTransport,
+        `transport=${transport} cannot carry a sips: URI (TLS only)`,
+      );
+    }
     if (this.#protocols.has(lower)) return lower as TransportProtocol;
     throw new TransportError(
       TransportErrorCode.UnsupportedTransport,
