@@ -2,7 +2,8 @@
  * RFC 3263 §4 (locating a SIP server): SIP URI -> the ordered list of SendTargets to try.
  *
  * - `maddr` else the URI host; an IP literal is used as it is (port default 5060, 5061 for TLS).
- * - A name with an explicit port: A/AAAA only (§4.2), transport from `transport=` else UDP.
+ * - A name with an explicit port: A/AAAA only (§4.2), transport from `transport=` else UDP (TLS
+ *   for `sips:`).
  * - A name with `transport=` but no port: SRV for that transport, else A/AAAA on the default port.
  * - A name with neither: NAPTR (§4.1), keeping records with flag `S` whose service names a
  *   transport we listen on (`SIP+D2U` udp, `SIP+D2T` tcp, `SIPS+D2T` tls; for a `sips:` URI only
@@ -11,8 +12,8 @@
  *   No usable NAPTR: SRV for each transport we listen on (`_sip._udp`, `_sip._tcp`, `_sips._tcp`),
  *   the first that has records wins; no SRV either: A/AAAA on the default port.
  * - SRV targets are ordered as RFC 2782 says: priority ascending, and within a priority a weighted
- *   random order (weight 0 first, then each pick with probability weight/sum), drawn per call from
- *   the cached records. Each target then expands to all its addresses (A before AAAA).
+ *   random order (each pick with probability weight/sum; weight 0 only once no weighted record is
+ *   left), drawn per call from the cached records. Each target then expands to all its addresses (A before AAAA).
  *
  * A URI the edge cannot send on fails with SIPFLEET_ERR_TRANSPORT_UNSUPPORTED_SCHEME (`sips:` when
  * we have no TLS listener, `tel:` ...) or _UNSUPPORTED_TRANSPORT (`transport=` naming a transport
