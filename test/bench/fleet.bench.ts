@@ -9,22 +9,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startEdge } from '@sipfleet/test-helpers/edge';
 import { freePort } from '@sipfleet/test-helpers/ports';
-import { redisCli, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import { startSipp } from '@sipfleet/test-helpers/sipp';
-import { best, Owner, percentile, ramp } from './ramp.js';
+import {
+  best,
+  commandsPerCall,
+  commandstats,
+  formatPerCall,
+  Owner,
+  percentile,
+  ramp,
+} from './ramp.js';
 
 const RATES = (process.env.BENCH_FLEET_RATES ?? '1000,1500,2000,2500').split(',').map(Number);
 /** The rate of the step whose Redis commands are counted. */
 const MEASURE_RATE = 500;
-
-async function commandstats(port: number): Promise<Map<string, number>> {
-  const text = await redisCli(port, 'INFO', 'commandstats');
-  const stats = new Map<string, number>();
-  for (const m of text.matchAll(/^cmdstat_([a-z|_-]+):calls=(\d+)/gm)) {
-    stats.set(m[1] ?? '', Number(m[2]));
-  }
-  return stats;
-}
 
 /**
  * What the edge sends on the call path: scripts (call load) and INCR (round-robin). The rest in
@@ -78,12 +77,9 @@ async function main(): Promise<void> {
       const [measured] = await ramp(name, edge.port, () => [pid], [MEASURE_RATE]);
       const after = await commandstats(redis.port);
       const calls = measured === undefined ? 0 : measured.stats.successful + measured.stats.failed;
-      const perCall = [...after.entries()]
-        .map(([cmd, n]) => [cmd, (n - (before.get(cmd) ?? 0)) / Math.max(calls, 1)] as const)
-        .filter(([, n]) => n >= 0.001)
-        .sort((a, b) => b[1] - a[1]);
+      const perCall = commandsPerCall(before, after, calls);
       const own = perCall.filter(([cmd]) => TOP_LEVEL.has(cmd)).reduce((n, [, v]) => n + v, 0);
-      const fmt = perCall.map(([cmd, n]) => `${cmd} ${n.toFixed(3)}`).join(', ') || 'none';
+      const fmt = formatPerCall(perCall);
       console.log(
         `${name}: Redis round trips per call ${own.toFixed(3)}; all commands per call: ${fmt}`,
       );

@@ -2,6 +2,7 @@
 // INVITE->200 percentiles per step.
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { redisCli } from '@sipfleet/test-helpers/redis-server';
 import { runSipp } from '@sipfleet/test-helpers/sipp';
 import type { SippStats } from '@sipfleet/test-helpers/sipp';
 
@@ -127,4 +128,31 @@ export async function ramp(
 
 export function best(steps: Step[]): Step | undefined {
   return steps.filter((s) => s.stats.failed === 0).at(-1);
+}
+
+/** Calls per command from Redis' INFO commandstats (commands run inside scripts included). */
+export async function commandstats(port: number): Promise<Map<string, number>> {
+  const text = await redisCli(port, 'INFO', 'commandstats');
+  const stats = new Map<string, number>();
+  for (const m of text.matchAll(/^cmdstat_([a-z|_-]+):calls=(\d+)/gm)) {
+    stats.set(m[1] ?? '', Number(m[2]));
+  }
+  return stats;
+}
+
+/** Commands per call between two commandstats snapshots, most frequent first (>= 0.001). */
+export function commandsPerCall(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  calls: number,
+): (readonly [string, number])[] {
+  return [...after.entries()]
+    .map(([cmd, n]) => [cmd, (n - (before.get(cmd) ?? 0)) / Math.max(calls, 1)] as const)
+    .filter(([, n]) => n >= 0.001)
+    .sort((a, b) => b[1] - a[1]);
+}
+
+/** `set 1.000, get 1.000` (or `none`). */
+export function formatPerCall(perCall: readonly (readonly [string, number])[]): string {
+  return perCall.map(([cmd, n]) => `${cmd} ${n.toFixed(3)}`).join(', ') || 'none';
 }

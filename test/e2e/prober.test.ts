@@ -12,16 +12,13 @@ import { DispatcherFleet, DispatcherView, formatFlags } from '@sipfleet/dispatch
 import { RedisConnection } from '@sipfleet/redis';
 import { SIPFLEET_BIN, startEdge } from '@sipfleet/test-helpers/edge';
 import { freePort } from '@sipfleet/test-helpers/ports';
-import {
-  type CleanupOwner,
-  spawnTracked,
-  type TrackedProcess,
-} from '@sipfleet/test-helpers/processes';
+import { PROBER_INTERVAL_MS, startProber } from '@sipfleet/test-helpers/prober';
+import { spawnTracked } from '@sipfleet/test-helpers/processes';
 import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
 import { UdpResponders } from '@sipfleet/test-helpers/udp-responders';
 
-const INTERVAL = 1000;
+const INTERVAL = PROBER_INTERVAL_MS;
 
 async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 20_000) {
   const until = Date.now() + ms;
@@ -29,63 +26,6 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
-}
-
-interface ProberHandle {
-  process: TrackedProcess;
-  adminPort: number;
-  metric(name: string): Promise<number>;
-}
-
-async function startProber(
-  owner: CleanupOwner,
-  redisUrl: string,
-  prefix: string,
-  dispatcher: Record<string, unknown>,
-): Promise<ProberHandle> {
-  const adminPort = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'sipfleet-prober-'));
-  const file = join(dir, 'prober.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      nodeId: `prober-${adminPort}`,
-      redis: { url: redisUrl, prefix },
-      sip: { address: '127.0.0.1', tcp: false },
-      admin: { address: '127.0.0.1', port: adminPort },
-      dispatcher: { pingIntervalMs: INTERVAL, timeoutMs: 500, probingMode: 1, ...dispatcher },
-      shardSize: 2,
-      log: { level: 'warn' },
-    }),
-  );
-  const proc = spawnTracked(process.execPath, [SIPFLEET_BIN, 'prober', '--config', file], {
-    name: `prober:${adminPort}`,
-  });
-  owner.after(async () => {
-    await proc.stop({ signal: 'SIGKILL' });
-    rmSync(dir, { recursive: true, force: true });
-  });
-  await waitFor('prober /readyz', async () => {
-    if (proc.exitStatus) throw new Error(`prober exited:\n${proc.output()}`);
-    try {
-      return (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).ok;
-    } catch {
-      return false;
-    }
-  });
-  return {
-    process: proc,
-    adminPort,
-    async metric(name) {
-      const body = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
-      let sum = 0;
-      for (const line of body.split('\n')) {
-        const m = /^([a-z_]+)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
-        if (m && m[1] === name) sum += Number(m[3]);
-      }
-      return sum;
-    },
-  };
 }
 
 describe('sipfleet prober', { concurrency: 1 }, () => {

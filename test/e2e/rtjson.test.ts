@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -15,9 +16,13 @@ import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import type { RedisServer } from '@sipfleet/test-helpers/redis-server';
 import { messageCount, runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
 import type { SippStats } from '@sipfleet/test-helpers/sipp';
+import { makeTlsFiles } from '@sipfleet/test-helpers/tls-certs';
 
 const EDGE_MODULE = fileURLToPath(
   new URL('../../packages/rtjson/dist/edge-module.js', import.meta.url),
+);
+const HTTP_ANSWER_ROUTES = fileURLToPath(
+  new URL('../helpers/http-answer-routes.mjs', import.meta.url),
 );
 
 let redis: RedisServer;
@@ -271,5 +276,165 @@ describe('rtjson HTTP routing e2e with sipp', { concurrency: 1 }, () => {
         `(sd ${fast.responseTimeStDevMs[0]?.toFixed(1)} ms)\n`,
     );
     await target.sipp.stop();
+  });
+
+  test('a plain rtjson document (no success field) over https, with an API key, Basic auth and a client certificate, routes the call to the UAS', async (t) => {
+    const target = await uas(t, 'uas-call');
+    const files = makeTlsFiles(t);
+    const seen: { key: unknown; auth: unknown; method: unknown }[] = [];
+    const srv = createHttpsServer(
+      {
+        key: files.serverKey,
+        cert: files.serverCert,
+        ca: files.ca,
+        requestCert: true,
+        rejectUnauthorized: true,
+      },
+      (req, res) => {
+        seen.push({
+          key: req.headers['x-api-key'],
+          auth: req.headers.authorization,
+          method: req.method,
+        });
+        req.resume();
+        req.on('end', () =>
+          sendJson(res, { version: '1.0', routes: [{ uri: `sip:bob@127.0.0.1:${target.port}` }] }),
+        );
+      },
+    );
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    t.after(() => {
+      srv.closeAllConnections();
+      return new Promise((resolve) => srv.close(resolve));
+    });
+    const edge = await rtjsonEdge(
+      t,
+      `https://127.0.0.1:${(srv.address() as AddressInfo).port}/route`,
+      {
+        SIPFLEET_ROUTING_HEADERS: JSON.stringify({ 'X-Api-Key': 'k-42' }),
+        SIPFLEET_ROUTING_USERNAME: 'edge',
+        SIPFLEET_ROUTING_PASSWORD: 'secret',
+        SIPFLEET_ROUTING_TLS_CA: files.paths.ca,
+        SIPFLEET_ROUTING_TLS_CERT: files.paths.clientCert,
+        SIPFLEET_ROUTING_TLS_KEY: files.paths.clientKey,
+      },
+    );
+    const calls = 3;
+    assertAllSucceeded(await call(t, edge.port, 'uac-call', 'bob', calls), calls);
+    assert.equal((await target.sipp.stop()).successful, calls);
+    assert.deepEqual(
+      seen,
+      Array.from({ length: calls }, () => ({
+        key: 'k-42',
+        auth: `Basic ${Buffer.from('edge:secret').toString('base64')}`,
+        method: 'POST',
+      })),
+    );
+  });
+
+  test('a routing module routes on any HTTP answer: a 302 from the API sends the call to its Location', async (t) => {
+    const port = await freePort();
+    const target = await startSipp({
+      scenario: 'uas-call',
+      localPort: port,
+      autoAnswer: true,
+      traceMessages: true,
+      owner: t,
+    });
+    const url = await startTestApi(t, (_query, res) => {
+      res.writeHead(302, 'Moved Temporarily', { location: `sip:bob@127.0.0.1:${port}` });
+      res.end('see location');
+    });
+    const edge = await startEdge(
+      t,
+      { routing: { module: HTTP_ANSWER_ROUTES } },
+      { SIPFLEET_ROUTING_URL: url },
+    );
+    const calls = 3;
+    assertAllSucceeded(await call(t, edge.port, 'uac-call', 'bob', calls), calls);
+    const stats = await target.stop();
+    assert.equal(stats.successful, calls);
+    const invites = (stats.messages ?? '').split(/-{10,}/).filter((m) => /^INVITE /m.test(m));
+    assert.equal(invites.length, calls);
+    for (const m of invites) {
+      assert.match(m, /^X-Http-Status: 302 Moved Temporarily$/m);
+      assert.match(m, /^X-Http-Body: see location$/m);
+    }
+  });
+
+  test('forked to two UASes that answer 401 and 407 with different challenges, the caller gets one final with both (RFC 3261 §16.7 step 7)', async (t) => {
+    const challenger = async (scenario: string, realm: string) => {
+      const port = await freePort();
+      await startSipp({ scenario, localPort: port, keys: { realm }, owner: t });
+      return port;
+    };
+    const alpha = await challenger('uas-401', 'alpha');
+    const beta = await challenger('uas-407', 'beta');
+    const url = await startTestApi(t, (_query, res) =>
+      sendJson(res, {
+        routing: 'parallel',
+        routes: [{ uri: `sip:bob@127.0.0.1:${alpha}` }, { uri: `sip:bob@127.0.0.1:${beta}` }],
+      }),
+    );
+    const edge = await rtjsonEdge(t, url);
+    const calls = 4;
+    assertAllSucceeded(await call(t, edge.port, 'uac-expect-challenges', 'bob', calls), calls);
+    assert.equal(await edge.metric('sipfleet_sip_responses_total', { class: '4xx' }), calls);
+  });
+
+  test('From/To rewrites hold for the whole dialog: the UAS sees them on the caller’s BYE, the caller sees its own on the callee’s BYE', async (t) => {
+    const rewrite = {
+      from: { display: 'Carrier', uri: 'sip:carrier@rewritten.example' },
+      to: { display: 'Callee', uri: 'sip:callee@rewritten.example' },
+    };
+    const port = await freePort();
+    const callerHangs = await startSipp({
+      scenario: 'uas-call',
+      localPort: port,
+      autoAnswer: true,
+      traceMessages: true,
+      owner: t,
+    });
+    const calleePort = await freePort();
+    const calleeHangs = await startSipp({
+      scenario: 'uas-call-then-bye',
+      localPort: calleePort,
+      autoAnswer: true,
+      owner: t,
+    });
+    const url = await startTestApi(t, (query, res) =>
+      sendJson(res, {
+        routes: [
+          {
+            uri: `sip:bob@127.0.0.1:${String(query.to_uri).startsWith('sip:callee') ? calleePort : port}`,
+            headers: rewrite,
+          },
+        ],
+      }),
+    );
+    const edge = await rtjsonEdge(t, url);
+    const calls = 3;
+
+    // The caller hangs up: its BYE reaches the UAS with the rewritten From and To.
+    assertAllSucceeded(await call(t, edge.port, 'uac-call', 'bob', calls), calls);
+    const uasStats = await callerHangs.stop();
+    assert.equal(uasStats.successful, calls);
+    const received = (stats: SippStats, method: string) =>
+      (stats.messages ?? '')
+        .split(/-{10,}/)
+        .filter((m) => /received/.test(m) && new RegExp(`^${method} `, 'm').test(m));
+    for (const method of ['INVITE', 'BYE']) {
+      const seen = received(uasStats, method);
+      assert.equal(seen.length, calls, `the UAS got every ${method}`);
+      for (const m of seen) {
+        assert.match(m, /^From: "Carrier" <sip:carrier@rewritten\.example>;tag=/m);
+        assert.match(m, /^To: "Callee" <sip:callee@rewritten\.example>/m);
+      }
+    }
+
+    // The callee hangs up: the caller's scenario checks the BYE carries its own From/To, mapped back.
+    assertAllSucceeded(await call(t, edge.port, 'uac-call-callee-bye', 'callee', calls), calls);
+    assert.equal((await calleeHangs.stop()).successful, calls, 'the callee got 200 for each BYE');
+    assert.equal(await edge.metric('sipfleet_sip_requests_total', { method: 'BYE' }), 2 * calls);
   });
 });

@@ -16,6 +16,17 @@ export interface Dialog {
   cseq: number;
 }
 
+/** An INVITE that rang (180) and has no final response yet: what `cancel()` needs. */
+export interface Ringing {
+  readonly edgePort: number;
+  readonly user: string;
+  /** The INVITE's Request-URI (and its CANCEL's). */
+  readonly requestUri: string;
+  readonly branch: string;
+  readonly callId: string;
+  readonly fromTag: string;
+}
+
 export class DialogClient {
   private constructor(
     private readonly socket: Socket,
@@ -32,32 +43,91 @@ export class DialogClient {
     this.socket.close();
   }
 
-  /** Sends a request and resolves with the first final response's text. */
+  /**
+   * Sends a request and resolves with the text of the first response to it (its branch and CSeq
+   * method) whose status is at least `atStatus` (a final one by default). With `retransmitMs` the
+   * request is sent again at that interval until then (a plain Timer E).
+   */
   private transact(
     text: string,
     edgePort: number,
     branch: string,
-    timeoutMs = 5000,
+    opts: { timeoutMs?: number; atStatus?: number; retransmitMs?: number } = {},
   ): Promise<string> {
+    const method = text.slice(0, text.indexOf(' '));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const send = () => this.socket.send(text, edgePort, '127.0.0.1');
+      const again =
+        opts.retransmitMs === undefined ? undefined : setInterval(send, opts.retransmitMs);
+      const done = () => {
+        clearTimeout(timer);
+        clearInterval(again);
         this.socket.off('message', onMessage);
-        reject(
-          new Error(`no final response to ${text.slice(0, text.indexOf(' '))} from :${edgePort}`),
-        );
-      }, timeoutMs);
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`no response to ${method} from :${edgePort}`));
+      }, opts.timeoutMs ?? 5000);
       const onMessage = (data: Buffer) => {
         const msg = data.toString('latin1');
         if (!msg.includes(`branch=${branch}`)) return;
+        if (/^CSeq:\s*\d+\s+(\S+)/im.exec(msg)?.[1] !== method) return;
         const status = Number(/^SIP\/2\.0 (\d{3})/.exec(msg)?.[1] ?? 0);
-        if (status < 200) return;
-        clearTimeout(timer);
-        this.socket.off('message', onMessage);
+        if (status < (opts.atStatus ?? 200)) return;
+        done();
         resolve(msg);
       };
       this.socket.on('message', onMessage);
-      this.socket.send(text, edgePort, '127.0.0.1');
+      send();
     });
+  }
+
+  private newInvite(
+    edgePort: number,
+    user: string,
+    requestUri = `sip:${user}@127.0.0.1:${edgePort}`,
+  ): Ringing {
+    const id = randomBytes(6).toString('hex');
+    return {
+      edgePort,
+      user,
+      requestUri,
+      branch: `z9hG4bK${id}`,
+      callId: `dlg-${id}`,
+      fromTag: id,
+    };
+  }
+
+  /** An initial request of `invite`'s transaction: the INVITE itself, or its CANCEL. */
+  private initial(method: string, invite: Ringing): string {
+    return (
+      `${method} ${invite.requestUri} SIP/2.0\r\n${this.via(invite.branch)}\r\n` +
+      `From: <sip:alice@127.0.0.1>;tag=${invite.fromTag}\r\nTo: <sip:${invite.user}@127.0.0.1>\r\n` +
+      `Call-ID: ${invite.callId}\r\nCSeq: 1 ${method}\r\nContact: <sip:alice@127.0.0.1:${this.port}>\r\n` +
+      `Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n`
+    );
+  }
+
+  /** INVITE via `edgePort`; resolves once it rings (180), for a `cancel()` later. */
+  async ringing(edgePort: number, user = 'bob'): Promise<Ringing> {
+    const invite = this.newInvite(edgePort, user);
+    await this.transact(this.initial('INVITE', invite), edgePort, invite.branch, {
+      atStatus: 180,
+    });
+    return invite;
+  }
+
+  /**
+   * CANCEL of a ringing INVITE (RFC 3261 9.1: its branch, R-URI, Call-ID, From, To and CSeq
+   * number) via `edgePort`, sent again every 500 ms until a final response; resolves with its
+   * status.
+   */
+  async cancel(invite: Ringing, edgePort: number, timeoutMs = 20_000): Promise<number> {
+    const res = await this.transact(this.initial('CANCEL', invite), edgePort, invite.branch, {
+      timeoutMs,
+      retransmitMs: 500,
+    });
+    return Number(/^SIP\/2\.0 (\d{3})/.exec(res)?.[1]);
   }
 
   private via(branch: string): string {
@@ -68,20 +138,11 @@ export class DialogClient {
    * INVITE via `edgePort`; resolves once a final response arrives (a 2xx is not ACKed yet).
    * @param requestUri @default `sip:<user>@127.0.0.1:<edgePort>`
    */
-  async invite(
-    edgePort: number,
-    user = 'bob',
-    requestUri = `sip:${user}@127.0.0.1:${edgePort}`,
-  ): Promise<Dialog> {
-    const id = randomBytes(6).toString('hex');
-    const branch = `z9hG4bK${id}`;
-    const dialog = { callId: `dlg-${id}`, fromTag: id, cseq: 1 };
-    const text =
-      `INVITE ${requestUri} SIP/2.0\r\n${this.via(branch)}\r\n` +
-      `From: <sip:alice@127.0.0.1>;tag=${dialog.fromTag}\r\nTo: <sip:${user}@127.0.0.1>\r\n` +
-      `Call-ID: ${dialog.callId}\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:${this.port}>\r\n` +
-      `Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n`;
-    const res = await this.transact(text, edgePort, branch);
+  async invite(edgePort: number, user = 'bob', requestUri?: string): Promise<Dialog> {
+    const invite = this.newInvite(edgePort, user, requestUri);
+    const { branch } = invite;
+    const dialog = { callId: invite.callId, fromTag: invite.fromTag, cseq: 1 };
+    const res = await this.transact(this.initial('INVITE', invite), edgePort, branch);
     const status = Number(/^SIP\/2\.0 (\d{3})/.exec(res)?.[1]);
     const headers = (name: string) =>
       [...res.matchAll(new RegExp(`^${name}:\\s*(.+)$`, 'gim'))].flatMap((m) =>
@@ -92,7 +153,7 @@ export class DialogClient {
     if (status >= 300) {
       // Non-2xx: ACK hop by hop on the same branch (RFC 3261 17.1.1.3).
       this.socket.send(
-        `ACK ${requestUri} SIP/2.0\r\n${this.via(branch)}\r\n` +
+        `ACK ${invite.requestUri} SIP/2.0\r\n${this.via(branch)}\r\n` +
           `From: <sip:alice@127.0.0.1>;tag=${dialog.fromTag}\r\nTo: <sip:${user}@127.0.0.1>;tag=${toTag}\r\n` +
           `Call-ID: ${dialog.callId}\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`,
         edgePort,

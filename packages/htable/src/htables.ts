@@ -25,6 +25,7 @@ import {
   resolveDefinitions,
 } from './definition.js';
 import { HtableError } from './errors.js';
+import { type HtableMatchOp, htableMatcher } from './match.js';
 import { HtableStore, type StoredItem } from './store.js';
 
 export interface HtablesOptions {
@@ -34,6 +35,11 @@ export interface HtablesOptions {
   openTimeoutMs?: number;
   /** First delay before a failed resync is tried again (then doubling, up to 5 s). @default 500 */
   retryDelayMs?: number;
+  /**
+   * How often the cache looks for items whose expiry has passed, to emit `expired` for them
+   * (Kamailio's `timer_interval`, 20 s there). @default 1000
+   */
+  expirySweepMs?: number;
 }
 
 export interface HtableEntry {
@@ -82,13 +88,29 @@ interface Table {
 export interface HtablesEvents {
   up: [];
   down: [];
+  /**
+   * `event_route[htable:expired:<table>]`: an item of `table` reached its expiry; `key` and
+   * `value` are the item's (`$shtrecord(key)`, `$shtrecord(value)`). Every process whose cache
+   * held the item emits it once: with N edges, N events fleet-wide (see the README).
+   */
+  expired: [table: string, key: string, value: HtableValue];
 }
 
-function cached(item: StoredItem): CachedItem {
+/**
+ * An item as the cache keeps it. `sentAt` is Date.now() when the read or write was sent: Redis
+ * measured the PTTL after that, so the local expiry is never later than Redis' own and an item
+ * Redis has expired is always past its local expiry too (what tells an expiry from a delete).
+ */
+function cached(item: StoredItem, sentAt: number): CachedItem {
   return {
     value: item.value,
-    expiresAt: item.expiresInMs === undefined ? 0 : Date.now() + item.expiresInMs,
+    expiresAt: item.expiresInMs === undefined ? 0 : sentAt + item.expiresInMs,
   };
+}
+
+/** Not past its expiry at `now`. */
+function live(item: CachedItem, now: number): boolean {
+  return item.expiresAt === 0 || item.expiresAt > now;
 }
 
 export class Htables extends EventEmitter<HtablesEvents> {
@@ -100,6 +122,7 @@ export class Htables extends EventEmitter<HtablesEvents> {
   private readonly onError: (err: SipfleetRedisError) => void;
   /** Initial values are written once, on the first contact with Redis (start may precede it). */
   private seeded = false;
+  private readonly sweep: NodeJS.Timeout;
 
   private constructor(
     private readonly conn: RedisConnection,
@@ -137,6 +160,8 @@ export class Htables extends EventEmitter<HtablesEvents> {
     this.mirror = this.keys.mirror;
     this.mirror.on('up', () => this.emit('up'));
     this.mirror.on('down', () => this.emit('down'));
+    this.sweep = setInterval(() => this.sweepExpired(), options.expirySweepMs ?? 1000);
+    this.sweep.unref();
   }
 
   /**
@@ -193,14 +218,50 @@ export class Htables extends EventEmitter<HtablesEvents> {
   get(table: string, key: string): HtableValue | undefined {
     const t = this.table(table);
     const item = t.items.get(key);
-    if (item && (item.expiresAt === 0 || item.expiresAt > Date.now())) {
+    // An item past its expiry is a miss at once; the sweep removes it and emits `expired`.
+    if (item && live(item, Date.now())) {
       t.stats.hits++;
       return item.value;
     }
-    // Expired locally before Redis' invalidation arrived: Redis deletes it on its next touch.
-    if (item) t.items.delete(key);
     t.stats.misses++;
     return t.def.initval;
+  }
+
+  // ---- matching: synchronous, from the cache (Kamailio matches its local table) ----------------
+
+  /** `sht_match_name(table, op, value)`, `sht_has_name`: does some live item's key match? */
+  matchName(table: string, op: HtableMatchOp, value: string): boolean {
+    return this.countNames(table, op, value, 1) > 0;
+  }
+
+  /** `sht_match_str_value(table, op, value)`, `sht_has_str_value`: does some string item match? */
+  matchValue(table: string, op: HtableMatchOp, value: string): boolean {
+    return this.countValues(table, op, value, 1) > 0;
+  }
+
+  /** `$shtcn(table=>expr)`: how many live items' keys match (`sht_rm_name` operators). */
+  countNames(table: string, op: HtableMatchOp, value: string, stopAt = Infinity): number {
+    const matches = htableMatcher(op, value);
+    return this.countItems(table, stopAt, (key) => matches(key));
+  }
+
+  /** `$shtcv(table=>expr)`: how many live string items' values match (integers never do). */
+  countValues(table: string, op: HtableMatchOp, value: string, stopAt = Infinity): number {
+    const matches = htableMatcher(op, value);
+    return this.countItems(table, stopAt, (_key, v) => typeof v === 'string' && matches(v));
+  }
+
+  private countItems(
+    table: string,
+    stopAt: number,
+    test: (key: string, value: HtableValue) => boolean,
+  ): number {
+    const now = Date.now();
+    let n = 0;
+    for (const [key, item] of this.table(table).items) {
+      if (live(item, now) && test(key, item.value) && ++n >= stopAt) break;
+    }
+    return n;
   }
 
   // ---- writes: Redis first, then the cache -----------------------------------------------------
@@ -225,8 +286,9 @@ export class Htables extends EventEmitter<HtablesEvents> {
     const t = this.table(table);
     if (!Number.isSafeInteger(expire) || expire < 0)
       throw this.badValue('expire must be whole seconds >= 0');
+    const sentAt = Date.now();
     const { expiresInMs } = await this.store.set(t.def, key, value, expire);
-    this.setLocal(t, key, cached({ value, expiresInMs }));
+    this.setLocal(t, key, cached({ value, expiresInMs }, sentAt));
   }
 
   /** Read-your-writes: the cache takes a write's result at once (the invalidation follows). */
@@ -240,8 +302,9 @@ export class Htables extends EventEmitter<HtablesEvents> {
   async inc(table: string, key: string, by = 1): Promise<number> {
     const t = this.table(table);
     if (!Number.isSafeInteger(by)) throw this.badValue('inc/dec take an integer amount');
+    const sentAt = Date.now();
     const item = await this.store.inc(t.def, key, by);
-    this.setLocal(t, key, cached(item));
+    this.setLocal(t, key, cached(item, sentAt));
     return Number(item.value);
   }
 
@@ -255,9 +318,10 @@ export class Htables extends EventEmitter<HtablesEvents> {
     const t = this.table(table);
     if (!Number.isSafeInteger(expire) || expire < 0)
       throw this.badValue('expire must be whole seconds >= 0');
+    const sentAt = Date.now();
     const exists = await this.store.setex(table, key, expire);
     const item = t.items.get(key);
-    if (item) item.expiresAt = expire > 0 ? Date.now() + expire * 1000 : 0;
+    if (item) item.expiresAt = expire > 0 ? sentAt + expire * 1000 : 0;
     return exists;
   }
 
@@ -266,6 +330,38 @@ export class Htables extends EventEmitter<HtablesEvents> {
     const t = this.table(table);
     const removed = await this.store.delete(table, key);
     this.setLocal(t, key, undefined);
+    return removed;
+  }
+
+  /**
+   * `sht_rm_name(table, op, value)`, `sht_rm_name_re(table=>re)` (op `re`): removes the items
+   * whose key matches, as Redis holds them now (SCAN, not the cache); returns how many.
+   */
+  async removeNames(table: string, op: HtableMatchOp, value: string): Promise<number> {
+    const t = this.table(table);
+    const matches = htableMatcher(op, value);
+    const keys = (await this.store.keys(table)).filter((key) => matches(key));
+    return this.removeKeys(t, keys);
+  }
+
+  /**
+   * `sht_rm_value(table, op, value)`, `sht_rm_value_re(table=>re)` (op `re`): removes the string
+   * items whose value matches, as Redis holds them now (a full read); returns how many. An item
+   * rewritten between the read and the removal is removed all the same.
+   */
+  async removeValues(table: string, op: HtableMatchOp, value: string): Promise<number> {
+    const t = this.table(table);
+    const matches = htableMatcher(op, value);
+    const read = await this.store.read(table);
+    const keys = [...read.items]
+      .filter(([, item]) => typeof item.value === 'string' && matches(item.value))
+      .map(([key]) => key);
+    return this.removeKeys(t, keys);
+  }
+
+  private async removeKeys(t: Table, keys: string[]): Promise<number> {
+    const removed = await this.store.remove(t.def.name, keys);
+    for (const key of keys) this.setLocal(t, key, undefined);
     return removed;
   }
 
@@ -308,8 +404,7 @@ export class Htables extends EventEmitter<HtablesEvents> {
     const now = Date.now();
     return [...this.tables.values()].map((t) => {
       let items = 0;
-      for (const item of t.items.values())
-        if (item.expiresAt === 0 || item.expiresAt > now) items++;
+      for (const item of t.items.values()) if (live(item, now)) items++;
       return { ...t.stats, items };
     });
   }
@@ -350,9 +445,13 @@ export class Htables extends EventEmitter<HtablesEvents> {
       this.seeded = true;
     }
     for (const t of this.tables.values()) {
+      const sentAt = Date.now();
       const read = await this.store.read(t.def.name);
       const items = new Map<string, CachedItem>();
-      for (const [key, item] of read.items) items.set(key, cached(item));
+      for (const [key, item] of read.items) items.set(key, cached(item, sentAt));
+      for (const [key, item] of t.items) {
+        if (!items.has(key) && !changed.has(t.prefix + key)) this.gone(t, key, item);
+      }
       // A key changed while we were reading may have been read before its change landed: keep
       // what the cache holds for it (never blink to unset); TrackedKeys re-reads it after.
       for (const fullKey of changed) {
@@ -386,17 +485,41 @@ export class Htables extends EventEmitter<HtablesEvents> {
       const mine = keys.filter((k) => k.startsWith(t.prefix)).map((k) => k.slice(t.prefix.length));
       if (mine.length === 0) continue;
       // Replies on one connection come back in order, so the newest read is applied last.
+      const sentAt = Date.now();
       const read = await this.store.read(t.def.name, mine);
       for (const key of mine) {
         const item = read.items.get(key);
-        if (item) t.items.set(key, cached(item));
-        else t.items.delete(key);
+        if (item) t.items.set(key, cached(item, sentAt));
+        else {
+          const was = t.items.get(key);
+          if (was) this.gone(t, key, was);
+        }
       }
+    }
+  }
+
+  /**
+   * An item left the cache: `expired` when its expiry is due (see `cached`), otherwise Redis no
+   * longer holds it because it was deleted, and nothing is emitted.
+   */
+  private gone(t: Table, key: string, item: CachedItem): void {
+    t.items.delete(key);
+    if (item.expiresAt !== 0 && item.expiresAt <= Date.now()) {
+      this.emit('expired', t.def.name, key, item.value);
+    }
+  }
+
+  /** Items past their expiry leave the cache with an `expired` event, Redis' notice or not. */
+  private sweepExpired(): void {
+    const now = Date.now();
+    for (const t of this.tables.values()) {
+      for (const [key, item] of t.items) if (!live(item, now)) this.gone(t, key, item);
     }
   }
 
   /** Stops tracking and timers. The connection belongs to the caller and stays open. */
   async close(): Promise<void> {
+    clearInterval(this.sweep);
     await this.mirror.close();
   }
 }

@@ -13,6 +13,7 @@ export {
   type HtablesEvents,
   type HtablesOptions,
 } from './htables.js';
+export { HTABLE_MATCH_OPS, type HtableMatchOp, htableMatcher } from './match.js';
 export {
   FLEET_MAINTENANCE_KEY,
   MAINTENANCE_TABLE,

@@ -111,11 +111,19 @@ export class HtableStore {
 
   /** `sht_reset`: removes every key under the table's prefix; returns how many. */
   async flush(table: string): Promise<number> {
-    const keys = await this.conn.scan(this.conn.keys.htEntryPattern(table));
+    return this.unlink(await this.conn.scan(this.conn.keys.htEntryPattern(table)));
+  }
+
+  /** `sht_rm_name` / `sht_rm_value`: removes these items of one table; returns how many existed. */
+  async remove(table: string, keys: readonly string[]): Promise<number> {
+    return this.unlink(keys.map((key) => this.conn.keys.htEntry(table, key)));
+  }
+
+  private async unlink(fullKeys: readonly string[]): Promise<number> {
     let removed = 0;
     // One slot per table (hash tag), so a multi-key UNLINK is legal on Cluster.
-    for (let i = 0; i < keys.length; i += 500) {
-      removed += Number(await this.conn.call('UNLINK', ...keys.slice(i, i + 500)));
+    for (let i = 0; i < fullKeys.length; i += 500) {
+      removed += Number(await this.conn.call('UNLINK', ...fullKeys.slice(i, i + 500)));
     }
     return removed;
   }

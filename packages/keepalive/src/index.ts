@@ -6,7 +6,7 @@ export * from './reply-codes.js';
 export * from './settings.js';
 export * from './pinger.js';
 export * from './events.js';
-export { KEEPALIVE_LUA_DIR, keepaliveScripts } from './scripts.js';
+export { KEEPALIVE_LUA_DIR, keepaliveScripts, uriField } from './scripts.js';
 export * from './keepalive.js';
 export * from './registration.js';
 export * from './ops.js';

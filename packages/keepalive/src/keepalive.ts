@@ -27,6 +27,7 @@ import {
   type KeepaliveEvent,
   type KeepaliveStateEvent,
 } from './events.js';
+import { SipfleetKeepaliveError } from './errors.js';
 import { decodeState, encodeState, keepaliveScripts, uriField } from './scripts.js';
 
 export type AliveState = 'up' | 'down' | 'unknown';
@@ -39,6 +40,25 @@ export interface KeepaliveDestination {
   readonly owner: string;
   /** From URI of its pings. @default the prober's keepalive `from` */
   readonly from?: string;
+  /**
+   * Its own ping interval (Kamailio's `ping_interval` of add_destination), ms.
+   * @default the prober's keepalive `pingIntervalMs`
+   */
+  readonly intervalMs?: number;
+}
+
+/** What add() takes besides the URI and owner. */
+export interface KeepaliveAddOptions {
+  /** @default the prober's keepalive `from` */
+  readonly from?: string;
+  /** At least 100 ms. @default the prober's keepalive `pingIntervalMs` */
+  readonly intervalMs?: number;
+}
+
+/** isAlive() of a stored state: 'unknown' before the first result. */
+export function aliveOf(state: { flags: number } | undefined): AliveState {
+  if (state === undefined) return 'unknown';
+  return isActive(state.flags) ? 'up' : 'down';
 }
 
 /** The Redis side of the keepalive module: the destination list and result recording. */
@@ -54,11 +74,25 @@ export class KeepaliveStore {
 
   /**
    * ka_add_destination(uri, owner): monitored by the probers from their next schedule check
-   * (announced on the bus). Re-adding an existing URI updates owner/from, keeping its state.
+   * (announced on the bus). Re-adding an existing URI updates owner/from/interval, keeping its
+   * state.
+   * @throws SipfleetKeepaliveError SIPFLEET_ERR_KEEPALIVE_SETTINGS for an interval under 100 ms.
    */
-  async add(uri: string, owner: string, from?: string): Promise<void> {
+  async add(uri: string, owner: string, options: KeepaliveAddOptions = {}): Promise<void> {
     const field = uriField(uri);
-    const value: KeepaliveDestination = { uri, owner, ...(from !== undefined ? { from } : {}) };
+    const { from, intervalMs } = options;
+    if (intervalMs !== undefined && (!Number.isSafeInteger(intervalMs) || intervalMs < 100)) {
+      throw new SipfleetKeepaliveError(
+        'SIPFLEET_ERR_KEEPALIVE_SETTINGS',
+        `keepalive interval must be an integer >= 100 ms, got ${String(intervalMs)}`,
+      );
+    }
+    const value: KeepaliveDestination = {
+      uri,
+      owner,
+      ...(from !== undefined ? { from } : {}),
+      ...(intervalMs !== undefined ? { intervalMs } : {}),
+    };
     await this.conn.call('HSET', this.conn.keys.kaDestinations(), field, JSON.stringify(value));
     await this.publish({ type: 'ka-add', uri: field, time: Date.now() });
   }
@@ -70,6 +104,13 @@ export class KeepaliveStore {
     await this.conn.call('HDEL', this.conn.keys.kaState(), field);
     if (removed > 0) await this.publish({ type: 'ka-remove', uri: field, time: Date.now() });
     return removed > 0;
+  }
+
+  /** keepalive.flush: removes every destination (each announced); returns how many went. */
+  async flush(): Promise<number> {
+    let removed = 0;
+    for (const d of await this.list()) if (await this.remove(d.uri)) removed++;
+    return removed;
   }
 
   async list(): Promise<KeepaliveDestination[]> {
@@ -84,6 +125,9 @@ export class KeepaliveStore {
           uri: d.uri,
           owner: typeof d.owner === 'string' ? d.owner : '',
           ...(typeof d.from === 'string' ? { from: d.from } : {}),
+          ...(typeof d.intervalMs === 'number' && d.intervalMs >= 100
+            ? { intervalMs: d.intervalMs }
+            : {}),
         });
       } catch {
         // hand-edited garbage: not monitored
@@ -163,6 +207,27 @@ export interface KeepaliveMonitorEvents {
   down: [];
 }
 
+/**
+ * What a routing module gives KeepaliveMonitor.addDestination(): Kamailio's keepalive devel API
+ * `add_destination(uri, owner, flags, ping_interval, statechanged_clb, removed_clb, user_attr)`.
+ */
+export interface MonitoredDestinationOptions<A = unknown> extends KeepaliveAddOptions {
+  /** Who adds it (`ctl keepalive list` shows it). @default 'routing-module' */
+  readonly owner?: string;
+  /** statechanged_clb: isAlive(uri) became 'up' or 'down' (seen on this process). */
+  readonly onStateChange?: (uri: string, state: 'up' | 'down', userAttr: A | undefined) => void;
+  /** removed_clb: the destination was removed (by this process, ctl or another edge). */
+  readonly onRemoved?: (uri: string, userAttr: A | undefined) => void;
+  /** user_attr: handed back to both callbacks. */
+  readonly userAttr?: A;
+}
+
+interface Watcher {
+  onStateChange?: (uri: string, state: 'up' | 'down', userAttr: unknown) => void;
+  onRemoved?: (uri: string, userAttr: unknown) => void;
+  userAttr: unknown;
+}
+
 export interface KeepaliveMonitorOptions {
   /** The process' bus for the `keepalive` channel; without one the monitor makes and owns one. */
   bus?: EventBus<KeepaliveBusEvents>;
@@ -187,6 +252,8 @@ export class KeepaliveMonitor extends EventEmitter<KeepaliveMonitorEvents> {
   /** State events seen while a re-read runs, re-applied on top of its result. */
   private duringResync: KeepaliveEvent[] | undefined;
   private closed = false;
+  /** Callbacks of destinations added by this process, by URI field. */
+  private readonly watchers = new Map<string, Watcher[]>();
 
   private constructor(
     private readonly conn: RedisConnection,
@@ -208,6 +275,58 @@ export class KeepaliveMonitor extends EventEmitter<KeepaliveMonitorEvents> {
     this.mirror.on('up', () => this.emit('up'));
     this.mirror.on('down', () => this.emit('down'));
     this.mirror.on('error', (err) => this.onError(err));
+    this.on('change', (uri, state) => this.notify(uri, state));
+  }
+
+  /**
+   * The keepalive module's add_destination for routing hooks: stores the destination (every
+   * prober pings it from its next schedule check, at `intervalMs`) and calls `onStateChange`
+   * whenever isAlive(uri) turns 'up' or 'down' on this process, `onRemoved` once when it is
+   * removed from anywhere. Several calls for one URI each keep their callbacks.
+   * @throws SipfleetKeepaliveError for a bad interval; SipfleetRedisError when Redis is away.
+   */
+  async addDestination<A>(
+    uri: string,
+    options: MonitoredDestinationOptions<A> = {},
+  ): Promise<void> {
+    const field = uriField(uri);
+    await new KeepaliveStore(this.conn).add(uri, options.owner ?? 'routing-module', {
+      ...(options.from !== undefined ? { from: options.from } : {}),
+      ...(options.intervalMs !== undefined ? { intervalMs: options.intervalMs } : {}),
+    });
+    if (options.onStateChange === undefined && options.onRemoved === undefined) return;
+    const list = this.watchers.get(field) ?? [];
+    list.push({
+      ...(options.onStateChange !== undefined
+        ? { onStateChange: options.onStateChange as Watcher['onStateChange'] }
+        : {}),
+      ...(options.onRemoved !== undefined
+        ? { onRemoved: options.onRemoved as Watcher['onRemoved'] }
+        : {}),
+      userAttr: options.userAttr,
+    });
+    this.watchers.set(field, list);
+  }
+
+  /** ka_del_destination for routing hooks; the removal callbacks run when the event comes back. */
+  removeDestination(uri: string): Promise<boolean> {
+    return new KeepaliveStore(this.conn).remove(uri);
+  }
+
+  /** A callback that throws is the module's bug: reported through onError, never rethrown. */
+  private notify(field: string, state: AliveState): void {
+    const list = this.watchers.get(field);
+    if (list === undefined) return;
+    // A state is deleted only with its destination: 'unknown' after a state means removed.
+    if (state === 'unknown') this.watchers.delete(field);
+    for (const w of list) {
+      try {
+        if (state === 'unknown') w.onRemoved?.(field, w.userAttr);
+        else w.onStateChange?.(field, state, w.userAttr);
+      } catch (err) {
+        this.onError(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
   }
 
   /** Subscribes and reads the states in the background; returns at once (all 'unknown' until then). */
@@ -240,14 +359,14 @@ export class KeepaliveMonitor extends EventEmitter<KeepaliveMonitorEvents> {
   /** ka_is_alive(uri): 'up', 'down', or 'unknown' (not monitored, or no reply seen yet). */
   isAlive(uri: string): AliveState {
     const flags = this.states.get(uriField(uri));
-    if (flags === undefined) return 'unknown';
-    return isActive(flags) ? 'up' : 'down';
+    return aliveOf(flags === undefined ? undefined : { flags });
   }
 
   private onEvent(e: KeepaliveEvent): void {
     if (e.type === 'ka-remove') {
       this.duringResync?.push(e);
       if (this.states.delete(e.uri)) this.emit('change', e.uri, 'unknown', undefined);
+      else this.notify(e.uri, 'unknown'); // never probed: no state change, still removed
       return;
     }
     if (e.type !== 'ka-up' && e.type !== 'ka-down' && e.type !== 'ka-state') return;
@@ -286,8 +405,8 @@ export class KeepaliveMonitor extends EventEmitter<KeepaliveMonitorEvents> {
     for (const uri of new Set([...old.keys(), ...next.keys()])) {
       const was = old.get(uri);
       const now = next.get(uri);
-      const a = was === undefined ? 'unknown' : isActive(was) ? 'up' : 'down';
-      const b = now === undefined ? 'unknown' : isActive(now) ? 'up' : 'down';
+      const a = aliveOf(was === undefined ? undefined : { flags: was });
+      const b = aliveOf(now === undefined ? undefined : { flags: now });
       if (a !== b) this.emit('change', uri, b, undefined);
     }
   }

@@ -17,7 +17,8 @@
 //   unfinished job is found stalled (lock lost after lockDuration) and re-run; a re-run that is
 //   late by more than half an interval is skipped (counted as stale), so no destination is pinged
 //   twice in one interval.
-// - Keepalive-module destinations get `ka:<shard>/<shards>` schedulers at their own interval;
+// - Keepalive-module destinations get `ka:<shard>/<shards>` schedulers at the keepalive interval
+//   (`ka:<ms>:<shard>/<shards>` for destinations added with their own interval);
 //   register-mode sets get one `reg:<setid>` scheduler that expires registrations.
 // - Any prober reconciles the schedulers at start and after list changes (dispatcher `reload`,
 //   keepalive `ka-add`/`ka-remove`); concurrent reconciles converge on the same set.
@@ -51,7 +52,13 @@ export const PROBE_QUEUE = 'ping';
 /** What a job carries. */
 export type ProbeJobData =
   | { readonly k: 'ds'; readonly setid: number; readonly shard: number; readonly shards: number }
-  | { readonly k: 'ka'; readonly shard: number; readonly shards: number }
+  | {
+      readonly k: 'ka';
+      readonly shard: number;
+      readonly shards: number;
+      /** The interval of the destinations this job pings (absent: the keepalive default). */
+      readonly every?: number;
+    }
   | { readonly k: 'reg'; readonly setid: number }
   | { readonly k: 'now'; readonly setid: number | null; readonly uri: string };
 
@@ -206,12 +213,20 @@ export class Prober {
         });
       }
     }
-    if (this.kaTargets.length > 0) {
-      const shards = Math.max(1, Math.ceil(this.kaTargets.length / this.settings.shardSize));
+    // One group of schedulers per interval (Kamailio's per-destination ping_interval); the
+    // default interval keeps the plain `ka:<shard>/<shards>` ids.
+    const byInterval = new Map<number, number>();
+    for (const t of this.kaTargets) {
+      const every = this.kaInterval(t);
+      byInterval.set(every, (byInterval.get(every) ?? 0) + 1);
+    }
+    for (const [every, count] of byInterval) {
+      const shards = Math.max(1, Math.ceil(count / this.settings.shardSize));
+      const own = every !== this.kaIntervalMs;
       for (let shard = 0; shard < shards; shard++) {
-        out.set(`ka:${shard}/${shards}`, {
-          every: this.kaIntervalMs,
-          data: { k: 'ka', shard, shards },
+        out.set(own ? `ka:${every}:${shard}/${shards}` : `ka:${shard}/${shards}`, {
+          every,
+          data: own ? { k: 'ka', shard, shards, every } : { k: 'ka', shard, shards },
         });
       }
     }
@@ -261,6 +276,10 @@ export class Prober {
     return this.reconcileRunning;
   }
 
+  private kaInterval(t: KeepaliveDestination): number {
+    return t.intervalMs ?? this.kaIntervalMs;
+  }
+
   /** "Probe now" for one destination (setid null: a keepalive-module destination). */
   async probeNow(setid: number | null, uri: string): Promise<void> {
     await this.queue.add(
@@ -277,7 +296,8 @@ export class Prober {
     const planned = job.repeatJobKey !== undefined ? /:(\d+)$/.exec(job.id ?? '')?.[1] : undefined;
     if (planned !== undefined) {
       const lag = Math.max(0, (job.processedOn ?? Date.now()) - Number(planned));
-      const every = data.k === 'ka' ? this.kaIntervalMs : this.settings.pingIntervalMs;
+      const every =
+        data.k === 'ka' ? (data.every ?? this.kaIntervalMs) : this.settings.pingIntervalMs;
       if (lag > every / 2) {
         this.observer.onSkipped?.('stale', data);
         return;
@@ -301,7 +321,11 @@ export class Prober {
     if (data.k === 'ka' || (data.k === 'now' && data.setid === null)) {
       const targets =
         data.k === 'ka'
-          ? this.kaTargets.filter((t) => shardOf(uriField(t.uri), data.shards) === data.shard)
+          ? this.kaTargets.filter(
+              (t) =>
+                this.kaInterval(t) === (data.every ?? this.kaIntervalMs) &&
+                shardOf(uriField(t.uri), data.shards) === data.shard,
+            )
           : this.kaTargets.filter((t) => uriField(t.uri) === uriField(data.uri));
       await this.recordKeepalive(
         await Promise.all(

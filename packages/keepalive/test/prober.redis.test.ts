@@ -277,6 +277,24 @@ describe('prober', () => {
     await waitFor('unknown again', () => monitor.isAlive(uri) === 'unknown');
   });
 
+  test('keepalive destinations with their own interval get their own schedulers and pings; flush removes every one', async (t) => {
+    const r = await rig(t, 2, () => '');
+    const [slow, fast] = r.responders.responders.map((x) => x.uri) as [string, string];
+    // The default interval is a minute: three pings within the wait need the 1 s schedule.
+    const prober = await r.prober({ keepalive: { pingIntervalMs: 60_000 } });
+    const store = new KeepaliveStore(r.conn);
+    await store.add(slow, 'test');
+    await store.add(fast, 'test', { intervalMs: 1000 });
+    const keys = async () => (await prober.queue.getJobSchedulers(0, -1)).map((x) => x.key).sort();
+    await waitFor('one scheduler per interval', async () => (await keys()).length === 2);
+    assert.deepEqual(await keys(), ['ka:0/1', 'ka:1000:0/1']);
+    await waitFor('the 1 s one pinged', () => r.responders.get(1).pings.length >= 3);
+    assert.deepEqual((await store.list()).map((d) => d.intervalMs ?? null).sort(), [1000, null]);
+    assert.equal(await store.flush(), 2);
+    assert.deepEqual(await store.list(), []);
+    await waitFor('schedulers gone', async () => (await keys()).length === 0);
+  });
+
   test('register mode: up while a registration lives, down when it expires, never pinged', async (t) => {
     const r = await rig(t, 1, ([a]) => `2 ${a} 1 0`);
     const uri = r.responders.get(0).uri;

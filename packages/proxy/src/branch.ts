@@ -6,6 +6,18 @@ import type { Forwarder } from './forwarder.js';
 import type { BranchContext } from './hooks.js';
 import type { BranchTimers } from './options.js';
 
+/** `;k=v` text for our Record-Route URI; throws for anything but plain URI tokens (no escaping). */
+export function recordRouteParams(params: Record<string, string>): string {
+  let text = '';
+  for (const [name, value] of Object.entries(params)) {
+    if (!/^[A-Za-z0-9._~-]+$/.test(name) || !/^[A-Za-z0-9._~!*'()+-]*$/.test(value)) {
+      throw new Error(`record-route param ${name}=${value} is not a plain URI token`);
+    }
+    text += value === '' ? `;${name}` : `;${name}=${value}`;
+  }
+  return text;
+}
+
 /**
  * What a branch knows of the proxy transaction that owns it: the request it copies, and where its
  * outcome goes. Nothing else: the branch never reaches the proxy core.
@@ -103,6 +115,19 @@ export class Branch implements ClientTransactionHandlers {
       },
       drop: () => {
         this.dropped = true;
+      },
+      addRecordRouteParam: (name, value) => {
+        // Ours is the field the forwarder put in front of the ones the request came with.
+        const received = owner.request.getHeaders('record-route').length;
+        const ours = req.getHeader('record-route');
+        if (ours === undefined || req.getHeaders('record-route').length <= received) return false;
+        if (!ours.endsWith('>')) return false;
+        req.removeFirstValue('record-route');
+        req.prependHeader(
+          'Record-Route',
+          `${ours.slice(0, -1)}${recordRouteParams({ [name]: value })}>`,
+        );
+        return true;
       },
     };
   }

@@ -85,6 +85,12 @@ export interface BranchContext {
   readonly log: Logger;
   /** Do not send this branch. */
   drop(): void;
+  /**
+   * `add_rr_param()` for this branch only: a parameter on the Record-Route this branch's copy
+   * carries from us, so it comes back (`routeParam`) on the dialog's in-dialog requests (Kamailio
+   * uac stores its From/To restore data this way). False when the branch is not record-routed.
+   */
+  addRecordRouteParam(name: string, value: string): boolean;
 }
 
 export interface ReplyContext {

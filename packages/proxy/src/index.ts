@@ -1,5 +1,5 @@
 export { ProxyCore } from './proxy-core.js';
-export type { ProxyCoreInit } from './proxy-core.js';
+export type { ProxyCoreInit, UnmatchedMessages } from './proxy-core.js';
 export { defaultRoute, withinDialog } from './default-route.js';
 export type { DefaultRouteOptions } from './default-route.js';
 export type {

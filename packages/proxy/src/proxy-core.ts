@@ -38,10 +38,30 @@ export interface ProxyCoreInit {
    */
   admit?: (req: SipRequest) => SipResponse | undefined;
   /**
+   * Messages of a transaction this proxy does not hold, for a fleet whose other nodes may hold it
+   * (the edge's hand-off). Without it an unmatched CANCEL is answered 481 and an unmatched ACK is
+   * relayed as a 2xx ACK, as a lone proxy does. @default none
+   */
+  unmatched?: UnmatchedMessages;
+  /**
    * Next-hop resolution (RFC 3263) and its cache; the edge builds one from its `dns` settings.
    * @default the transport package's shared resolver (system DNS)
    */
   resolver?: SipResolver;
+}
+
+/** What the host does with a message whose transaction may be held by another node. */
+export interface UnmatchedMessages {
+  /**
+   * A request with a new server transaction (it may retransmit one another node holds; ACK and
+   * CANCEL never come here): `proceed()` proxies it here; otherwise the host passes it on and
+   * discards `tx`. @default proceed at once
+   */
+  request?(req: SipRequest, tx: ServerTransaction, remote: RemoteInfo, proceed: () => void): void;
+  /** A CANCEL that matched no INVITE here. `tx` is the CANCEL's own: answer it (481) or discard it. */
+  cancel(cancel: SipRequest, tx: ServerTransaction, remote: RemoteInfo): void;
+  /** An ACK that matched no INVITE here; `relay()` relays it statelessly as a 2xx ACK. */
+  ack(ack: SipRequest, remote: RemoteInfo, relay: () => void): void;
 }
 
 /**
@@ -63,6 +83,11 @@ export class ProxyCore implements TransactionUser {
   private readonly forwarder: Forwarder;
   private readonly stateless: StatelessRelay;
   private readonly byServerTx = new WeakMap<ServerTransaction, ProxyTransaction>();
+  private readonly unmatched: UnmatchedMessages | undefined;
+  /** Present with `init.unmatched` only: the transaction layer answers 481 itself otherwise. */
+  readonly onUnmatchedCancel?: TransactionUser['onUnmatchedCancel'];
+  /** Present with `init.unmatched` only: the layer passes unmatched ACKs to onRequest otherwise. */
+  readonly onUnmatchedAck?: TransactionUser['onUnmatchedAck'];
 
   constructor(init: ProxyCoreInit) {
     const { options } = init;
@@ -73,6 +98,13 @@ export class ProxyCore implements TransactionUser {
     this.timers = { ...DEFAULT_TIMERS, ...options.timers };
     this.maxForwards = String(options.maxForwards ?? DEFAULT_MAX_FORWARDS);
     this.own = new OwnAddresses(options);
+    const unmatched = init.unmatched;
+    this.unmatched = unmatched;
+    if (unmatched !== undefined) {
+      this.onUnmatchedCancel = (cancel, tx, remote) => unmatched.cancel(cancel, tx, remote);
+      this.onUnmatchedAck = (ack, remote) =>
+        unmatched.ack(ack, remote, () => this.onRequest(ack, null, remote));
+    }
     this.transactions = new TransactionLayer({
       sender: init.sender,
       user: this,
@@ -118,6 +150,13 @@ export class ProxyCore implements TransactionUser {
       this.stateless.forwardAck(req);
       return;
     }
+    const claim = this.unmatched?.request;
+    if (claim !== undefined) claim(req, tx, remote, () => this.proxy(req, tx, remote));
+    else this.proxy(req, tx, remote);
+  }
+
+  /** A request with its new server transaction, proxied here (§16.3 onwards). */
+  private proxy(req: SipRequest, tx: ServerTransaction, remote: RemoteInfo): void {
     // From here on the server transaction exists: whatever happens, it gets a final answer.
     let ptx: ProxyTransaction | undefined;
     try {

@@ -3,7 +3,7 @@ import type { SipRequest, SipResponse, SipUri } from '@sipfleet/sip';
 import type { ServerTransaction } from '@sipfleet/transaction';
 import type { RemoteInfo } from '@sipfleet/transport';
 import type { Logger } from 'pino';
-import { Branch } from './branch.js';
+import { Branch, recordRouteParams } from './branch.js';
 import type { BranchOwner } from './branch.js';
 import type { Forwarder } from './forwarder.js';
 import type { HookRunner } from './hook-runner.js';
@@ -109,14 +109,7 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
   recordRoute(params?: Record<string, string>): void {
     this.addRecordRoute = true;
     if (params === undefined) return;
-    let text = '';
-    for (const [name, value] of Object.entries(params)) {
-      if (!/^[A-Za-z0-9._~-]+$/.test(name) || !/^[A-Za-z0-9._~!*'()+-]*$/.test(value)) {
-        throw new Error(`record-route param ${name}=${value} is not a plain URI token`);
-      }
-      text += value === '' ? `;${name}` : `;${name}=${value}`;
-    }
-    this.recordRouteParams = text;
+    this.recordRouteParams = recordRouteParams(params);
   }
 
   routeParam(name: string): string | undefined {

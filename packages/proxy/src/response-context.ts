@@ -10,8 +10,8 @@ import type { StatelessRelay } from './stateless-relay.js';
 
 /**
  * RFC 3261 §16.7 step 6: choose the best final among the branches' responses. Any 6xx wins;
- * otherwise the lowest class; within a class the first one received. Departure: 401/407
- * challenges from several branches are not merged (§16.7 step 7); the chosen one is sent as is.
+ * otherwise the lowest class; within a class the first one received. A chosen 401/407 gets the
+ * other branches' challenges (step 7, `mergeChallenges`).
  */
 export function isBetter(candidate: number, current: number | undefined): boolean {
   if (current === undefined) return true;
@@ -59,6 +59,8 @@ export class ResponseContext {
   /** The branch that failed last (what the failure hook asks about). */
   lastFailed: Branch | undefined;
   private bestResponse: SipResponse | undefined;
+  /** Every 401/407 received in this response context, for §16.7 step 7. */
+  private readonly challenges: SipResponse[] = [];
 
   constructor(
     private readonly scope: ResponseScope,
@@ -143,6 +145,7 @@ export class ResponseContext {
   /** A branch ended with a non-2xx final, received (`res`) or made here. */
   record(branch: Branch, status: number, res: SipResponse | undefined): void {
     this.lastFailed = branch;
+    if (res !== undefined && (status === 401 || status === 407)) this.challenges.push(res);
     if (isBetter(status, this.bestStatus === 0 ? undefined : this.bestStatus)) {
       this.bestStatus = status;
       this.bestResponse = res;
@@ -173,7 +176,24 @@ export class ResponseContext {
       this.reply(500);
       return;
     }
+    if (res.status === 401 || res.status === 407) this.mergeChallenges(res);
     this.sendUpstream(res, true);
+  }
+
+  /**
+   * §16.7 step 7: "If the selected response is a 401 or 407, the proxy MUST collect any
+   * WWW-Authenticate and Proxy-Authenticate header field values from all other 401 and 407
+   * responses received so far in this response context and add them to this response without
+   * modification". Kamailio tm does the same (its `aggregate_challenges`, on by default), so a
+   * caller forked to two realms can answer both challenges in one retry.
+   */
+  private mergeChallenges(selected: SipResponse): void {
+    for (const other of this.challenges) {
+      if (other === selected) continue;
+      for (const name of ['WWW-Authenticate', 'Proxy-Authenticate']) {
+        for (const value of other.getHeaders(name)) selected.appendHeader(name, value);
+      }
+    }
   }
 
   /** A response made here (`t_reply`); ignored once a final went upstream. */

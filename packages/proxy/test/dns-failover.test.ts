@@ -50,6 +50,7 @@ describe('DNS failover across SRV targets', () => {
     const world = new World(
       defaultRoute({ allowRelay: true }),
       { timers: { frTimerMs: FR_TIMER_MS }, dnsFailover },
+      undefined,
       resolver,
     );
     return { world, uac: new Uac(world), uas: new Uas(world, ANSWERS.address, ANSWERS.port) };

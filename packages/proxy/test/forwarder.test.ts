@@ -33,6 +33,7 @@ function branchContext(request: SipRequest): BranchContext {
     vars: new Map(),
     log: pino({ level: 'silent' }),
     drop: () => undefined,
+    addRecordRouteParam: () => false,
   };
 }
 

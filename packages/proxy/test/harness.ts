@@ -8,7 +8,7 @@ import { InMemoryNetwork } from '@sipfleet/transport';
 import type { InMemoryEndpoint, RemoteInfo, SipResolver } from '@sipfleet/transport';
 import { pino } from 'pino';
 import { ProxyCore } from '../src/index.js';
-import type { ProxyObserver, ProxyOptions, RoutingHooks } from '../src/index.js';
+import type { ProxyObserver, ProxyOptions, RoutingHooks, UnmatchedMessages } from '../src/index.js';
 
 export const PROXY = { address: '10.0.0.2', port: 5060 };
 export const UAC = { address: '10.0.0.1', port: 5060 };
@@ -171,8 +171,13 @@ export class World {
   /** What the proxy reported through its observer, by method name. */
   readonly observed = new Map<string, unknown[][]>();
 
-  /** @param resolver next-hop resolution (a resolver on a test DNS server). @default the shared one */
-  constructor(hooks: RoutingHooks, options: Partial<ProxyOptions> = {}, resolver?: SipResolver) {
+  constructor(
+    hooks: RoutingHooks,
+    options: Partial<ProxyOptions> = {},
+    unmatched?: UnmatchedMessages,
+    /** Next-hop resolution (a resolver on a test DNS server). @default the shared one */
+    resolver?: SipResolver,
+  ) {
     this.proxyEndpoint = this.net.endpoint(PROXY.address, PROXY.port);
     const record =
       (name: string) =>
@@ -196,6 +201,7 @@ export class World {
       log: pino({ level: 'silent' }),
       clock: this.clock,
       observer,
+      ...(unmatched === undefined ? {} : { unmatched }),
       ...(resolver === undefined ? {} : { resolver }),
     });
     this.proxyEndpoint.onMessage = (data, remote) => {

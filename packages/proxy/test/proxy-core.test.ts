@@ -4,7 +4,7 @@ import { parseMessage } from '@sipfleet/sip';
 import type { SipRequest } from '@sipfleet/sip';
 import { defaultRoute } from '../src/index.js';
 import type { RoutingHooks } from '../src/index.js';
-import { PROXY, Uac, Uas, World } from './harness.js';
+import { FROM_UAC, makeRequest, PROXY, Uac, Uas, World } from './harness.js';
 
 const PROXY_URI = `sip:${PROXY.address}:${PROXY.port}`;
 
@@ -283,5 +283,42 @@ describe('proxy core (RFC 3261 section 16)', () => {
     uac.send(uac.request('INVITE', `sip:bob@${PROXY.address}`));
     await world.settle();
     assert.deepEqual(uac.statuses().sort(), [100, 200, 404]);
+  });
+});
+
+describe('unmatched messages (a fleet host takes them: the edge hand-off)', () => {
+  test('a new request waits for the host; an unmatched CANCEL and ACK go to it instead of 481 and the stateless relay', async () => {
+    const held: string[] = [];
+    const world = new World(
+      defaultRoute({ destination: 'sip:10.0.1.1:5060' }),
+      {},
+      {
+        request: (req, tx, _remote, proceed) => {
+          held.push(req.method);
+          // Another node holds the BYE's transaction: this node drops its copy unrouted.
+          if (req.method === 'BYE') tx.discard();
+          else proceed();
+        },
+        cancel: (cancel) => held.push(cancel.method),
+        ack: (ack, _remote, relay) => {
+          held.push(ack.method);
+          relay();
+        },
+      },
+    );
+    const uas = new Uas(world, '10.0.1.1');
+    const uac = new Uac(world);
+    uac.send(uac.request('INVITE', `sip:bob@${PROXY.address}`));
+    uac.send(uac.request('BYE', `sip:bob@${PROXY.address}`, ['Route: <sip:10.0.0.2:5060;lr>']));
+    uac.send(uac.request('CANCEL', `sip:bob@${PROXY.address}`));
+    world.proxy.receive(makeRequest('ACK', `sip:bob@${PROXY.address}`), FROM_UAC);
+    await world.settle();
+    assert.deepEqual(held.sort(), ['ACK', 'BYE', 'CANCEL', 'INVITE']);
+    assert.deepEqual(
+      uas.received.map((r) => r.method),
+      ['INVITE'],
+      'the BYE held elsewhere was not relayed',
+    );
+    assert.deepEqual(uac.statuses(), [100, 180, 200], 'no 481 for the CANCEL from this node');
   });
 });

@@ -35,7 +35,7 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     name: 'dsDestinations',
     pattern: '<prefix>:{ds:<setid>}:dst',
     type: 'hash',
-    writer: 'sipfleet ctl dispatcher',
+    writer: 'sipfleet ctl dispatcher, edge (Contacts of REGISTERs to register-mode sets)',
     reader: 'edge dispatcher cache, prober',
   },
   {
@@ -121,7 +121,7 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     name: 'kaDestinations',
     pattern: '<prefix>:{ka}:dst',
     type: 'hash',
-    writer: 'prober (keepalive destinations from its config), routing hooks (keepalive add/remove)',
+    writer: 'prober (config), routing modules (addDestination), sipfleet ctl keepalive',
     reader: 'prober',
   },
   {
@@ -135,8 +135,10 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     name: 'txOwner',
     pattern: '<prefix>:{tx:<txid>}:owner',
     type: 'string',
-    writer: 'edge holding the transaction (short TTL)',
-    reader: 'edge receiving a CANCEL or ACK it does not hold',
+    writer:
+      'edge (hand-off: SET NX PX GET when a request starts a server transaction; value = its membership instance, TTL = the transaction lifetime)',
+    reader:
+      'edge receiving a retransmission, CANCEL or ACK of a transaction it does not hold (<txid> = SHA-1 of the RFC 3261 17.2.3 key, base64url)',
   },
   {
     name: 'routeRules',
@@ -305,6 +307,7 @@ export class KeyBuilder {
     return `${this.prefix}:{ka}:state`;
   }
 
+  /** The edge (membership instance) holding a server transaction, for the hand-off. */
   txOwner(txid: string): string {
     return `${this.prefix}:{tx:${segment('transaction id', txid)}}:owner`;
   }

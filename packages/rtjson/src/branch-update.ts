@@ -17,7 +17,8 @@ export function updateBranch(req: SipRequest, route: Route): boolean {
   return rewritten;
 }
 
-function rewrite(msg: SipMessage, name: 'From' | 'To', change: NameAddrRewrite): boolean {
+/** `uac_replace_from`/`_to` on one message: display and URI replaced, tag and parameters kept. */
+export function rewrite(msg: SipMessage, name: 'From' | 'To', change: NameAddrRewrite): boolean {
   if (change.display === undefined && change.uri === undefined) return false;
   // The cached value: display name and parameters without parsing the URI (it may be any scheme).
   const current = name === 'From' ? msg.from : msg.to;
@@ -27,7 +28,8 @@ function rewrite(msg: SipMessage, name: 'From' | 'To', change: NameAddrRewrite):
   return true;
 }
 
-function rawUri(value: string): string {
+/** The URI of a From/To value without parsing it (any scheme). */
+export function rawUri(value: string): string {
   const lt = value.indexOf('<');
   const gt = value.indexOf('>', lt + 1);
   if (lt >= 0 && gt > lt) return value.slice(lt + 1, gt);

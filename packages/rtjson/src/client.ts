@@ -2,10 +2,11 @@
 // query never blocks the worker (here: the event loop), a timeout ends it, and every way it can
 // end is one counted outcome. Connections are pooled (keep-alive) so a call costs no handshake.
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { checkServerIdentity } from 'node:tls';
 import { parseRtjson } from './document.js';
-import type { RoutingDocument, RtjsonError } from './document.js';
+import type { RoutingDocument, RtjsonEnvelope, RtjsonError } from './document.js';
 
 export type QueryOutcomeKind =
   | 'ok'
@@ -28,16 +29,52 @@ export const QUERY_OUTCOME_KINDS: readonly QueryOutcomeKind[] = [
   'overloaded',
 ];
 
-/** How one query ended. Only `ok` carries routes; everything else is "API not available" except `not_found`. */
+/**
+ * The API's complete answer, whatever its status: what Kamailio's http_async_client gives its
+ * reply route as pseudo-variables, so a routing module can act on any answer.
+ */
+export interface HttpAnswer {
+  /** `$http_rs`: the status code. */
+  readonly status: number;
+  /** `$http_rr`: the reason phrase. */
+  readonly reason: string;
+  /** `$http_hdr(name)`: by lower-case name; a repeated header's values joined with `, `. */
+  readonly headers: Readonly<Record<string, string>>;
+  /** `$http_rb`: the body as text (UTF-8). */
+  readonly body: string;
+  /** `$http_time`: milliseconds from the start of the query to the end of the answer. */
+  readonly timeMs: number;
+}
+
+/**
+ * How one query ended. Only `ok` carries routes; everything else is "API not available" except
+ * `not_found`. The outcomes with a complete HTTP answer carry it as `answer`.
+ */
 export type QueryOutcome =
-  | { kind: 'ok'; document: Extract<RoutingDocument, { success: true }> }
-  | { kind: 'not_found' }
-  | { kind: 'http_error'; status: number }
+  | { kind: 'ok'; document: Extract<RoutingDocument, { success: true }>; answer: HttpAnswer }
+  | { kind: 'not_found'; answer: HttpAnswer }
+  | { kind: 'http_error'; status: number; answer: HttpAnswer }
   | { kind: 'timeout' }
   | { kind: 'connection_error'; error: Error }
-  | { kind: 'invalid_json'; detail: string }
-  | { kind: 'invalid_rtjson'; error: RtjsonError }
+  | { kind: 'invalid_json'; detail: string; answer?: HttpAnswer }
+  | { kind: 'invalid_rtjson'; error: RtjsonError; answer: HttpAnswer }
   | { kind: 'overloaded' };
+
+/**
+ * Client TLS for an `https:` URL (http_async_client's `tls_*` parameters). PEM text or buffers.
+ */
+export interface RoutingClientTls {
+  /** Trusted CAs instead of Node's bundled ones (`tls_ca_path`). @default Node's CA list */
+  ca?: string | Buffer;
+  /** Client certificate (`tls_client_cert`). @default none */
+  cert?: string | Buffer;
+  /** Its private key (`tls_client_key`). @default none */
+  key?: string | Buffer;
+  /** Check the server's certificate chain (`tls_verify_peer`). @default true */
+  verifyPeer?: boolean;
+  /** Check that the certificate names the URL's host (`tls_verify_host`). @default true */
+  verifyHost?: boolean;
+}
 
 /** Metrics live in the service (prom-client); the package only reports. */
 export interface RoutingClientObserver {
@@ -60,6 +97,22 @@ export interface RoutingClientOptions {
   /** Answers larger than this are `invalid_json`. @default 1048576 */
   maxBodyBytes?: number;
   observer?: RoutingClientObserver;
+  /**
+   * HTTP method (`$http_req(method)`). GET and HEAD carry the query as URL parameters instead of
+   * a JSON body. @default 'POST'
+   */
+  method?: string;
+  /** Headers sent with every query, API keys for instance (`$http_req(hdr)`). @default none */
+  headers?: Readonly<Record<string, string>>;
+  /**
+   * HTTP Basic credentials (`$http_req(username)`, `$http_req(password)`); credentials in the URL
+   * work too. @default none
+   */
+  auth?: { username: string; password: string };
+  /** Client TLS settings for an `https:` URL. @default Node's defaults (verify peer and host) */
+  tls?: RoutingClientTls;
+  /** How an answer says "no route" (see `RtjsonEnvelope`). @default 'none' */
+  envelope?: RtjsonEnvelope;
 }
 
 export const DEFAULT_TIMEOUT_MS = 2000;
@@ -73,9 +126,13 @@ export class RoutingClient {
   /** Outcomes so far, by kind (for logs and tests; the observer feeds metrics). */
   readonly counts: Record<QueryOutcomeKind, number>;
   private readonly agent: HttpAgent;
-  private readonly send: typeof httpRequest;
+  private readonly request: typeof httpRequest;
   private readonly maxBodyBytes: number;
   private readonly observer: RoutingClientObserver | undefined;
+  private readonly method: string;
+  private readonly headers: OutgoingHttpHeaders;
+  private readonly auth: string | undefined;
+  private readonly envelope: RtjsonEnvelope;
   private active = 0;
 
   constructor(options: RoutingClientOptions) {
@@ -87,10 +144,25 @@ export class RoutingClient {
     this.maxInFlight = options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT;
     this.maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
     this.observer = options.observer;
+    this.method = (options.method ?? 'POST').toUpperCase();
+    this.headers = { accept: 'application/json', ...options.headers };
+    this.auth =
+      options.auth === undefined ? undefined : `${options.auth.username}:${options.auth.password}`;
+    this.envelope = options.envelope ?? 'none';
     const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? DEFAULT_MAX_SOCKETS };
     const https = this.url.protocol === 'https:';
-    this.agent = https ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
-    this.send = https ? httpsRequest : httpRequest;
+    const tls = options.tls ?? {};
+    this.agent = https
+      ? new HttpsAgent({
+          ...agentOptions,
+          ...(tls.ca === undefined ? {} : { ca: tls.ca }),
+          ...(tls.cert === undefined ? {} : { cert: tls.cert }),
+          ...(tls.key === undefined ? {} : { key: tls.key }),
+          rejectUnauthorized: tls.verifyPeer ?? true,
+          checkServerIdentity: (tls.verifyHost ?? true) ? checkServerIdentity : () => undefined,
+        })
+      : new HttpAgent(agentOptions);
+    this.request = https ? httpsRequest : httpRequest;
     this.counts = Object.fromEntries(QUERY_OUTCOME_KINDS.map((k) => [k, 0])) as Record<
       QueryOutcomeKind,
       number
@@ -102,14 +174,14 @@ export class RoutingClient {
     return this.active;
   }
 
-  /** POSTs `query` as JSON and resolves to how it ended. Never rejects. */
+  /** Sends `query` (JSON body, or URL parameters for GET) and resolves to how it ended. Never rejects. */
   query(query: object): Promise<QueryOutcome> {
     const started = performance.now();
     if (this.active >= this.maxInFlight) {
       return Promise.resolve(this.done({ kind: 'overloaded' }, started));
     }
     this.active++;
-    return this.post(Buffer.from(JSON.stringify(query))).then((outcome) => {
+    return this.send(query, started).then((outcome) => {
       this.active--;
       return this.done(outcome, started);
     });
@@ -126,7 +198,21 @@ export class RoutingClient {
     return outcome;
   }
 
-  private post(body: Buffer): Promise<QueryOutcome> {
+  private send(query: object, started: number): Promise<QueryOutcome> {
+    const bodyless = this.method === 'GET' || this.method === 'HEAD';
+    let url = this.url;
+    let body: Buffer | undefined;
+    const headers: OutgoingHttpHeaders = { ...this.headers };
+    if (bodyless) {
+      url = new URL(this.url);
+      for (const [name, value] of Object.entries(query)) {
+        url.searchParams.set(name, typeof value === 'string' ? value : JSON.stringify(value));
+      }
+    } else {
+      body = Buffer.from(JSON.stringify(query));
+      headers['content-type'] ??= 'application/json';
+      headers['content-length'] = body.length;
+    }
     return new Promise((resolve) => {
       let settled = false;
       const finish = (outcome: QueryOutcome): void => {
@@ -140,29 +226,25 @@ export class RoutingClient {
         finish({ kind: 'timeout' });
         req.destroy();
       }, this.timeoutMs);
-      const req = this.send(this.url, {
-        method: 'POST',
+      const req = this.request(url, {
+        method: this.method,
         agent: this.agent,
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json',
-          'content-length': body.length,
-        },
+        headers,
+        ...(this.auth === undefined ? {} : { auth: this.auth }),
       });
       req.on('error', (error) => finish({ kind: 'connection_error', error }));
-      req.on('response', (res) => this.readAnswer(res, finish));
+      req.on('response', (res) => this.readAnswer(res, started, finish));
       req.end(body);
     });
   }
 
-  private readAnswer(res: IncomingMessage, finish: (outcome: QueryOutcome) => void): void {
+  /** Reads the whole answer (any status: a routing module may act on a 302 or a 403 too). */
+  private readAnswer(
+    res: IncomingMessage,
+    started: number,
+    finish: (outcome: QueryOutcome) => void,
+  ): void {
     const status = res.statusCode ?? 0;
-    if (status !== 200) {
-      res.resume(); // drain, so the socket goes back to the pool
-      res.on('error', () => undefined);
-      finish({ kind: 'http_error', status });
-      return;
-    }
     const chunks: Buffer[] = [];
     let size = 0;
     res.on('data', (chunk: Buffer) => {
@@ -176,17 +258,32 @@ export class RoutingClient {
     });
     res.on('error', (error) => finish({ kind: 'connection_error', error }));
     res.on('end', () => {
-      let json: unknown;
-      try {
-        json = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch (err) {
-        finish({ kind: 'invalid_json', detail: (err as Error).message });
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(res.headers)) {
+        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+      }
+      const answer: HttpAnswer = {
+        status,
+        reason: res.statusMessage ?? '',
+        headers,
+        body: Buffer.concat(chunks).toString('utf8'),
+        timeMs: performance.now() - started,
+      };
+      if (status !== 200) {
+        finish({ kind: 'http_error', status, answer });
         return;
       }
-      const parsed = parseRtjson(json);
-      if (!parsed.ok) finish({ kind: 'invalid_rtjson', error: parsed.error });
-      else if (!parsed.document.success) finish({ kind: 'not_found' });
-      else finish({ kind: 'ok', document: parsed.document });
+      let json: unknown;
+      try {
+        json = JSON.parse(answer.body);
+      } catch (err) {
+        finish({ kind: 'invalid_json', detail: (err as Error).message, answer });
+        return;
+      }
+      const parsed = parseRtjson(json, { envelope: this.envelope });
+      if (!parsed.ok) finish({ kind: 'invalid_rtjson', error: parsed.error, answer });
+      else if (!parsed.document.success) finish({ kind: 'not_found', answer });
+      else finish({ kind: 'ok', document: parsed.document, answer });
     });
   }
 }

@@ -41,7 +41,11 @@ export interface Route {
   frInvTimerMs?: number;
 }
 
-/** A validated answer: `success` false (or missing) means "no route" (404 by default). */
+/**
+ * A validated answer: `success` false means "no route" (404 by default). Here `success` is the
+ * outcome of parsing, not the field: with the default envelope `'none'` a document without routes
+ * is "no route" whatever its `success` field says.
+ */
 export type RoutingDocument =
   | { success: false; version?: string }
   | { success: true; version?: string; routing: RoutingMode; routes: readonly Route[] };
@@ -66,10 +70,24 @@ export type RtjsonParseResult =
 /** Upper bound on routes in one document (Kamailio's `max_branches` is 12; the proxy stops at 32). */
 export const MAX_ROUTES = 32;
 
+/**
+ * How a document says "no route".
+ * - `'none'`: Kamailio's `rtjson_init_routes`, which reads `routes` and never looks at `success`:
+ *   a document with routes is routed, one without `routes` (or with an empty list) is "no route".
+ * - `'success'`: the Wazo router-confd envelope: anything but `success: true` is "no route", and
+ *   only then are `routes` read (and must not be empty).
+ */
+export type RtjsonEnvelope = 'none' | 'success';
+
+export interface RtjsonParseOptions {
+  /** @default 'none' */
+  envelope?: RtjsonEnvelope;
+}
+
 /** Parses and validates a decoded JSON body. Never throws. */
-export function parseRtjson(body: unknown): RtjsonParseResult {
+export function parseRtjson(body: unknown, options: RtjsonParseOptions = {}): RtjsonParseResult {
   try {
-    return { ok: true, document: readDocument(body) };
+    return { ok: true, document: readDocument(body, options.envelope ?? 'none') };
   } catch (err) {
     if (err instanceof RtjsonError) return { ok: false, error: err };
     throw err;
@@ -82,15 +100,25 @@ function isObject(value: unknown): value is Obj {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-function readDocument(body: unknown): RoutingDocument {
+function readDocument(body: unknown, envelope: RtjsonEnvelope): RoutingDocument {
   if (!isObject(body)) throw new RtjsonError('(document)', 'must be a JSON object');
   const version = optionalString(body, 'version', 'version');
-  // The envelope of an HTTP routing API (Wazo's router-confd style): anything but `true` is "no route".
-  if (body.success !== true) {
-    if (body.success !== undefined && typeof body.success !== 'boolean') {
-      throw new RtjsonError('success', 'must be a boolean');
+  const noRoute: RoutingDocument =
+    version === undefined ? { success: false } : { success: false, version };
+  if (envelope === 'success') {
+    // The envelope of an HTTP routing API (Wazo's router-confd style): anything but `true` is "no route".
+    if (body.success !== true) {
+      if (body.success !== undefined && typeof body.success !== 'boolean') {
+        throw new RtjsonError('success', 'must be a boolean');
+      }
+      return noRoute;
     }
-    return version === undefined ? { success: false } : { success: false, version };
+  } else if (
+    body.routes === undefined ||
+    body.routes === null ||
+    (Array.isArray(body.routes) && body.routes.length === 0)
+  ) {
+    return noRoute;
   }
   const routing = body.routing ?? 'serial';
   if (routing !== 'serial' && routing !== 'parallel') {

@@ -8,8 +8,16 @@
 //   SIPFLEET_ROUTING_MAX_SOCKETS    @default 64
 //   SIPFLEET_ROUTING_FALLBACK       comma-separated SIP URIs tried in order (as dst_uri) when the API
 //                                   is not available; unset: answer 500 API Not Available
+//   SIPFLEET_ROUTING_ENVELOPE       none (@default: Kamailio, routes or not) | success (Wazo envelope)
+//   SIPFLEET_ROUTING_METHOD         @default POST (GET sends the query as URL parameters)
+//   SIPFLEET_ROUTING_HEADERS        JSON object of extra HTTP headers, e.g. {"X-Api-Key":"s3cret"}
+//   SIPFLEET_ROUTING_USERNAME       HTTP Basic credentials (with SIPFLEET_ROUTING_PASSWORD)
+//   SIPFLEET_ROUTING_TLS_CA         PEM file of the CAs to trust (https:), @default Node's list
+//   SIPFLEET_ROUTING_TLS_CERT       PEM client certificate file (with SIPFLEET_ROUTING_TLS_KEY)
+//   SIPFLEET_ROUTING_TLS_VERIFY_PEER / _VERIFY_HOST   0 turns the check off, @default 1
 //
 // Errors are thrown at import time, so the edge refuses to start naming `routing.module`.
+import { readFileSync } from 'node:fs';
 import type { RoutingHooks, RoutingMetrics } from '@sipfleet/proxy';
 import { parseUri } from '@sipfleet/sip';
 import {
@@ -18,7 +26,7 @@ import {
   DEFAULT_TIMEOUT_MS,
   RoutingClient,
 } from './client.js';
-import type { RoutingClientObserver } from './client.js';
+import type { RoutingClientObserver, RoutingClientOptions, RoutingClientTls } from './client.js';
 import { httpRouting } from './http-routing.js';
 
 function positiveInt(name: string, fallback: number): number {
@@ -38,11 +46,75 @@ if (url === undefined || url === '') {
   );
 }
 const routingUrl: string = url;
-const clientOptions = {
+
+function env(name: string): string | undefined {
+  const text = process.env[name];
+  return text === undefined || text === '' ? undefined : text;
+}
+
+function flag(name: string): boolean {
+  const text = env(name) ?? '1';
+  if (text !== '0' && text !== '1') throw new Error(`${name}: '${text}' is not 0 or 1`);
+  return text === '1';
+}
+
+function pemFile(name: string): Buffer | undefined {
+  const path = env(name);
+  if (path === undefined) return undefined;
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(`${name}: ${(err as Error).message}`);
+  }
+}
+
+function headers(): Record<string, string> {
+  const text = env('SIPFLEET_ROUTING_HEADERS');
+  if (text === undefined) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`SIPFLEET_ROUTING_HEADERS: ${(err as Error).message}`);
+  }
+  if (
+    typeof parsed !== 'object' ||
+    parsed === null ||
+    Array.isArray(parsed) ||
+    !Object.values(parsed).every((v) => typeof v === 'string')
+  ) {
+    throw new Error('SIPFLEET_ROUTING_HEADERS: must be a JSON object of strings');
+  }
+  return parsed as Record<string, string>;
+}
+
+const envelope = env('SIPFLEET_ROUTING_ENVELOPE') ?? 'none';
+if (envelope !== 'none' && envelope !== 'success') {
+  throw new Error(`SIPFLEET_ROUTING_ENVELOPE: '${envelope}' is not none or success`);
+}
+const username = env('SIPFLEET_ROUTING_USERNAME');
+const tls: RoutingClientTls = {
+  verifyPeer: flag('SIPFLEET_ROUTING_TLS_VERIFY_PEER'),
+  verifyHost: flag('SIPFLEET_ROUTING_TLS_VERIFY_HOST'),
+};
+const ca = pemFile('SIPFLEET_ROUTING_TLS_CA');
+if (ca !== undefined) tls.ca = ca;
+const cert = pemFile('SIPFLEET_ROUTING_TLS_CERT');
+if (cert !== undefined) tls.cert = cert;
+const key = pemFile('SIPFLEET_ROUTING_TLS_KEY');
+if (key !== undefined) tls.key = key;
+const clientOptions: RoutingClientOptions = {
   url: routingUrl,
   timeoutMs: positiveInt('SIPFLEET_ROUTING_TIMEOUT_MS', DEFAULT_TIMEOUT_MS),
   maxInFlight: positiveInt('SIPFLEET_ROUTING_MAX_IN_FLIGHT', DEFAULT_MAX_IN_FLIGHT),
   maxSockets: positiveInt('SIPFLEET_ROUTING_MAX_SOCKETS', DEFAULT_MAX_SOCKETS),
+  method: env('SIPFLEET_ROUTING_METHOD') ?? 'POST',
+  headers: headers(),
+  envelope,
+  tls,
+  ...(username === undefined
+    ? {}
+    : { auth: { username, password: env('SIPFLEET_ROUTING_PASSWORD') ?? '' } }),
 };
 try {
   new URL(url); // fail at import time, naming the variable

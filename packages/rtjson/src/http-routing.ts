@@ -16,8 +16,16 @@ import type {
   RoutingHooks,
 } from '@sipfleet/proxy';
 import { restoreFromTo, updateBranch } from './branch-update.js';
+import {
+  DIALOG_PARAM,
+  applyDialogRewrite,
+  decodeDialogRewrite,
+  encodeDialogRewrite,
+  fromTo,
+} from './dialog.js';
+import type { DialogRewrite } from './dialog.js';
 import { RoutingClient } from './client.js';
-import type { QueryOutcome, RoutingClientOptions } from './client.js';
+import type { HttpAnswer, QueryOutcome, RoutingClientOptions } from './client.js';
 import type { Route, RoutingDocument } from './document.js';
 import { buildQuery } from './query.js';
 import type { RoutingQuery } from './query.js';
@@ -37,7 +45,10 @@ export type RoutedDocument = Extract<RoutingDocument, { success: true }>;
 export interface HttpRoutingOptions extends RoutingClientOptions {
   /** Use this client instead of making one from the options above (shared pools, tests). */
   client?: RoutingClient;
-  /** Answer to `success: false` (or no `success`). @default { status: 404, reason: 'Not found' } */
+  /**
+   * Answer to a document without routes (with `envelope: 'success'`: to anything but
+   * `success: true`). @default { status: 404, reason: 'Not found' }
+   */
   notFound?: StatusReply;
   /**
    * Answer when the API is not available: non-200, timeout, connection error, invalid JSON, a
@@ -51,6 +62,17 @@ export interface HttpRoutingOptions extends RoutingClientOptions {
   methods?: readonly string[];
   /** Methods that get our Record-Route. @default ['INVITE', 'SUBSCRIBE', 'REFER', 'NOTIFY'] */
   recordRouteMethods?: readonly string[];
+  /**
+   * Sees every query's outcome first (Kamailio's http_async_query reply route with `$http_rs`,
+   * `$http_rb`, ...): it may answer or relay itself, e.g. on a 302 or 403 from the API, and
+   * return true to end routing there. Returning false/undefined without answering lets the
+   * default handling go on. The answer stays readable later in the transaction through
+   * `httpAnswer(ctx)`. @default none
+   */
+  onAnswer?: (
+    ctx: RequestContext,
+    outcome: QueryOutcome,
+  ) => boolean | void | Promise<boolean | void>;
   /** More query fields (account ids, tenant, ...), merged over the standard ones. */
   extraQuery?: (
     ctx: RequestContext,
@@ -73,6 +95,17 @@ export interface HttpRoutingOptions extends RoutingClientOptions {
 }
 
 const STATE = 'rtjson';
+const ANSWER = 'rtjson.http';
+/** An in-dialog request of a dialog whose From/To a route rewrote (from our Record-Route). */
+const DIALOG = 'rtjson.dialog';
+
+/**
+ * The routing API's answer for this transaction (`$http_rs`, `$http_rr`, `$http_hdr(name)`,
+ * `$http_rb`, `$http_time`), in any hook; undefined when the query got no complete answer.
+ */
+export function httpAnswer(ctx: { vars: Map<string, unknown> }): HttpAnswer | undefined {
+  return ctx.vars.get(ANSWER) as HttpAnswer | undefined;
+}
 
 /** What one transaction remembers between hooks (kept in `ctx.vars`, Kamailio's xavp). */
 export interface RtjsonState {
@@ -186,6 +219,11 @@ export function httpRouting(options: HttpRoutingOptions): RoutingHooks {
 
   return {
     async request(ctx) {
+      if (ctx.hasToTag()) {
+        const saved = ctx.routeParam(DIALOG_PARAM);
+        const rewrite = saved === undefined ? undefined : decodeDialogRewrite(saved);
+        if (rewrite !== undefined) ctx.vars.set(DIALOG, rewrite);
+      }
       if (withinDialog(ctx)) return;
       if (
         ctx.isMethod('OPTIONS') &&
@@ -205,6 +243,11 @@ export function httpRouting(options: HttpRoutingOptions): RoutingHooks {
         query = { ...query, ...(await options.extraQuery(ctx, query)) };
       }
       const outcome = await client.query(query);
+      if ('answer' in outcome && outcome.answer !== undefined) ctx.vars.set(ANSWER, outcome.answer);
+      if (options.onAnswer !== undefined) {
+        const handled = await options.onAnswer(ctx, outcome);
+        if (handled === true || ctx.replied) return;
+      }
       switch (outcome.kind) {
         case 'ok':
           relayRoutes(ctx, outcome.document);
@@ -243,14 +286,26 @@ export function httpRouting(options: HttpRoutingOptions): RoutingHooks {
     },
 
     branch(ctx) {
+      const dialog = ctx.vars.get(DIALOG) as DialogRewrite | undefined;
+      if (dialog !== undefined) {
+        applyDialogRewrite(ctx.request, dialog);
+        return;
+      }
       const state = rtjsonState(ctx);
       const route = state?.branchRoutes.get(ctx.index);
       if (state === undefined || route === undefined) return;
-      if (updateBranch(ctx.request, route)) state.rewritten = true;
+      const before = fromTo(ctx.request);
+      if (!updateBranch(ctx.request, route)) return;
+      state.rewritten = true;
+      // uac's Record-Route encoding: the dialog's later requests are mapped too (dialog.ts).
+      const saved = encodeDialogRewrite(before, ctx.request);
+      if (saved !== undefined) ctx.addRecordRouteParam(DIALOG_PARAM, saved);
     },
 
     reply(ctx: ReplyContext) {
-      if (rtjsonState(ctx)?.rewritten) restoreFromTo(ctx.response, ctx.request);
+      if (rtjsonState(ctx)?.rewritten || ctx.vars.has(DIALOG)) {
+        restoreFromTo(ctx.response, ctx.request);
+      }
     },
   };
 }

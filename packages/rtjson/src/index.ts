@@ -6,7 +6,9 @@ export type {
   RouteHeaders,
   RoutingDocument,
   RoutingMode,
+  RtjsonEnvelope,
   RtjsonErrorCode,
+  RtjsonParseOptions,
   RtjsonParseResult,
 } from './document.js';
 export {
@@ -17,15 +19,18 @@ export {
   RoutingClient,
 } from './client.js';
 export type {
+  HttpAnswer,
   QueryOutcome,
   QueryOutcomeKind,
   RoutingClientObserver,
   RoutingClientOptions,
+  RoutingClientTls,
 } from './client.js';
 export { buildQuery, credentialsUser } from './query.js';
 export type { RoutingQuery } from './query.js';
 export { renderNameAddr, restoreFromTo, updateBranch } from './branch-update.js';
 export {
+  httpAnswer,
   httpRouting,
   relayNextRoute,
   relayRoutes,

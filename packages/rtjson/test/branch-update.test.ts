@@ -5,6 +5,12 @@ import { parseRtjson } from '../src/document.js';
 import type { Route } from '../src/document.js';
 import { restoreFromTo, updateBranch } from '../src/branch-update.js';
 import { credentialsUser } from '../src/query.js';
+import {
+  applyDialogRewrite,
+  decodeDialogRewrite,
+  encodeDialogRewrite,
+  fromTo,
+} from '../src/dialog.js';
 
 const INVITE = [
   'INVITE sip:bob@example.com SIP/2.0',
@@ -89,4 +95,41 @@ test('credentialsUser reads the Digest username, quoted or not', () => {
   assert.equal(credentialsUser('Digest realm="x", username=bob'), 'bob');
   assert.equal(credentialsUser('Digest realm="x"'), '');
   assert.equal(credentialsUser(undefined), '');
+});
+
+test('in-dialog From/To: forward for the caller, back for the callee; a forged parameter is ignored', () => {
+  const initial = request();
+  const before = fromTo(initial);
+  updateBranch(
+    initial,
+    route({ headers: { from: { uri: 'sip:carrier@x' }, to: { display: '' } } }),
+  );
+  const saved = encodeDialogRewrite(before, initial);
+  assert.ok(saved !== undefined && /^[A-Za-z0-9_-]+$/.test(saved), 'a plain URI parameter');
+  const rw = decodeDialogRewrite(saved);
+  assert.ok(rw);
+
+  const fromCaller = request();
+  fromCaller.setHeader('To', 'Bob <sip:bob@example.com>;tag=uas');
+  applyDialogRewrite(fromCaller, rw);
+  assert.equal(fromCaller.getHeader('from'), '"Alice" <sip:carrier@x>;tag=abc');
+  assert.equal(fromCaller.getHeader('to'), '<sip:bob@example.com>;tag=uas');
+
+  const fromCallee = request();
+  fromCallee.setHeader('From', '<sip:bob@example.com>;tag=uas');
+  fromCallee.setHeader('To', '"Alice" <sip:carrier@x>;tag=abc');
+  applyDialogRewrite(fromCallee, rw);
+  assert.equal(fromCallee.getHeader('from'), '"Bob" <sip:bob@example.com>;tag=uas');
+  assert.equal(fromCallee.getHeader('to'), '"Alice" <sip:alice@example.com>;tag=abc');
+
+  assert.equal(encodeDialogRewrite(fromTo(request()), request()), undefined, 'nothing changed');
+  const forged = (value: unknown) =>
+    decodeDialogRewrite(Buffer.from(JSON.stringify(value)).toString('base64url'));
+  assert.equal(decodeDialogRewrite('!!not base64 json'), undefined);
+  assert.equal(
+    forged({ fromTag: 'a', from: [{ u: 'sip:a@b>\r\nVia: x' }, { u: 'sip:c@d' }] }),
+    undefined,
+  );
+  assert.equal(forged({ fromTag: 1 }), undefined);
+  assert.equal(forged({ fromTag: 'a', to: [{ u: 'sip:a@b' }] }), undefined);
 });

@@ -13,7 +13,10 @@ async function server(t: { after(fn: () => unknown): void }, handler: Handler): 
   const srv: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => handler(JSON.parse(Buffer.concat(chunks).toString()), res, req));
+    req.on('end', () => {
+      const text = Buffer.concat(chunks).toString();
+      handler(text === '' ? undefined : JSON.parse(text), res, req);
+    });
   });
   await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
   t.after(() => {
@@ -73,13 +76,66 @@ test('200 + success true: the parsed document; the query arrives as JSON over on
   assert.equal(c.counts.ok, 3);
 });
 
-test('success false and a missing success are not_found', async (t) => {
-  let n = 0;
-  const url = await server(t, (_b, res) => json(res, 200, n++ === 0 ? { success: false } : {}));
+test('a plain rtjson document without success routes; no routes is not_found', async (t) => {
+  const answers = [{ routes: [{ uri: 'sip:a@h' }] }, { success: false }, {}];
+  const url = await server(t, (_b, res) => json(res, 200, answers.shift()));
   const { c } = client(t, url);
+  const plain = await c.query({});
+  assert.equal(plain.kind === 'ok' && plain.document.routes[0]?.uri, 'sip:a@h');
   assert.equal((await c.query({})).kind, 'not_found');
   assert.equal((await c.query({})).kind, 'not_found');
   assert.equal(c.counts.not_found, 2);
+});
+
+test("envelope 'success': success false and a missing success are not_found", async (t) => {
+  const answers = [{ success: false }, { routes: [{ uri: 'sip:a@h' }] }];
+  const url = await server(t, (_b, res) => json(res, 200, answers.shift()));
+  const { c } = client(t, url, { envelope: 'success' });
+  assert.equal((await c.query({})).kind, 'not_found');
+  assert.equal((await c.query({})).kind, 'not_found');
+  assert.equal(c.counts.not_found, 2);
+});
+
+test('method, custom headers and Basic auth are sent; any answer comes back whole ($http_rs, $http_rr, $http_hdr, $http_rb, $http_time)', async (t) => {
+  const seen: { method?: string; url?: string; key?: string; auth?: string; body: unknown }[] = [];
+  const url = await server(t, (body, res, req) => {
+    seen.push({
+      method: req.method,
+      url: req.url,
+      key: req.headers['x-api-key'] as string | undefined,
+      auth: req.headers.authorization,
+      body,
+    });
+    res.writeHead(403, 'Account Blocked', { 'x-reason': 'unpaid', 'content-type': 'text/plain' });
+    res.end('blocked: unpaid');
+  });
+  const { c } = client(t, url, {
+    method: 'GET',
+    headers: { 'X-Api-Key': 'k-123' },
+    auth: { username: 'edge', password: 'p:w' },
+  });
+  const outcome = await c.query({ call_id: 'c1', source_port: 5060 });
+  assert.equal(outcome.kind, 'http_error');
+  if (outcome.kind !== 'http_error') return;
+  assert.equal(outcome.answer.status, 403);
+  assert.equal(outcome.answer.reason, 'Account Blocked');
+  assert.equal(outcome.answer.headers['x-reason'], 'unpaid');
+  assert.equal(outcome.answer.body, 'blocked: unpaid');
+  assert.ok(outcome.answer.timeMs > 0);
+  assert.deepEqual(seen, [
+    {
+      method: 'GET',
+      url: '/route?call_id=c1&source_port=5060',
+      key: 'k-123',
+      auth: `Basic ${Buffer.from('edge:p:w').toString('base64')}`,
+      body: undefined,
+    },
+  ]);
+  const post = client(t, url, { method: 'PUT' }).c;
+  await post.query({ call_id: 'c2' });
+  assert.equal(seen[1]?.method, 'PUT');
+  assert.deepEqual(seen[1]?.body, { call_id: 'c2' });
+  assert.equal(seen[1]?.auth, undefined);
 });
 
 test('non-200, invalid JSON and malformed rtjson are told apart', async (t) => {
@@ -95,8 +151,9 @@ test('non-200, invalid JSON and malformed rtjson are told apart', async (t) => {
   });
   const { c, seen } = client(t, url);
   const first = await c.query({});
-  assert.deepEqual(first, { kind: 'http_error', status: 500 });
-  assert.deepEqual(await c.query({}), { kind: 'http_error', status: 404 });
+  assert.equal(first.kind === 'http_error' && first.status, 500);
+  const second = await c.query({});
+  assert.equal(second.kind === 'http_error' && second.answer.body, 'nope');
   assert.equal((await c.query({})).kind, 'invalid_json');
   const bad = await c.query({});
   assert.equal(bad.kind, 'invalid_rtjson');

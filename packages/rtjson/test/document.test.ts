@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseRtjson, readExtraHeaders } from '../src/document.js';
-import type { RoutingDocument } from '../src/document.js';
+import type { RoutingDocument, RtjsonEnvelope } from '../src/document.js';
 
-function ok(body: unknown): RoutingDocument {
-  const result = parseRtjson(body);
+function ok(body: unknown, envelope: RtjsonEnvelope = 'none'): RoutingDocument {
+  const result = parseRtjson(body, { envelope });
   if (!result.ok) assert.fail(`unexpected error: ${result.error.message}`);
   return result.document;
 }
 
-function error(body: unknown): string {
-  const result = parseRtjson(body);
+function error(body: unknown, envelope: RtjsonEnvelope = 'none'): string {
+  const result = parseRtjson(body, { envelope });
   assert.equal(result.ok, false, 'expected a typed error');
   if (result.ok) throw new Error('unreachable');
   assert.equal(result.error.code, 'SIPFLEET_ERR_RTJSON_INVALID');
@@ -75,21 +75,32 @@ test('routing defaults to serial; parallel is kept', () => {
   assert.equal(parallel.success && parallel.routes.length, 2);
 });
 
-test('success false or missing is "no route", whatever else the document holds', () => {
-  assert.deepEqual(ok({ success: false, routes: 'garbage' }), { success: false });
-  assert.deepEqual(ok({ version: '1.0', routes: [{ uri: 'sip:a@h' }] }), {
+test('envelope none (Kamailio rtjson_init_routes): success is ignored, no routes is "no route"', () => {
+  const plain = ok({ version: '1.0', routing: 'serial', routes: [{ uri: 'sip:a@h' }] });
+  assert.equal(plain.success && plain.routes[0]?.uri, 'sip:a@h');
+  const despiteFalse = ok({ success: false, routes: [{ uri: 'sip:b@h' }] });
+  assert.equal(despiteFalse.success && despiteFalse.routes[0]?.uri, 'sip:b@h');
+  assert.deepEqual(ok({ success: false }), { success: false });
+  assert.deepEqual(ok({ version: '2', routes: [] }), { success: false, version: '2' });
+  assert.deepEqual(ok({ success: 'whatever', routes: null }), { success: false });
+  assert.match(error({ routes: 'garbage' }), /^routes: must be an array/);
+});
+
+test('envelope success (Wazo): success false or missing is "no route", whatever else the document holds', () => {
+  assert.deepEqual(ok({ success: false, routes: 'garbage' }, 'success'), { success: false });
+  assert.deepEqual(ok({ version: '1.0', routes: [{ uri: 'sip:a@h' }] }, 'success'), {
     success: false,
     version: '1.0',
   });
+  assert.match(error({ success: 'yes' }, 'success'), /^success: must be a boolean/);
+  assert.match(error({ success: true, routes: [] }, 'success'), /^routes: must not be empty/);
 });
 
 test('malformed documents: typed errors naming the field', () => {
   assert.match(error([]), /^\(document\): must be a JSON object/);
   assert.match(error('x'), /^\(document\)/);
-  assert.match(error({ success: 'yes' }), /^success: must be a boolean/);
   assert.match(error({ success: true, routing: 'random', routes: [{}] }), /^routing: must be/);
-  assert.match(error({ success: true }), /^routes: must be an array/);
-  assert.match(error({ success: true, routes: [] }), /^routes: must not be empty/);
+  assert.match(error({ success: true }, 'success'), /^routes: must be an array/);
   assert.match(error({ success: true, routes: [1] }), /^routes\[0\]: must be an object/);
   assert.match(
     error({ success: true, routes: [{}, { uri: 'http://x' }] }),

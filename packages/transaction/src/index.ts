@@ -8,7 +8,7 @@ export { TransactionLayer } from './transaction-layer.js';
 export type { TransactionLayerOptions } from './transaction-layer.js';
 export { SipEndpoint } from './sip-endpoint.js';
 export type { SipEndpointObserver, SipEndpointOptions } from './sip-endpoint.js';
-export { serverTransactionKey } from './matching.js';
+export { isRfc2543Key, serverTransactionKey } from './matching.js';
 export type { InviteClientState } from './invite-client-transaction.js';
 export type { NonInviteClientState } from './non-invite-client-transaction.js';
 export type { InviteServerState } from './invite-server-transaction.js';

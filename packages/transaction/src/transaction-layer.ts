@@ -193,8 +193,10 @@ export class TransactionLayer {
     }
 
     if (method === 'ACK') {
-      // A non-2xx ACK is absorbed by its INVITE transaction; anything else is a 2xx ACK, end to end (section 17.1.1.3).
+      // A non-2xx ACK is absorbed by its INVITE transaction; anything else is a 2xx ACK, end to end (section 17.1.1.3),
+      // unless the TU takes unmatched ACKs itself (onUnmatchedAck: another node may hold the INVITE).
       if (tx instanceof InviteServerTransaction) tx.receiveAck(req, remote);
+      else if (this.#user.onUnmatchedAck !== undefined) this.#user.onUnmatchedAck(req, remote);
       else this.#user.onRequest(req, null, remote);
       return;
     }

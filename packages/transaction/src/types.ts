@@ -16,6 +16,12 @@ export interface TransactionUser {
    * so a fleet member can pass the CANCEL to the node that owns the INVITE (or answer 481 itself).
    */
   onUnmatchedCancel?(cancel: SipRequest, tx: ServerTransaction, remote: RemoteInfo): void;
+  /**
+   * Optional (addition to the contract): an ACK that matched no INVITE server transaction on this node (a 2xx
+   * ACK, or the non-2xx ACK of an INVITE another node holds). When present it replaces `onRequest(ack, null)`
+   * for those ACKs; an ACK passed to the TU by an Accepted transaction still goes to `onRequest`.
+   */
+  onUnmatchedAck?(ack: SipRequest, remote: RemoteInfo): void;
 }
 
 export interface ClientTransactionHandlers {

@@ -102,6 +102,7 @@ export class RecordingUser implements TransactionUser {
   /** Called on each new server transaction (to answer it). */
   answer: (req: SipRequest, tx: ServerTransaction) => void = () => undefined;
   onUnmatchedCancel?: TransactionUser['onUnmatchedCancel'];
+  onUnmatchedAck?: TransactionUser['onUnmatchedAck'];
 
   onRequest(req: SipRequest, tx: ServerTransaction | null, remote: RemoteInfo): void {
     this.requests.push({ req, tx, remote });

@@ -185,3 +185,21 @@ test('admit: a refused request is answered statelessly and gets no transaction; 
   assert.equal(h.user.requests.at(-1)?.req.method, 'OPTIONS');
   assert.deepEqual(sent, [503, 481], 'the stateless 503 and the CANCEL that found nothing');
 });
+
+test('onUnmatchedAck (optional) receives ACKs no INVITE transaction absorbs; a matching ACK stays in its transaction', (t) => {
+  const h = new Harness();
+  t.after(() => h.close());
+  const handed: SipRequest[] = [];
+  h.user.onUnmatchedAck = (ack) => handed.push(ack);
+  h.user.answer = (req, tx) => tx.respond(createResponse(req, 486, undefined, { toTag: 'b' }));
+  h.peerSends(requestText({ branch: 'z9hG4bKheld' }));
+  const invite = h.user.requests[0]?.tx;
+  h.peerSends(requestText({ method: 'ACK', branch: 'z9hG4bKheld', cseq: 1, toTag: 'b' }));
+  assert.equal(invite?.state, 'Confirmed');
+  h.peerSends(requestText({ method: 'ACK', branch: 'z9hG4bKelsewhere', cseq: 1, toTag: 'b' }));
+  assert.deepEqual(
+    handed.map((ack) => ack.topVia?.branch),
+    ['z9hG4bKelsewhere'],
+  );
+  assert.equal(h.user.requests.length, 1);
+});

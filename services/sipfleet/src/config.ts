@@ -10,6 +10,19 @@ import { DEFAULT_PARSE_LIMITS } from '@sipfleet/sip';
 
 const port = z.number().int().min(0).max(65535);
 
+/** An IP address or CIDR block (IPv4 or IPv6), as secfilter's lists take them. */
+const addressEntry = z.string().refine(
+  (entry) => {
+    try {
+      normalizeAddressEntry(entry);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'not an IP address or CIDR' },
+);
+
 const listenSpec = z
   .object({
     protocol: z.enum(['udp', 'tcp']),
@@ -217,6 +230,21 @@ export const edgeConfigSchema = z
          * is answered 200 here and keeps it active; the prober expires it. @default []
          */
         registerSets: z.array(z.number().int().min(0)).default([]),
+        /**
+         * Register-mode sets that media servers not listed in advance may join by REGISTER, by
+         * source network (`{ set, networks: ['10.1.0.0/16'] }`); each set must be in
+         * registerSets. With any, other REGISTERs to this proxy are refused 403. @default []
+         */
+        registerAllowFrom: z
+          .array(
+            z
+              .object({
+                set: z.number().int().min(0),
+                networks: z.array(addressEntry).min(1),
+              })
+              .strict(),
+          )
+          .default([]),
         /** Kamailio ds_hash_check_interval: how often counters are rebuilt from live slots (ms). @default 30000 */
         reconcileIntervalMs: z.number().int().min(0).default(30_000),
         /**
@@ -229,10 +257,15 @@ export const edgeConfigSchema = z
         dnsIntervalSeconds: z.number().int().min(1).default(600),
       })
       .strict()
+      .refine((d) => d.registerAllowFrom.every((o) => d.registerSets.includes(o.set)), {
+        message: 'every registerAllowFrom set must be listed in registerSets',
+        path: ['registerAllowFrom'],
+      })
       .default({
         initExpireSeconds: 7200,
         expireSeconds: 7200,
         registerSets: [],
+        registerAllowFrom: [],
         reconcileIntervalMs: 30_000,
         dnsMode: 'init',
         dnsIntervalSeconds: 600,
@@ -252,6 +285,46 @@ export const edgeConfigSchema = z
       .strict()
       .refine((f) => f.ttlMs > f.heartbeatMs, { message: 'fleet.ttlMs must exceed heartbeatMs' })
       .default({ heartbeatMs: 1000, ttlMs: 3000 }),
+    /**
+     * Any edge takes any message (docs/architecture.md): a CANCEL, INVITE retransmission or
+     * non-2xx ACK reaching an edge that does not hold its INVITE is handed to the edge that does.
+     * For load balancers that spread datagrams; off where the balancer keeps a caller on one edge.
+     */
+    handoff: z
+      .object({
+        /** Needs redis.url and a secret. @default false */
+        enabled: z.boolean().default(false),
+        /**
+         * The internal UDP socket other edges hand messages to, published in the membership
+         * record: an address on the fleet's own network, reachable by every edge and by no
+         * outside sender. Port 0 picks a free one. @default 127.0.0.1:0
+         */
+        listen: z
+          .object({ address: z.string().min(1).default('127.0.0.1'), port: port.default(0) })
+          .strict()
+          .default({ address: '127.0.0.1', port: 0 }),
+        /** The fleet's shared HMAC secret (every edge the same), or `secretFile`. @default none */
+        secret: z
+          .string()
+          .min(16, 'a hand-off secret needs at least 16 characters (openssl rand -hex 32)')
+          .optional(),
+        /** A file holding the secret (trimmed), relative to the config file. @default none */
+        secretFile: z.string().min(1).optional(),
+        /** Hand-offs signed longer ago than this (or ahead, by clock skew) are refused. @default 5000 */
+        maxSkewMs: z.number().int().positive().default(5000),
+      })
+      .strict()
+      .refine((h) => h.secret === undefined || h.secretFile === undefined, {
+        message: 'set handoff.secret or handoff.secretFile, not both',
+      })
+      .refine((h) => !h.enabled || h.secret !== undefined || h.secretFile !== undefined, {
+        message: 'handoff.enabled needs handoff.secret or handoff.secretFile',
+      })
+      .default({
+        enabled: false,
+        listen: { address: '127.0.0.1', port: 0 },
+        maxSkewMs: 5000,
+      }),
     timers: z
       .object({
         /** RFC 3261 T1 in ms. @default 500 */
@@ -378,21 +451,7 @@ export const edgeConfigSchema = z
          * Addresses and CIDRs never rate-limited, blocked or checked (trunks, media servers,
          * other proxies); the shared `allow-ip` list adds to it at run time. @default []
          */
-        trusted: z
-          .array(
-            z.string().refine(
-              (entry) => {
-                try {
-                  normalizeAddressEntry(entry);
-                  return true;
-                } catch {
-                  return false;
-                }
-              },
-              { message: 'not an IP address or CIDR' },
-            ),
-          )
-          .default([]),
+        trusted: z.array(addressEntry).default([]),
         /** Kamailio pike `sampling_time_unit`, in ms. @default 2000 */
         samplingTimeUnitMs: z.number().int().positive().default(2000),
         /** Kamailio pike `reqs_density_per_unit`: requests allowed per unit and source. @default 16 */
@@ -606,6 +665,23 @@ export function loadEdgeConfig(file: string | undefined, env: NodeJS.ProcessEnv)
   }
   if (file !== undefined && config.dispatcher.listFile !== undefined) {
     config.dispatcher.listFile = resolve(dirname(file), config.dispatcher.listFile);
+  }
+  if (config.handoff.enabled && config.redis.url === undefined) {
+    throw new ConfigError('handoff.enabled: needs redis.url (edges find transactions in Redis)');
+  }
+  const secretFile = config.handoff.secretFile;
+  if (secretFile !== undefined) {
+    const path = file === undefined ? secretFile : resolve(dirname(file), secretFile);
+    let secret: string;
+    try {
+      secret = readFileSync(path, 'utf8').trim();
+    } catch (err) {
+      throw new ConfigError(`handoff.secretFile: cannot read ${path}: ${(err as Error).message}`);
+    }
+    if (secret.length < 16) {
+      throw new ConfigError(`handoff.secretFile: ${path} holds fewer than 16 characters`);
+    }
+    config.handoff.secret = secret;
   }
   if (config.routing.dispatcher !== undefined && config.redis.url === undefined) {
     throw new ConfigError(

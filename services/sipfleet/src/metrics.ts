@@ -34,11 +34,18 @@ export class EdgeMetrics implements ProxyObserver {
   readonly dispatcherCallLoadDeferred: Counter<'op'>;
   readonly dispatcherCallLoadDropped: Counter<'op'>;
   readonly overloadShed: Counter<'reason'>;
+  readonly registrations: Counter<'set' | 'result'>;
   readonly overloaded: Gauge;
   readonly overloadShedFraction: Gauge;
   readonly eventLoopDelay: Histogram;
   readonly dnsQueries: Counter<'type' | 'result'>;
   private readonly dnsFailovers: Counter<'cause'>;
+  readonly handoffSent: Counter<'message'>;
+  readonly handoffReceived: Counter<'message'>;
+  readonly handoffRejected: Counter<'reason'>;
+  readonly handoffOwnerGone: Counter<'message'>;
+  readonly handoffErrors: Counter;
+  readonly handoffPeers: Gauge;
   private readonly byMethod = new Map<string, Counter.Internal>();
   /** Children by origin, then class index (status / 100 - 1): no label lookup per response. */
   private readonly byOrigin: Record<ResponseOrigin, Counter.Internal[]>;
@@ -149,6 +156,12 @@ export class EdgeMetrics implements ProxyObserver {
       labelNames: ['op'],
       registers: [this.registry],
     });
+    this.registrations = new Counter({
+      name: 'sipfleet_registrations_total',
+      help: 'REGISTERs of register-mode sets: per Contact added, updated, refreshed, removed, down; per REGISTER refused (403), invalid (400), error (500)',
+      labelNames: ['set', 'result'],
+      registers: [this.registry],
+    });
     this.overloadShed = new Counter({
       name: 'sipfleet_overload_shed_total',
       help: 'New initial requests shed with 503 + Retry-After, by reason (load, transactions)',
@@ -178,6 +191,40 @@ export class EdgeMetrics implements ProxyObserver {
       name: 'sipfleet_dns_failovers_total',
       help: 'Branches sent on to the next DNS target of their next hop (use_dns_failover), by cause (transport-error, timeout, 503)',
       labelNames: ['cause'],
+      registers: [this.registry],
+    });
+    this.handoffSent = new Counter({
+      name: 'sipfleet_handoff_sent_total',
+      help: 'Messages handed to the edge holding their transaction (INVITE retransmission, CANCEL, ACK), by method',
+      labelNames: ['message'],
+      registers: [this.registry],
+    });
+    this.handoffReceived = new Counter({
+      name: 'sipfleet_handoff_received_total',
+      help: 'Messages another edge handed to this one (authenticated), by method',
+      labelNames: ['message'],
+      registers: [this.registry],
+    });
+    this.handoffRejected = new Counter({
+      name: 'sipfleet_handoff_rejected_total',
+      help: 'Datagrams on the hand-off socket refused, by reason (malformed, signature, stale, replay)',
+      labelNames: ['reason'],
+      registers: [this.registry],
+    });
+    this.handoffOwnerGone = new Counter({
+      name: 'sipfleet_handoff_owner_gone_total',
+      help: 'Messages whose transaction was held by an edge no longer in the fleet, answered here as unknown, by method',
+      labelNames: ['message'],
+      registers: [this.registry],
+    });
+    this.handoffErrors = new Counter({
+      name: 'sipfleet_handoff_redis_errors_total',
+      help: 'Hand-off owner claims and look-ups that failed in Redis (the message was handled here)',
+      registers: [this.registry],
+    });
+    this.handoffPeers = new Gauge({
+      name: 'sipfleet_handoff_peers',
+      help: 'Other live edges this edge can hand messages to (re-read every fleet.heartbeatMs)',
       registers: [this.registry],
     });
     this.registerDestinationGauges(destinations);

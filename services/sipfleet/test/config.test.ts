@@ -166,3 +166,56 @@ test('dns and ds_dns_mode settings: defaults, and bad servers or TTL bounds name
   named({ dns: { minTtlSeconds: 60, maxTtlSeconds: 30 } }, /dns.*maxTtlSeconds/);
   named({ dispatcher: { dnsMode: 'always' } }, /dispatcher\.dnsMode/);
 });
+
+test('dispatcher.registerAllowFrom: networks checked, each set must be a register set', () => {
+  assert.deepEqual(parseEdgeConfig({}).dispatcher.registerAllowFrom, []);
+  const ok = parseEdgeConfig({
+    dispatcher: { registerSets: [2], registerAllowFrom: [{ set: 2, networks: ['10.1.0.0/16'] }] },
+  });
+  assert.deepEqual(ok.dispatcher.registerAllowFrom, [{ set: 2, networks: ['10.1.0.0/16'] }]);
+  assert.throws(
+    () =>
+      parseEdgeConfig({
+        dispatcher: { registerSets: [2], registerAllowFrom: [{ set: 2, networks: ['10.1/99'] }] },
+      }),
+    /dispatcher\.registerAllowFrom\.0\.networks\.0: not an IP address or CIDR/,
+  );
+  assert.throws(
+    () =>
+      parseEdgeConfig({
+        dispatcher: { registerAllowFrom: [{ set: 3, networks: ['10.0.0.0/8'] }] },
+      }),
+    /dispatcher\.registerAllowFrom: every registerAllowFrom set must be listed in registerSets/,
+  );
+});
+
+test('handoff: off by default; on, it needs Redis and one secret, read from a file relative to the config', () => {
+  assert.equal(parseEdgeConfig({}).handoff.enabled, false);
+  assert.throws(
+    () => parseEdgeConfig({ handoff: { enabled: true } }),
+    /handoff: handoff.enabled needs handoff.secret or handoff.secretFile/,
+  );
+  assert.throws(
+    () => parseEdgeConfig({ handoff: { secret: 'short' } }),
+    /handoff.secret: a hand-off secret needs at least 16 characters/,
+  );
+  const secretFile = join(dir, 'handoff.secret');
+  writeFileSync(secretFile, 'a-fleet-secret-of-32-characters!\n');
+  const file = join(dir, 'handoff.yaml');
+  writeFileSync(file, 'handoff: { enabled: true, secretFile: handoff.secret }\n');
+  assert.throws(() => loadEdgeConfig(file, {}), /handoff.enabled: needs redis.url/);
+  const config = loadEdgeConfig(file, { SIPFLEET_REDIS_URL: 'redis://127.0.0.1:6379' });
+  assert.equal(config.handoff.secret, 'a-fleet-secret-of-32-characters!');
+  writeFileSync(
+    file,
+    'redis: { url: "redis://127.0.0.1:6379" }\nhandoff: { enabled: true, secretFile: nowhere }\n',
+  );
+  assert.throws(
+    () => loadEdgeConfig(file, {}),
+    (err: Error) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, /^handoff.secretFile: cannot read .*nowhere/);
+      return true;
+    },
+  );
+});

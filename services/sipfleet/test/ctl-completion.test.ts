@@ -37,7 +37,7 @@ test('bash completes commands, ctl groups, subcommands, options and argument cho
   assert.deepEqual(top, ['ctl', 'completion']);
   assert.deepEqual(
     groups?.filter((w) => !w.startsWith('-')),
-    ['dispatcher', 'fleet', 'htable', 'maintenance', 'secfilter'],
+    ['dispatcher', 'fleet', 'htable', 'keepalive', 'maintenance', 'secfilter'],
   );
   assert.deepEqual([...(groups ?? [])].filter((w) => w.startsWith('-')).sort(), [
     '--config',
@@ -47,7 +47,7 @@ test('bash completes commands, ctl groups, subcommands, options and argument cho
     '--redis-url',
   ]);
   // The value of --redis-url is skipped, not taken for a command.
-  assert.deepEqual(htable, ['sets', 'seti', 'stats']);
+  assert.deepEqual(htable, ['sets', 'seti', 'setex', 'stats']);
   assert.deepEqual(
     maintenanceOn?.filter((w) => ['--node', '--expire'].includes(w)),
     ['--node', '--expire'],

@@ -138,6 +138,28 @@ describe('sipfleet ctl htable', () => {
     assert.equal(last?.code, 3, 'the item expired');
   });
 
+  test('setex sets the expiry of an existing item, 0 makes it permanent; a missing item exits 3', async () => {
+    const s = scope();
+    await ctl([...s.opts, 'htable', 'sets', 'ipban', '10.0.0.9', 'flood']);
+    const set = await ctl([...s.opts, 'htable', 'setex', 'ipban', '10.0.0.9', '50']);
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /^ipban=>10\.0\.0\.9 = "flood" \(str, expires in \d+ s\)\n$/);
+    const ttl = Number(await s.cli('TTL', s.item('ipban', '10.0.0.9')));
+    assert.ok(ttl > 0 && ttl <= 50, String(ttl));
+    const persist = json<{ expiresInMs: unknown; value: unknown }>(
+      await ctl([...s.opts, 'htable', 'setex', 'ipban', '10.0.0.9', '0', '--json']),
+    );
+    assert.deepEqual([persist.value, persist.expiresInMs], ['flood', null]);
+    assert.equal((await s.cli('TTL', s.item('ipban', '10.0.0.9'))).trim(), '-1');
+    const missing = await ctl([...s.opts, 'htable', 'setex', 'ipban', 'nope', '5']);
+    assert.equal(missing.code, 3);
+    assert.equal(missing.stdout, 'ipban=>nope: no such item\n');
+    assert.equal(await s.cli('EXISTS', s.item('ipban', 'nope')), '0\n');
+    const bad = await ctl([...s.opts, 'htable', 'setex', 'ipban', '10.0.0.9', 'soon']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /SECONDS takes whole seconds >= 0 \(got 'soon'\)/);
+  });
+
   test('get of a missing item exits 3; a key that is not an item exits 1 for get and writes', async () => {
     const s = scope();
     const missing = await ctl([...s.opts, 'htable', 'get', 'config', 'nope']);

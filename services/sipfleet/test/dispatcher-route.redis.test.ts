@@ -8,7 +8,8 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DispatcherFleet, DispatcherView, isActive } from '@sipfleet/dispatcher';
 import { RedisConnection } from '@sipfleet/redis';
-import { Uac, World } from '../../../packages/proxy/test/harness.js';
+import { Uac, Uas, World } from '../../../packages/proxy/test/harness.js';
+import { registeredAttrs } from '@sipfleet/keepalive';
 import { type RedisServer, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import { edgeConfigSchema } from '../src/config.js';
 import { dispatcherRoute } from '../src/edge/routes/dispatcher.js';
@@ -121,4 +122,34 @@ test('call load: a CANCEL towards a silent server releases the slot (the failure
     if (i > 200) assert.fail('the slot was never released');
     await sleep(20);
   }
+});
+
+test('a destination registered through a Path is reached through it; a failover to another one drops that route set', async (t) => {
+  const conn = new RedisConnection({ redis: redis.url, keyPrefix: uniquePrefix() });
+  t.after(() => conn.close());
+  await conn.waitUntilReady();
+  const fleet = new DispatcherFleet(conn);
+  const path = registeredAttrs('sip:ms@example', ['<sip:10.0.0.8:5060;lr>']);
+  // q 1.0 behind the Path proxy 10.0.0.8 (which answers 503), q 0.5 registered directly.
+  await fleet.load(`2 sip:ms@10.0.0.7:5070 0 1000 ${path}\n2 sip:10.0.0.9:5060 0 500\n`);
+  const view = await DispatcherView.open(conn, { reconcileIntervalMs: 0 });
+  t.after(() => view.close());
+  const metrics = new EdgeMetrics('test', () => ({ server: 0, client: 0 }));
+  const config = edgeConfigSchema.parse({
+    redis: { url: redis.url },
+    routing: { dispatcher: { set: 2, algorithm: 8, frTimerMs: 500 } },
+  });
+  const routing = config.routing.dispatcher;
+  assert.ok(routing);
+  const world = new World(dispatcherRoute(routing, view, fleet, metrics));
+  const pathProxy = new Uas(world, '10.0.0.8');
+  pathProxy.script = [[0, 503]];
+  const direct = new Uas(world, '10.0.0.9');
+  assert.equal(await call(world, new Uac(world)), 200);
+  const [viaPath] = pathProxy.received.filter((r) => r.method === 'INVITE');
+  assert.equal(viaPath?.uri, 'sip:ms@10.0.0.7:5070', 'the Contact is the Request-URI');
+  assert.deepEqual(viaPath?.getHeaders('route'), ['<sip:10.0.0.8:5060;lr>']);
+  const [failover] = direct.received.filter((r) => r.method === 'INVITE');
+  assert.equal(failover?.uri, 'sip:bob@10.0.0.2', 'the original Request-URI again');
+  assert.deepEqual(failover?.getHeaders('route'), []);
 });

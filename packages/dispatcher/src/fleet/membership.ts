@@ -35,6 +35,8 @@ export interface MemberRecord extends MemberStats {
   readonly sip: readonly string[];
   /** Its admin HTTP address, `127.0.0.1:9060`. */
   readonly admin: string;
+  /** Its hand-off socket (`host:port`, UDP) when the edge takes other edges' messages; absent otherwise. */
+  readonly handoff?: string;
   /** When the edge started (ms since the epoch). */
   readonly startedAt: number;
   /** When this record was written (ms since the epoch, the edge's clock). */
@@ -46,6 +48,8 @@ export interface FleetMembershipOptions {
   readonly version: string;
   readonly sip: readonly string[];
   readonly admin: string;
+  /** The hand-off socket, published in the record (`MemberRecord.handoff`). @default none */
+  readonly handoff?: string;
   /** Read at every heartbeat; must be cheap (no I/O). */
   readonly stats: () => MemberStats;
   /**
@@ -141,6 +145,7 @@ export class FleetMembership {
       version: o.version,
       sip: o.sip,
       admin: o.admin,
+      ...(o.handoff === undefined ? {} : { handoff: o.handoff }),
       startedAt: this.startedAt,
       heartbeatAt: Date.now(),
       callsInFlight: stats.callsInFlight,

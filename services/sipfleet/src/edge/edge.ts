@@ -13,6 +13,7 @@ import { openResolver } from '../dns.js';
 import { EdgeMetrics } from '../metrics.js';
 import { warmDestinations } from './dispatcher-dns.js';
 import { destinationRows } from './gauges.js';
+import { Handoff } from './handoff/handoff.js';
 import { MaintenanceCheck } from './maintenance.js';
 import { OverloadMonitor, overloadAdmission } from './overload.js';
 import { pipeline } from './pipeline.js';
@@ -56,6 +57,7 @@ export class Edge {
       shared: SharedState | undefined;
       secfilter: EdgeSecfilter | undefined;
       membership: FleetMembership | undefined;
+      handoff: Handoff | undefined;
     },
   ) {}
 
@@ -70,6 +72,7 @@ export class Edge {
     let secfilter: EdgeSecfilter | undefined;
     let overload: OverloadMonitor | undefined;
     let dns: { resolver: SipResolver; stopWarming: () => void } | undefined;
+    let handoff: Handoff | undefined;
     try {
       // The metrics and the pipeline need objects made after them; they read them through this.
       const late: { endpoint?: SipEndpoint; edge?: Edge; membership?: FleetMembership } = {};
@@ -121,6 +124,23 @@ export class Edge {
               metrics.maintenanceRefusals.inc(),
             )
           : undefined;
+      if (shared !== undefined && config.handoff.enabled) {
+        const { timers } = config;
+        handoff = await Handoff.open(config.handoff.listen, {
+          conn: shared.conn,
+          secret: Buffer.from(config.handoff.secret ?? '', 'utf8'),
+          maxSkewMs: config.handoff.maxSkewMs,
+          // The longest a server transaction lives: fr_timer without a provisional, then (INVITE)
+          // fr_inv_timer, then Timer H or J (64*T1) absorbing retransmissions.
+          ttl: {
+            inviteMs: timers.frTimerMs + timers.frInvTimerMs + 64 * timers.T1,
+            nonInviteMs: timers.frTimerMs + 64 * timers.T1,
+          },
+          refreshMs: config.fleet.heartbeatMs,
+          metrics,
+          log,
+        });
+      }
       const core = new ProxyCore({
         sender: transport,
         hooks: pipeline(route, {
@@ -142,6 +162,7 @@ export class Edge {
         observer: metrics,
         admit: overloadAdmission(overload, metrics),
         resolver,
+        ...(handoff === undefined ? {} : { unmatched: handoff.unmatched }),
         transactionTimers: {
           T1: config.timers.T1,
           T2: config.timers.T2,
@@ -227,14 +248,16 @@ export class Edge {
                 callLoad: shared.dispatcher?.view.callLoad,
                 sip: transport.sockets.map((s) => `${s.protocol}:${s.address}:${s.port}`),
                 admin: `${config.admin.address}:${admin.port}`,
+                ...(handoff === undefined ? {} : { handoff: handoff.address }),
               },
             );
       late.membership = membership;
+      if (membership !== undefined) handoff?.attach(membership.instance, endpoint);
       const edge = new Edge(
         config,
         log,
         { transport, endpoint, metrics, admin, overload, dns },
-        { shared, secfilter, membership },
+        { shared, secfilter, membership, handoff },
       );
       late.edge = edge;
       const filter = secfilter;
@@ -264,6 +287,7 @@ export class Edge {
       overload?.close();
       dns?.stopWarming();
       dns?.resolver.close();
+      await handoff?.close();
       await transport?.close();
       await secfilter?.close();
       await shared?.close();
@@ -297,6 +321,7 @@ export class Edge {
     await transport.close();
     await new Promise<void>((resolve) => admin.server.close(() => resolve()));
     await this.fleet.membership?.stop();
+    await this.fleet.handoff?.close();
     await this.fleet.secfilter?.close();
     await this.fleet.shared?.close();
     this.log.info('edge stopped');

@@ -14,6 +14,8 @@ export interface EdgeMembershipOptions {
   readonly sip?: readonly string[];
   /** The admin address as bound. @default config.admin */
   readonly admin?: string;
+  /** The hand-off socket as bound, when `handoff.enabled`. @default none */
+  readonly handoff?: string;
 }
 
 /**
@@ -32,6 +34,7 @@ export function startMembership(
     version: version(),
     sip: options.sip ?? config.listen.map((l) => `${l.protocol}:${l.address}:${l.port}`),
     admin: options.admin ?? `${config.admin.address}:${config.admin.port}`,
+    ...(options.handoff === undefined ? {} : { handoff: options.handoff }),
     stats,
     heartbeatMs: config.fleet.heartbeatMs,
     ttlMs: config.fleet.ttlMs,

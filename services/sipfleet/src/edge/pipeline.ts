@@ -59,7 +59,16 @@ function optional(steps: PipelineSteps): PipelineStep[] {
   if (registration !== undefined) {
     out.push((ctx) => {
       const registered = registration.match(ctx);
-      return registered === undefined ? false : registration.register(ctx, registered);
+      if (registered === undefined) return false;
+      if (registered === 'refuse') {
+        steps.metrics.registrations.inc({ set: 'none', result: 'refused' });
+        ctx.reply(403, 'Not Allowed To Register');
+        return true;
+      }
+      return registration.register(ctx, registered).then((results) => {
+        const set = String(registered.setid);
+        for (const result of results) steps.metrics.registrations.inc({ set, result });
+      });
     });
   }
   return out;

@@ -141,6 +141,7 @@ export function openSharedState(config: EdgeConfig, log: Logger): SharedState | 
             dispatcher.view,
             dispatcher.fleet,
             config.dispatcher.registerSets,
+            config.dispatcher.registerAllowFrom,
           )
         : undefined,
     mirrors: [htables.mirror, keepalive.mirror, ...(dispatcher ? [dispatcher.view.mirror] : [])],

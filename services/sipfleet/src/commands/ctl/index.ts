@@ -8,6 +8,7 @@ import { CtlError, CtlProgram, EXIT, UsageError } from './common.js';
 import { addDispatcher } from './dispatcher/index.js';
 import { addFleet } from './fleet/index.js';
 import { addHtable } from './htable/index.js';
+import { addKeepalive } from './keepalive/index.js';
 import { addMaintenance } from './maintenance/index.js';
 import { addSecfilter } from './secfilter/index.js';
 
@@ -22,6 +23,7 @@ export function ctlProgram(env: NodeJS.ProcessEnv = process.env): CtlProgram {
   addDispatcher(program);
   addFleet(program);
   addHtable(program);
+  addKeepalive(program);
   addMaintenance(program);
   addSecfilter(program);
   return program;

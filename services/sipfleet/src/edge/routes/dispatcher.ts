@@ -8,11 +8,12 @@ import {
   formatSetParam,
   isActive,
 } from '@sipfleet/dispatcher';
-import type { DispatcherFleet, DispatcherView } from '@sipfleet/dispatcher';
+import type { Destination, DispatcherFleet, DispatcherView } from '@sipfleet/dispatcher';
 import { withinDialog } from '@sipfleet/proxy';
 import type { FailureContext, RequestContext, RoutingHooks } from '@sipfleet/proxy';
 import type { EdgeConfig } from '../../config.js';
 import type { EdgeMetrics } from '../../metrics.js';
+import { type PathState, relayTo } from './registered-path.js';
 
 type DispatcherRouting = NonNullable<EdgeConfig['routing']['dispatcher']>;
 
@@ -26,6 +27,9 @@ interface CallPlan {
   slot: boolean;
   /** When the current branch was relayed (ms, for the lag check of a timeout). */
   branchAt: number;
+  /** The destination of the current branch (its `$du` is a Path hop when it registered via one). */
+  current: string;
+  path: PathState;
 }
 
 const PLAN = 'dispatcher.plan';
@@ -214,9 +218,11 @@ export function dispatcherRoute(
         tried: [first.destination.uri],
         slot: reserves,
         branchAt: Date.now(),
+        current: first.destination.uri,
+        path: { requestUri: ctx.requestUri, routes: false },
       };
       ctx.vars.set(PLAN, plan);
-      ctx.setDestination(first.destination.uri);
+      relayTo(ctx, first.destination, plan.path);
       ctx.relay();
     },
 
@@ -252,11 +258,11 @@ export function dispatcherRoute(
         release(plan, ctx.callId);
         return;
       }
-      const failed = ctx.failedDestination;
+      const failed = plan.current;
       if (ctx.checkStatus('500') || timedOutSilent)
         markOnEvidence(ctx, failed, timedOutSilent, plan);
       metrics.dispatcherFailovers.inc({ set });
-      let next: string | undefined;
+      let next: Destination | undefined;
       if (plan.slot) {
         // ds_load_replace: the slot moves to the least-loaded destination not tried yet, which
         // may be outside the first candidate list (loads changed since): route to it all the same.
@@ -269,7 +275,7 @@ export function dispatcherRoute(
             ? undefined
             : view.snapshot.sets
                 .get(opts.set)
-                ?.destinations.find((d) => d.uri.toLowerCase() === uri)?.uri;
+                ?.destinations.find((d) => d.uri.toLowerCase() === uri);
         // No slot was moved (refused, Redis away) or it went to a destination this snapshot does
         // not know yet: nothing to route to, so whatever the Call-ID still holds goes.
         if (next === undefined) release(plan, ctx.callId);
@@ -279,16 +285,17 @@ export function dispatcherRoute(
         next = plan.cursor.next((d) => {
           const now = current?.find((x) => x.uri === d.uri);
           return now !== undefined && isActive(now);
-        })?.destination.uri;
+        })?.destination;
       }
       if (next === undefined) {
         refuse(ctx, opts.noDestination.code, opts.noDestination.reason);
         return;
       }
-      plan.tried.push(next);
+      plan.tried.push(next.uri);
       plan.branchAt = Date.now();
-      ctx.log.info({ failed, next, status: ctx.bestStatus }, 'dispatcher failover');
-      ctx.setDestination(next);
+      plan.current = next.uri;
+      ctx.log.info({ failed, next: next.uri, status: ctx.bestStatus }, 'dispatcher failover');
+      relayTo(ctx, next, plan.path);
       ctx.setTimers({ frTimerMs: opts.frTimerMs });
       ctx.relay();
     },

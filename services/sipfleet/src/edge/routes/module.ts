@@ -10,9 +10,17 @@ import { ConfigError } from '../../config.js';
 export interface RoutingServices {
   nodeId: string;
   log: Logger;
-  /** The htable caches (sync `get`), or undefined when the edge runs without Redis. */
+  /**
+   * The htable caches (sync `get`, `matchName`, `countNames`, ...), or undefined when the edge
+   * runs without Redis. `htables.on('expired', (table, key, value) => ...)` is Kamailio's
+   * `event_route[htable:expired:<table>]` (each edge emits once per expired item).
+   */
   htables: Htables | undefined;
-  /** The keepalive module: `isAlive(uri)` ('up' | 'down' | 'unknown') and state-change events. */
+  /**
+   * The keepalive module: `isAlive(uri)` ('up' | 'down' | 'unknown'), state-change events, and
+   * `addDestination(uri, { intervalMs, onStateChange, onRemoved, userAttr })` /
+   * `removeDestination(uri)` (Kamailio's keepalive devel API).
+   */
   keepalive: KeepaliveMonitor | undefined;
   /** Counters and histograms on this edge's `/metrics`. */
   metrics: RoutingMetrics;
