@@ -56,10 +56,19 @@ if (filter.length === 0) {
   const previous = existsSync(join(root, 'docs', 'benchmarks.md'))
     ? readFileSync(join(root, 'docs', 'benchmarks.md'), 'utf8')
     : '';
+  // The headline (issue #12): sipfleet against Kamailio on the same job in the same run.
+  const ratios = sections.flatMap((text) => text.match(/^sipfleet .* \/ Kamailio: .*$/gm) ?? []);
+  const headline =
+    ratios.length > 0
+      ? `## Headline: sipfleet / Kamailio, same job, same run (test/bench/proxy-ramp.bench.ts)\n\n${ratios.map((r) => `- ${r}`).join('\n')}\n`
+      : '';
   const notes = previous.includes('<!-- notes -->')
     ? previous.slice(previous.indexOf('<!-- notes -->'))
     : '';
-  writeFileSync(join(root, 'docs', 'benchmarks.md'), [head, ...sections, notes].join('\n'));
+  writeFileSync(
+    join(root, 'docs', 'benchmarks.md'),
+    [head, headline, ...sections, notes].filter((part) => part !== '').join('\n'),
+  );
   process.stdout.write('\ndocs/benchmarks.md regenerated\n');
 }
 process.exit(failed === 0 ? 0 : 1);

@@ -76,7 +76,7 @@ async function main(): Promise<void> {
       const before = await commandstats(redis.port);
       const [measured] = await ramp(name, edge.port, () => [pid], [MEASURE_RATE]);
       const after = await commandstats(redis.port);
-      const calls = measured === undefined ? 0 : measured.stats.successful + measured.stats.failed;
+      const calls = measured === undefined ? 0 : measured.stats.successful + measured.failed;
       const perCall = commandsPerCall(before, after, calls);
       const own = perCall.filter(([cmd]) => TOP_LEVEL.has(cmd)).reduce((n, [, v]) => n + v, 0);
       const fmt = formatPerCall(perCall);

@@ -1,130 +1,317 @@
-// Record-routed calls (INVITE/180/200/ACK/BYE/200 over UDP) through ONE sipfleet edge process,
-// ramping the call rate until calls fail; then the same ramp through Kamailio (when installed)
-// doing the same job, in the same run, on the same cores. sipp UAC and UAS share the machine.
-// Prints, per step: offered rate, calls, failed, retransmissions, INVITE->200 p50/p99, proxy CPU
-// and RSS. Run: `node --import tsx test/bench/proxy-ramp.bench.ts` (or `npm run bench`).
+// Side by side, in one run on the same cores: sipp UAC → proxy → two sipp UASes, INVITE/180/200/
+// ACK/BYE/200 over UDP, record-routed, stateful, dispatcher round-robin with failover and the
+// maintenance flag checked. The proxies: Kamailio with the project's anchor configuration
+// (test/bench/kamailio/anchor.cfg, a verbatim copy of shared/anchors/kamailio; `-m 1024 -M 32`,
+// 4 children) when it is installed, and one sipfleet edge with Redis routing by dispatcher
+// algorithm 4 (round-robin, one INCR per call) and algorithm 10 (call load, three EVALSHA per call).
+// Every step is run twice, interleaved (rate r: Kamailio, alg 4, alg 10, then again), each with a
+// fresh proxy and fresh UASes (warmed up for BENCH_WARMUP_SECONDS at the step's rate, not
+// measured), so a melted step cannot poison the next one and the other jobs on the machine hit
+// every proxy alike. A proxy climbs to the next rate while both runs at this one
+// had zero failures. Per run: CPU per completed call (the proxy's own, all its processes, from
+// /proc), INVITE→200 p50/p99, RSS. Then one more run of the alg-4 edge at its highest zero-failure
+// rate under `node --cpu-prof`, broken down per call (cpu-profile.ts).
+// Run: `node --import tsx test/bench/proxy-ramp.bench.ts` (or `npm run bench`);
+// BENCH_RATES, BENCH_STEP_SECONDS, BENCH_PROXIES (e.g. "kamailio,alg 4") narrow it.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEdge } from '@sipfleet/test-helpers/edge';
 import { freePort } from '@sipfleet/test-helpers/ports';
 import { spawnTracked } from '@sipfleet/test-helpers/processes';
-import type { TrackedProcess } from '@sipfleet/test-helpers/processes';
-import { startSipp } from '@sipfleet/test-helpers/sipp';
-import { best, Owner, percentile, ramp, STEP_SECONDS } from './ramp.js';
+import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
+import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
+import { breakdown } from './cpu-profile.js';
+import { Owner, percentile, step } from './ramp.js';
 import type { Step } from './ramp.js';
 
-/**
- * The same job as the edge's: record-route and relay to one static next hop. (Routing through
- * Kamailio's dispatcher here made it answer `404 No destination` under load: its own
- * destination-state handling, not forwarding capacity.)
- */
-function kamailioConfig(port: number, uasPort: number): string {
-  return `#!KAMAILIO
-debug=0
-log_stderror=yes
-listen=udp:127.0.0.1:${port}
-mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
-loadmodule "tm.so"
-loadmodule "sl.so"
-loadmodule "rr.so"
-loadmodule "maxfwd.so"
-loadmodule "pv.so"
-loadmodule "siputils.so"
-loadmodule "textops.so"
-request_route {
-  if (!mf_process_maxfwd_header("10")) { sl_send_reply("483", "Too Many Hops"); exit; }
-  if (has_totag()) {
-    if (loose_route()) { t_relay(); exit; }
-    if (is_method("ACK")) { if (t_check_trans()) { t_relay(); } exit; }
-    sl_send_reply("404", "Not here");
-    exit;
-  }
-  if (is_method("CANCEL")) { if (t_check_trans()) { t_relay(); } exit; }
-  t_check_trans();
-  record_route();
-  $du = "sip:127.0.0.1:${uasPort}";
-  t_relay();
+const RATES = (process.env.BENCH_RATES ?? '1200,1800,2400,3000,3600,4200,4800')
+  .split(',')
+  .map(Number);
+const REPEATS = 2;
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
+const ANCHOR = fileURLToPath(new URL('./kamailio/anchor.cfg', import.meta.url));
+
+interface Running {
+  port: number;
+  pids: () => number[];
 }
-`;
+interface Proxy {
+  name: string;
+  /** Starts the proxy in front of the UASes at `uris`; stopped when `owner` closes. */
+  start(owner: Owner, uris: string[], dir: string): Promise<Running>;
 }
 
 function kamailioAvailable(): boolean {
-  if (spawnSync('sh', ['-c', 'command -v kamailio'], { stdio: 'ignore' }).status === 0) return true;
+  const has = () =>
+    spawnSync('sh', ['-c', 'command -v kamailio'], { stdio: 'ignore' }).status === 0;
+  if (has()) return true;
   if (process.getuid?.() !== 0) return false;
   console.log('installing kamailio for the comparison (apt-get install kamailio)...');
   spawnSync('apt-get', ['install', '-y', '-qq', 'kamailio'], {
     stdio: 'ignore',
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
-  return spawnSync('sh', ['-c', 'command -v kamailio'], { stdio: 'ignore' }).status === 0;
+  return has();
 }
+
+/** The anchor's destination list format (Kamailio dispatcher list_file), for both proxies. */
+function writeList(dir: string, uris: string[]): string {
+  const file = join(dir, `dispatcher-${Date.now()}.list`);
+  const ids = 'abcdefgh';
+  writeFileSync(file, uris.map((u, i) => `1 ${u} 0 0 duid=${ids[i]};maxload=100000\n`).join(''));
+  return file;
+}
+
+/**
+ * Ready once it answers an in-dialog OPTIONS that matches no dialog (the anchor answers it
+ * statelessly, "404 Not here"; nothing reaches a UAS).
+ */
+async function untilAnswers(port: number, deadlineMs = 15_000): Promise<void> {
+  const socket = createSocket('udp4');
+  await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+  const local = socket.address().port;
+  const answered = new Promise<void>((resolve) => socket.once('message', () => resolve()));
+  const deadline = Date.now() + deadlineMs;
+  try {
+    for (let i = 0; ; i++) {
+      const msg =
+        `OPTIONS sip:ready@127.0.0.1:${port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${local};branch=z9hG4bKready${i}\r\n` +
+        `From: <sip:bench@127.0.0.1>;tag=a\r\nTo: <sip:ready@127.0.0.1>;tag=b\r\nCall-ID: ready-${local}\r\n` +
+        `CSeq: ${i + 1} OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`;
+      socket.send(msg, port, '127.0.0.1');
+      const done = await Promise.race([answered.then(() => true), sleep(200).then(() => false)]);
+      if (done) return;
+      if (Date.now() > deadline) throw new Error(`nothing answers on :${port}`);
+    }
+  } finally {
+    socket.close();
+  }
+}
+
+const kamailio: Proxy = {
+  name: 'kamailio',
+  async start(owner, uris, dir) {
+    const port = await freePort();
+    const cfg = join(dir, `kamailio-${port}.cfg`);
+    writeFileSync(
+      cfg,
+      readFileSync(ANCHOR, 'utf8')
+        .replace('listen=udp:127.0.0.1:5070', `listen=udp:127.0.0.1:${port}`)
+        .replace('"DSLIST"', `"${writeList(dir, uris)}"`)
+        .replace('unix:/tmp/kamailio_anchor_ctl', `unix:${join(dir, `ctl-${port}`)}`),
+    );
+    const kam = spawnTracked(
+      'kamailio',
+      ['-f', cfg, '-DD', '-E', '-m', '1024', '-M', '32', '-w', dir, '-P', join(dir, `${port}.pid`)],
+      { name: 'kamailio' },
+    );
+    owner.after(() => kam.stop());
+    await untilAnswers(port).catch((err: Error) => {
+      throw new Error(`${err.message}; kamailio:\n${kam.output()}`);
+    });
+    const pids = () => {
+      const out = spawnSync('pgrep', ['-P', String(kam.pid)], { encoding: 'utf8' }).stdout;
+      return [kam.pid ?? 0, ...out.split('\n').filter(Boolean).map(Number)];
+    };
+    return { port, pids };
+  },
+};
+
+function edge(algorithm: number, redisUrl: string, nodeArgs: string[] = []): Proxy {
+  return {
+    name: `alg ${algorithm}`,
+    async start(owner, uris, dir) {
+      const handle = await startEdge(
+        owner,
+        {
+          redis: { url: redisUrl, prefix: uniquePrefix() },
+          dispatcher: { listFile: writeList(dir, uris) },
+          // The anchor leaves tm's fr_timer at its 30 s default; the edge's dispatcher route fails
+          // over after 2 s by default, which on a loaded host re-sends INVITEs to the other UAS
+          // while the first is merely slow, and the two answers then strand calls.
+          routing: { dispatcher: { set: 1, algorithm, frTimerMs: 30_000 } },
+          log: { level: 'error' },
+          shutdown: { drainTimeoutMs: 0 },
+          // The anchor sheds nothing (no pike, no ratelimit), so neither does the edge here; on a
+          // shared host the loop-delay signal also trips on the other jobs' load, not the edge's.
+          overload: { enabled: false },
+        },
+        {},
+        { nodeArgs },
+      );
+      // A graceful stop first, so that a profiled edge writes its profile (SIGKILL comes after).
+      owner.after(() => handle.process.stop({ signal: 'SIGTERM', graceMs: 10_000 }));
+      const pid = handle.process.pid ?? 0;
+      return { port: handle.port, pids: () => [pid] };
+    },
+  };
+}
+
+/** The monotonic clock of `node --cpu-prof` timestamps, µs. */
+const nowUs = () => Number(process.hrtime.bigint() / 1000n);
+
+/** One run: fresh UASes, a fresh proxy, one step; `window` is when the step ran. */
+async function run(
+  proxy: Proxy,
+  rate: number,
+  dir: string,
+  label = proxy.name,
+): Promise<Step & { window: { fromUs: number; toUs: number } }> {
+  const owner = new Owner();
+  try {
+    const uris: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const port = await freePort();
+      await startSipp({ scenario: 'uas-call', localPort: port, autoAnswer: true, owner });
+      uris.push(`sip:127.0.0.1:${port}`);
+    }
+    const { port, pids } = await proxy.start(owner, uris, dir);
+    // Warm up first (the edge's JIT compiles its hot path in the first seconds; Kamailio has none
+    // to do), so the measured step is the steady state at this rate.
+    await runSipp({
+      scenario: 'uac-call',
+      remote: { host: '127.0.0.1', port },
+      service: 'warmup',
+      rate,
+      maxCalls: rate * WARMUP_SECONDS,
+      limit: rate * 4,
+      callLengthMs: 0,
+      timeoutMs: WARMUP_SECONDS * 1000 + 20_000,
+    }).catch(() => undefined); // a warm-up that overloads shows in the measured step anyway
+    const fromUs = nowUs();
+    const result = await step(label, port, pids, rate);
+    return { ...result, window: { fromUs, toUs: nowUs() } };
+  } finally {
+    await owner.close();
+  }
+}
+
+const us = (x: number | undefined) => (x === undefined ? '-' : `${x.toFixed(0)} µs`);
 
 async function main(): Promise<void> {
   const owner = new Owner();
   try {
-    // A fresh UAS per proxy: one that lived through the other proxy's overload step still holds
-    // thousands of stuck calls and would fail the next ramp for reasons of its own.
-    const uasPort = await freePort();
-    const firstUas = await startSipp({
-      scenario: 'uas-call',
-      localPort: uasPort,
-      autoAnswer: true,
-      owner,
-    });
+    const redis = await startRedis();
+    owner.after(() => redis.stop());
+    const dir = mkdtempSync(join(tmpdir(), 'sipfleet-side-by-side-'));
+    owner.after(() => rmSync(dir, { recursive: true, force: true }));
+    const only = process.env.BENCH_PROXIES?.split(',');
+    const proxies = [
+      ...(kamailioAvailable() ? [kamailio] : []),
+      edge(4, redis.url),
+      edge(10, redis.url),
+    ].filter((p) => only === undefined || only.includes(p.name));
+    if (!proxies.includes(kamailio) && only?.includes('kamailio') !== false) {
+      console.log('kamailio not available: comparison skipped (apt-get install kamailio)\n');
+    }
     console.log(
-      `## Proxy ramp: record-routed calls through one proxy, UDP, ${STEP_SECONDS} s per step\n`,
+      `## Side by side: sipp → proxy → 2 sipp UASes, record-routed, stateful, dispatcher (round-robin with failover, maintenance check), UDP, each step twice, interleaved\n`,
     );
     console.log('```');
-    const edge = await startEdge(owner, {
-      routing: { destination: `sip:127.0.0.1:${uasPort}` },
-      log: { level: 'error' },
-    });
-    const edgePid = edge.process.pid ?? 0;
-    const ours = await ramp('sipfleet', edge.port, () => [edgePid]);
-    await edge.stop();
-    await firstUas.stop(2000);
-
-    let theirs: Step[] = [];
-    if (kamailioAvailable()) {
-      const dir = mkdtempSync(join(tmpdir(), 'sipfleet-kamailio-'));
-      owner.after(() => rmSync(dir, { recursive: true, force: true }));
-      const port = await freePort();
-      const cfg = join(dir, 'kamailio.cfg');
-      const secondUasPort = await freePort();
-      await startSipp({ scenario: 'uas-call', localPort: secondUasPort, autoAnswer: true, owner });
-      writeFileSync(cfg, kamailioConfig(port, secondUasPort));
-      const kam: TrackedProcess = spawnTracked(
-        'kamailio',
-        // -m: 256 MB shared memory; the 64 MB default runs out under load ("500 I'm terribly sorry").
-        ['-f', cfg, '-DD', '-E', '-m', '256', '-w', dir, '-P', join(dir, 'kamailio.pid')],
-        { name: 'kamailio' },
-      );
-      owner.after(() => kam.stop());
-      await sleep(2000);
-      if (kam.exitStatus) throw new Error(`kamailio did not start:\n${kam.output()}`);
-      const pids = () => {
-        const out = spawnSync('pgrep', ['-P', String(kam.pid)], { encoding: 'utf8' }).stdout;
-        return [kam.pid ?? 0, ...out.split('\n').filter(Boolean).map(Number)];
-      };
-      theirs = await ramp('kamailio', port, pids);
-    } else {
-      console.log('kamailio not available: comparison skipped (apt-get install kamailio)');
+    const results = new Map<string, Map<number, Step[]>>(proxies.map((p) => [p.name, new Map()]));
+    let climbing = [...proxies];
+    for (const rate of RATES) {
+      if (climbing.length === 0) break;
+      for (let rep = 0; rep < REPEATS; rep++) {
+        for (const proxy of climbing) {
+          const result = await run(proxy, rate, dir);
+          const mine = results.get(proxy.name);
+          mine?.set(rate, [...(mine.get(rate) ?? []), result]);
+        }
+      }
+      climbing = climbing.filter((p) => {
+        const runs = results.get(p.name)?.get(rate) ?? [];
+        return runs.length === REPEATS && runs.every((r) => r.failed === 0);
+      });
     }
     console.log('```\n');
-    const o = best(ours);
-    const k = best(theirs);
+
+    const held = (name: string) => {
+      const byRate = results.get(name) ?? new Map<number, Step[]>();
+      return [...byRate.entries()]
+        .filter(([, runs]) => runs.length === REPEATS && runs.every((r) => r.failed === 0))
+        .map(([rate]) => rate)
+        .at(-1);
+    };
+    const cpuAt = (name: string, rate: number) => {
+      const runs = results.get(name)?.get(rate);
+      // the lower of the two runs: the other jobs on the host only ever add CPU time per call
+      return runs === undefined ? undefined : Math.min(...runs.map((r) => r.cpuPerCallUs));
+    };
     console.log(
-      `Highest offered rate with zero failed calls: sipfleet ${o ? `${o.rate}/s (achieved ${o.achieved.toFixed(0)}/s, p50 ${percentile(o.stats, 0.5)}, p99 ${percentile(o.stats, 0.99)}, edge CPU ${o.cpu.toFixed(0)}%, RSS ${o.rssMb.toFixed(0)} MB)` : 'none'}` +
-        (theirs.length > 0
-          ? `; Kamailio ${k ? `${k.rate}/s (achieved ${k.achieved.toFixed(0)}/s, p50 ${percentile(k.stats, 0.5)}, p99 ${percentile(k.stats, 0.99)}, CPU ${k.cpu.toFixed(0)}%)` : 'none'}.`
-          : '.'),
+      '| proxy | highest zero-failure calls/s (both runs) | CPU per call there (runs) | INVITE→200 p50 / p99 | RSS |',
     );
+    console.log('| --- | --- | --- | --- | --- |');
+    for (const p of proxies) {
+      const top = held(p.name);
+      const runs = top === undefined ? [] : (results.get(p.name)?.get(top) ?? []);
+      console.log(
+        `| ${p.name} | ${top ?? 'none'} | ${runs.map((r) => us(r.cpuPerCallUs)).join(', ') || '-'} | ` +
+          `${runs.map((r) => `${percentile(r.stats, 0.5)} / ${percentile(r.stats, 0.99)}`).join(', ') || '-'} | ` +
+          `${runs.map((r) => `${r.rssMb.toFixed(0)} MB`).join(', ') || '-'} |`,
+      );
+    }
+    if (proxies.includes(kamailio)) {
+      // CPU per call compared at Kamailio's highest zero-failure rate, else at the first rate.
+      const kam = held('kamailio');
+      const at = kam ?? RATES[0] ?? 0;
+      const where =
+        kam !== undefined ? "Kamailio's highest zero-failure rate" : 'Kamailio held none';
+      console.log('');
+      for (const p of proxies.filter((x) => x !== kamailio)) {
+        const mine = held(p.name);
+        const a = cpuAt(p.name, at);
+        const b = cpuAt('kamailio', at);
+        console.log(
+          `sipfleet ${p.name} / Kamailio: CPU per call at ${at}/s (${where}) ` +
+            `${a !== undefined && b !== undefined ? `${(a / b).toFixed(2)} (${us(a)} / ${us(b)})` : '-'}; ` +
+            `highest zero-failure rate ${mine !== undefined && kam !== undefined ? `${(mine / kam).toFixed(2)} (${mine} / ${kam})` : `${mine ?? 'none'} / ${kam ?? 'none'}`}`,
+        );
+      }
+    }
+    // BENCH_PROFILE_RATE profiles at that rate (with BENCH_PROXIES=none: the profile alone).
+    const profileRate = Number(process.env.BENCH_PROFILE_RATE ?? held('alg 4'));
+    if (profileRate > 0) await profiled(profileRate, redis.url, dir);
   } finally {
     await owner.close();
   }
+}
+
+/** One more alg-4 run under `node --cpu-prof`, broken down per call. */
+async function profiled(rate: number, redisUrl: string, dir: string): Promise<void> {
+  const profDir = join(dir, 'cpu-prof');
+  const result = await run(
+    edge(4, redisUrl, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]),
+    rate,
+    dir,
+    'alg 4 prof',
+  );
+  const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
+  if (file === undefined) {
+    console.log('\nprofiled run: no profile written');
+    return;
+  }
+  const b = breakdown(join(profDir, file), result.window, result.stats.successful);
+  console.log(
+    `\n### CPU profile of the alg-4 edge at ${rate} calls/s (node --cpu-prof, main thread), per completed call\n`,
+  );
+  console.log(
+    `${result.stats.successful} calls, ${result.failed} failed; process CPU (all threads, kernel included) ${us(result.cpuPerCallUs)} per call, main thread sampled ${us(b.totalUs)}\n`,
+  );
+  console.log('| category | µs per call | share |');
+  console.log('| --- | --- | --- |');
+  for (const [cat, v] of b.perCall) {
+    console.log(`| ${cat} | ${v.toFixed(1)} | ${((v / b.totalUs) * 100).toFixed(0)}% |`);
+  }
+  console.log('\nTop functions by self time (µs per call):\n');
+  console.log('```');
+  for (const [fn, v] of b.top) console.log(`${v.toFixed(1).padStart(6)}  ${fn}`);
+  console.log('```');
 }
 
 await main();

@@ -3,10 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { redisCli } from '@sipfleet/test-helpers/redis-server';
-import { runSipp } from '@sipfleet/test-helpers/sipp';
+import { startSipp } from '@sipfleet/test-helpers/sipp';
 import type { SippStats } from '@sipfleet/test-helpers/sipp';
 
-export const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 8);
+export const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 10);
 export const RATES = (process.env.BENCH_RATES ?? '500,1000,1500,2000,2400,2800,3200,3600,4000')
   .split(',')
   .map(Number);
@@ -26,7 +26,12 @@ export interface Step {
   rate: number;
   stats: SippStats;
   achieved: number;
+  /** Calls failed, and calls still unfinished STEP_SECONDS + 20 s after the start. */
+  failed: number;
+  /** The proxy's CPU, % of one core. */
   cpu: number;
+  /** The proxy's CPU time (user + system, all its processes) per completed call. */
+  cpuPerCallUs: number;
   rssMb: number;
 }
 
@@ -71,6 +76,62 @@ export function percentile(stats: SippStats, p: number): string {
   return 'n/a';
 }
 
+/**
+ * One step: sipp's uac-call at `rate` for STEP_SECONDS through the proxy at `proxyPort`, with the
+ * proxy's CPU (all of `pids`) and RSS.
+ */
+export async function step(
+  name: string,
+  proxyPort: number,
+  pids: () => number[],
+  rate: number,
+): Promise<Step> {
+  const owner = new Owner();
+  const ticks0 = cpuTicks(pids());
+  const t0 = performance.now();
+  let stats: SippStats;
+  let unfinished = false;
+  try {
+    const uac = await startSipp({
+      scenario: 'uac-call',
+      remote: { host: '127.0.0.1', port: proxyPort },
+      service: 'bench',
+      rate,
+      maxCalls: rate * STEP_SECONDS,
+      limit: rate * 4,
+      callLengthMs: 0,
+      owner,
+    });
+    // Past the limit calls pile up and sipp never ends by itself: stop it and count what is left.
+    await uac.process.waitForExit(STEP_SECONDS * 1000 + 20_000).catch(() => {
+      unfinished = true;
+    });
+    stats = await uac.stop(2000);
+  } finally {
+    await owner.close();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpuSeconds = (cpuTicks(pids()) - ticks0) / 100;
+  const result: Step = {
+    rate,
+    stats,
+    failed: stats.failed + stats.currentCalls,
+    achieved: stats.successful / seconds,
+    cpu: (cpuSeconds / seconds) * 100,
+    cpuPerCallUs: (cpuSeconds * 1e6) / Math.max(stats.successful, 1),
+    rssMb: rssMb(pids()),
+  };
+  console.log(
+    `${name.padEnd(9)} offered ${String(rate).padStart(5)}/s  ok ${String(stats.successful).padStart(6)}` +
+      `  failed ${String(result.failed).padStart(5)}${unfinished ? ' (unfinished)' : ''}  retrans ${String(stats.retransmissions).padStart(5)}` +
+      `  achieved ${result.achieved.toFixed(0).padStart(5)}/s  p50 ${percentile(stats, 0.5)}` +
+      `  p99 ${percentile(stats, 0.99)}  cpu ${result.cpu.toFixed(0)}%  ${result.cpuPerCallUs.toFixed(0)} µs/call` +
+      `  rss ${result.rssMb.toFixed(0)} MB`,
+    result.failed > 0 ? `  why ${JSON.stringify(stats.failures)}` : '',
+  );
+  return result;
+}
+
 export async function ramp(
   name: string,
   proxyPort: number,
@@ -79,55 +140,16 @@ export async function ramp(
 ): Promise<Step[]> {
   const steps: Step[] = [];
   for (const rate of rates) {
-    const owner = new Owner();
-    const ticks0 = cpuTicks(pids());
-    const t0 = performance.now();
-    let stats: SippStats;
-    try {
-      stats = await runSipp({
-        scenario: 'uac-call',
-        remote: { host: '127.0.0.1', port: proxyPort },
-        service: 'bench',
-        rate,
-        maxCalls: rate * STEP_SECONDS,
-        limit: rate * 4,
-        callLengthMs: 0,
-        owner,
-        timeoutMs: STEP_SECONDS * 1000 + 20_000,
-      });
-    } catch (err) {
-      // Overload: calls piled up and sipp never finished; this rate is past the limit.
-      console.log(
-        `${name.padEnd(9)} offered ${String(rate).padStart(5)}/s  did not finish: ${(err as Error).message.split('\n')[0]}`,
-      );
-      await owner.close();
-      break;
-    }
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = ((cpuTicks(pids()) - ticks0) / 100 / seconds) * 100;
-    const step = {
-      rate,
-      stats,
-      achieved: stats.successful / seconds,
-      cpu,
-      rssMb: rssMb(pids()),
-    };
-    steps.push(step);
-    await owner.close();
-    console.log(
-      `${name.padEnd(9)} offered ${String(rate).padStart(5)}/s  ok ${String(stats.successful).padStart(6)}` +
-        `  failed ${String(stats.failed).padStart(5)}  retrans ${String(stats.retransmissions).padStart(5)}` +
-        `  achieved ${step.achieved.toFixed(0).padStart(5)}/s  p50 ${percentile(stats, 0.5)}` +
-        `  p99 ${percentile(stats, 0.99)}  cpu ${cpu.toFixed(0)}%  rss ${step.rssMb.toFixed(0)} MB`,
-    );
-    if (stats.failed > 0) break;
+    const result = await step(name, proxyPort, pids, rate);
+    steps.push(result);
+    if (result.failed > 0) break;
     await sleep(6000); // let finished transactions expire between steps
   }
   return steps;
 }
 
 export function best(steps: Step[]): Step | undefined {
-  return steps.filter((s) => s.stats.failed === 0).at(-1);
+  return steps.filter((s) => s.failed === 0).at(-1);
 }
 
 /** Calls per command from Redis' INFO commandstats (commands run inside scripts included). */

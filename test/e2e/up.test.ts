@@ -176,7 +176,7 @@ describe('sipfleet up', () => {
       assert.deepEqual(status, { code: 2, signal: null }, up.output());
       assert.match(
         up.stderr,
-        new RegExp(`--edges must be 1-32 \\(got '${edges.replace('.', '\\.')}'\\)`),
+        new RegExp(`--edges must be 1-32 or auto \\(got '${edges.replace('.', '\\.')}'\\)`),
       );
       assert.doesNotMatch(up.stdout, /redis/);
     }

@@ -31,6 +31,8 @@ export interface StartEdgeOptions {
    * @default true
    */
   ready?: boolean;
+  /** Node.js options before the CLI (`--cpu-prof` is refused in NODE_OPTIONS). @default [] */
+  nodeArgs?: string[];
 }
 
 /** Starts an edge listening on UDP and TCP at 127.0.0.1:<free port>; `config` is merged in. */
@@ -57,10 +59,14 @@ export async function startEdge(
       ...config,
     }),
   );
-  const proc = spawnTracked(process.execPath, [SIPFLEET_BIN, 'edge', '--config', file], {
-    env: { ...process.env, ...env },
-    name: `edge:${port}`,
-  });
+  const proc = spawnTracked(
+    process.execPath,
+    [...(options.nodeArgs ?? []), SIPFLEET_BIN, 'edge', '--config', file],
+    {
+      env: { ...process.env, ...env },
+      name: `edge:${port}`,
+    },
+  );
   const stop = async (): Promise<void> => {
     await proc.stop({ signal: 'SIGKILL' });
     rmSync(dir, { recursive: true, force: true });

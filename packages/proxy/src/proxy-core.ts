@@ -142,6 +142,9 @@ export class ProxyCore implements TransactionUser {
     return this.own.myself.matches(uri);
   }
 
+  /** One callback for every proxy transaction, not a closure each (they live as long as it). */
+  private readonly isMyselfFn = (uri: SipUri): boolean => this.isMyself(uri);
+
   // --- TransactionUser -----------------------------------------------------------------
 
   onRequest(req: SipRequest, tx: ServerTransaction | null, remote: RemoteInfo): void {
@@ -175,7 +178,7 @@ export class ProxyCore implements TransactionUser {
         stateless: this.stateless,
         observer: this.observer,
         timers: this.timers,
-        isMyself: (uri) => this.isMyself(uri),
+        isMyself: this.isMyselfFn,
         log: this.log,
       });
       this.byServerTx.set(tx, ptx);

@@ -34,12 +34,22 @@ class Uri implements SipUri {
   declare user?: string;
   declare password?: string;
   declare port?: number;
-  readonly params = new Map<string, string | null>();
-  readonly headers = new Map<string, string>();
+  // Made on first use: most URIs have no headers component and many no parameters, and an empty
+  // Map is ~180 bytes; a relayed call keeps a few parsed URIs alive for the transaction's life.
+  #params: Map<string, string | null> | undefined;
+  #headers: Map<string, string> | undefined;
   constructor(
     public scheme: 'sip' | 'sips' | 'tel',
     public host: string,
   ) {}
+
+  get params(): Map<string, string | null> {
+    return (this.#params ??= new Map());
+  }
+
+  get headers(): Map<string, string> {
+    return (this.#headers ??= new Map());
+  }
 
   toString(): string {
     let out = this.scheme + ':';
@@ -54,12 +64,12 @@ class Uri implements SipUri {
       out += this.host;
       if (this.port !== undefined) out += ':' + this.port;
     }
-    for (const [k, v] of this.params) {
+    for (const [k, v] of this.#params ?? NONE) {
       out += ';' + escape(k, PARAM);
       if (v !== null) out += '=' + escape(v, PARAM);
     }
     let sep = '?';
-    for (const [k, v] of this.headers) {
+    for (const [k, v] of this.#headers ?? NONE) {
       out += sep + escape(k, HNV) + '=' + escape(v, HNV);
       sep = '&';
     }
@@ -67,12 +77,14 @@ class Uri implements SipUri {
   }
 }
 
+const NONE: ReadonlyMap<string, never> = new Map<string, never>();
+
 /** RFC 3966 phonedigit-hex plus visual separators; tel numbers are kept as written. */
 const TEL = new Uint8Array(256);
 for (const c of '0123456789abcdefABCDEF*#+-.()') TEL[c.charCodeAt(0)] = 1;
 
 /** Parses `;name[=value]` uri-parameters from s[i]; returns the index where they stop. */
-function parseUriParams(s: string, i: number, into: Map<string, string | null>): number {
+function parseUriParams(s: string, i: number, uri: SipUri): number {
   const n = s.length;
   while (i < n && s.charCodeAt(i) === 59 /* ; */) {
     const ks = i + 1;
@@ -90,10 +102,10 @@ function parseUriParams(s: string, i: number, into: Map<string, string | null>):
       let ve = vs;
       while (ve < n && s.charCodeAt(ve) !== 59 && s.charCodeAt(ve) !== 63) ve++;
       if (ve === vs) fail(SipErrorCode.URI, 'empty URI parameter value');
-      into.set(key, unescapeChecked(s, vs, ve, PARAM, 'URI parameter'));
+      uri.params.set(key, unescapeChecked(s, vs, ve, PARAM, 'URI parameter'));
       i = ve;
     } else {
-      into.set(key, null);
+      uri.params.set(key, null);
       i = end;
     }
   }
@@ -105,7 +117,7 @@ function parseTel(text: string, start: number): SipUri {
   let i = scan(text, start, TEL);
   if (i === start) fail(SipErrorCode.URI, 'empty tel number');
   uri.user = text.slice(start, i);
-  i = parseUriParams(text, i, uri.params);
+  i = parseUriParams(text, i, uri);
   if (i !== text.length) fail(SipErrorCode.URI, 'unexpected text in tel URI');
   return uri;
 }
@@ -161,7 +173,7 @@ export function parseUri(text: string): SipUri {
     if (i === ps || i - ps > 5 || port > 65535) fail(SipErrorCode.URI, 'bad port');
     uri.port = port;
   }
-  i = parseUriParams(text, i, uri.params);
+  i = parseUriParams(text, i, uri);
   if (i < n && text.charCodeAt(i) === 63 /* ? */) {
     for (const pair of text.slice(i + 1).split('&')) {
       const eq = pair.indexOf('=');

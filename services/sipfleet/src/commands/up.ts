@@ -3,7 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
+import { availableParallelism, homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -23,7 +23,7 @@ Runs a whole fleet on this machine: Redis (embedded unless a URL is given), edge
 one route-api; with --demo also two demo media servers, a dispatcher list routing to them
 (set 1, round-robin with failover) and a ready-to-paste sipp command. Ctrl-C stops everything.
 
-  --edges N          number of edges, 1-32 (default 2)
+  --edges N|auto     number of edges, 1-32, or auto: one per core (default 2)
   --sip-port P       first edge's SIP port, UDP and TCP; edge i uses P+i (default 5060)
   --admin-port P     first edge's admin port; edge i uses P+i, then the prober P+N and the
                      route-api P+N+1 for N edges (default 9060)
@@ -34,6 +34,17 @@ one route-api; with --demo also two demo media servers, a dispatcher list routin
   --log-level L      the children's log level (default warn)
   --demo             also start the demo media servers; replaces the dispatcher list in Redis
 `;
+
+/**
+ * `--edges`: a count 1-32, or `auto` for one edge per core. An edge is one Node.js process, so it
+ * uses one core; a host's cores are used by running one edge per core, each on its own port
+ * (docs/architecture.md, "Using every core"). Transactions stay on the edge that holds them
+ * because every message of one carries that edge's own port in its Via or Route.
+ */
+export function edgeCount(text: string, cores = availableParallelism()): number | undefined {
+  if (text === 'auto') return Math.min(Math.max(cores, 1), 32);
+  return intOption(text, 1, 32);
+}
 
 const bin = fileURLToPath(new URL('../../bin/sipfleet.js', import.meta.url));
 
@@ -146,8 +157,9 @@ export async function runUp(argv: readonly string[]): Promise<number> {
     process.stdout.write(UP_USAGE);
     return 0;
   }
-  const edges = intOption(values.edges, 1, 32);
-  if (edges === undefined) return usageError(`--edges must be 1-32 (got '${values.edges}')`);
+  const edges = edgeCount(values.edges);
+  if (edges === undefined)
+    return usageError(`--edges must be 1-32 or auto (got '${values.edges}')`);
   const badPort = (name: 'sip-port' | 'admin-port' | 'demo-port'): number =>
     usageError(`--${name} must be a port 1-65535 (got '${values[name]}')`);
   const sipPort = intOption(values['sip-port'], 1, 65535);
