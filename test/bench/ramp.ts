@@ -3,8 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { redisCli } from '@sipfleet/test-helpers/redis-server';
-import { startSipp } from '@sipfleet/test-helpers/sipp';
+import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
 import type { SippStats } from '@sipfleet/test-helpers/sipp';
+import { inDialog, invite } from '@sipfleet/test-helpers/stream-ua';
+import type { StreamConnection } from '@sipfleet/test-helpers/stream-ua';
 
 export const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 10);
 export const RATES = (process.env.BENCH_RATES ?? '500,1000,1500,2000,2400,2800,3200,3600,4000')
@@ -35,7 +37,8 @@ export interface Step {
   rssMb: number;
 }
 
-function cpuTicks(pids: number[]): number {
+/** utime + stime of `pids`, in clock ticks (100 per second). */
+export function cpuTicks(pids: number[]): number {
   let ticks = 0;
   for (const pid of pids) {
     try {
@@ -177,4 +180,88 @@ export function commandsPerCall(
 /** `set 1.000, get 1.000` (or `none`). */
 export function formatPerCall(perCall: readonly (readonly [string, number])[]): string {
   return perCall.map(([cmd, n]) => `${cmd} ${n.toFixed(3)}`).join(', ') || 'none';
+}
+
+/** One closed-loop run (tls and wss benches): calls made by one kind of caller. */
+export interface Row {
+  caller: string;
+  calls: number;
+  failed: number;
+  seconds: number;
+  cpuMs: number;
+}
+
+/** Runs `work` and measures wall time and the edge's CPU (ms) over it. */
+export async function measured<T>(pid: number, work: () => Promise<T>) {
+  const ticks0 = cpuTicks([pid]);
+  const t0 = performance.now();
+  const result = await work();
+  return {
+    result,
+    seconds: (performance.now() - t0) / 1000,
+    cpuMs: (cpuTicks([pid]) - ticks0) * 10,
+  };
+}
+
+/** One call at a time on `conn` until `left` runs out; returns the failed count. */
+export async function callLoop(
+  conn: StreamConnection,
+  port: number,
+  transport: 'tcp' | 'tls' | 'ws' | 'wss',
+  left: { n: number },
+): Promise<number> {
+  let failed = 0;
+  while (left.n > 0) {
+    left.n--;
+    const inv = invite({
+      ruri: `sip:bob@127.0.0.1:${port}`,
+      transport,
+      localPort: conn.localPort,
+      contact: `<sip:alice@127.0.0.1:${conn.localPort};transport=${transport}>`,
+    });
+    conn.send(inv.text);
+    try {
+      const ok = await conn.final('INVITE', inv.callId);
+      if (ok.status !== 200) throw new Error(`INVITE answered ${ok.status}`);
+      const routes = [...ok.getHeaders('record-route')].reverse();
+      conn.send(inDialog(inv, ok, 'ACK', 1, routes, conn.localPort));
+      conn.send(inDialog(inv, ok, 'BYE', 2, routes, conn.localPort));
+      if ((await conn.final('BYE', inv.callId)).status !== 200) throw new Error('BYE failed');
+    } catch {
+      failed++; // counted; the connection goes on with the next call
+    }
+  }
+  return failed;
+}
+
+/** `calls` calls by sipp, `inFlight` at a time (its -l), as fast as the edge takes them. */
+export async function sippCalls(
+  owner: Owner,
+  pid: number,
+  port: number,
+  transport: 'udp' | 'tcp',
+  calls: number,
+  inFlight: number,
+): Promise<Row> {
+  const { result, seconds, cpuMs } = await measured(pid, () =>
+    runSipp({
+      scenario: 'uac-call',
+      remote: { host: '127.0.0.1', port },
+      transport,
+      service: 'bob',
+      rate: 5000,
+      limit: inFlight,
+      maxCalls: calls,
+      callLengthMs: 0,
+      owner,
+      timeoutMs: 300_000,
+    }),
+  );
+  return {
+    caller: `${transport} (sipp, ${inFlight} calls in flight${transport === 'tcp' ? ', 1 connection' : ''})`,
+    calls,
+    failed: result.failed + (calls - result.successful - result.failed),
+    seconds,
+    cpuMs,
+  };
 }

@@ -3,18 +3,17 @@
 // destinations, is read-only without the admin token (buttons disabled, the API refuses), and
 // after signing in turns maintenance on, which Redis holds and an INVITE answered 503 proves.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import type { Page } from 'playwright-core';
+import { launchChromium } from '@sipfleet/test-helpers/browser';
 import { startEdge } from '@sipfleet/test-helpers/edge';
 import { freePort } from '@sipfleet/test-helpers/ports';
 import { redisCli, startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import { probeInvite, probeUntil } from '@sipfleet/test-helpers/sip-probe';
 
-const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'console-e2e-token-0123456789abcdef';
 
 /** What the page's own fetch gets for a POST without the token: the API, not the buttons, decides. */
@@ -34,11 +33,6 @@ async function postWithoutToken(page: Page, path: string, body: unknown): Promis
 
 describe('web console', { concurrency: 1 }, () => {
   test('fleet view, read-only without the token, maintenance from the page', async (t) => {
-    assert.ok(
-      existsSync(CHROMIUM),
-      `${CHROMIUM} is missing: the console test needs Debian's chromium ` +
-        '(node scripts/bootstrap.mjs --for test, or apt-get install --no-install-recommends chromium)',
-    );
     const redis = await startRedis();
     t.after(() => redis.stop());
     const prefix = uniquePrefix();
@@ -54,26 +48,7 @@ describe('web console', { concurrency: 1 }, () => {
     const b = await startEdge(t, config, env);
     const maintKey = `${prefix}:{ht:config}:maint`;
 
-    // A fresh profile, removed once the browser has closed (it writes there until then).
-    const profile = mkdtempSync(join(tmpdir(), 'sipfleet-chromium-'));
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    t.after(async () => {
-      await context.close();
-      rmSync(profile, { recursive: true, force: true });
-    });
+    const context = await launchChromium(t);
     const page = await context.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (err) => pageErrors.push(err.message));

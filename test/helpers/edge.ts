@@ -33,6 +33,8 @@ export interface StartEdgeOptions {
   ready?: boolean;
   /** Node.js options before the CLI (`--cpu-prof` is refused in NODE_OPTIONS). @default [] */
   nodeArgs?: string[];
+  /** Listeners after the UDP and TCP ones (a `tls` listener on a port of its own). @default none */
+  extraListen?: Record<string, unknown>[];
 }
 
 /** Starts an edge listening on UDP and TCP at 127.0.0.1:<free port>; `config` is merged in. */
@@ -53,6 +55,7 @@ export async function startEdge(
       listen: [
         { protocol: 'udp', address: '127.0.0.1', port },
         { protocol: 'tcp', address: '127.0.0.1', port },
+        ...(options.extraListen ?? []),
       ],
       admin: { address: '127.0.0.1', port: adminPort },
       log: { level: 'warn' },

@@ -29,6 +29,12 @@ export interface FleetOptions {
   routing?: Record<string, unknown>;
   /** Priority per destination (list order): higher is tried first. @default all 0 */
   priorities?: number[];
+  /** Set id per destination (list order). @default all 1 */
+  sets?: number[];
+  /** Attrs column per destination (list order), e.g. `duid=gw1`. @default none */
+  attrs?: string[];
+  /** The sipp UASes keep a message trace (`stop()` returns it in `messages`). @default false */
+  traceMessages?: boolean;
   /** Merged into both edges' config (e.g. `maintenance`, `log`). @default none */
   config?: Record<string, unknown>;
   /** Key prefix in Redis. @default a unique one */
@@ -65,13 +71,27 @@ export async function startFleet(
       );
       await media.waitForOutput(/listening on/);
     } else if (scenario !== null) {
-      uases.push(await startSipp({ scenario, localPort: port, autoAnswer: true, owner }));
+      uases.push(
+        await startSipp({
+          scenario,
+          localPort: port,
+          autoAnswer: true,
+          owner,
+          ...(extra.traceMessages === true ? { traceMessages: true } : {}),
+        }),
+      );
     }
   }
   const listFile = join(dir, 'dispatcher.list');
   writeFileSync(
     listFile,
-    uris.map((u, i) => `1 ${u} 0 ${extra.priorities?.[i] ?? 0}`).join('\n') + '\n',
+    uris
+      .map((u, i) =>
+        [extra.sets?.[i] ?? 1, u, 0, extra.priorities?.[i] ?? 0, extra.attrs?.[i] ?? '']
+          .join(' ')
+          .trimEnd(),
+      )
+      .join('\n') + '\n',
   );
   const prefix = extra.prefix ?? uniquePrefix();
   await extra.beforeEdges?.(uris, prefix);

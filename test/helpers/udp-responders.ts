@@ -19,6 +19,10 @@ export interface Responder {
   readonly pings: number[];
   /** Retransmissions seen (same branch again). */
   retransmissions: number;
+  /** The Request-URI of the last request received (a proxy sees whom it was meant for). */
+  lastRequestUri: string | undefined;
+  /** Where the last request came from (the sender's socket). */
+  lastSource: { address: string; port: number } | undefined;
 }
 
 export interface UdpRespondersOptions {
@@ -67,6 +71,8 @@ export class UdpResponders {
       mode,
       pings: [],
       retransmissions: 0,
+      lastRequestUri: undefined,
+      lastSource: undefined,
     };
     const branches = new Set<string>();
     this.seen.set(index, branches);
@@ -86,6 +92,8 @@ export class UdpResponders {
         branches.add(branch);
         if (branches.size > 4096) branches.clear();
         responder.pings.push(Date.now());
+        responder.lastRequestUri = req.uri;
+        responder.lastSource = { address: rinfo.address, port: rinfo.port };
         if (responder.pings.length > this.maxPings) responder.pings.shift();
       }
       if (responder.mode === 'silent' || req.method === 'ACK') return;

@@ -10,6 +10,7 @@ import { isActive } from './flags.js';
 import {
   type Destination,
   type DestinationSet,
+  rebuildSet,
   relativeWeightSlots,
   rweightSeed,
 } from './model.js';
@@ -68,6 +69,14 @@ export interface SelectOptions {
    * @default false
    */
   readonly userOnly?: boolean;
+  /**
+   * Kamailio's `use_default` modparam: the LAST destination of the set (in set order) is kept
+   * out of the selection and only appended as the final candidate, so it gets a call only when
+   * every other destination is down or has failed (e.g. an announcement server). A set of one
+   * destination is used as is.
+   * @default false
+   */
+  readonly useDefault?: boolean;
 }
 
 /** One destination to try, with its position in the set. */
@@ -137,6 +146,8 @@ export function select(
     return failed(set, alg, 'bad-input', `limit must be a non-negative integer, got ${limit}`);
   }
   const max = limit === 0 ? n : Math.min(limit, n);
+  if (options.useDefault === true && n > 1)
+    return withDefault(set, alg, input, state, options, max);
   const random = state.random ?? Math.random;
 
   // Algorithms 0-3, 5 and 7 hash the call input the table names for them; alg 5 without
@@ -190,6 +201,41 @@ export function select(
       start = 0;
   }
   return walk(set, alg, start, max, alg === DS_ALG.PARALLEL);
+}
+
+const headCache = new WeakMap<DestinationSet, DestinationSet>();
+
+/**
+ * use_default (dispatch.c ds_manage_routes with ds_use_default): the algorithm runs over every
+ * destination but the last (hashes and counters taken modulo n - 1), and the last one, when
+ * active, is appended as the final candidate, or is the only one when no other is active. Alg 12
+ * forks to the others only (the default is not a parallel branch). The head set is built once
+ * per set (its own weight tables over n - 1 destinations: Kamailio keeps the full-set table and
+ * maps a slot of the last destination modulo n - 1, a difference only alg 9 can show).
+ */
+function withDefault(
+  set: DestinationSet,
+  alg: Algorithm | number,
+  input: CallInput,
+  state: SelectState,
+  options: SelectOptions,
+  max: number,
+): Selection {
+  let head = headCache.get(set);
+  if (head === undefined) {
+    head = rebuildSet(set, set.destinations.slice(0, -1));
+    headCache.set(set, head);
+  }
+  const picked = select(head, alg, input, state, { ...options, useDefault: false, limit: 0 });
+  const fallback = candidatesOf(set)[set.destinations.length - 1];
+  const usable = fallback !== undefined && isActive(fallback.destination);
+  const noneActive =
+    picked.failure?.reason === 'no-active-destination' ||
+    picked.failure?.reason === 'all-at-maxload';
+  if (picked.failure !== undefined && !(noneActive && usable)) return { ...picked, setId: set.id };
+  const candidates = [...picked.candidates];
+  if (usable && (!picked.parallel || candidates.length === 0)) candidates.push(fallback);
+  return { setId: set.id, alg, candidates: candidates.slice(0, max), parallel: picked.parallel };
 }
 
 /** A hashing algorithm's pick explained: the hash, and the index it names before the skip rule. */

@@ -8,6 +8,8 @@ export const DISPATCHER_ERROR_CODES = [
   'SIPFLEET_ERR_DISPATCHER_STATE',
   /** An algorithm 7 hash template (`hash_pvar`) is empty or names an unknown variable. */
   'SIPFLEET_ERR_DISPATCHER_HASH_TEMPLATE',
+  /** A ds_select_routes rule string is not `set=alg;set=alg`. */
+  'SIPFLEET_ERR_DISPATCHER_ROUTES',
 ] as const;
 
 export type DispatcherErrorCode = (typeof DISPATCHER_ERROR_CODES)[number];

@@ -12,4 +12,6 @@ export * from './list-file.js';
 export * from './algorithms.js';
 export * from './failover.js';
 export * from './state.js';
+export * from './route-rules.js';
+export * from './count.js';
 export * from './fleet/index.js';

@@ -374,3 +374,28 @@ test('selection with a seeded source is reproducible', () => {
   };
   assert.deepEqual(run(), run());
 });
+
+test('use_default: the last destination is only the final candidate, or the only one left', () => {
+  const callId = 'a84b4c76e66710@pc33.atlanta.com';
+  const opts = { useDefault: true };
+  // Round-robin over a..d only (modulo 4), e appended last.
+  const rr = [0, 1, 2, 3, 4].map((counter) =>
+    hosts(select(five(), DS_ALG.ROUND_ROBIN, {}, { counter }, opts)),
+  );
+  assert.deepEqual(rr, ['abcde', 'bcdae', 'cdabe', 'dabce', 'abcde']);
+  // Hashes take the Call-ID modulo 4 (2175018094 % 4 = 2 => c), never e first.
+  assert.equal(hosts(select(five(), DS_ALG.HASH_CALLID, { callId }, {}, opts)), 'cdabe');
+  // Every other destination down: the default alone; down itself: nothing.
+  const others = { a: DS_INACTIVE_DST, b: DS_INACTIVE_DST, c: DS_DISABLED_DST, d: 1 };
+  assert.equal(hosts(select(five(others), DS_ALG.ROUND_ROBIN, {}, { counter: 7 }, opts)), 'e');
+  const all = select(five({ ...others, e: DS_INACTIVE_DST }), DS_ALG.SERIAL, {}, {}, opts);
+  assert.equal(all.failure?.reason, 'no-active-destination');
+  // limit counts the default; parallel forks to the others only.
+  assert.equal(hosts(select(five(), DS_ALG.SERIAL, {}, {}, { ...opts, limit: 2 })), 'ab');
+  const parallel = select(five(), DS_ALG.PARALLEL, {}, {}, opts);
+  assert.equal(hosts(parallel), 'abcd');
+  assert.equal(parallel.parallel, true);
+  // A missing input stays an error; a set of one uses its only destination.
+  assert.equal(select(five(), DS_ALG.HASH_CALLID, {}, {}, opts).failure?.reason, 'missing-input');
+  assert.equal(hosts(select(setOf('1 sip:z.example.com'), DS_ALG.SERIAL, {}, {}, opts)), 'z');
+});

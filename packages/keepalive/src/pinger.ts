@@ -10,8 +10,14 @@ import { createResponse, newBranch, newTag, parseUri, SipRequest } from '@sipfle
 import type { SipUri } from '@sipfleet/sip';
 import { SipEndpoint, TransactionLayer } from '@sipfleet/transaction';
 import type { ServerTransaction, TransactionUser } from '@sipfleet/transaction';
-import { createResolver, TransportLayer } from '@sipfleet/transport';
-import type { RemoteInfo, SendTarget, SipResolver, TransportProtocol } from '@sipfleet/transport';
+import { createResolver, parseSocketSpec, TransportLayer } from '@sipfleet/transport';
+import type {
+  RemoteInfo,
+  SendTarget,
+  SipResolver,
+  TlsClientOptions,
+  TransportProtocol,
+} from '@sipfleet/transport';
 import { SipfleetKeepaliveError } from './errors.js';
 
 export interface PingerOptions {
@@ -21,8 +27,15 @@ export interface PingerOptions {
   port?: number;
   /** Host (and port) put in Via and Contact instead of the bound address (NAT). */
   advertise?: { host: string; port?: number };
-  /** Also listen on TCP, for destinations with `transport=tcp`. @default true */
+  /** Also listen on TCP, for destinations with `transport=tcp` (and `tls`, which leave from it). @default true */
   tcp?: boolean;
+  /**
+   * How pings to `sips:` and `transport=tls` destinations are sent: the CA their certificates
+   * must chain to, verification, a client certificate. They leave from the TCP listener's address
+   * (no TLS listener: the answers come back on the connection, RFC 3261 section 18.2.2).
+   * @default Node's CAs, verified
+   */
+  tls?: TlsClientOptions;
   /**
    * A ping without a final reply after this long is a failure (a timeout). Implemented as Timer F
    * by running the transaction layer with T1 = timeoutMs / 64, so retransmissions (Timer E) fit in
@@ -32,10 +45,18 @@ export interface PingerOptions {
   timeoutMs?: number;
   /** @default 'OPTIONS' */
   method?: string;
-  /** DNS resolution of destination hosts (RFC 3263); closed with the pinger. @default createResolver() */
+  /**
+   * DNS resolution of destination hosts (RFC 3263); closed with the pinger.
+   * @default createResolver() sending UDP, and TCP and TLS unless `tcp` is false
+   */
   resolver?: SipResolver;
   /** @default 'sipfleet-prober' */
   userAgent?: string;
+  /**
+   * More UDP sockets (`udp:address:port`, Kamailio's notation) that pings naming them leave from
+   * (a destination's `ping_socket` / `socket` attribute). @default none
+   */
+  sockets?: readonly string[];
 }
 
 export type PingOutcome = 'reply' | 'timeout' | 'transport-error' | 'bad-uri';
@@ -47,6 +68,11 @@ export interface PingRequest {
   readonly from: string;
   /** Outbound proxy (the `obproxy` attribute): send there, Request-URI unchanged. */
   readonly obproxy?: string;
+  /**
+   * The UDP socket to leave from (`udp:address:port`), when the pinger has it
+   * (`PingerOptions.sockets`); otherwise, and over TCP, the default socket.
+   */
+  readonly socket?: string;
 }
 
 export interface PingResult {
@@ -90,7 +116,9 @@ export class Pinger {
     const timeoutMs = opts.timeoutMs ?? 5000;
     this.transport = transport;
     this.#method = (opts.method ?? 'OPTIONS').toUpperCase();
-    this.#resolver = opts.resolver ?? createResolver();
+    this.#resolver =
+      opts.resolver ??
+      createResolver({ protocols: opts.tcp === false ? ['udp'] : ['udp', 'tcp', 'tls'] });
     this.#userAgent = opts.userAgent ?? 'sipfleet-prober';
     this.#callIdSuffix = randomBytes(4).toString('hex');
     const T1 = timeoutMs / 64;
@@ -127,7 +155,20 @@ export class Pinger {
         ? []
         : [{ protocol: 'tcp' as const, address, port, ...(advertise ? { advertise } : {}) }]),
     ];
-    const transport = await TransportLayer.listen(specs, { tcpIdleTimeoutMs: 120_000 });
+    for (const text of opts.sockets ?? []) {
+      const socket = parseSocketSpec(text);
+      if (socket?.protocol !== 'udp') {
+        throw new SipfleetKeepaliveError(
+          'SIPFLEET_ERR_KEEPALIVE_SETTINGS',
+          `pinger socket ${JSON.stringify(text)} is not 'udp:address:port'`,
+        );
+      }
+      specs.push({ protocol: 'udp', address: socket.address, port: socket.port });
+    }
+    const transport = await TransportLayer.listen(specs, {
+      tcpIdleTimeoutMs: 120_000,
+      ...(opts.tls === undefined ? {} : { tlsClient: opts.tls }),
+    });
     return new Pinger(transport, opts);
   }
 
@@ -161,10 +202,13 @@ export class Pinger {
       return { uri: req.uri, outcome: 'bad-uri', error: errorText(err) };
     }
     let result: PingResult = { uri: req.uri, outcome: 'bad-uri', error: 'no target' };
-    for (const target of targets) {
+    for (const resolved of targets) {
       let request: SipRequest;
+      let target = resolved;
       try {
-        request = this.#build(req, target.protocol);
+        const from = target.protocol === 'udp' ? this.#socket(req.socket) : undefined;
+        if (from !== undefined) target = { ...target, local: from };
+        request = this.#build(req, target.protocol, from?.sentBy);
       } catch (err) {
         return { uri: req.uri, outcome: 'bad-uri', error: errorText(err) };
       }
@@ -213,8 +257,22 @@ export class Pinger {
     });
   }
 
-  #build(req: PingRequest, protocol: TransportProtocol): SipRequest {
-    const sentBy = this.transport.sentBy(protocol);
+  /** The bound UDP socket `spec` names (with its sent-by), or undefined. */
+  #socket(spec: string | undefined) {
+    const wanted = spec === undefined ? undefined : parseSocketSpec(spec);
+    if (wanted?.protocol !== 'udp') return undefined;
+    return this.transport.sockets.find(
+      (s) => s.protocol === 'udp' && s.address === wanted.address && s.port === wanted.port,
+    );
+  }
+
+  #build(
+    req: PingRequest,
+    protocol: TransportProtocol,
+    from?: { host: string; port: number },
+  ): SipRequest {
+    // TLS pings leave from the TCP listener (see PingerOptions.tls): its address is our sent-by.
+    const sentBy = from ?? this.transport.sentBy(protocol === 'tls' ? 'tcp' : protocol);
     const host = sentBy.port === undefined ? sentBy.host : `${sentBy.host}:${sentBy.port}`;
     const r = new SipRequest(this.#method, req.uri);
     r.appendHeader('Via', `SIP/2.0/${protocol.toUpperCase()} ${host};branch=${newBranch()};rport`);
@@ -267,10 +325,10 @@ export function parsePingUri(uri: string): SipUri {
       },
     );
   }
-  if (parsed.scheme !== 'sip' || parsed.host === '') {
+  if ((parsed.scheme !== 'sip' && parsed.scheme !== 'sips') || parsed.host === '') {
     throw new SipfleetKeepaliveError(
       'SIPFLEET_ERR_KEEPALIVE_BAD_URI',
-      `cannot ping ${uri}: only sip: URIs with a host`,
+      `cannot ping ${uri}: only sip: and sips: URIs with a host`,
     );
   }
   return parsed;

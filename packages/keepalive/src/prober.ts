@@ -346,13 +346,18 @@ export class Prober {
     );
     if (targets.length === 0) return;
     const results = await Promise.all(
-      targets.map((d) =>
-        this.opts.pinger.ping({
+      targets.map((d) => {
+        // ds_outbound_proxy for every ping, unless the destination names its own `obproxy`;
+        // the socket: its `ping_socket` attribute, else `socket` (Kamailio's order).
+        const proxy = d.attrs.obproxy ?? this.settings.outboundProxy;
+        const socket = d.attrs.extra.get('ping_socket') ?? d.attrs.socket;
+        return this.opts.pinger.ping({
           uri: d.uri,
           from: d.attrs.pingFrom ?? this.settings.from,
-          ...(d.attrs.obproxy !== undefined ? { obproxy: d.attrs.obproxy } : {}),
-        }),
-      ),
+          ...(proxy !== undefined ? { obproxy: proxy } : {}),
+          ...(socket !== undefined ? { socket } : {}),
+        });
+      }),
     );
     await this.recordDispatcher(setid, results);
   }

@@ -33,6 +33,12 @@ export interface ProberSettings {
   /** ds_ping_from: From URI of pings; a destination's `ping_from` attribute wins. @default 'sip:dispatcher@localhost' */
   readonly from?: string;
   /**
+   * Kamailio's dispatcher `outbound_proxy` (ds_outbound_proxy): every ping is sent to this SIP
+   * URI instead of the destination, Request-URI unchanged; a destination's `obproxy` attribute
+   * wins. @default none (pings go to the destination)
+   */
+  readonly outboundProxy?: string;
+  /**
    * How long a ping waits for a final reply before it counts as a failure (Kamailio: tm's
    * fr_timer). Must not exceed the interval, so one round ends before the next starts.
    * @default min(5000, pingIntervalMs)
@@ -63,6 +69,7 @@ export interface ResolvedProberSettings {
   readonly replyCodesText: string;
   readonly method: string;
   readonly from: string;
+  readonly outboundProxy: string | undefined;
   readonly timeoutMs: number;
   readonly latencyEstimatorAlpha: number;
   readonly shardSize: number;
@@ -99,6 +106,8 @@ export function resolveProberSettings(s: ProberSettings = {}): ResolvedProberSet
   const from = s.from ?? DEFAULT_PING_FROM;
   if (!/^sips?:[^\s<>]+$/i.test(from))
     throw bad('from', `must be a sip: URI, got ${JSON.stringify(from)}`);
+  if (s.outboundProxy !== undefined && !/^sips?:[^\s<>]+$/i.test(s.outboundProxy))
+    throw bad('outboundProxy', `must be a sip: URI, got ${JSON.stringify(s.outboundProxy)}`);
   const replyCodesText = s.replyCodes ?? '';
   return Object.freeze({
     pingIntervalMs,
@@ -109,6 +118,7 @@ export function resolveProberSettings(s: ProberSettings = {}): ResolvedProberSet
     replyCodesText,
     method,
     from,
+    outboundProxy: s.outboundProxy,
     timeoutMs,
     latencyEstimatorAlpha: int('latencyEstimatorAlpha', s.latencyEstimatorAlpha ?? 100, 0, 1000),
     shardSize: int('shardSize', s.shardSize ?? 50, 1, 10_000),

@@ -14,8 +14,9 @@ import {
   type DispatcherBusEvents,
 } from '@sipfleet/dispatcher';
 import { EventBus, RedisConnection } from '@sipfleet/redis';
+import { freePort } from '@sipfleet/test-helpers/ports';
 import { startRedis, uniquePrefix, type RedisServer } from '@sipfleet/test-helpers/redis-server';
-import { UdpResponders } from '@sipfleet/test-helpers/udp-responders';
+import { type Responder, UdpResponders } from '@sipfleet/test-helpers/udp-responders';
 import {
   KeepaliveMonitor,
   KeepaliveStore,
@@ -24,6 +25,7 @@ import {
   readLatency,
   registrationSeen,
   setPingActive,
+  type PingerOptions,
   type ProberOptions,
 } from '../src/index.js';
 
@@ -51,7 +53,7 @@ describe('prober', () => {
     fleet: DispatcherFleet;
     responders: UdpResponders;
     flags(setid: number, uri: string): Promise<string>;
-    prober(extra?: Partial<ProberOptions>): Promise<Prober>;
+    prober(extra?: Partial<ProberOptions>, pinger?: PingerOptions): Promise<Prober>;
   }
 
   async function rig(
@@ -82,8 +84,13 @@ describe('prober', () => {
         const d = sets.find((s) => s.setid === setid)?.destinations.find((x) => x.uri === uri);
         return d?.flagsText ?? 'missing';
       },
-      async prober(extra = {}) {
-        const pinger = await Pinger.start({ address: '127.0.0.1', timeoutMs: 500, tcp: false });
+      async prober(extra = {}, pingerOptions = {}) {
+        const pinger = await Pinger.start({
+          address: '127.0.0.1',
+          timeoutMs: 500,
+          tcp: false,
+          ...pingerOptions,
+        });
         pingers.push(pinger);
         const prober = await Prober.start({
           conn,
@@ -257,6 +264,56 @@ describe('prober', () => {
     assert.equal(r.responders.get(1).pings.length, 0, 'no P flag: not pinged in mode 0');
     await p.probeNow(1, r.responders.get(1).uri);
     await waitFor('probe-now ping', () => r.responders.get(1).pings.length === 1);
+  });
+
+  test('ds_outbound_proxy: pings go to the proxy, Request-URI unchanged; an obproxy attribute wins', async (t) => {
+    // Responder 0 is the prober's outbound proxy, 1 a destination's own obproxy; the listed
+    // destinations (2, 3) stay silent, so only answers relayed by a proxy keep them up.
+    const r = await rig(t, 4, ([, own, a, b]) => `1 ${a} 0 0\n1 ${b} 0 0 obproxy=${own}`);
+    const [proxy, own, a, b] = r.responders.responders as [
+      Responder,
+      Responder,
+      Responder,
+      Responder,
+    ];
+    r.responders.setMode(2, 'silent');
+    r.responders.setMode(3, 'silent');
+    await r.prober({
+      settings: {
+        pingIntervalMs: INTERVAL,
+        timeoutMs: 500,
+        probingMode: 1,
+        shardSize: 2,
+        outboundProxy: proxy.uri,
+      },
+    });
+    await waitFor(
+      'three pings through each proxy',
+      () => proxy.pings.length >= 3 && own.pings.length >= 3,
+    );
+    assert.equal(proxy.lastRequestUri, a.uri);
+    assert.equal(own.lastRequestUri, b.uri);
+    assert.equal(a.pings.length + b.pings.length, 0, 'nothing sent to the destinations themselves');
+    assert.equal(await r.flags(1, a.uri), 'AP', 'up: the proxy answered');
+    assert.equal(await r.flags(1, b.uri), 'AP');
+  });
+
+  test('ping_socket and socket attributes: pings leave from that socket of the prober', async (t) => {
+    const [main, extra] = [await freePort(), await freePort()];
+    const sock = (port: number) => `udp:127.0.0.1:${port}`;
+    const r = await rig(
+      t,
+      3,
+      ([x, y, z]) =>
+        `1 ${x} 0 0 socket=${sock(main)}\n` +
+        `1 ${y} 0 0 socket=${sock(main)};ping_socket=${sock(extra)}\n1 ${z} 0 0`,
+    );
+    await r.prober({}, { sockets: [sock(main), sock(extra)] });
+    const [x, y, z] = r.responders.responders as [Responder, Responder, Responder];
+    await waitFor('a ping to each', () => [x, y, z].every((d) => d.lastSource !== undefined));
+    assert.equal(x.lastSource?.port, main, 'socket=');
+    assert.equal(y.lastSource?.port, extra, 'ping_socket wins over socket');
+    assert.ok(![main, extra].includes(z.lastSource?.port ?? main), 'no attribute: the default');
   });
 
   test('keepalive module: isAlive unknown -> up -> down from the monitor snapshot', async (t) => {

@@ -1,6 +1,6 @@
 import type { SipRequest, SipResponse } from '@sipfleet/sip';
 import type { ClientTransaction, ClientTransactionHandlers } from '@sipfleet/transaction';
-import type { RemoteInfo, SendTarget } from '@sipfleet/transport';
+import type { RemoteInfo, SendTarget, SocketSpec } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import type { Forwarder } from './forwarder.js';
 import type { BranchContext } from './hooks.js';
@@ -32,6 +32,10 @@ export interface BranchOwner {
   readonly timers: BranchTimers;
   /** `performance.now()` when the request arrived. */
   readonly receivedAt: number;
+  /** The connection an in-dialog request goes back over (a flow token in our Route), if any. */
+  readonly flow: SendTarget | undefined;
+  /** The listener branches leave from (force_send_socket), else the default one. */
+  readonly sendSocket: SocketSpec | undefined;
   /** A response to pass on (§16.7 steps 4–5): a provisional other than 100, a 2xx, or a non-2xx final. */
   branchResponse(branch: Branch, res: SipResponse): void;
   /** The branch ended without a response of its own (timeout, transport error, cancelled, not sent). */
@@ -64,6 +68,8 @@ export class Branch implements ClientTransactionHandlers {
   private spare: SendTarget[] = [];
   /** The request as it was before our Via: each target gets a copy of it. */
   private unsent: SipRequest | undefined;
+  /** Our Record-Route's extra params, or undefined when this copy is not record-routed. */
+  private recordRoute: string | undefined;
 
   constructor(
     private readonly owner: BranchOwner,
@@ -81,6 +87,7 @@ export class Branch implements ClientTransactionHandlers {
   /** @param recordRoute our Record-Route's extra URI params (`;k=v`), or undefined for none at all. */
   start(recordRoute: string | undefined): void {
     const owner = this.owner;
+    this.recordRoute = recordRoute;
     let req: SipRequest;
     let hopUri: string;
     try {
@@ -137,7 +144,9 @@ export class Branch implements ClientTransactionHandlers {
       this.fail(487);
       return;
     }
-    this.forwarder.resolve(hopUri).then(
+    // A flow (RFC 5626) is the only way to the side that opened it: no DNS, no other target.
+    const flow = this.destinationOverride === undefined ? this.owner.flow : undefined;
+    (flow === undefined ? this.forwarder.resolve(hopUri) : Promise.resolve([flow])).then(
       (targets) => {
         if (this.canceled) {
           this.fail(487);
@@ -159,12 +168,25 @@ export class Branch implements ClientTransactionHandlers {
     );
   }
 
-  /** One client transaction to `target`; the request is copied when another target may follow. */
-  private attempt(target: SendTarget): void {
+  /**
+   * One client transaction to `resolved`; the request is copied when another target may follow,
+   * since the transport (udpMtu), double record-routing and our Via depend on the target.
+   */
+  private attempt(resolved: SendTarget): void {
     const unsent = this.unsent as SipRequest;
     const req = this.spare.length > 0 ? unsent.clone() : unsent;
+    const target = this.forwarder.transportFor(req, resolved);
     try {
-      this.tx = this.forwarder.send(req, target, this, this.owner.receivedAt);
+      if (this.recordRoute !== undefined) {
+        this.forwarder.recordRouteOutbound(req, this.owner.source, target, this.recordRoute);
+      }
+      this.tx = this.forwarder.send(
+        req,
+        target,
+        this,
+        this.owner.receivedAt,
+        this.owner.sendSocket,
+      );
     } catch (err) {
       // No socket for the target's protocol, or the transaction layer refused: the next target,
       // else this branch ends here, so the proxy transaction still gets its answer.

@@ -7,13 +7,21 @@ import type {
   TransactionLayer,
 } from '@sipfleet/transaction';
 import { sharedResolver } from '@sipfleet/transport';
-import type { RemoteInfo, SendTarget, SipResolver, TransportProtocol } from '@sipfleet/transport';
+import type {
+  FlowRouter,
+  RemoteInfo,
+  SendTarget,
+  SipResolver,
+  SocketSpec,
+  TransportProtocol,
+} from '@sipfleet/transport';
 import type { BranchContext } from './hooks.js';
 import type { HookRunner } from './hook-runner.js';
 import { loopHash, ownBranch } from './loop-detection.js';
 import type { ProxyObserver } from './observer.js';
 import type { OwnAddresses } from './own-addresses.js';
 import { parsed } from './request-checks.js';
+import type { RouteInfo } from './request-checks.js';
 
 /**
  * RFC 3261 §16.6, request forwarding (Kamailio tm's `t_fwd.c`): builds each branch's copy of the
@@ -36,10 +44,31 @@ export class Forwarder {
      * its next hop (see Branch).
      */
     readonly dnsFailover = true,
+    /** Flow tokens of the transport (connection reuse towards a side that connected to us). */
+    private readonly flows?: FlowRouter,
+    /** ProxyOptions.udpMtu: 0 = never move a request off UDP. */
+    private readonly udpMtu = 0,
   ) {}
 
   /**
-   * §16.6 steps 1–2 and 4: a copy of `original` for one target, with our Record-Route on top.
+   * RFC 3261 §18.1.1: "If a request is within 200 bytes of the path MTU ... it MUST be sent using
+   * an RFC 2914 congestion controlled transport protocol, such as TCP." The 200 bytes also cover
+   * our Via and Record-Route, not added yet. Before double record-routing, which must name the
+   * transport the request really leaves on.
+   */
+  transportFor(req: SipRequest, target: SendTarget): SendTarget {
+    if (this.udpMtu === 0 || target.protocol !== 'udp' || !this.own.listensOn('tcp')) {
+      return target;
+    }
+    if (req.toBuffer().length <= this.udpMtu - 200) return target;
+    return { protocol: 'tcp', address: target.address, port: target.port };
+  }
+
+  /**
+   * §16.6 steps 1–2 and 4: a copy of `original` for one target, with our Record-Route on top: the
+   * one facing the side the request came from. When that side reached us over a connection, the
+   * URI's user part is a flow token for it (RFC 5626 section 5.3, as Kamailio's outbound module),
+   * so requests towards it later in the dialog go back over that connection.
    * @param recordRoute our Record-Route's extra URI params (`;k=v`), or undefined for none at all
    */
   copy(
@@ -51,14 +80,40 @@ export class Forwarder {
     const req = original.clone();
     if (req.uri !== uri) req.setUri(uri);
     if (recordRoute === undefined) return req;
-    const value = this.own.recordRoute(source.protocol);
-    if (value !== undefined) {
-      req.prependHeader(
-        'Record-Route',
-        recordRoute === '' ? value : `${value.slice(0, -1)}${recordRoute}>`,
-      );
-    }
+    const tag = source.protocol === 'udp' ? undefined : req.from.tag;
+    const token = tag === undefined ? undefined : this.flows?.flowToken(source, tag);
+    const value = this.own.recordRoute(source.protocol, recordRoute, token);
+    if (value !== undefined) req.prependHeader('Record-Route', value);
     return req;
+  }
+
+  /**
+   * Double record-routing (RFC 5658 section 4, Kamailio rr `enable_double_rr`): when the request
+   * leaves on another transport than it came on, a second Record-Route facing the next hop goes
+   * on top, so each side's route set leads back over the transport that side uses. A copy that
+   * {@link copy} record-routed only.
+   */
+  recordRouteOutbound(
+    req: SipRequest,
+    source: RemoteInfo,
+    target: SendTarget,
+    recordRoute: string,
+  ): void {
+    if (target.protocol === source.protocol || !this.own.listensOn(target.protocol)) return;
+    const value = this.own.recordRoute(target.protocol, recordRoute);
+    if (value !== undefined) req.prependHeader('Record-Route', value);
+  }
+
+  /**
+   * An in-dialog request whose Route named one of our flows goes over it, if the flow is still
+   * open and the request is headed towards the side that opened it (its To tag is the tag the
+   * token was minted with); undefined otherwise: the normal next hop.
+   */
+  flowTarget(routes: RouteInfo, req: SipRequest): SendTarget | undefined {
+    const token = routes.flowToken;
+    if (token === undefined || this.flows === undefined) return undefined;
+    const tag = req.to.tag;
+    return tag === undefined ? undefined : this.flows.flowTarget(token, tag);
   }
 
   /**
@@ -103,23 +158,38 @@ export class Forwarder {
     }
   }
 
-  /** §16.6 step 8: our Via on top, with a branch that carries the loop hash. */
-  addVia(req: SipRequest, protocol: TransportProtocol, branch?: string): void {
-    req.prependHeader('Via', this.own.viaPrefix(protocol) + (branch ?? ownBranch(loopHash(req))));
+  /**
+   * §16.6 step 8: our Via on top, with a branch that carries the loop hash; its sent-by is the
+   * socket the request leaves from (`from`, force_send_socket) or the protocol's default one.
+   */
+  addVia(req: SipRequest, protocol: TransportProtocol, branch?: string, from?: SocketSpec): void {
+    req.prependHeader(
+      'Via',
+      this.own.viaPrefix(protocol, from) + (branch ?? ownBranch(loopHash(req))),
+    );
+  }
+
+  /** force_send_socket: the listener `spec` names (`udp:10.0.0.1:5070`), else undefined. */
+  listener(spec: string): SocketSpec | undefined {
+    return this.own.listener(spec);
   }
 
   /**
    * §16.6 steps 8–10: our Via, then a client transaction to `target`.
    * @param receivedAt `performance.now()` when the request arrived, for the relay latency metric
+   * @param from the UDP listener to leave from (force_send_socket); ignored for another protocol
    */
   send(
     req: SipRequest,
     target: SendTarget,
     handlers: ClientTransactionHandlers,
     receivedAt: number,
+    from?: SocketSpec,
   ): ClientTransaction {
-    this.addVia(req, target.protocol);
+    const forced = from !== undefined && from.protocol === 'udp' && target.protocol === 'udp';
+    this.addVia(req, target.protocol, undefined, forced ? from : undefined);
     this.observer.relayLatency((performance.now() - receivedAt) / 1000);
-    return this.transactions.sendRequest(req, target, handlers);
+    const out = forced ? { ...target, local: { address: from.address, port: from.port } } : target;
+    return this.transactions.sendRequest(req, out, handlers);
   }
 }

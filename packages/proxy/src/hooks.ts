@@ -22,9 +22,23 @@ export interface RoutingContext {
   /** `$ru`: the Request-URI the next relay uses. */
   setRequestUri(uri: string): void;
   readonly requestUri: string;
+  /**
+   * `rewritehostport()` with the host and port of the SIP URI `uri` (e.g. a dispatcher
+   * destination): the Request-URI keeps its scheme, user, parameters and headers, and has no port
+   * when `uri` has none. What Kamailio's `ds_select_domain()` / `ds_next_domain()` do with the
+   * selected destination.
+   */
+  rewriteHostPort(uri: string): void;
   /** `$du`: send to this URI instead of the one routing would pick (outbound proxy, dispatcher target). */
   setDestination(uri: string | undefined): void;
   readonly destination: string | undefined;
+  /**
+   * `force_send_socket()`: relayed UDP requests leave from the listener `socket` names
+   * (`udp:10.0.0.1:5070`, Kamailio's notation), with that listener in their Via; undefined goes
+   * back to the default socket. Requests over another protocol are not affected.
+   * @throws Error when `socket` is not one of this proxy's listeners
+   */
+  setSendSocket(socket: string | undefined): void;
   /** `append_branch()`: one more target for a parallel fork on the next relay. */
   appendBranch(uri: string, destination?: string): void;
   /** `append_hf()` on the request every branch is copied from. */

@@ -31,8 +31,29 @@ export interface ProxyOptions {
    * @default true
    */
   dnsFailover?: boolean;
+  /**
+   * RFC 3261 §18.1.1 (Kamailio core `udp_mtu`, with `udp_mtu_try_proto` TCP): a request that
+   * would go over UDP and comes within 200 bytes of this path MTU goes over TCP instead, when the
+   * proxy listens on TCP. 0 = off (Kamailio's default too).
+   * @default 0
+   */
+  udpMtu?: number;
   /** Via sent-by per listening protocol (the transport layer knows them). */
   sentBy: Partial<Record<TransportProtocol, { host: string; port: number }>>;
+  /**
+   * Every listening socket with its Via sent-by (the transport layer's `sockets`): what
+   * `setSendSocket` (Kamailio `force_send_socket`) may name, and more Vias to recognise as ours.
+   * @default none (requests leave from the default socket of their protocol)
+   */
+  listeners?: readonly Listener[];
+}
+
+/** One listening socket of the proxy. */
+export interface Listener {
+  protocol: TransportProtocol;
+  address: string;
+  port: number;
+  sentBy: { host: string; port: number };
 }
 
 export const DEFAULT_TIMERS: BranchTimers = { frTimerMs: 30_000, frInvTimerMs: 120_000 };

@@ -7,7 +7,7 @@ import type {
   TimerSettings,
   TransactionUser,
 } from '@sipfleet/transaction';
-import type { MessageSender, RemoteInfo, SipResolver } from '@sipfleet/transport';
+import type { FlowRouter, MessageSender, RemoteInfo, SipResolver } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import { Forwarder } from './forwarder.js';
 import { HookRunner } from './hook-runner.js';
@@ -24,6 +24,12 @@ import { StatelessRelay } from './stateless-relay.js';
 
 export interface ProxyCoreInit {
   sender: MessageSender;
+  /**
+   * Flow tokens (connection reuse, RFC 5626 / RFC 5923): with them a Record-Route facing a side
+   * that connected to us names its connection, and requests of the dialog towards it use it.
+   * @default none: in-dialog requests go to the Route set / Contact as written
+   */
+  flows?: FlowRouter;
   hooks: RoutingHooks;
   options: ProxyOptions;
   log: Logger;
@@ -122,6 +128,8 @@ export class ProxyCore implements TransactionUser {
       this.clock,
       init.resolver,
       options.dnsFailover ?? true,
+      init.flows,
+      options.udpMtu ?? 0,
     );
     this.stateless = new StatelessRelay(
       this.own,
@@ -173,6 +181,7 @@ export class ProxyCore implements TransactionUser {
         request: req,
         source: remote,
         routes: checked,
+        flow: this.forwarder.flowTarget(checked, req),
         hooks: this.runner,
         forwarder: this.forwarder,
         stateless: this.stateless,

@@ -1,7 +1,7 @@
 import { parseUri, SipParseError } from '@sipfleet/sip';
 import type { SipRequest, SipResponse, SipUri } from '@sipfleet/sip';
 import type { ServerTransaction } from '@sipfleet/transaction';
-import type { RemoteInfo } from '@sipfleet/transport';
+import type { RemoteInfo, SendTarget, SocketSpec } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import { Branch, recordRouteParams } from './branch.js';
 import type { BranchOwner } from './branch.js';
@@ -26,6 +26,8 @@ export interface ProxyTransactionInit {
   request: SipRequest;
   source: RemoteInfo;
   routes: RouteInfo;
+  /** Where an in-dialog request goes when our Route named an open flow (Forwarder.flowTarget). */
+  flow: SendTarget | undefined;
   hooks: HookRunner;
   forwarder: Forwarder;
   stateless: StatelessRelay;
@@ -51,7 +53,9 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
   readonly source: RemoteInfo;
   readonly branches: Branch[] = [];
   readonly receivedAt: number;
+  readonly flow: SendTarget | undefined;
   requestUri: string;
+  sendSocket: SocketSpec | undefined;
   destination: string | undefined;
   timers: BranchTimers;
   /** Set by the upstream CANCEL (§16.10). */
@@ -68,6 +72,7 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
   constructor(private readonly init: ProxyTransactionInit) {
     this.request = init.request;
     this.source = init.source;
+    this.flow = init.flow;
     this.method = init.request.method;
     this.callId = init.request.callId;
     this.requestUri = init.request.uri;
@@ -120,6 +125,30 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
   setRequestUri(uri: string): void {
     parseUri(uri); // validate now, so a bad URI fails in the hook that set it
     this.requestUri = uri;
+  }
+
+  rewriteHostPort(uri: string): void {
+    const target = parseUri(uri);
+    const ruri = parseUri(this.requestUri);
+    if (ruri.scheme === 'tel' || target.scheme === 'tel') {
+      throw new Error(
+        `rewriteHostPort: ${ruri.scheme === 'tel' ? this.requestUri : uri} has no host`,
+      );
+    }
+    ruri.host = target.host;
+    if (target.port === undefined) delete ruri.port;
+    else ruri.port = target.port;
+    this.requestUri = ruri.toString();
+  }
+
+  setSendSocket(socket: string | undefined): void {
+    if (socket === undefined) {
+      this.sendSocket = undefined;
+      return;
+    }
+    const listener = this.init.forwarder.listener(socket);
+    if (listener === undefined) throw new Error(`setSendSocket: ${socket} is not a listener`);
+    this.sendSocket = listener;
   }
 
   setDestination(uri: string | undefined): void {

@@ -17,6 +17,8 @@ export interface RouteInfo {
   hadRouteSet: boolean;
   /** Our own Route entry, consumed; its params are what `recordRoute(params)` put there. */
   ownRoute?: SipUri;
+  /** The user part of one of our Route entries: a flow token (see `Forwarder.flowTarget`). */
+  flowToken?: string;
 }
 
 /**
@@ -122,6 +124,7 @@ export function preprocessRoutes(req: SipRequest, myself: Myself): RouteInfo {
   }
   // Our own Route entries (one, or two after double record-routing) come off the top.
   let ownRoute: SipUri | undefined;
+  let flowToken: string | undefined;
   for (let i = 0; i < 2; i++) {
     const first = parsed('Route', () => {
       const route = req.routes[0];
@@ -129,9 +132,13 @@ export function preprocessRoutes(req: SipRequest, myself: Myself): RouteInfo {
     });
     if (first === undefined || !myself.matches(first)) break;
     ownRoute ??= first;
+    flowToken ??= first.user;
     req.removeFirstValue('route');
   }
-  return ownRoute === undefined ? { hadRouteSet: true } : { hadRouteSet: true, ownRoute };
+  if (ownRoute === undefined) return { hadRouteSet: true };
+  return flowToken === undefined
+    ? { hadRouteSet: true, ownRoute }
+    : { hadRouteSet: true, ownRoute, flowToken };
 }
 
 /** §16.6 step 3: one less, or our default when the request had none. */

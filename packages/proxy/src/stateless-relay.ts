@@ -1,5 +1,5 @@
 import type { SipMessage, SipRequest, SipResponse, Via } from '@sipfleet/sip';
-import { stripBrackets } from '@sipfleet/transport';
+import { DEFAULT_SIP_PORT, DEFAULT_SIPS_PORT, stripBrackets } from '@sipfleet/transport';
 import type { MessageSender, SendTarget, TransportProtocol } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import type { Forwarder } from './forwarder.js';
@@ -31,8 +31,9 @@ export class StatelessRelay {
    */
   forwardAck(req: SipRequest): void {
     if (req.maxForwards === 0) return;
-    const { hadRouteSet } = preprocessRoutes(req, this.own.myself);
-    if (!hadRouteSet && this.own.myself.matches(req.parsedUri)) return; // an ACK for us: nothing to do
+    const routes = preprocessRoutes(req, this.own.myself);
+    if (!routes.hadRouteSet && this.own.myself.matches(req.parsedUri)) return; // an ACK for us: nothing to do
+    const flow = this.forwarder.flowTarget(routes, req);
     decrementMaxForwards(req, this.maxForwards);
     let hop: string;
     try {
@@ -43,7 +44,7 @@ export class StatelessRelay {
     }
     // Retransmitted ACKs must get the same branch (stateless forwarding, §16.11).
     const branch = `${OWN_BRANCH_PREFIX}${loopHash(req)}.a${fnv(req.topVia?.branch ?? '')}`;
-    this.forwarder.resolve(hop).then(
+    (flow === undefined ? this.forwarder.resolve(hop) : Promise.resolve([flow])).then(
       ([target]) => {
         if (target === undefined) return;
         try {
@@ -83,11 +84,26 @@ export class StatelessRelay {
   }
 }
 
-/** Where a response goes when only its Via is known (RFC 3261 §18.2.2, RFC 3581). */
+/** Via sent-protocol -> the transport that answers it; anything else goes by UDP. */
+const VIA_TRANSPORTS: Record<string, TransportProtocol> = {
+  TCP: 'tcp',
+  TLS: 'tls',
+  WS: 'ws',
+  WSS: 'wss',
+};
+
+/**
+ * Where a response goes when only its Via is known (RFC 3261 §18.2.2, RFC 3581). A WebSocket
+ * client's Via always has received + rport (`applyReceived`): its source address:port, which names
+ * its open connection.
+ */
 function viaTarget(via: Via): SendTarget {
-  const protocol: TransportProtocol = via.transport === 'TCP' ? 'tcp' : 'udp';
+  const protocol = VIA_TRANSPORTS[via.transport.toUpperCase()] ?? 'udp';
   const address = stripBrackets(via.received ?? via.host);
-  const port = typeof via.rport === 'number' ? via.rport : (via.port ?? 5060);
+  const port =
+    typeof via.rport === 'number'
+      ? via.rport
+      : (via.port ?? (protocol === 'tls' ? DEFAULT_SIPS_PORT : DEFAULT_SIP_PORT));
   return { protocol, address, port };
 }
 

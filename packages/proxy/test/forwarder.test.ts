@@ -54,6 +54,39 @@ describe('forwarder (RFC 3261 §16.6)', () => {
     );
   });
 
+  test('double record-routing (RFC 5658): a second Record-Route facing the next hop when the transport changes', () => {
+    const { fwd } = forwarder();
+    const original = makeRequest('INVITE', 'sip:bob@example.com');
+    const udpToTcp = fwd.copy(original, original.uri, ';dsset=2', FROM_UAC);
+    fwd.recordRouteOutbound(
+      udpToTcp,
+      FROM_UAC,
+      { protocol: 'tcp', address: '10.0.1.1', port: 5060 },
+      ';dsset=2',
+    );
+    assert.deepEqual(udpToTcp.getHeaders('record-route'), [
+      '<sip:edge.example.net:5070;lr;transport=tcp;dsset=2>',
+      '<sip:edge.example.net:5070;lr;dsset=2>',
+    ]);
+    const same = fwd.copy(original, original.uri, '', FROM_UAC);
+    fwd.recordRouteOutbound(
+      same,
+      FROM_UAC,
+      { protocol: 'udp', address: '10.0.1.1', port: 5060 },
+      '',
+    );
+    assert.deepEqual(same.getHeaders('record-route'), ['<sip:edge.example.net:5070;lr>']);
+    // No TLS listener: no second entry that would name a transport we cannot take back.
+    const noTls = fwd.copy(original, original.uri, '', FROM_UAC);
+    fwd.recordRouteOutbound(
+      noTls,
+      FROM_UAC,
+      { protocol: 'tls', address: '10.0.1.1', port: 5061 },
+      '',
+    );
+    assert.equal(noTls.getHeaders('record-route').length, 1);
+  });
+
   test('steps 6-7: $du wins, then a loose router, else the Request-URI; a strict router swaps', () => {
     const { fwd } = forwarder();
     const loose = makeRequest('BYE', 'sip:bob@10.0.1.1', ['Route: <sip:p2.example.com;lr>']);

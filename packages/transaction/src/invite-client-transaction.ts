@@ -1,5 +1,6 @@
 import { createAckForNon2xx } from '@sipfleet/sip';
 import type { SipRequest, SipResponse } from '@sipfleet/sip';
+import { isConnectionOriented } from '@sipfleet/transport';
 import type { SendTarget } from '@sipfleet/transport';
 import type { TransactionContext } from './context.js';
 import type { ClientTransaction, ClientTransactionHandlers } from './types.js';
@@ -51,7 +52,7 @@ export class InviteClientTransaction implements ClientTransaction {
   ) {
     this.#ctx = ctx;
     this.#handlers = handlers;
-    this.#reliable = target.protocol === 'tcp';
+    this.#reliable = isConnectionOriented(target.protocol);
     this.#interval = ctx.timers.A;
   }
 

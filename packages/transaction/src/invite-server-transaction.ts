@@ -1,5 +1,6 @@
 import { createResponse } from '@sipfleet/sip';
 import type { SipRequest, SipResponse } from '@sipfleet/sip';
+import { isConnectionOriented } from '@sipfleet/transport';
 import type { RemoteInfo, SendTarget } from '@sipfleet/transport';
 import type { TransactionContext } from './context.js';
 import { TRYING_DELAY_MS } from './timers.js';
@@ -49,7 +50,7 @@ export class InviteServerTransaction implements ServerTransaction {
   ) {
     this.#ctx = ctx;
     this.#target = target;
-    this.#reliable = remote.protocol === 'tcp';
+    this.#reliable = isConnectionOriented(remote.protocol);
   }
 
   get state(): InviteServerState {

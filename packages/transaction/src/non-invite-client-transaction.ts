@@ -1,4 +1,5 @@
 import type { SipRequest, SipResponse } from '@sipfleet/sip';
+import { isConnectionOriented } from '@sipfleet/transport';
 import type { SendTarget } from '@sipfleet/transport';
 import type { TransactionContext } from './context.js';
 import { NO_HANDLERS } from './invite-client-transaction.js';
@@ -35,7 +36,7 @@ export class NonInviteClientTransaction implements ClientTransaction {
   ) {
     this.#ctx = ctx;
     this.#handlers = handlers;
-    this.#reliable = target.protocol === 'tcp';
+    this.#reliable = isConnectionOriented(target.protocol);
     this.#isCancel = request.method === 'CANCEL';
     this.#interval = ctx.timers.E;
   }

@@ -1,4 +1,5 @@
 import type { SipRequest, SipResponse } from '@sipfleet/sip';
+import { isConnectionOriented } from '@sipfleet/transport';
 import type { RemoteInfo, SendTarget } from '@sipfleet/transport';
 import type { TransactionContext } from './context.js';
 import type { ServerTransaction } from './types.js';
@@ -31,7 +32,7 @@ export class NonInviteServerTransaction implements ServerTransaction {
   ) {
     this.#ctx = ctx;
     this.#target = target;
-    this.#reliable = remote.protocol === 'tcp';
+    this.#reliable = isConnectionOriented(remote.protocol);
   }
 
   get state(): NonInviteServerState {

@@ -24,9 +24,11 @@ export const TransportErrorCode = {
   ConnectionsPerSource: 'SIPFLEET_ERR_TRANSPORT_CONNECTIONS_PER_SOURCE',
   /** A TCP connection held an incomplete message longer than `tcpMessageTimeoutMs` (slowloris); closed. */
   MessageTimeout: 'SIPFLEET_ERR_TRANSPORT_MESSAGE_TIMEOUT',
-  /** URI scheme the transport cannot reach: `sips:` (TLS is out of scope) or `tel:`. */
+  /** A WebSocket upgrade that did not offer the `sip` subprotocol (RFC 7118 section 4.1); refused. */
+  WsSubprotocol: 'SIPFLEET_ERR_TRANSPORT_WS_SUBPROTOCOL',
+  /** URI scheme the transport cannot reach: `tel:` (not a SIP URI). */
   UnsupportedScheme: 'SIPFLEET_ERR_TRANSPORT_UNSUPPORTED_SCHEME',
-  /** `transport=` URI parameter other than udp/tcp. */
+  /** `transport=` URI parameter other than udp/tcp/tls/ws/wss, or a `sips:` URI with udp, tcp or ws. */
   UnsupportedTransport: 'SIPFLEET_ERR_TRANSPORT_UNSUPPORTED_TRANSPORT',
   /** A host name did not resolve. */
   Resolve: 'SIPFLEET_ERR_TRANSPORT_RESOLVE',

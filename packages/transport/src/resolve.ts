@@ -15,10 +15,16 @@
  *   random order (each pick with probability weight/sum; weight 0 only once no weighted record is
  *   left), drawn per call from the cached records. Each target then expands to all its addresses (A before AAAA).
  *
+ * - A TLS target whose host is a name carries that name as `serverName`: the certificate must name
+ *   the URI host (RFC 5922 §4, §7.2), so an SRV target carries the URI host, not the SRV target name.
+ * - `transport=ws`/`wss` (RFC 7118 §5.2) gives a WebSocket target on the URI host (A/AAAA only,
+ *   never NAPTR/SRV): only an open connection from that address can take it. DNS never picks
+ *   ws/wss, which are receive-only here.
+ *
  * A URI the edge cannot send on fails with SIPFLEET_ERR_TRANSPORT_UNSUPPORTED_SCHEME (`sips:` when
- * we have no TLS listener, `tel:` ...) or _UNSUPPORTED_TRANSPORT (`transport=` naming a transport
- * we do not listen on, or anything but `tls` on a `sips:` URI: RFC 5630 §3.1.3); a name that
- * yields no address with SIPFLEET_ERR_TRANSPORT_RESOLVE.
+ * we cannot send TLS, `tel:` ...) or _UNSUPPORTED_TRANSPORT (`transport=` naming a transport we do
+ * not send on, or anything but `tls`/`wss` on a `sips:` URI: RFC 5630 §3.1.3); a name that yields
+ * no address with SIPFLEET_ERR_TRANSPORT_RESOLVE.
  *
  * Caching (off the per-call path): every DNS answer (one per record type and name) is cached. A/AAAA
  * answers of the configured servers keep their record TTL, clamped to [minTtlMs, maxTtlMs]; Node's
@@ -37,7 +43,7 @@ import net from 'node:net';
 import type { SipUri } from '@sipfleet/sip';
 import { TransportError, TransportErrorCode } from './errors.js';
 import type { SendTarget, TransportProtocol } from './types.js';
-import { DEFAULT_SIP_PORT, stripBrackets } from './via-routing.js';
+import { DEFAULT_SIP_PORT, DEFAULT_SIPS_PORT, stripBrackets } from './via-routing.js';
 
 /** RFC 3263 §4.1 NAPTR services and the transport each stands for. */
 const NAPTR_SERVICES: Readonly<Record<string, string>> = {
@@ -51,8 +57,8 @@ const SRV_PREFIX: Readonly<Record<string, string>> = {
   tcp: '_sip._tcp',
   tls: '_sips._tcp',
 };
-/** RFC 3261 §19.1.2: TLS defaults to 5061. */
-const DEFAULT_TLS_PORT = 5061;
+/** RFC 7118: WebSocket transports, reached only over a connection the peer opened. */
+const WEBSOCKET: ReadonlySet<string> = new Set(['ws', 'wss']);
 
 /** DNS answer codes that mean "no such record": an empty answer, not a failure. */
 const EMPTY_ANSWER: ReadonlySet<string> = new Set([dns.NODATA, dns.NOTFOUND]);
@@ -197,7 +203,9 @@ export class SipResolver {
         },
       ];
     }
-    if (port !== undefined) return this.#hostTargets(host, fallback, port);
+    if (port !== undefined || WEBSOCKET.has(fallback)) {
+      return this.#hostTargets(host, fallback, port ?? defaultPort(fallback));
+    }
     const srv = await this.#srvSets(host, protocol, secure);
     if (srv.length === 0) return this.#hostTargets(host, fallback, defaultPort(fallback));
     const ordered = srv.flatMap(({ protocol: p, records }) =>
@@ -206,7 +214,7 @@ export class SipResolver {
     const expanded = await Promise.all(
       ordered.map(({ p, r }) =>
         this.#addresses(r.name).then(
-          (addresses) => addresses.map((address) => ({ protocol: p, address, port: r.port })),
+          (addresses) => addresses.map((address) => target(p, address, r.port, host)),
           // One SRV target that does not resolve is skipped; the others still serve.
           () => [],
         ),
@@ -257,17 +265,18 @@ export class SipResolver {
     if (transport === undefined || transport === null) return undefined;
     const lower = transport.toLowerCase();
     // RFC 5630 §3.1.3: a sips: URI is reached over TLS whatever `transport` says; anything but
-    // transport=tls would break its promise.
-    if (secure && lower !== 'tls') {
+    // transport=tls (or wss, TLS underneath) would break its promise.
+    if (secure && lower !== 'tls' && lower !== 'wss') {
       throw new TransportError(
         TransportErrorCode.UnsupportedTransport,
-        `transport=${transport} cannot carry a sips: URI (TLS only)`,
+        `transport=${transport} cannot carry a sips: URI (TLS or WSS only)`,
       );
     }
-    if (this.#protocols.has(lower)) return lower as TransportProtocol;
+    // ws/wss (RFC 7118 §5.2): an open connection from that address:port can take it.
+    if (this.#protocols.has(lower) || WEBSOCKET.has(lower)) return lower as TransportProtocol;
     throw new TransportError(
       TransportErrorCode.UnsupportedTransport,
-      `transport=${transport} is not supported (${[...this.#protocols].join(', ')} only)`,
+      `transport=${transport} is not supported (${[...this.#protocols, 'ws', 'wss'].join(', ')} only)`,
     );
   }
 
@@ -315,7 +324,7 @@ export class SipResolver {
 
   async #hostTargets(host: string, protocol: string, port: number): Promise<SendTarget[]> {
     const addresses = await this.#addresses(host);
-    return addresses.map((address) => ({ protocol: protocol as TransportProtocol, address, port }));
+    return addresses.map((address) => target(protocol as TransportProtocol, address, port, host));
   }
 
   /** A/AAAA of `name` (IP literal as it is); rejects with RESOLVE when there is none. */
@@ -447,7 +456,22 @@ export class SipResolver {
 }
 
 function defaultPort(protocol: string): number {
-  return protocol === 'tls' ? DEFAULT_TLS_PORT : DEFAULT_SIP_PORT;
+  return protocol === 'tls' ? DEFAULT_SIPS_PORT : DEFAULT_SIP_PORT;
+}
+
+/**
+ * A target for one resolved address of the name `host`; a TLS one names `host` as the server to
+ * check the certificate against (RFC 5922 §4: the URI host, also for SRV targets).
+ */
+function target(
+  protocol: TransportProtocol,
+  address: string,
+  port: number,
+  host: string,
+): SendTarget {
+  return protocol === 'tls'
+    ? { protocol, address, port, serverName: host }
+    : { protocol, address, port };
 }
 
 /**
@@ -490,9 +514,12 @@ export function createResolver(opts: ResolverOptions = {}): SipResolver {
 
 let shared: SipResolver | undefined;
 
-/** One process-wide resolver with the default options (system DNS), made on first use. */
+/**
+ * One process-wide resolver with the default options (system DNS), made on first use; it sends TLS
+ * too (the transport layer opens TLS connections without a TLS listener).
+ */
 export function sharedResolver(): SipResolver {
-  shared ??= new SipResolver();
+  shared ??= new SipResolver({ protocols: ['udp', 'tcp', 'tls'] });
   return shared;
 }
 

@@ -7,8 +7,10 @@ import net from 'node:net';
 import type { SipRequest, Via } from '@sipfleet/sip';
 import type { RemoteInfo, SendTarget } from './types.js';
 
-/** RFC 3261 section 18.2.2 / 19.1.2: port when sent-by has none (UDP and TCP; TLS is out of scope). */
+/** RFC 3261 section 18.2.2 / 19.1.2: port when sent-by has none (UDP and TCP). */
 export const DEFAULT_SIP_PORT = 5060;
+/** RFC 3261 section 19.1.2: port of TLS and `sips:` when none is given. */
+export const DEFAULT_SIPS_PORT = 5061;
 
 /**
  * RFC 3261 section 18.2.1: "If the host portion of the "sent-by" field contains a domain name, or if it
@@ -29,7 +31,12 @@ export const DEFAULT_SIP_PORT = 5060;
 export function applyReceived(req: SipRequest, remote: RemoteInfo): void {
   const via = req.topVia;
   if (via === undefined) return;
-  const fillRport = via.rport === null;
+  // WebSocket clients get an rport even unasked (Kamailio's WebSocket configs `force_rport()`):
+  // their sent-by is a made-up `.invalid` name, and received + rport is then the only address in
+  // the Via that reaches them, for responses relayed without a transaction.
+  const fillRport =
+    via.rport === null ||
+    (via.rport === undefined && (remote.protocol === 'ws' || remote.protocol === 'wss'));
   const wantReceived =
     via.rport !== undefined || via.received !== undefined || !sameAddress(via.host, remote.address);
   const receivedMissing =
@@ -51,11 +58,12 @@ export function applyReceived(req: SipRequest, remote: RemoteInfo): void {
  * RFC 3261 section 18.2.2 + RFC 3581 section 4: where to send a response, given the top Via of the
  * request (after applyReceived) and where the request came from.
  *
- * - The transport is the one the request arrived on (`remote.protocol`), not Via's sent-protocol: the
- *   layer can only answer on UDP or TCP, and it is where the client is listening for sure.
- * - TCP: "the response MUST be sent using the existing connection to the source of the original
+ * - The transport is the one the request arrived on (`remote.protocol`), not Via's sent-protocol:
+ *   it is where the client is listening for sure.
+ * - TCP and TLS: "the response MUST be sent using the existing connection to the source of the original
  *   request ... if that connection is still open" -> `connectionId`; the transport falls back to
  *   `received` (else sent-by) and the sent-by port (default 5060) when it is gone.
+ * - WS/WSS: the connection, else the source address:port (a browser cannot be connected to).
  * - UDP with `rport`: `received` + `rport` (source address and port: the NAT binding).
  * - UDP otherwise: `received` if present else sent-by, with the sent-by port (default 5060).
  *
@@ -68,12 +76,21 @@ export function responseTarget(topVia: Via, remote: RemoteInfo): SendTarget {
   const sentBy = stripBrackets(topVia.host);
   const received = topVia.received === undefined ? undefined : stripBrackets(topVia.received);
   const address = received ?? (net.isIP(sentBy) !== 0 ? sentBy : remote.address);
-  const port = topVia.port ?? DEFAULT_SIP_PORT;
-  if (remote.protocol === 'tcp') {
+  const protocol = remote.protocol;
+  if (protocol === 'ws' || protocol === 'wss') {
+    // RFC 7118: a WebSocket client's sent-by is often a `.invalid` name; only its own
+    // connection (or its source address:port, the by-peer index) reaches it.
     return remote.connectionId === undefined
-      ? { protocol: 'tcp', address, port }
-      : { protocol: 'tcp', address, port, connectionId: remote.connectionId };
+      ? { protocol, address: remote.address, port: remote.port }
+      : { protocol, address: remote.address, port: remote.port, connectionId: remote.connectionId };
   }
+  if (protocol !== 'udp') {
+    const port = topVia.port ?? (protocol === 'tls' ? DEFAULT_SIPS_PORT : DEFAULT_SIP_PORT);
+    return remote.connectionId === undefined
+      ? { protocol, address, port }
+      : { protocol, address, port, connectionId: remote.connectionId };
+  }
+  const port = topVia.port ?? DEFAULT_SIP_PORT;
   if (topVia.rport !== undefined) {
     // rport === null means applyReceived was skipped: the source port is what rport asks for.
     return {
@@ -107,7 +124,7 @@ function sameAddress(host: string, address: string): boolean {
 
 /**
  * Sets `received` and/or the `rport` value in one via-parm text, keeping every other byte: existing
- * parameters are replaced in place, a new `received` goes last.
+ * parameters are replaced in place, new ones go last.
  */
 function rewriteViaParams(
   viaParm: string,
@@ -116,6 +133,7 @@ function rewriteViaParams(
 ): string {
   const segments = splitParams(viaParm);
   let receivedDone = received === undefined;
+  let rportDone = rport === undefined;
   for (let i = 1; i < segments.length; i++) {
     const segment = segments[i] as string;
     const eq = segment.indexOf('=');
@@ -125,8 +143,10 @@ function rewriteViaParams(
       receivedDone = true;
     } else if (name === 'rport' && rport !== undefined) {
       segments[i] = `rport=${rport}`;
+      rportDone = true;
     }
   }
+  if (!rportDone) segments.push(`rport=${rport}`);
   if (!receivedDone) segments.push(`received=${received}`);
   return segments.join(';');
 }

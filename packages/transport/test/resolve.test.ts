@@ -41,18 +41,48 @@ describe('resolveTarget (RFC 3263 without DNS)', () => {
     );
   });
 
-  it('refuses sips:, tel: and transports other than udp/tcp with typed errors', async () => {
-    await assert.rejects(resolveTarget(parseUri('sips:bob@192.0.2.1')), {
-      code: TransportErrorCode.UnsupportedScheme,
-    });
+  it('refuses tel:, sips: without TLS and transports other than udp/tcp/tls with typed errors', async () => {
     await assert.rejects(resolveTarget(parseUri('tel:+15551234567')), {
       code: TransportErrorCode.UnsupportedScheme,
     });
-    for (const transport of ['tls', 'sctp', 'ws']) {
+    await assert.rejects(resolveTarget(parseUri('sips:bob@192.0.2.1;transport=tcp')), {
+      code: TransportErrorCode.UnsupportedTransport,
+    });
+    for (const transport of ['sctp']) {
       await assert.rejects(resolveTarget(parseUri(`sip:bob@192.0.2.1;transport=${transport}`)), {
         code: TransportErrorCode.UnsupportedTransport,
       });
     }
+  });
+
+  it('sends sips: and transport=tls over TLS, on 5061 by default, checking the name resolved (RFC 5630, RFC 5922)', async () => {
+    assert.deepEqual(await resolveTarget(parseUri('sips:bob@192.0.2.1')), {
+      protocol: 'tls',
+      address: '192.0.2.1',
+      port: 5061,
+    });
+    assert.deepEqual(await resolveTarget(parseUri('sip:bob@192.0.2.1:5071;transport=TLS')), {
+      protocol: 'tls',
+      address: '192.0.2.1',
+      port: 5071,
+    });
+    const resolver = createResolver({ family: 4, protocols: ['udp', 'tcp', 'tls'] });
+    resolver.close();
+    assert.deepEqual(await resolver.resolve(parseUri('sips:localhost')), {
+      protocol: 'tls',
+      address: '127.0.0.1',
+      port: 5061,
+      serverName: 'localhost',
+    });
+  });
+
+  it('maps transport=ws and wss to WebSocket targets (RFC 7118 section 5.2)', async () => {
+    assert.deepEqual(await resolveTarget(parseUri('sip:bob@192.0.2.1:40000;transport=WS')), {
+      protocol: 'ws',
+      address: '192.0.2.1',
+      port: 40000,
+    });
+    assert.equal((await resolveTarget(parseUri('sip:192.0.2.1;transport=wss'))).protocol, 'wss');
   });
 
   it('resolves a name with a port through getaddrinfo when no DNS server is configured', async () => {
@@ -82,6 +112,7 @@ const RECORDS = {
     { name: '_sip._udp.hop.test', target: 'h.hop.test', port: 5080 },
     { name: '_sip._tcp.hop.test', target: 't.hop.test', port: 5090 },
     { name: '_sip._udp.tlsonly.test', target: 'h.hop.test', port: 5070 },
+    { name: '_sips._tcp.tlsonly.test', target: 'h.hop.test', port: 5071 },
   ],
   naptr: [
     // Order 20 for UDP, 10 for TCP: NAPTR order beats our preference for UDP.
@@ -138,6 +169,19 @@ describe('SipResolver with a real DNS server (RFC 3263 §4, RFC 2782)', { concur
   it('skips NAPTR records of transports we do not listen on (SIPS+D2T without TLS), then tries SRV', async () => {
     const targets = await resolverFor().targets(parseUri('sip:tlsonly.test'));
     assert.deepEqual(targets, [{ protocol: 'udp', address: '127.0.0.4', port: 5070 }]);
+  });
+
+  it('with TLS: follows SIPS+D2T, and a TLS target checks the URI host, not the SRV target (RFC 5922); ws/wss take the host addresses only', async () => {
+    const resolver = resolverFor({ protocols: ['udp', 'tcp', 'tls'] });
+    const tls = { protocol: 'tls', address: '127.0.0.4', port: 5071, serverName: 'tlsonly.test' };
+    assert.deepEqual(await resolver.targets(parseUri('sip:tlsonly.test')), [tls]);
+    assert.deepEqual(await resolver.targets(parseUri('sips:bob@tlsonly.test')), [tls]);
+    assert.deepEqual(await resolver.targets(parseUri('sip:h.hop.test;transport=ws')), [
+      { protocol: 'ws', address: '127.0.0.4', port: 5060 },
+    ]);
+    await assert.rejects(resolver.targets(parseUri('sip:hop.test;transport=wss')), {
+      code: TransportErrorCode.Resolve,
+    });
   });
 
   it('orders SRV targets by priority, and by weight within one: ~1:3 first picks, priority 20 last', async () => {

@@ -179,6 +179,57 @@ describe('TCP transport (RFC 3261 sections 18.2.2, 18.3; RFC 5626 3.5.1)', () =>
     while (short.tcpConnectionCount > 0) await new Promise((resolve) => setImmediate(resolve));
   });
 
+  it('flow tokens (RFC 5626 5.3): name the connection for the tag minted with only, die with it, cannot be forged', async (t) => {
+    const inS = inbox(server);
+    const peer = await rawClient(serverPort);
+    t.after(() => peer.socket.destroy());
+    peer.socket.write(sipMessage('flow'));
+    const { remote } = await inS.next();
+    const token = server.flowToken(remote, 'caller-tag');
+    assert.ok(token !== undefined);
+    assert.deepEqual(server.flowTarget(token, 'caller-tag'), {
+      protocol: 'tcp',
+      address: '127.0.0.1',
+      port: peer.socket.localPort,
+      connectionId: remote.connectionId,
+    });
+    assert.equal(server.flowTarget(token, 'callee-tag'), undefined, 'another dialog side');
+    const forged = `${token.slice(0, token.indexOf('.'))}.AAAAAAAAAAAAAAAA`;
+    assert.equal(server.flowTarget(forged, 'caller-tag'), undefined);
+    assert.equal(server.flowTarget('garbage', 'caller-tag'), undefined);
+    assert.equal(server.flowToken({ ...remote, protocol: 'udp' }, 'caller-tag'), undefined);
+    const target = server.flowTarget(token, 'caller-tag');
+    assert.ok(target !== undefined);
+    server.send(target, sipMessage('back-over-the-flow'));
+    await peer.waitFor('back-over-the-flow');
+    peer.socket.destroy();
+    while (server.flowTarget(token, 'caller-tag') !== undefined) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  });
+
+  it('does not close a connection that carries a dialog as idle', async (t) => {
+    const short = await TransportLayer.listen(
+      [{ protocol: 'tcp', address: '127.0.0.1', port: 0 }],
+      {
+        tcpIdleTimeoutMs: 50,
+      },
+    );
+    t.after(() => short.close());
+    const inS = inbox(short);
+    const dialogPeer = await rawClient(short.sentBy('tcp').port);
+    t.after(() => dialogPeer.socket.destroy());
+    dialogPeer.socket.write(sipMessage('invite'));
+    const { remote } = await inS.next();
+    const token = short.flowToken(remote, 'tag');
+    assert.ok(token !== undefined);
+    // Opened later and idle for as long: once it is closed, the dialog's would have been too.
+    const idlePeer = await rawClient(short.sentBy('tcp').port);
+    await idlePeer.closed;
+    assert.notEqual(short.flowTarget(token, 'tag'), undefined);
+    assert.equal(dialogPeer.socket.destroyed, false);
+  });
+
   it('closes the N+1th inbound connection from one address, not one from another address', async (t) => {
     const limited = await TransportLayer.listen(
       [{ protocol: 'tcp', address: '0.0.0.0', port: 0 }],

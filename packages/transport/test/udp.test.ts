@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
-import { TransportError, TransportErrorCode, TransportLayer } from '../src/index.js';
+import {
+  TransportError,
+  TransportErrorCode,
+  TransportLayer,
+  parseSocketSpec,
+} from '../src/index.js';
 import { inbox, sipMessage } from './helpers.js';
 
 describe('UDP transport (RFC 3261 section 18)', () => {
@@ -125,5 +130,56 @@ describe('UDP transport (RFC 3261 section 18)', () => {
     await assert.rejects(TransportLayer.listen([{ protocol: 'udp', address: '127.0.0.1', port }]), {
       code: TransportErrorCode.Listen,
     });
+  });
+});
+
+describe('UDP: several sockets of one family (force_send_socket)', () => {
+  it('sends from the default socket, or from the one SendTarget.local names; parseSocketSpec', async () => {
+    const multi = await TransportLayer.listen([
+      { protocol: 'udp', address: '127.0.0.1', port: 0 },
+      { protocol: 'udp', address: '127.0.0.1', port: 0 },
+    ]);
+    const peer = await TransportLayer.listen([{ protocol: 'udp', address: '127.0.0.1', port: 0 }]);
+    try {
+      const [first, second] = multi.sockets.map((s) => s.port);
+      const to = {
+        protocol: 'udp' as const,
+        address: '127.0.0.1',
+        port: peer.sockets[0]?.port ?? 0,
+      };
+      const received = inbox(peer);
+      multi.send(to, sipMessage('default'));
+      assert.equal((await received.next()).remote.port, first);
+      multi.send(
+        { ...to, local: { address: '127.0.0.1', port: second ?? 0 } },
+        sipMessage('forced'),
+      );
+      assert.equal((await received.next()).remote.port, second);
+      const err = await new Promise<Error>((resolve) =>
+        multi.send({ ...to, local: { address: '127.0.0.2', port: 5 } }, sipMessage('x'), resolve),
+      );
+      assert.ok(err instanceof TransportError && err.code === TransportErrorCode.NoSocket);
+    } finally {
+      await multi.close();
+      await peer.close();
+    }
+    assert.deepEqual(parseSocketSpec('udp:127.0.0.1:5070'), {
+      protocol: 'udp',
+      address: '127.0.0.1',
+      port: 5070,
+    });
+    assert.deepEqual(parseSocketSpec('TCP:[::1]:5060'), {
+      protocol: 'tcp',
+      address: '::1',
+      port: 5060,
+    });
+    for (const bad of [
+      'udp:host.example.com:5060',
+      'sctp:127.0.0.1:5060',
+      'udp:127.0.0.1',
+      'udp:127.0.0.1:0',
+    ]) {
+      assert.equal(parseSocketSpec(bad), undefined, bad);
+    }
   });
 });

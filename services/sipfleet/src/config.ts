@@ -2,11 +2,12 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { compileHashTemplate } from '@sipfleet/dispatcher';
+import { DS_ALG, compileHashTemplate, parseRouteRules } from '@sipfleet/dispatcher';
 import { normalizeAddressEntry } from '@sipfleet/secfilter';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_PARSE_LIMITS } from '@sipfleet/sip';
+import { parseSocketSpec } from '@sipfleet/transport';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -23,11 +24,20 @@ const addressEntry = z.string().refine(
   { message: 'not an IP address or CIDR' },
 );
 
-const listenSpec = z
+/** A TLS listener's certificate (RFC 3261 section 26.2.1) and client-certificate policy. */
+const tlsListen = z
   .object({
-    protocol: z.enum(['udp', 'tcp']),
-    address: z.string().min(1),
-    port,
+    /** PEM certificate (chain) file, relative to the config file. Re-read on SIGHUP. */
+    certFile: z.string().min(1),
+    /** PEM private key file of the certificate. Re-read on SIGHUP. */
+    keyFile: z.string().min(1),
+    /** PEM CA file client certificates must chain to (mutual TLS). @default Node's bundled CAs */
+    caFile: z.string().min(1).optional(),
+    /**
+     * Client certificates: `none` does not ask for one; `optional` refuses an invalid one but
+     * lets a client without one in; `require` refuses a client without a valid one. @default none
+     */
+    verifyClient: z.enum(['none', 'optional', 'require']).default('none'),
   })
   .strict();
 
@@ -86,6 +96,44 @@ export const dnsSchema = z
   .default(DNS_DEFAULTS);
 
 export type DnsConfig = z.infer<typeof dnsSchema>;
+
+/** Listeners with a certificate: SIP over TLS, and SIP over WebSocket over TLS (RFC 7118). */
+const SECURE = new Set(['tls', 'wss']);
+
+const listenSpec = z
+  .object({
+    /** `ws` / `wss`: SIP over WebSocket (RFC 7118) for browsers, on HTTP / HTTPS. */
+    protocol: z.enum(['udp', 'tcp', 'tls', 'ws', 'wss']),
+    address: z.string().min(1),
+    port,
+    /** Needed on `tls` and `wss` listeners, refused on others. */
+    tls: tlsListen.optional(),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    if (SECURE.has(spec.protocol) && spec.tls === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls'],
+        message: `a ${spec.protocol} listener needs tls.certFile and tls.keyFile`,
+      });
+    }
+    if (!SECURE.has(spec.protocol) && spec.tls !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls'],
+        message: `not for a ${spec.protocol} listener`,
+      });
+    }
+    // Browsers show no client certificate: a wss listener cannot ask for one.
+    if (spec.protocol === 'wss' && (spec.tls?.verifyClient ?? 'none') !== 'none') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'verifyClient'],
+        message: 'wss listeners do not check client certificates (browsers have none): use none',
+      });
+    }
+  });
 
 /**
  * The edge's configuration. Every setting has a default, so `{}` is a valid config: one UDP and
@@ -166,6 +214,37 @@ export const edgeConfigSchema = z
             markWindowMs: z.number().int().positive().default(10_000),
             /** Cap on the candidate list, 0 = none. @default 0 */
             limit: z.number().int().min(0).default(0),
+            /**
+             * Kamailio's `use_default`: the last destination of the set (in set order: lowest
+             * priority, first listed among equals) gets a call only when every other destination
+             * is down or has failed it, e.g. an announcement server. Not with algorithm 10.
+             * @default false
+             */
+            useDefault: z.boolean().default(false),
+            /**
+             * 'destination': the selected destination becomes the next hop (`ds_select_dst`,
+             * `$du`); 'domain': the Request-URI's host and port are rewritten to it instead
+             * (`ds_select_domain` / `ds_next_domain`), so the destination sees itself in the
+             * Request-URI. @default 'destination'
+             */
+            mode: z.enum(['destination', 'domain']).default('destination'),
+            /**
+             * More `set=algorithm` rules after `set`/`algorithm`, in Kamailio's `ds_select_routes`
+             * format (`2=0;3=4`): their candidates follow the first set's, so a call falls through
+             * to the next set when the first set's destinations are down or fail. Not with
+             * algorithm 10. @default none
+             */
+            routes: z
+              .string()
+              .superRefine((rules, ctx) => {
+                try {
+                  if (parseRouteRules(rules).some((r) => r.alg === DS_ALG.CALL_LOAD))
+                    ctx.addIssue({ code: 'custom', message: 'algorithm 10 cannot be in routes' });
+                } catch (err) {
+                  ctx.addIssue({ code: 'custom', message: (err as Error).message });
+                }
+              })
+              .optional(),
             /** Algorithm 7 hashes this header's value (`hash_pvar` `$hdr(Name)`). @default none */
             hashHeader: z.string().min(1).optional(),
             /**
@@ -209,6 +288,13 @@ export const edgeConfigSchema = z
           .refine((d) => d.hashHeader === undefined || d.hashTemplate === undefined, {
             message: 'set hashHeader or hashTemplate, not both (hashTemplate: $hdr(Name))',
           })
+          .refine(
+            (d) => d.algorithm !== DS_ALG.CALL_LOAD || (!d.useDefault && d.routes === undefined),
+            {
+              message:
+                'useDefault and routes do not apply to algorithm 10 (its call-load slot is taken in one set by least load)',
+            },
+          )
           .optional(),
       })
       .strict()
@@ -255,6 +341,17 @@ export const edgeConfigSchema = z
         dnsMode: z.enum(['init', 'timer']).default('init'),
         /** Kamailio ds_dns_interval, for dnsMode `timer` (s). @default 600 */
         dnsIntervalSeconds: z.number().int().min(1).default(600),
+        /**
+         * Kamailio `ds_default_socket`: the UDP listener (`udp:address:port`, one of `listen`)
+         * requests routed by the dispatcher route leave from, unless the destination's `socket`
+         * attribute names another. @default the first UDP listener
+         */
+        defaultSocket: z
+          .string()
+          .refine((text) => parseSocketSpec(text)?.protocol === 'udp', {
+            message: "must be a UDP socket 'udp:address:port' (e.g. udp:10.0.0.1:5060)",
+          })
+          .optional(),
       })
       .strict()
       .refine((d) => d.registerAllowFrom.every((o) => d.registerSets.includes(o.set)), {
@@ -365,6 +462,22 @@ export const edgeConfigSchema = z
         maxConnectionsPerSource: z.number().int().nonnegative().default(64),
         /** @default 65535 */
         maxMessageBytes: z.number().int().min(1024).default(65_535),
+        /**
+         * WS/WSS listeners: a WebSocket ping to every connection this often; one that has not
+         * answered the previous ping (nor sent anything) is closed (Kamailio websocket
+         * `keepalive_mechanism` ping). @default 30000
+         */
+        wsKeepaliveIntervalMs: z.number().int().min(1000).default(30_000),
+        /**
+         * RFC 3261 §18.1.1 (Kamailio `udp_mtu`): a request bound for UDP that comes within 200
+         * bytes of this path MTU goes over TCP to the same address and port instead (when the
+         * edge listens on TCP). 1500 for Ethernet; 0 = off, as Kamailio's default. @default 0
+         */
+        udpMtu: z
+          .number()
+          .int()
+          .refine((v) => v === 0 || v >= 576, '0 (off) or a path MTU of at least 576')
+          .default(0),
         /** Header fields in one message; more is answered 400. @default 128 */
         maxHeaders: z.number().int().positive().default(DEFAULT_PARSE_LIMITS.maxHeaders),
         /** Bytes of one header field (folded lines included); more is answered 400. @default 8192 */
@@ -390,6 +503,8 @@ export const edgeConfigSchema = z
         tcpMessageTimeoutMs: 10_000,
         maxConnectionsPerSource: 64,
         maxMessageBytes: 65_535,
+        wsKeepaliveIntervalMs: 30_000,
+        udpMtu: 0,
         ...DEFAULT_PARSE_LIMITS,
       }),
     redis: z
@@ -532,6 +647,30 @@ export const edgeConfigSchema = z
         retryAfterSeconds: 5,
         methods: ['INVITE'],
       }),
+    /**
+     * TLS towards next hops and destinations (`sips:` and `transport=tls` URIs): the CA their
+     * certificates must chain to, whether to check them, and the certificate shown to one that
+     * asks (mutual TLS). Files are re-read on SIGHUP.
+     */
+    tls: z
+      .object({
+        /** PEM CA file next hops' certificates must chain to. @default Node's bundled CAs */
+        caFile: z.string().min(1).optional(),
+        /** PEM certificate shown to a next hop that asks for one. @default none */
+        certFile: z.string().min(1).optional(),
+        /** Its PEM private key. @default none */
+        keyFile: z.string().min(1).optional(),
+        /**
+         * Check each next hop's certificate: chain and the URI's host name (RFC 5922 section
+         * 7.2). Off only for closed lab networks. @default true
+         */
+        verifyServer: z.boolean().default(true),
+      })
+      .strict()
+      .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
+        message: 'set certFile and keyFile together',
+      })
+      .default({ verifyServer: true }),
     /** Max-Forwards added when a request has none. @default 70 */
     maxForwards: z.number().int().min(1).max(255).default(70),
     log: z
@@ -622,7 +761,8 @@ export function invalidConfig(
 
 /**
  * Edge environment: the common variables, SIPFLEET_ADMIN_TOKEN and
- * SIPFLEET_LISTEN=`udp:127.0.0.1:5060,tcp:[::1]:5060`.
+ * SIPFLEET_LISTEN=`udp:127.0.0.1:5060,tcp:[::1]:5060,ws:127.0.0.1:8080` (tls and wss need a
+ * certificate: the config file).
  */
 export function applyEnv(
   raw: Record<string, unknown>,
@@ -637,7 +777,7 @@ export function applyEnv(
   }
   if (env.SIPFLEET_LISTEN) {
     out.listen = env.SIPFLEET_LISTEN.split(',').map((item) => {
-      const m = /^(udp|tcp):(\[[^\]]+\]|[^:]+):(\d+)$/.exec(item.trim());
+      const m = /^(udp|tcp|ws):(\[[^\]]+\]|[^:]+):(\d+)$/.exec(item.trim());
       if (!m?.[1] || !m[2] || !m[3]) {
         throw new ConfigError(
           `SIPFLEET_LISTEN: '${item}' is not protocol:address:port (e.g. udp:127.0.0.1:5060)`,
@@ -649,11 +789,37 @@ export function applyEnv(
   return out;
 }
 
+/** The settings of a `tls` block that name files. */
+export const TLS_FILES = ['certFile', 'keyFile', 'caFile'] as const;
+
+/** Setting values that name files, made absolute against the directory of the config `file`. */
+export function filesNear<T extends Partial<Record<(typeof TLS_FILES)[number], string>>>(
+  file: string,
+  settings: T,
+  keys: readonly (keyof T & string)[],
+): void {
+  for (const key of keys) {
+    const f = settings[key];
+    if (typeof f === 'string')
+      (settings as Record<string, unknown>)[key] = resolve(dirname(file), f);
+  }
+}
+
 /** Validates a raw config object; errors name every bad setting by its dotted path. */
 export function parseEdgeConfig(raw: unknown): EdgeConfig {
   const result = edgeConfigSchema.safeParse(raw ?? {});
-  if (result.success) return result.data;
-  throw invalidConfig(result.error.issues);
+  if (!result.success) throw invalidConfig(result.error.issues);
+  const socket = result.data.dispatcher.defaultSocket;
+  const spec = socket === undefined ? undefined : parseSocketSpec(socket);
+  if (
+    spec !== undefined &&
+    !result.data.listen.some(
+      (l) => l.protocol === spec.protocol && l.address === spec.address && l.port === spec.port,
+    )
+  ) {
+    throw new ConfigError(`dispatcher.defaultSocket: ${socket ?? ''} is not one of listen`);
+  }
+  return result.data;
 }
 
 /** Reads a YAML or JSON file (YAML is a superset), applies the environment and validates. */
@@ -682,6 +848,12 @@ export function loadEdgeConfig(file: string | undefined, env: NodeJS.ProcessEnv)
       throw new ConfigError(`handoff.secretFile: ${path} holds fewer than 16 characters`);
     }
     config.handoff.secret = secret;
+  }
+  if (file !== undefined) {
+    for (const spec of config.listen) {
+      if (spec.tls !== undefined) filesNear(file, spec.tls, TLS_FILES);
+    }
+    filesNear(file, config.tls, TLS_FILES);
   }
   if (config.routing.dispatcher !== undefined && config.redis.url === undefined) {
     throw new ConfigError(

@@ -1,7 +1,17 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProxyObserver, ResponseOrigin, RoutingMetrics } from '@sipfleet/proxy';
 import { dnsQueryCounter } from './dns.js';
+import type { TransportCounts } from '@sipfleet/transport';
 import { registerProcessMetrics } from './process-metrics.js';
+
+/** What the transport layer counts, read when Prometheus scrapes (no work per message here). */
+export interface TransportStats {
+  counts: TransportCounts;
+  tcpConnectionCount: number;
+  tlsConnectionCount: number;
+  /** Open WebSocket connections (browsers) of `ws` or `wss` listeners. */
+  webSocketConnectionCount(protocol: 'ws' | 'wss'): number;
+}
 
 export interface DestinationGaugeRow {
   set: number;
@@ -54,6 +64,7 @@ export class EdgeMetrics implements ProxyObserver {
     nodeId: string,
     activeTransactions: () => { server: number; client: number },
     destinations: () => Promise<DestinationGaugeRow[]> = () => Promise.resolve([]),
+    transport: () => TransportStats | undefined = () => undefined,
   ) {
     this.registry.setDefaultLabels({ node: nodeId });
     registerProcessMetrics(this.registry);
@@ -228,6 +239,7 @@ export class EdgeMetrics implements ProxyObserver {
       registers: [this.registry],
     });
     this.registerDestinationGauges(destinations);
+    this.registerTransportMetrics(transport);
     new Gauge({
       name: 'sipfleet_active_transactions',
       help: 'Live SIP transactions, by side',
@@ -237,6 +249,54 @@ export class EdgeMetrics implements ProxyObserver {
         const counts = activeTransactions();
         this.set({ side: 'server' }, counts.server);
         this.set({ side: 'client' }, counts.client);
+      },
+    });
+  }
+
+  /** Per-transport traffic and connections, read from the transport layer's counters. */
+  private registerTransportMetrics(transport: () => TransportStats | undefined): void {
+    for (const [direction, name, help] of [
+      ['messagesIn', 'received', 'SIP messages received (datagrams, framed stream messages)'],
+      ['messagesOut', 'sent', 'SIP messages sent, retransmissions included'],
+    ] as const) {
+      new Counter({
+        name: `sipfleet_transport_messages_${name}_total`,
+        help: `${help}, by transport`,
+        labelNames: ['transport'],
+        registers: [this.registry],
+        collect() {
+          const stats = transport();
+          if (stats === undefined) return;
+          this.reset();
+          for (const [protocol, n] of Object.entries(stats.counts[direction])) {
+            this.inc({ transport: protocol }, n);
+          }
+        },
+      });
+    }
+    new Gauge({
+      name: 'sipfleet_transport_connections',
+      help: 'Open connections, both directions, by transport',
+      labelNames: ['transport'],
+      registers: [this.registry],
+      collect() {
+        const stats = transport();
+        if (stats === undefined) return;
+        this.set({ transport: 'tcp' }, stats.tcpConnectionCount);
+        this.set({ transport: 'tls' }, stats.tlsConnectionCount);
+        this.set({ transport: 'ws' }, stats.webSocketConnectionCount('ws'));
+        this.set({ transport: 'wss' }, stats.webSocketConnectionCount('wss'));
+      },
+    });
+    new Counter({
+      name: 'sipfleet_tls_handshake_failures_total',
+      help: 'TLS handshakes that failed, both directions (unknown or invalid certificate, wrong name, timeout)',
+      registers: [this.registry],
+      collect() {
+        const stats = transport();
+        if (stats === undefined) return;
+        this.reset();
+        this.inc(stats.counts.handshakesFailed);
       },
     });
   }

@@ -167,6 +167,54 @@ test('dns and ds_dns_mode settings: defaults, and bad servers or TTL bounds name
   named({ dispatcher: { dnsMode: 'always' } }, /dispatcher\.dnsMode/);
 });
 
+test('routing.dispatcher: useDefault, mode and routes defaults, checked at start', () => {
+  const base = { set: 1, algorithm: 4 };
+  const d = parseEdgeConfig({ routing: { dispatcher: base } }).routing.dispatcher;
+  assert.equal(d?.useDefault, false);
+  assert.equal(d?.mode, 'destination');
+  assert.equal(d?.routes, undefined);
+  const ok = parseEdgeConfig({
+    routing: { dispatcher: { ...base, useDefault: true, mode: 'domain', routes: '2=0;3=4' } },
+  }).routing.dispatcher;
+  assert.deepEqual([ok?.useDefault, ok?.mode, ok?.routes], [true, 'domain', '2=0;3=4']);
+  const refused: [Record<string, unknown>, RegExp][] = [
+    [
+      { routes: '2=x' },
+      /routing\.dispatcher\.routes: dispatcher routes '2=x': '2=x' is not set=algorithm/,
+    ],
+    [{ routes: '2=10' }, /routing\.dispatcher\.routes: algorithm 10 cannot be in routes/],
+    [
+      { algorithm: 10, useDefault: true },
+      /routing\.dispatcher: useDefault and routes do not apply to algorithm 10/,
+    ],
+    [{ mode: 'uri' }, /routing\.dispatcher\.mode/],
+  ];
+  for (const [extra, message] of refused) {
+    assert.throws(
+      () => parseEdgeConfig({ routing: { dispatcher: { ...base, ...extra } } }),
+      (err: unknown) => err instanceof ConfigError && message.test(err.message),
+      JSON.stringify(extra),
+    );
+  }
+});
+
+test('dispatcher.defaultSocket must be a UDP socket of listen', () => {
+  const listen = [{ protocol: 'udp', address: '127.0.0.1', port: 5070 }];
+  const ok = parseEdgeConfig({ listen, dispatcher: { defaultSocket: 'udp:127.0.0.1:5070' } });
+  assert.equal(ok.dispatcher.defaultSocket, 'udp:127.0.0.1:5070');
+  for (const [defaultSocket, message] of [
+    ['udp:127.0.0.1:5071', /dispatcher\.defaultSocket: udp:127\.0\.0\.1:5071 is not one of listen/],
+    ['tcp:127.0.0.1:5070', /dispatcher\.defaultSocket: must be a UDP socket/],
+    ['127.0.0.1:5070', /dispatcher\.defaultSocket: must be a UDP socket/],
+  ] as const) {
+    assert.throws(
+      () => parseEdgeConfig({ listen, dispatcher: { defaultSocket } }),
+      (err: unknown) => err instanceof ConfigError && message.test(err.message),
+      defaultSocket,
+    );
+  }
+});
+
 test('dispatcher.registerAllowFrom: networks checked, each set must be a register set', () => {
   assert.deepEqual(parseEdgeConfig({}).dispatcher.registerAllowFrom, []);
   const ok = parseEdgeConfig({
@@ -218,4 +266,57 @@ test('handoff: off by default; on, it needs Redis and one secret, read from a fi
       return true;
     },
   );
+});
+
+test('ws and wss listeners (RFC 7118): wss needs a certificate, browsers none; keep-alive default', () => {
+  const config = parseEdgeConfig({
+    listen: [
+      { protocol: 'ws', address: '127.0.0.1', port: 8080 },
+      { protocol: 'wss', address: '127.0.0.1', port: 8443, tls: { certFile: 'c', keyFile: 'k' } },
+    ],
+  });
+  assert.deepEqual(
+    config.listen.map((l) => l.protocol),
+    ['ws', 'wss'],
+  );
+  assert.equal(config.transport.wsKeepaliveIntervalMs, 30_000);
+  assert.throws(
+    () => parseEdgeConfig({ listen: [{ protocol: 'wss', address: '127.0.0.1', port: 8443 }] }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      /listen\.0\.tls: a wss listener needs tls\.certFile and tls\.keyFile/.test(err.message),
+  );
+  assert.throws(
+    () =>
+      parseEdgeConfig({
+        listen: [
+          { protocol: 'ws', address: '127.0.0.1', port: 80, tls: { certFile: 'c', keyFile: 'k' } },
+        ],
+      }),
+    (err: unknown) =>
+      err instanceof ConfigError && /listen\.0\.tls: not for a ws listener/.test(err.message),
+  );
+  assert.throws(
+    () =>
+      parseEdgeConfig({
+        listen: [
+          {
+            protocol: 'wss',
+            address: '127.0.0.1',
+            port: 8443,
+            tls: { certFile: 'c', keyFile: 'k', verifyClient: 'require' },
+          },
+        ],
+      }),
+    (err: unknown) =>
+      err instanceof ConfigError && /listen\.0\.tls\.verifyClient: wss listeners/.test(err.message),
+  );
+  assert.throws(
+    () => parseEdgeConfig({ transport: { wsKeepaliveIntervalMs: 10 } }),
+    (err: unknown) =>
+      err instanceof ConfigError && /transport\.wsKeepaliveIntervalMs/.test(err.message),
+  );
+  assert.deepEqual(applyEnv({}, { SIPFLEET_LISTEN: 'ws:127.0.0.1:8080' }).listen, [
+    { protocol: 'ws', address: '127.0.0.1', port: 8080 },
+  ]);
 });

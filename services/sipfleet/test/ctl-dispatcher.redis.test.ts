@@ -98,7 +98,14 @@ interface ListJson {
       attrs: Record<string, unknown>;
       description: string | null;
       load: number;
-      latency: { estimate: number; average: number; samples: number } | null;
+      latency: {
+        estimate: number;
+        average: number;
+        samples: number;
+        std: number;
+        max: number;
+        timeouts: number;
+      } | null;
     }[];
   }[];
 }
@@ -204,7 +211,7 @@ describe('sipfleet ctl dispatcher', () => {
     assert.equal(destination(list, 7, 'sip:10.7.7.7').flagsText, 'AX');
   });
 
-  test('list: text like kamctl dispatcher dump, --json with attrs, load and latency', async (t) => {
+  test('list: text like kamctl dispatcher dump, --json with attrs, load and latency (est, avg, std, max, timeouts)', async (t) => {
     const s = scope(t);
     await s.loaded();
     // One live call on gw1's load key (alg 10 as an edge reserves it) and a latency estimate in
@@ -214,7 +221,12 @@ describe('sipfleet ctl dispatcher', () => {
     assert.equal(reserved.ok && reserved.uri, 'sip:10.0.0.3');
     const second = await view.callLoad.reserve(1, 'call-2@test');
     assert.equal(second.ok && second.uri, 'sip:10.0.0.2:5060');
-    await s.cli('HSET', `${s.prefix}:{ds:1}:latency`, 'sip:10.0.0.2:5060', '12.5 10.25 40');
+    await s.cli(
+      'HSET',
+      `${s.prefix}:{ds:1}:latency`,
+      'sip:10.0.0.2:5060',
+      '12.5 10.25 40 1.5 31 2 90',
+    );
 
     const text = await s.ds('list');
     assert.equal(text.code, 0, text.stderr);
@@ -239,7 +251,7 @@ describe('sipfleet ctl dispatcher', () => {
         'AP',
         '5',
         '1',
-        '12.5 ms (avg 10.3)',
+        '12.5 ms (avg 10.3, std 1.5, max 31.0, 2 timeouts)',
         'weight=50;rweight=10;socket=udp:192.168.0.125:5060;ping_from=sip:ka@edge',
         'Main gateway',
       ],
@@ -267,7 +279,7 @@ describe('sipfleet ctl dispatcher', () => {
       },
       description: 'Main gateway',
       load: 1,
-      latency: { estimate: 12.5, average: 10.25, samples: 40 },
+      latency: { estimate: 12.5, average: 10.25, samples: 40, std: 1.5, max: 31, timeouts: 2 },
     });
     assert.deepEqual(destination(list, 1, 'sip:10.0.0.1:5060').attrs, {
       duid: 'gw1',

@@ -15,6 +15,8 @@ export const DISPATCHER_FLEET_ERROR_CODES = [
   'SIPFLEET_ERR_DISPATCHER_LIST_MISSING',
   /** Call-load releases/confirms waited out a Redis outage (one report per outage, with counts). */
   'SIPFLEET_ERR_DISPATCHER_CALL_LOAD_DEFERRED',
+  /** Destination host names ds_is_from_list could not resolve (one report per list read, naming them). */
+  'SIPFLEET_ERR_DISPATCHER_RESOLVE',
 ] as const;
 
 export type DispatcherFleetErrorCode = (typeof DISPATCHER_FLEET_ERROR_CODES)[number];

@@ -215,6 +215,39 @@ export class DispatcherFleet {
     return this.transition(setid, uri, compute, options.reason ?? mode);
   }
 
+  /**
+   * dispatcher.set_duid_state STATE GROUP DUID: dispatcher.set_state (mode 'rpc') on the
+   * destination of the set whose `duid` attribute is `duid`; a duid listed twice (they are meant
+   * to be unique) sets both. Returns each URI with its transition, in set order.
+   * @throws DispatcherFleetError SIPFLEET_ERR_DISPATCHER_UNKNOWN_DESTINATION when no destination
+   *   of the set has that duid; as setState otherwise.
+   */
+  async setDuidState(
+    setid: number,
+    duid: string,
+    state: string,
+    options: { reason?: string } = {},
+  ): Promise<{ uri: string; transition: Transition }[]> {
+    parseRpcState(state); // validate before any I/O
+    const set = (await this.read()).sets.find((s) => s.id === setid);
+    const uris = set?.destinations.filter((d) => d.attrs.duid === duid).map((d) => d.uri) ?? [];
+    if (uris.length === 0) {
+      throw new DispatcherFleetError(
+        'SIPFLEET_ERR_DISPATCHER_UNKNOWN_DESTINATION',
+        `no destination with duid ${duid} in dispatcher set ${setid}`,
+      );
+    }
+    const out: { uri: string; transition: Transition }[] = [];
+    for (const uri of uris) {
+      const transition = await this.setState(setid, uri, state, {
+        mode: 'rpc',
+        reason: options.reason ?? 'rpc',
+      });
+      out.push({ uri, transition });
+    }
+    return out;
+  }
+
   /** ds_options_callback for the prober: one keepalive outcome through probeResult(). */
   async probeResult(
     setid: number,

@@ -48,6 +48,8 @@ import {
   withFlags,
 } from '../model.js';
 import { parseList } from '../list-file.js';
+import { type CountFilter, countDestinations, setIsActive } from '../count.js';
+import type { RouteRule } from '../route-rules.js';
 import type { RandomSource } from '../prng.js';
 import { CallLoad, type CallLoadOptions } from './call-load.js';
 import { readFleet, readSetLatency } from './codec.js';
@@ -59,7 +61,7 @@ import {
   type DispatcherEvent,
   parseDispatcherEvent,
 } from './events.js';
-import { findFromList } from './from-list.js';
+import { type ResolvedNames, findFromList, resolveNames } from './from-list.js';
 import { DispatcherFleet, type LoadResult } from './store.js';
 
 export interface SelectDestinationsOptions extends SelectOptions {
@@ -112,6 +114,8 @@ export interface DispatcherViewEvents {
   'dst-state': [DestinationStateEvent];
   /** A full re-read produced a new snapshot (start, reload event, reconnect). */
   reload: [Snapshot];
+  /** The destinations' host names were resolved for ds_is_from_list (after each list read). */
+  resolved: [ResolvedNames];
   /** `initialList` was loaded into Redis (Redis had no list when it was read). */
   'list-loaded': [LoadResult];
   up: [];
@@ -137,6 +141,9 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
   private latencyBySet = new Map<number, ReadonlyMap<string, LatencyStats>>();
   private latencyRunning: Promise<void> | undefined;
   private latencyTimer: NodeJS.Timeout | undefined;
+  /** ds_is_from_list: the addresses of the destinations' host names, resolved per list read. */
+  private resolved: ResolvedNames = new Map();
+  private resolveRound = 0;
   /** State events seen while a re-read runs, re-applied on top of its result. */
   private duringResync: DestinationStateEvent[] | undefined;
   private closed = false;
@@ -274,6 +281,7 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
         this.onError(new DispatcherFleetError('SIPFLEET_ERR_DISPATCHER_BAD_ENTRY', issue));
       }
       this.emit('reload', next);
+      void this.resolveNames(next);
     } finally {
       this.duringResync = undefined;
     }
@@ -285,11 +293,47 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
   }
 
   /**
+   * Resolves the list's host names in the background (after every list read, never per call);
+   * names that do not resolve are reported once per read and keep no addresses.
+   */
+  private async resolveNames(snapshot: Snapshot): Promise<void> {
+    const round = ++this.resolveRound;
+    const { resolved, failed } = await resolveNames(snapshot);
+    // A later read's resolution supersedes this one, whichever finishes first.
+    if (this.closed || round !== this.resolveRound) return;
+    this.resolved = resolved;
+    if (failed.length > 0) {
+      this.onError(
+        new DispatcherFleetError(
+          'SIPFLEET_ERR_DISPATCHER_RESOLVE',
+          `ds_is_from_list: cannot resolve ${failed.join(', ')}; requests from them are not matched`,
+        ),
+      );
+    }
+    this.emit('resolved', resolved);
+  }
+
+  /** ds_count(setid, filter): destinations of the set the filter counts (see parseCountFilter). */
+  count(setid: number, filter: string | CountFilter): number {
+    return countDestinations(this.current.sets.get(setid), filter);
+  }
+
+  /**
+   * ds_is_active(setid[, uri]): the set has an active destination, or `uri` is one of its
+   * destinations and active. Zero round trips.
+   */
+  isActive(setid: number, uri?: string): boolean {
+    return setIsActive(this.current.sets.get(setid), uri);
+  }
+
+  /**
    * ds_is_from_list([group]): the destination a request came from, matched by host (the source
-   * IP) and port; see findFromList for the matching rules. Zero round trips.
+   * IP) and port; destinations listed by name match the addresses it resolved to (resolved in
+   * the background after each list read: event `resolved`). See findFromList for the matching
+   * rules. Zero round trips.
    */
   isFromList(host: string, port?: number, setid?: number): Destination | undefined {
-    return findFromList(this.current, host, port, setid);
+    return findFromList(this.current, host, port, setid, this.resolved);
   }
 
   /**
@@ -326,6 +370,41 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
       { random: this.random, latency: options.latency ?? this.latencyBySet.get(setid), counter },
       options,
     );
+  }
+
+  /**
+   * ds_select_routes(rules): selectDestinations for each `set=alg` rule in turn, candidates
+   * concatenated in rule order (a destination listed in two sets comes twice, as in Kamailio),
+   * then `limit` applied to the whole list; `useDefault` applies per set. `input` must carry
+   * what every rule's algorithm reads. Fails only when no rule gives a candidate (with the first
+   * rule's failure). Algorithm 10 is refused (`bad-input`): its call-load slot belongs to one set.
+   * Round trips: the sum of the rules' (see selectDestinations).
+   */
+  async selectRoutes(
+    rules: readonly RouteRule[],
+    input: CallInput,
+    options: SelectDestinationsOptions = {},
+  ): Promise<Selection> {
+    const first = rules[0];
+    if (first === undefined) return failure(0, 0, 'empty-set', 'no dispatcher route rules');
+    const { limit = 0, ...each } = options;
+    const candidates: Candidate[] = [];
+    let firstFailure: Selection | undefined;
+    for (const rule of rules) {
+      if (rule.alg === DS_ALG.CALL_LOAD) {
+        return failure(rule.set, rule.alg, 'bad-input', 'ds_select_routes does not take alg 10');
+      }
+      const selection = await this.selectDestinations(rule.set, rule.alg, input, each);
+      firstFailure ??= selection.failure === undefined ? undefined : selection;
+      candidates.push(...selection.candidates);
+    }
+    if (candidates.length === 0 && firstFailure !== undefined) return firstFailure;
+    return {
+      setId: first.set,
+      alg: first.alg,
+      candidates: limit > 0 ? candidates.slice(0, limit) : candidates,
+      parallel: false,
+    };
   }
 
   /** The set's fleet-wide round-robin position: one INCR, 0 on the fleet's first call. */

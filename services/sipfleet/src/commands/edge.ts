@@ -47,6 +47,7 @@ export async function runEdge(argv: readonly string[]): Promise<number> {
         resolve();
       });
     };
+    process.on('SIGHUP', () => edge.reloadTls());
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });

@@ -22,8 +22,19 @@ import { openSecfilter } from './secfilter.js';
 import type { EdgeSecfilter } from './secfilter.js';
 import { chooseRoute } from './routes/index.js';
 import { startMembership } from './membership.js';
+import { readTlsMaterial } from '../tls-files.js';
 import { openSharedState } from './shared-state.js';
 import type { SharedState } from './shared-state.js';
+
+/**
+ * The transports DNS may pick for a next hop: the listeners' ones, and TLS, which the transport
+ * layer sends without a TLS listener; never ws/wss, reached only over a connection the browser
+ * opened (RFC 7118 §5.2), which `transport=ws|wss` URIs still name.
+ */
+function sendProtocols(listen: readonly { protocol: TransportProtocol }[]): TransportProtocol[] {
+  const streams = listen.map((l) => l.protocol).filter((p) => p !== 'ws' && p !== 'wss');
+  return [...new Set<TransportProtocol>([...streams, 'tls'])];
+}
 
 /** The mirrors (htables, keepalive, dispatcher, secfilter) whose copy may be stale, by name. */
 function notInStep(shared: SharedState): string[] {
@@ -75,12 +86,20 @@ export class Edge {
     let handoff: Handoff | undefined;
     try {
       // The metrics and the pipeline need objects made after them; they read them through this.
-      const late: { endpoint?: SipEndpoint; edge?: Edge; membership?: FleetMembership } = {};
+      const late: {
+        endpoint?: SipEndpoint;
+        edge?: Edge;
+        membership?: FleetMembership;
+        transport?: TransportLayer;
+      } = {};
       const metrics = new EdgeMetrics(
         config.nodeId,
         () => late.endpoint?.counts ?? { server: 0, client: 0 },
         () => destinationRows(shared?.dispatcher?.view, config),
+        () => late.transport,
       );
+      const tlsMaterial = readTlsMaterial(config);
+      for (const warning of tlsMaterial.warnings) log.warn(warning);
       overload = new OverloadMonitor(
         config.overload,
         () => late.endpoint?.counts ?? { server: 0, client: 0 },
@@ -94,18 +113,21 @@ export class Edge {
       secfilter = openSecfilter(config, metrics, log);
       // On its own connection, but a mirror like the others: in /readyz and sipfleet_redis_up.
       if (secfilter?.mirror) shared?.mirrors.push(secfilter.mirror);
-      transport = await TransportLayer.listen(config.listen, {
+      transport = await TransportLayer.listen(tlsMaterial.listen, {
+        tlsClient: tlsMaterial.client,
         tcpIdleTimeoutMs: config.transport.tcpIdleTimeoutMs,
         tcpMessageTimeoutMs: config.transport.tcpMessageTimeoutMs,
         maxConnectionsPerSource: config.transport.maxConnectionsPerSource,
         maxMessageBytes: config.transport.maxMessageBytes,
+        wsKeepaliveIntervalMs: config.transport.wsKeepaliveIntervalMs,
       });
+      late.transport = transport;
       const sentBy: Partial<Record<TransportProtocol, { host: string; port: number }>> = {};
       for (const socket of transport.sockets) {
         sentBy[socket.protocol] ??= transport.sentBy(socket.protocol);
       }
       const resolver = openResolver(config.dns, {
-        protocols: config.listen.map((l) => l.protocol),
+        protocols: sendProtocols(config.listen),
         addresses: config.listen.map((l) => l.address),
         log,
         queries: metrics.dnsQueries,
@@ -143,6 +165,7 @@ export class Edge {
       }
       const core = new ProxyCore({
         sender: transport,
+        flows: transport,
         hooks: pipeline(route, {
           draining: () => late.edge?.draining ?? false,
           maintenance,
@@ -156,7 +179,9 @@ export class Edge {
           timers: { frTimerMs: config.timers.frTimerMs, frInvTimerMs: config.timers.frInvTimerMs },
           maxForwards: config.maxForwards,
           dnsFailover: config.dns.failover,
+          udpMtu: config.transport.udpMtu,
           sentBy,
+          listeners: transport.sockets,
         },
         log,
         observer: metrics,
@@ -267,6 +292,12 @@ export class Edge {
           : (data, remote) => {
               if (filter.admit(data, remote)) endpoint.receive(data, remote);
             };
+      transport.onHandshakeFailed = (remote, err) => {
+        log.debug(
+          { remote: `${remote.address}:${remote.port}`, err: err.message },
+          'tls handshake failed',
+        );
+      };
       transport.onDropped = (reason, remote) => {
         metrics.droppedFrames.inc({ reason });
         log.debug(
@@ -293,6 +324,27 @@ export class Edge {
       await shared?.close();
       throw err;
     }
+  }
+
+  /**
+   * SIGHUP: re-reads the TLS certificates, keys and CAs. New connections get them; connections
+   * already open, and the calls on them, go on with the old ones. A file that cannot be read or
+   * does not fit leaves everything as it was (one log line); returns whether the new files apply.
+   */
+  reloadTls(): boolean {
+    let material;
+    try {
+      material = readTlsMaterial(this.config);
+    } catch (err) {
+      this.log.error(
+        `tls reload failed, keeping the certificates in use: ${(err as Error).message}`,
+      );
+      return false;
+    }
+    for (const warning of material.warnings) this.log.warn(warning);
+    this.local.transport.reloadTls(material.listen, material.client);
+    this.log.info('tls certificates reloaded');
+    return true;
   }
 
   /**

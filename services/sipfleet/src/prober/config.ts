@@ -2,12 +2,20 @@
 // by its dotted path. Parameter names follow Kamailio's dispatcher (ds_*) and keepalive modparams.
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { parseSocketSpec } from '@sipfleet/transport';
 import {
   resolveProberSettings,
   SipfleetKeepaliveError,
   type ProberSettings,
 } from '@sipfleet/keepalive';
-import { applyCommonEnv, dnsSchema, invalidConfig, readConfigFile } from '../config.js';
+import {
+  applyCommonEnv,
+  dnsSchema,
+  filesNear,
+  invalidConfig,
+  readConfigFile,
+  TLS_FILES,
+} from '../config.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -34,9 +42,38 @@ export const proberConfigSchema = z
         advertise: z.string().min(1).optional(),
         /** @default true */
         tcp: z.boolean().default(true),
+        /**
+         * Pings to `sips:` / `transport=tls` destinations (they leave from the TCP socket, so
+         * `tcp` must stay on): the CA, verification, a client certificate; as the edge's `tls`.
+         */
+        tls: z
+          .object({
+            /** PEM CA file destinations' certificates must chain to. @default Node's bundled CAs */
+            caFile: z.string().min(1).optional(),
+            /** PEM certificate shown to a destination that asks (mutual TLS). @default none */
+            certFile: z.string().min(1).optional(),
+            /** Its PEM private key. @default none */
+            keyFile: z.string().min(1).optional(),
+            /** Check each destination's certificate, chain and name. @default true */
+            verifyServer: z.boolean().default(true),
+          })
+          .strict()
+          .optional(),
+        /**
+         * More UDP sockets (`udp:address:port`) the prober listens on, so that pings to a
+         * destination whose `ping_socket` or `socket` attribute names one leave from it.
+         * @default []
+         */
+        sockets: z
+          .array(
+            z.string().refine((text) => parseSocketSpec(text)?.protocol === 'udp', {
+              message: "must be a UDP socket 'udp:address:port'",
+            }),
+          )
+          .default([]),
       })
       .strict()
-      .default({ address: '0.0.0.0', port: 0, tcp: true }),
+      .default({ address: '0.0.0.0', port: 0, tcp: true, sockets: [] }),
     admin: z
       .object({
         /** @default 127.0.0.1 */
@@ -62,6 +99,11 @@ export const proberConfigSchema = z
         pingMethod: z.string().min(1).optional(),
         /** ds_ping_from. @default sip:dispatcher@localhost */
         pingFrom: z.string().min(1).optional(),
+        /**
+         * Kamailio's dispatcher `outbound_proxy`: pings are sent to this SIP URI (a proxy) instead
+         * of the destination; a destination's `obproxy` attribute wins. @default none
+         */
+        outboundProxy: z.string().min(1).optional(),
         /** Ping timeout (tm fr_timer), ms, at most the interval. @default min(5000, interval) */
         timeoutMs: z.number().int().min(64).optional(),
         /** ds_latency_estimator_alpha, per mille: weight of each new round trip. @default 100 */
@@ -122,7 +164,11 @@ export function parseProberConfig(raw: unknown): ProberConfig {
 /** Reads YAML/JSON, applies SIPFLEET_REDIS_URL / SIPFLEET_PREFIX / SIPFLEET_ADMIN, validates. */
 export function loadProberConfig(file: string | undefined, env: NodeJS.ProcessEnv): ProberConfig {
   const out = applyCommonEnv(readConfigFile(file), env);
-  return parseProberConfig(out);
+  const config = parseProberConfig(out);
+  if (file !== undefined && config.sip.tls !== undefined) {
+    filesNear(file, config.sip.tls, TLS_FILES);
+  }
+  return config;
 }
 
 /** The keepalive package's settings from the `dispatcher` section (Kamailio ds_* names). */
@@ -136,6 +182,7 @@ export function proberSettings(config: ProberConfig): ProberSettings {
     ...(d.pingReplyCodes !== undefined ? { replyCodes: d.pingReplyCodes } : {}),
     ...(d.pingMethod !== undefined ? { method: d.pingMethod } : {}),
     ...(d.pingFrom !== undefined ? { from: d.pingFrom } : {}),
+    ...(d.outboundProxy !== undefined ? { outboundProxy: d.outboundProxy } : {}),
     ...(d.timeoutMs !== undefined ? { timeoutMs: d.timeoutMs } : {}),
     ...(d.latencyEstimatorAlpha !== undefined
       ? { latencyEstimatorAlpha: d.latencyEstimatorAlpha }

@@ -8,6 +8,7 @@ import { RedisConnection } from '@sipfleet/redis';
 import { startAdminServer } from '../admin-server.js';
 import { openResolver } from '../dns.js';
 import { proberSettings, type ProberConfig } from './config.js';
+import { readTlsClient } from '../tls-files.js';
 import { ProberMetrics } from './metrics.js';
 
 export class ProberService {
@@ -50,9 +51,16 @@ export class ProberService {
           inactiveThreshold: d.inactiveThreshold ?? 1,
         },
       });
+      const tlsWarnings: string[] = [];
+      const tls =
+        config.sip.tls === undefined
+          ? undefined
+          : readTlsClient('sip.tls', config.sip.tls, tlsWarnings);
+      for (const warning of tlsWarnings) log.warn(warning);
       pinger = await Pinger.start({
         resolver: openResolver(config.dns, {
-          protocols: config.sip.tcp ? ['udp', 'tcp'] : ['udp'],
+          // TLS pings leave from the TCP listener (no TLS listener needed).
+          protocols: config.sip.tcp ? ['udp', 'tcp', 'tls'] : ['udp'],
           addresses: [config.sip.address],
           log,
           queries: metrics.dnsQueries,
@@ -60,6 +68,8 @@ export class ProberService {
         address: config.sip.address,
         port: config.sip.port,
         tcp: config.sip.tcp,
+        ...(tls === undefined ? {} : { tls }),
+        sockets: config.sip.sockets,
         ...(config.sip.advertise !== undefined
           ? { advertise: { host: config.sip.advertise } }
           : {}),

@@ -7,8 +7,10 @@ import {
   compileHashTemplate,
   formatSetParam,
   isActive,
+  parseRouteRules,
 } from '@sipfleet/dispatcher';
-import type { Destination, DispatcherFleet, DispatcherView } from '@sipfleet/dispatcher';
+import type { CallInput, Destination, Selection } from '@sipfleet/dispatcher';
+import type { DispatcherFleet, DispatcherView } from '@sipfleet/dispatcher';
 import { withinDialog } from '@sipfleet/proxy';
 import type { FailureContext, RequestContext, RoutingHooks } from '@sipfleet/proxy';
 import type { EdgeConfig } from '../../config.js';
@@ -23,6 +25,8 @@ interface CallPlan {
   cursor: FailoverCursor;
   /** Every destination relayed to, also those a moved call-load slot chose outside the list. */
   tried: string[];
+  /** The set of the destination relayed to last (ds_select_routes mixes sets). */
+  triedSet: number;
   /** The INVITE holds a call-load slot (alg 10) that this edge still has to release or confirm. */
   slot: boolean;
   /** When the current branch was relayed (ms, for the lag check of a timeout). */
@@ -54,6 +58,11 @@ export interface LoopHealth {
  * server's fault), and the last active destination of the set is never marked from the call path
  * (the prober still can).
  *
+ * `useDefault` keeps the set's last destination as the final candidate (Kamailio `use_default`),
+ * `routes` appends the candidates of more sets (`ds_select_routes`), and `mode: 'domain'` rewrites
+ * the Request-URI's host and port instead of setting the next hop (`ds_select_domain`, and
+ * `ds_next_domain` on failover).
+ *
  * With algorithm 10 each INVITE holds a call-load slot (other methods take none and are spread
  * by Call-ID hash): reserved at selection, confirmed by the 2xx, released by whatever ends the
  * attempt (3xx–6xx, a local timeout, CANCEL, no destination left) or by the BYE on any edge.
@@ -65,6 +74,8 @@ export function dispatcherRoute(
   fleet: DispatcherFleet,
   metrics: EdgeMetrics,
   health?: LoopHealth,
+  /** ds_default_socket (`dispatcher.defaultSocket`): validated against `listen` at start-up. */
+  defaultSocket?: string,
 ): RoutingHooks {
   const callLoad = opts.algorithm === DS_ALG.CALL_LOAD;
   const set = String(opts.set);
@@ -78,6 +89,54 @@ export function dispatcherRoute(
     ...(opts.hashHeader !== undefined ? { hashHeader: opts.hashHeader } : {}),
     ...(hashTemplate !== undefined ? { hashTemplate } : {}),
     userOnly: opts.hashUserOnly,
+  };
+  // ds_select_routes: set/algorithm first, then the extra rules (validated with the config).
+  const rules = [
+    { set: opts.set, alg: opts.algorithm },
+    ...(opts.routes === undefined ? [] : parseRouteRules(opts.routes)),
+  ];
+  const selectOptions = {
+    ...(opts.limit > 0 ? { limit: opts.limit } : {}),
+    useDefault: opts.useDefault,
+  };
+  /** ds_select_dst / ds_select_routes with the input every rule's algorithm reads. */
+  const selectFor = (request: RequestContext['request'], alg: number, requestUri: string) => {
+    const inputOf = (a: number): CallInput =>
+      callInputFrom(request, a, { ...inputOptions, requestUri });
+    if (rules.length === 1) {
+      return view.selectDestinations(opts.set, alg, inputOf(alg), selectOptions);
+    }
+    const input = Object.assign({}, ...rules.map((r) => inputOf(r.alg))) as CallInput;
+    return view.selectRoutes(rules, input, selectOptions);
+  };
+  // A `socket` attribute naming no listener of this edge: said once per value, then ignored.
+  const unknownSockets = new Set<string>();
+  /**
+   * `$du` (ds_select_dst / ds_next_dst; through its Path when the destination registered via
+   * proxies), or the R-URI's host:port (ds_select_domain / _next_domain); and the socket to leave from: the destination's `socket` attribute, else
+   * ds_default_socket (Kamailio sets $fs from the attribute the same way).
+   */
+  const target = (
+    ctx: RequestContext | FailureContext,
+    dst: Destination,
+    path?: PathState,
+  ): void => {
+    if (opts.mode === 'domain') ctx.rewriteHostPort(dst.uri);
+    else if (path !== undefined) relayTo(ctx, dst, path);
+    else ctx.setDestination(dst.uri);
+    const socket = dst.attrs.socket ?? defaultSocket;
+    try {
+      ctx.setSendSocket(socket);
+    } catch {
+      if (socket !== undefined && !unknownSockets.has(socket)) {
+        unknownSockets.add(socket);
+        ctx.log.warn(
+          { destination: dst.uri, socket },
+          'dispatcher socket attribute names no listener of this edge; using the default socket',
+        );
+      }
+      ctx.setSendSocket(defaultSocket);
+    }
   };
   // One warning per outage, not one per refused call; the metric counts each.
   let selectionFailures = 0;
@@ -116,7 +175,7 @@ export function dispatcherRoute(
         return 'lagged';
       if (!evidence.record(failed)) return 'below-threshold';
       const others = view.snapshot.sets
-        .get(opts.set)
+        .get(plan.triedSet)
         ?.destinations.filter((d) => isActive(d) && d.uri.toLowerCase() !== key && !marking(d.uri));
       if ((others?.length ?? 0) === 0) return 'last-active';
       return 'marked';
@@ -125,7 +184,7 @@ export function dispatcherRoute(
     if (result !== 'marked') return;
     inFlightMarks.set(key, Date.now());
     fleet
-      .setState(opts.set, failed, 'ip', { reason: `call ${ctx.callId}: ${ctx.bestStatus}` })
+      .setState(plan.triedSet, failed, 'ip', { reason: `call ${ctx.callId}: ${ctx.bestStatus}` })
       .then((t) => {
         if (!t.changed) inFlightMarks.delete(key);
       })
@@ -161,18 +220,12 @@ export function dispatcherRoute(
       // Only an INVITE starts a call that a 2xx/BYE will end, so only an INVITE takes a slot.
       const reserves = callLoad && req.method === 'INVITE';
       const alg = callLoad && !reserves ? DS_ALG.HASH_CALLID : opts.algorithm;
-      let selection;
+      let selection: Selection;
       try {
-        // Only what `alg` reads, from the request as the route left it: a rewritten R-URI is
-        // what alg 3 and $ru hash (Kamailio's $ru is the current one), the digest username is
-        // alg 5's input.
-        const input = callInputFrom(req, alg, { ...inputOptions, requestUri: ctx.requestUri });
-        selection = await view.selectDestinations(
-          opts.set,
-          alg,
-          input,
-          opts.limit > 0 ? { limit: opts.limit } : {},
-        );
+        // Only what the algorithms read, from the request as the route left it: a rewritten
+        // R-URI is what alg 3 and $ru hash (Kamailio's $ru is the current one), the digest
+        // username is alg 5's input.
+        selection = await selectFor(req, alg, ctx.requestUri);
       } catch (err) {
         if (selectionFailures++ === 0) {
           ctx.log.warn(
@@ -206,23 +259,29 @@ export function dispatcherRoute(
       }
       ctx.setTimers({ frTimerMs: opts.frTimerMs });
       if (selection.parallel) {
-        // Alg 12: fork to every candidate at once.
-        ctx.setDestination(first.destination.uri);
-        for (const c of selection.candidates.slice(1))
-          ctx.appendBranch(ctx.requestUri, c.destination.uri);
+        // Alg 12: fork to every candidate at once (in domain mode, each with its own R-URI).
+        for (const c of selection.candidates.slice(1)) {
+          if (opts.mode === 'domain') {
+            ctx.rewriteHostPort(c.destination.uri);
+            ctx.appendBranch(ctx.requestUri);
+          } else ctx.appendBranch(ctx.requestUri, c.destination.uri);
+        }
+        // One send socket per transaction: the first destination's serves every branch.
+        target(ctx, first.destination);
         ctx.relay();
         return;
       }
       const plan: CallPlan = {
         cursor,
         tried: [first.destination.uri],
+        triedSet: first.destination.setid,
         slot: reserves,
         branchAt: Date.now(),
         current: first.destination.uri,
         path: { requestUri: ctx.requestUri, routes: false },
       };
       ctx.vars.set(PLAN, plan);
-      relayTo(ctx, first.destination, plan.path);
+      target(ctx, first.destination, plan.path);
       ctx.relay();
     },
 
@@ -281,9 +340,8 @@ export function dispatcherRoute(
         if (next === undefined) release(plan, ctx.callId);
       } else {
         // ds_next_dst: the next candidate that is still active in the current snapshot.
-        const current = view.snapshot.sets.get(opts.set)?.destinations;
         next = plan.cursor.next((d) => {
-          const now = current?.find((x) => x.uri === d.uri);
+          const now = view.snapshot.sets.get(d.setid)?.destinations.find((x) => x.uri === d.uri);
           return now !== undefined && isActive(now);
         })?.destination;
       }
@@ -292,10 +350,11 @@ export function dispatcherRoute(
         return;
       }
       plan.tried.push(next.uri);
+      plan.triedSet = next.setid;
       plan.branchAt = Date.now();
       plan.current = next.uri;
       ctx.log.info({ failed, next: next.uri, status: ctx.bestStatus }, 'dispatcher failover');
-      relayTo(ctx, next, plan.path);
+      target(ctx, next, plan.path);
       ctx.setTimers({ frTimerMs: opts.frTimerMs });
       ctx.relay();
     },

@@ -33,7 +33,14 @@ export async function chooseRoute(
     });
   }
   if (routing.dispatcher !== undefined && dispatcher !== undefined) {
-    return dispatcherRoute(routing.dispatcher, dispatcher.view, dispatcher.fleet, metrics, health);
+    return dispatcherRoute(
+      routing.dispatcher,
+      dispatcher.view,
+      dispatcher.fleet,
+      metrics,
+      health,
+      config.dispatcher.defaultSocket,
+    );
   }
   return defaultRoute({
     ...(routing.destination === undefined ? {} : { destination: routing.destination }),

@@ -1,5 +1,6 @@
 // `sipfleet ctl dispatcher …`: Kamailio's `kamctl dispatcher` and the dispatcher RPCs
-// (dispatcher.list, .reload, .set_state, .add, .remove, .hash, .ping_active) run against the
+// (dispatcher.list, .reload, .set_state, .set_duid_state, .add, .remove, .hash, .ping_active) and
+// the script functions ds_mark_addr, ds_count and ds_is_active run against the
 // fleet's list in Redis, plus "probe now".
 //
 // Every write goes through DispatcherFleet, the class the prober and the edges' failure hooks use,
@@ -9,6 +10,10 @@
 // it names exactly the destination an edge would pick for that key.
 import type { CtlCommand } from '../common.js';
 import { addAdd } from './add.js';
+import { addCount } from './count.js';
+import { addIsActive } from './is-active.js';
+import { addMarkAddr } from './mark-addr.js';
+import { addSetDuidState } from './set-duid-state.js';
 import { addHash } from './hash.js';
 import { addList } from './list.js';
 import { addPingActive } from './ping-active.js';
@@ -20,12 +25,16 @@ import { addSetState } from './set-state.js';
 export function addDispatcher(program: CtlCommand): void {
   const ds = program.group(
     'dispatcher',
-    'list, reload, set-state, add, remove, hash, ping-active, probe',
+    'list, reload, set-state, set-duid-state, mark-addr, count, is-active, add, remove, hash, ping-active, probe',
     "Kamailio's dispatcher RPCs (in brackets) on the fleet's destination list in Redis.",
   );
   addList(ds);
   addReload(ds);
   addSetState(ds);
+  addSetDuidState(ds);
+  addMarkAddr(ds);
+  addCount(ds);
+  addIsActive(ds);
   addAdd(ds);
   addRemove(ds);
   addHash(ds);

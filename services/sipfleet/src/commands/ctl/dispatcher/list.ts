@@ -3,8 +3,11 @@ import { type CtlCommand, type CtlSettings, EXIT, columns, output, withRedis } f
 import { dispatcherAction, parseSetId, plural } from './shared.js';
 import { type LatencyView, type SetView, readSets } from './sets.js';
 
+/** Kamailio's dispatcher.list LATENCY block (EST, AVG, STD, MAX, TIMEOUT) on one line. */
 function formatLatency(l: LatencyView | null): string {
-  return l === null ? '-' : `${l.estimate.toFixed(1)} ms (avg ${l.average.toFixed(1)})`;
+  if (l === null) return '-';
+  const ms = (n: number) => n.toFixed(1);
+  return `${ms(l.estimate)} ms (avg ${ms(l.average)}, std ${ms(l.std)}, max ${ms(l.max)}, ${plural(l.timeouts, 'timeout')})`;
 }
 
 function listLines(version: number, sets: SetView[], only: number | undefined): string[] {
@@ -51,7 +54,9 @@ async function list(settings: CtlSettings, args: string[]): Promise<number> {
 export function addList(ds: CtlCommand): void {
   ds.command('list')
     .alias('dump')
-    .description('flags, priority, attrs, load, latency  [dispatcher.list]')
+    .description(
+      'flags, priority, attrs, load, latency (est, avg, std, max, timeouts)  [dispatcher.list]',
+    )
     .argument('[SET]')
     .action(dispatcherAction(list));
 }

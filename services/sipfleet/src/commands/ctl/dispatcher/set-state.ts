@@ -8,7 +8,7 @@ import {
 import { type CtlCommand, CtlError, type CtlSettings, EXIT, output, withRedis } from '../common.js';
 import { dispatcherAction, parseSetId } from './shared.js';
 
-interface StateChange {
+export interface StateChange {
   setid: number;
   uri: string;
   old: { flags: number; flagsText: string };
@@ -18,7 +18,7 @@ interface StateChange {
   event: 'dst-down' | 'dst-up' | 'dst-state' | null;
 }
 
-function stateChange(setid: number, uri: string, t: Transition): StateChange {
+export function stateChange(setid: number, uri: string, t: Transition): StateChange {
   return {
     setid,
     uri,
@@ -29,7 +29,7 @@ function stateChange(setid: number, uri: string, t: Transition): StateChange {
   };
 }
 
-function stateLine(c: StateChange): string {
+export function stateLine(c: StateChange): string {
   return c.changed
     ? `set ${c.setid} ${c.uri}: ${c.old.flagsText} -> ${c.new.flagsText} (${c.event ?? ''} published)`
     : `set ${c.setid} ${c.uri}: ${c.new.flagsText} (unchanged)`;

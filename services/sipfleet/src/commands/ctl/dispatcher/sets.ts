@@ -23,6 +23,12 @@ export interface LatencyView {
   /** Long-run average, ms (AVG). */
   average: number;
   samples: number;
+  /** Standard deviation of the round trips, ms (STD). */
+  std: number;
+  /** Longest round trip, ms (MAX). */
+  max: number;
+  /** Keepalives without a reply in time (TIMEOUT). */
+  timeouts: number;
 }
 
 export interface DestinationView {
@@ -82,7 +88,16 @@ export async function readSets(conn: RedisConnection, only: number | undefined) 
           attrs: attrsView(byUri.get(d.uri.toLowerCase())?.attrs),
           description: d.description ?? null,
           load: d.load,
-          latency: l ? { estimate: l.estimate, average: l.average, samples: l.samples } : null,
+          latency: l
+            ? {
+                estimate: l.estimate,
+                average: l.average,
+                samples: l.samples,
+                std: l.std,
+                max: l.max,
+                timeouts: l.timeouts,
+              }
+            : null,
         };
       }),
     });
