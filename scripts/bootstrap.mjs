@@ -2,7 +2,9 @@
 // Installs what `npm start` / `npm test` need on a fresh machine, using only Node's standard library:
 // npm packages (when node_modules is missing or older than package-lock.json), the Debian packages
 // redis-server, and for tests sip-tester (sipp), prometheus (promtool, prometheus), chromium (the
-// console test) and openssl (TLS tests make their certificates with it), through apt-get when missing and we are root. `--for start` also builds the tree
+// console test), openssl (TLS tests make their certificates with it) and dnsmasq-base (the DNS
+// server of the RFC 3263 tests, /usr/sbin/dnsmasq), through apt-get when missing and we are root.
+// `--for start` also builds the tree
 // (`tsc -b`): the CLI runs from dist/, which a fresh clone does not have (`npm test` and
 // `npm run bench` build through turbo).
 import { spawnSync } from 'node:child_process';
@@ -20,7 +22,9 @@ function run(cmd, args, opts = {}) {
   return r.status === 0;
 }
 
+/** A command on PATH, or an absolute path that exists (sbin tools are off a user's PATH). */
 function onPath(bin) {
+  if (bin.startsWith('/')) return existsSync(bin);
   return spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 }
 
@@ -56,6 +60,7 @@ if (purpose === 'test')
     ['sipp', 'sip-tester'],
     ['promtool', 'prometheus'],
     ['chromium', 'chromium'],
+    ['/usr/sbin/dnsmasq', 'dnsmasq-base'],
     ['openssl', 'openssl'],
   );
 const missing = wanted.filter(([bin]) => !onPath(bin));

@@ -20,6 +20,8 @@ export interface Dialog {
 export interface Ringing {
   readonly edgePort: number;
   readonly user: string;
+  /** The INVITE's Request-URI (and its CANCEL's). */
+  readonly requestUri: string;
   readonly branch: string;
   readonly callId: string;
   readonly fromTag: string;
@@ -80,15 +82,26 @@ export class DialogClient {
     });
   }
 
-  private newInvite(edgePort: number, user: string): Ringing {
+  private newInvite(
+    edgePort: number,
+    user: string,
+    requestUri = `sip:${user}@127.0.0.1:${edgePort}`,
+  ): Ringing {
     const id = randomBytes(6).toString('hex');
-    return { edgePort, user, branch: `z9hG4bK${id}`, callId: `dlg-${id}`, fromTag: id };
+    return {
+      edgePort,
+      user,
+      requestUri,
+      branch: `z9hG4bK${id}`,
+      callId: `dlg-${id}`,
+      fromTag: id,
+    };
   }
 
   /** An initial request of `invite`'s transaction: the INVITE itself, or its CANCEL. */
   private initial(method: string, invite: Ringing): string {
     return (
-      `${method} sip:${invite.user}@127.0.0.1:${invite.edgePort} SIP/2.0\r\n${this.via(invite.branch)}\r\n` +
+      `${method} ${invite.requestUri} SIP/2.0\r\n${this.via(invite.branch)}\r\n` +
       `From: <sip:alice@127.0.0.1>;tag=${invite.fromTag}\r\nTo: <sip:${invite.user}@127.0.0.1>\r\n` +
       `Call-ID: ${invite.callId}\r\nCSeq: 1 ${method}\r\nContact: <sip:alice@127.0.0.1:${this.port}>\r\n` +
       `Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n`
@@ -121,9 +134,12 @@ export class DialogClient {
     return `Via: SIP/2.0/UDP 127.0.0.1:${this.port};branch=${branch};rport`;
   }
 
-  /** INVITE via `edgePort`; resolves once a final response arrives (a 2xx is not ACKed yet). */
-  async invite(edgePort: number, user = 'bob'): Promise<Dialog> {
-    const invite = this.newInvite(edgePort, user);
+  /**
+   * INVITE via `edgePort`; resolves once a final response arrives (a 2xx is not ACKed yet).
+   * @param requestUri @default `sip:<user>@127.0.0.1:<edgePort>`
+   */
+  async invite(edgePort: number, user = 'bob', requestUri?: string): Promise<Dialog> {
+    const invite = this.newInvite(edgePort, user, requestUri);
     const { branch } = invite;
     const dialog = { callId: invite.callId, fromTag: invite.fromTag, cseq: 1 };
     const res = await this.transact(this.initial('INVITE', invite), edgePort, branch);
@@ -137,7 +153,7 @@ export class DialogClient {
     if (status >= 300) {
       // Non-2xx: ACK hop by hop on the same branch (RFC 3261 17.1.1.3).
       this.socket.send(
-        `ACK sip:${user}@127.0.0.1:${edgePort} SIP/2.0\r\n${this.via(branch)}\r\n` +
+        `ACK ${invite.requestUri} SIP/2.0\r\n${this.via(branch)}\r\n` +
           `From: <sip:alice@127.0.0.1>;tag=${dialog.fromTag}\r\nTo: <sip:${user}@127.0.0.1>;tag=${toTag}\r\n` +
           `Call-ID: ${dialog.callId}\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`,
         edgePort,

@@ -1,7 +1,9 @@
 // Sends keepalive requests (OPTIONS by default) on the prober's own transport and transaction
 // layers and reports one outcome per ping: a final reply with its RTT, a timeout (Timer F, i.e.
 // 408) or a transport error (503, RFC 3261 section 8.1.3.1). Kamailio sends its pings through tm
-// the same way (dispatch.c ds_ping_set -> tmb.t_request).
+// the same way (dispatch.c ds_ping_set -> tmb.t_request). A destination whose name has several
+// targets (SRV, several addresses) is pinged at them in RFC 3263 order until one replies, as tm
+// does with use_dns_failover: the destination is up when any of its targets answers.
 
 import { randomBytes } from 'node:crypto';
 import { createResponse, newBranch, newTag, parseUri, SipRequest } from '@sipfleet/sip';
@@ -11,8 +13,8 @@ import type { ServerTransaction, TransactionUser } from '@sipfleet/transaction';
 import { createResolver, parseSocketSpec, TransportLayer } from '@sipfleet/transport';
 import type {
   RemoteInfo,
-  Resolver,
   SendTarget,
+  SipResolver,
   TlsClientOptions,
   TransportProtocol,
 } from '@sipfleet/transport';
@@ -43,8 +45,11 @@ export interface PingerOptions {
   timeoutMs?: number;
   /** @default 'OPTIONS' */
   method?: string;
-  /** DNS resolution of destination hosts. @default createResolver() */
-  resolver?: Resolver;
+  /**
+   * DNS resolution of destination hosts (RFC 3263); closed with the pinger.
+   * @default createResolver() sending UDP, and TCP and TLS unless `tcp` is false
+   */
+  resolver?: SipResolver;
   /** @default 'sipfleet-prober' */
   userAgent?: string;
   /**
@@ -99,7 +104,7 @@ export class Pinger {
   readonly transactions: TransactionLayer;
   observer: PingerObserver = {};
   readonly #method: string;
-  readonly #resolver: Resolver;
+  readonly #resolver: SipResolver;
   readonly #userAgent: string;
   readonly #callIdSuffix: string;
   #closed = false;
@@ -111,7 +116,9 @@ export class Pinger {
     const timeoutMs = opts.timeoutMs ?? 5000;
     this.transport = transport;
     this.#method = (opts.method ?? 'OPTIONS').toUpperCase();
-    this.#resolver = opts.resolver ?? createResolver();
+    this.#resolver =
+      opts.resolver ??
+      createResolver({ protocols: opts.tcp === false ? ['udp'] : ['udp', 'tcp', 'tls'] });
     this.#userAgent = opts.userAgent ?? 'sipfleet-prober';
     this.#callIdSuffix = randomBytes(4).toString('hex');
     const T1 = timeoutMs / 64;
@@ -187,18 +194,35 @@ export class Pinger {
     if (this.#closed) {
       throw new SipfleetKeepaliveError('SIPFLEET_ERR_KEEPALIVE_CLOSED', 'pinger is closed');
     }
-    let target: SendTarget;
-    let request: SipRequest;
+    let targets: SendTarget[];
     try {
       const dest = parsePingUri(req.uri);
-      target = await this.#resolver(req.obproxy ? parsePingUri(req.obproxy) : dest);
-      const from = target.protocol === 'udp' ? this.#socket(req.socket) : undefined;
-      if (from !== undefined) target = { ...target, local: from };
-      request = this.#build(req, target.protocol, from?.sentBy);
+      targets = await this.#resolver.targets(req.obproxy ? parsePingUri(req.obproxy) : dest);
     } catch (err) {
       return { uri: req.uri, outcome: 'bad-uri', error: errorText(err) };
     }
-    if (this.#closed) return { uri: req.uri, outcome: 'transport-error', error: 'closed' };
+    let result: PingResult = { uri: req.uri, outcome: 'bad-uri', error: 'no target' };
+    for (const resolved of targets) {
+      let request: SipRequest;
+      let target = resolved;
+      try {
+        const from = target.protocol === 'udp' ? this.#socket(req.socket) : undefined;
+        if (from !== undefined) target = { ...target, local: from };
+        request = this.#build(req, target.protocol, from?.sentBy);
+      } catch (err) {
+        return { uri: req.uri, outcome: 'bad-uri', error: errorText(err) };
+      }
+      result = await this.#pingTarget(req, target, request);
+      if (result.outcome === 'reply' || this.#closed) break;
+    }
+    return result;
+  }
+
+  /** One ping transaction to one target. */
+  #pingTarget(req: PingRequest, target: SendTarget, request: SipRequest): Promise<PingResult> {
+    if (this.#closed) {
+      return Promise.resolve({ uri: req.uri, outcome: 'transport-error', error: 'closed' });
+    }
     return new Promise<PingResult>((resolve) => {
       const started = performance.now();
       let done = false;
@@ -269,6 +293,7 @@ export class Pinger {
     this.#closed = true;
     this.transactions.close();
     for (const abort of [...this.#pending]) abort();
+    this.#resolver.close();
     await this.transport.close();
   }
 }

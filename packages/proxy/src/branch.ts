@@ -46,6 +46,12 @@ export interface BranchOwner {
  * One downstream branch (RFC 3261 §16.6): its own copy of the request, one client transaction,
  * and Kamailio's per-branch timers: `fr_timer` until the first reply, then `fr_inv_timer` (the
  * proxy's Timer C, §16.6 step 11) until the final reply of an INVITE.
+ *
+ * DNS failover (RFC 3263 §4.3, Kamailio `use_dns_failover`): when the next hop resolved to
+ * several targets, a transport error, no reply at all within `fr_timer`, or a 503 from the
+ * current target sends the request again, with a new Via branch, to the next target, until
+ * none is left. The abandoned transaction is cancelled (a CANCEL follows if it ever answers
+ * provisionally); only a 2xx from it still counts.
  */
 export class Branch implements ClientTransactionHandlers {
   tx: ClientTransaction | undefined;
@@ -58,6 +64,10 @@ export class Branch implements ClientTransactionHandlers {
   private canceled = false;
   private timer: unknown;
   private dropped = false;
+  /** The next hop's targets not tried yet (DNS failover). */
+  private spare: SendTarget[] = [];
+  /** The request as it was before our Via: each target gets a copy of it. */
+  private unsent: SipRequest | undefined;
   /** Our Record-Route's extra params, or undefined when this copy is not record-routed. */
   private recordRoute: string | undefined;
 
@@ -134,39 +144,68 @@ export class Branch implements ClientTransactionHandlers {
       this.fail(487);
       return;
     }
+    // A flow (RFC 5626) is the only way to the side that opened it: no DNS, no other target.
     const flow = this.destinationOverride === undefined ? this.owner.flow : undefined;
-    (flow === undefined ? this.forwarder.resolve(hopUri) : Promise.resolve(flow)).then(
-      (resolved) => {
-        const target = this.forwarder.transportFor(req, resolved);
+    (flow === undefined ? this.forwarder.resolve(hopUri) : Promise.resolve([flow])).then(
+      (targets) => {
         if (this.canceled) {
           this.fail(487);
           return;
         }
-        try {
-          if (this.recordRoute !== undefined) {
-            this.forwarder.recordRouteOutbound(req, this.owner.source, target, this.recordRoute);
-          }
-          this.tx = this.forwarder.send(
-            req,
-            target,
-            this,
-            this.owner.receivedAt,
-            this.owner.sendSocket,
-          );
-        } catch (err) {
-          // No socket for the target's protocol, or the transaction layer refused: this branch
-          // ends here, so the proxy transaction still gets its answer.
-          this.owner.log.error({ err, hop: hopUri }, 'cannot send branch');
-          this.fail(500);
+        const [first, ...rest] = targets;
+        if (first === undefined) {
+          this.fail(503);
           return;
         }
-        if (!this.finished) this.armTimer(this.owner.timers.frTimerMs);
+        if (this.forwarder.dnsFailover) this.spare = rest;
+        this.unsent = req;
+        this.attempt(first);
       },
       (err: unknown) => {
         this.owner.log.warn({ err, hop: hopUri }, 'cannot resolve next hop');
         this.fail(503);
       },
     );
+  }
+
+  /**
+   * One client transaction to `resolved`; the request is copied when another target may follow,
+   * since the transport (udpMtu), double record-routing and our Via depend on the target.
+   */
+  private attempt(resolved: SendTarget): void {
+    const unsent = this.unsent as SipRequest;
+    const req = this.spare.length > 0 ? unsent.clone() : unsent;
+    const target = this.forwarder.transportFor(req, resolved);
+    try {
+      if (this.recordRoute !== undefined) {
+        this.forwarder.recordRouteOutbound(req, this.owner.source, target, this.recordRoute);
+      }
+      this.tx = this.forwarder.send(
+        req,
+        target,
+        this,
+        this.owner.receivedAt,
+        this.owner.sendSocket,
+      );
+    } catch (err) {
+      // No socket for the target's protocol, or the transaction layer refused: the next target,
+      // else this branch ends here, so the proxy transaction still gets its answer.
+      this.owner.log.error({ err, destination: this.destination, target }, 'cannot send branch');
+      if (!this.failover('transport-error')) this.fail(500);
+      return;
+    }
+    if (!this.finished) this.armTimer(this.owner.timers.frTimerMs);
+  }
+
+  /** DNS failover to the next target; false when there is none (or the branch is over). */
+  private failover(cause: 'transport-error' | 'timeout' | '503'): boolean {
+    if (this.finished || this.canceled) return false;
+    const next = this.spare.shift();
+    if (next === undefined) return false;
+    this.forwarder.observer.dnsFailover?.(cause);
+    this.tx?.cancel();
+    this.attempt(next);
+    return true;
   }
 
   private armTimer(ms: number): void {
@@ -186,6 +225,7 @@ export class Branch implements ClientTransactionHandlers {
   private onTimer(): void {
     this.timer = undefined;
     if (this.finished) return;
+    if (!this.replied && this.failover('timeout')) return;
     this.timedOut = true;
     this.tx?.cancel();
     this.fail(408);
@@ -216,6 +256,10 @@ export class Branch implements ClientTransactionHandlers {
 
   onResponse(res: SipResponse, tx: ClientTransaction): void {
     const status = res.status;
+    const current = tx === this.tx;
+    // An abandoned target (DNS failover) counts only with a 2xx: that call was answered.
+    if (!current && (status < 200 || status >= 300)) return;
+    if (current && status === 503 && this.failover('503')) return;
     this.replied = true;
     if (status >= 200 && status < 300) {
       // Every 2xx goes upstream, even on a branch we gave up on (§16.7 step 5, §16.10).
@@ -231,12 +275,16 @@ export class Branch implements ClientTransactionHandlers {
     this.owner.branchResponse(this, res);
   }
 
-  onTimeout(): void {
+  onTimeout(tx: ClientTransaction): void {
+    if (tx !== this.tx) return;
+    if (!this.replied && this.failover('timeout')) return;
     this.timedOut = true;
     this.fail(408);
   }
 
-  onTransportError(_tx: ClientTransaction, err: Error): void {
+  onTransportError(tx: ClientTransaction, err: Error): void {
+    if (tx !== this.tx) return;
+    if (this.failover('transport-error')) return;
     this.owner.log.warn({ err, destination: this.destination }, 'transport error on branch');
     this.fail(503);
   }

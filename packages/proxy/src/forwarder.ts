@@ -6,11 +6,12 @@ import type {
   Clock,
   TransactionLayer,
 } from '@sipfleet/transaction';
-import { resolveTarget } from '@sipfleet/transport';
+import { sharedResolver } from '@sipfleet/transport';
 import type {
   FlowRouter,
   RemoteInfo,
   SendTarget,
+  SipResolver,
   SocketSpec,
   TransportProtocol,
 } from '@sipfleet/transport';
@@ -33,9 +34,16 @@ export class Forwarder {
     private readonly own: OwnAddresses,
     private readonly transactions: TransactionLayer,
     private readonly hooks: HookRunner,
-    private readonly observer: ProxyObserver,
+    readonly observer: ProxyObserver,
     /** The clock the branches' `fr_timer`/`fr_inv_timer` run on. */
     readonly clock: Clock,
+    /** RFC 3263 next-hop resolution (NAPTR, SRV, A/AAAA) with its cache. */
+    private readonly resolver: SipResolver = sharedResolver(),
+    /**
+     * Kamailio's `use_dns_failover`: a branch whose target fails moves on to the next target of
+     * its next hop (see Branch).
+     */
+    readonly dnsFailover = true,
     /** Flow tokens of the transport (connection reuse towards a side that connected to us). */
     private readonly flows?: FlowRouter,
     /** ProxyOptions.udpMtu: 0 = never move a request off UDP. */
@@ -141,10 +149,10 @@ export class Forwarder {
     this.hooks.run('branch', hook, ctx, { ...handlers, onFailed: handlers.then });
   }
 
-  /** The next hop's address (RFC 3263 is the transport layer's business). */
-  resolve(uri: string): Promise<SendTarget> {
+  /** The next hop's targets in the order to try them (RFC 3263 is the transport layer's business). */
+  resolve(uri: string): Promise<SendTarget[]> {
     try {
-      return resolveTarget(parseUri(uri));
+      return this.resolver.targets(parseUri(uri));
     } catch (err) {
       return Promise.reject(err as Error);
     }

@@ -21,6 +21,11 @@ export interface ProxyObserver {
    * §16.7 step 3). Optional, so an observer written before it still fits.
    */
   responseDropped?(reason: 'no-upstream-via'): void;
+  /**
+   * A branch moved on to the next target of its next hop (DNS failover, RFC 3263 §4.3) after
+   * its target gave a transport error, no reply within `fr_timer`, or a 503.
+   */
+  dnsFailover?(cause: 'transport-error' | 'timeout' | '503'): void;
 }
 
 export const NO_OBSERVER: Required<ProxyObserver> = {
@@ -29,4 +34,5 @@ export const NO_OBSERVER: Required<ProxyObserver> = {
   relayLatency() {},
   hookError() {},
   responseDropped() {},
+  dnsFailover() {},
 };

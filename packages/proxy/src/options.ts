@@ -25,6 +25,13 @@ export interface ProxyOptions {
   /** Max-Forwards value added when a request has none (RFC 3261 §16.6 step 3). @default 70 */
   maxForwards?: number;
   /**
+   * Kamailio core `use_dns_failover`: when a next hop resolves to several targets (SRV records,
+   * several addresses), a branch whose target gives a transport error, no reply within
+   * `fr_timer`, or a 503 is sent again to the next target (RFC 3263 §4.3), in the same branch.
+   * @default true
+   */
+  dnsFailover?: boolean;
+  /**
    * RFC 3261 §18.1.1 (Kamailio core `udp_mtu`, with `udp_mtu_try_proto` TCP): a request that
    * would go over UDP and comes within 200 bytes of this path MTU goes over TCP instead, when the
    * proxy listens on TCP. 0 = off (Kamailio's default too).

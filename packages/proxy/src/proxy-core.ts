@@ -7,7 +7,7 @@ import type {
   TimerSettings,
   TransactionUser,
 } from '@sipfleet/transaction';
-import type { FlowRouter, MessageSender, RemoteInfo } from '@sipfleet/transport';
+import type { FlowRouter, MessageSender, RemoteInfo, SipResolver } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import { Forwarder } from './forwarder.js';
 import { HookRunner } from './hook-runner.js';
@@ -49,6 +49,11 @@ export interface ProxyCoreInit {
    * relayed as a 2xx ACK, as a lone proxy does. @default none
    */
   unmatched?: UnmatchedMessages;
+  /**
+   * Next-hop resolution (RFC 3263) and its cache; the edge builds one from its `dns` settings.
+   * @default the transport package's shared resolver (system DNS)
+   */
+  resolver?: SipResolver;
 }
 
 /** What the host does with a message whose transaction may be held by another node. */
@@ -121,6 +126,8 @@ export class ProxyCore implements TransactionUser {
       this.runner,
       this.observer,
       this.clock,
+      init.resolver,
+      options.dnsFailover ?? true,
       init.flows,
       options.udpMtu ?? 0,
     );

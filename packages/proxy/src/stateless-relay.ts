@@ -44,8 +44,9 @@ export class StatelessRelay {
     }
     // Retransmitted ACKs must get the same branch (stateless forwarding, §16.11).
     const branch = `${OWN_BRANCH_PREFIX}${loopHash(req)}.a${fnv(req.topVia?.branch ?? '')}`;
-    (flow === undefined ? this.forwarder.resolve(hop) : Promise.resolve(flow)).then(
-      (target) => {
+    (flow === undefined ? this.forwarder.resolve(hop) : Promise.resolve([flow])).then(
+      ([target]) => {
+        if (target === undefined) return;
         try {
           this.forwarder.addVia(req, target.protocol, branch);
         } catch (err) {

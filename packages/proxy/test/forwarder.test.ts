@@ -111,8 +111,9 @@ describe('forwarder (RFC 3261 §16.6)', () => {
     const { fwd, net, layer } = forwarder();
     const req = makeRequest('MESSAGE', 'sip:bob@10.0.1.1');
     const hash = loopHash(req);
-    const target = await fwd.resolve('sip:10.0.1.1:5080');
+    const [target] = await fwd.resolve('sip:10.0.1.1:5080');
     assert.deepEqual(target, { protocol: 'udp', address: '10.0.1.1', port: 5080 });
+    if (target === undefined) return;
     const handlers = {
       onResponse: () => undefined,
       onTimeout: () => undefined,

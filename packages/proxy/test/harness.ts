@@ -5,7 +5,7 @@ import { createResponse, newTag, parseMessage, SipRequest } from '@sipfleet/sip'
 import { ManualClock, TransactionLayer } from '@sipfleet/transaction';
 import type { ClientTransaction, ServerTransaction } from '@sipfleet/transaction';
 import { InMemoryNetwork } from '@sipfleet/transport';
-import type { InMemoryEndpoint, RemoteInfo } from '@sipfleet/transport';
+import type { InMemoryEndpoint, RemoteInfo, SipResolver } from '@sipfleet/transport';
 import { pino } from 'pino';
 import { ProxyCore } from '../src/index.js';
 import type { ProxyObserver, ProxyOptions, RoutingHooks, UnmatchedMessages } from '../src/index.js';
@@ -175,6 +175,8 @@ export class World {
     hooks: RoutingHooks,
     options: Partial<ProxyOptions> = {},
     unmatched?: UnmatchedMessages,
+    /** Next-hop resolution (a resolver on a test DNS server). @default the shared one */
+    resolver?: SipResolver,
   ) {
     this.proxyEndpoint = this.net.endpoint(PROXY.address, PROXY.port);
     const record =
@@ -190,6 +192,7 @@ export class World {
       relayLatency: record('relayLatency'),
       hookError: record('hookError'),
       responseDropped: record('responseDropped'),
+      dnsFailover: record('dnsFailover'),
     };
     this.proxy = new ProxyCore({
       sender: this.proxyEndpoint,
@@ -199,6 +202,7 @@ export class World {
       clock: this.clock,
       observer,
       ...(unmatched === undefined ? {} : { unmatched }),
+      ...(resolver === undefined ? {} : { resolver }),
     });
     this.proxyEndpoint.onMessage = (data, remote) => {
       const msg = parseMessage(data);

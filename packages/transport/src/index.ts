@@ -28,8 +28,10 @@ export {
 export {
   resolveTarget,
   createResolver,
-  type LookupFn,
-  type Resolver,
+  orderSrv,
+  SipResolver,
+  sharedResolver,
+  type RecordType,
   type ResolverOptions,
 } from './resolve.js';
 export {

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { DS_ALG, compileHashTemplate, parseRouteRules } from '@sipfleet/dispatcher';
@@ -39,6 +40,62 @@ const tlsListen = z
     verifyClient: z.enum(['none', 'optional', 'require']).default('none'),
   })
   .strict();
+
+/** `ip`, `ip:port`, `ipv6` or `[ipv6]:port`: a DNS server as Node's resolver takes it. */
+function isDnsServer(text: string): boolean {
+  if (isIP(text) !== 0) return true;
+  const m = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:]+):(\d{1,5})$/.exec(text);
+  return m !== null && isIP(m[1] ?? '') !== 0 && Number(m[2]) <= 65535;
+}
+
+const dnsServer = z
+  .string()
+  .refine(
+    isDnsServer,
+    'a DNS server is an IP address, optionally with :port (an IPv6 address with a port in [brackets])',
+  );
+
+const DNS_DEFAULTS = {
+  servers: [] as string[],
+  minTtlSeconds: 5,
+  maxTtlSeconds: 300,
+  defaultTtlSeconds: 60,
+  maxEntries: 1000,
+  refreshIntervalSeconds: 10,
+  failover: true,
+};
+
+/**
+ * RFC 3263 resolution of next hops and destinations (NAPTR, SRV, A/AAAA) and its cache, shared by
+ * the edge and the prober (packages/transport resolve.ts says how the cache behaves).
+ */
+export const dnsSchema = z
+  .object({
+    /** DNS servers; empty = the system's (/etc/resolv.conf, and getaddrinfo for addresses). @default [] */
+    servers: z.array(dnsServer).default(DNS_DEFAULTS.servers),
+    /** Shortest time an answer is cached, also how long a failure is (s). @default 5 */
+    minTtlSeconds: z.number().int().min(1).default(DNS_DEFAULTS.minTtlSeconds),
+    /** Longest time an answer is cached, whatever its TTL (s). @default 300 */
+    maxTtlSeconds: z.number().int().min(1).default(DNS_DEFAULTS.maxTtlSeconds),
+    /** Cache time of answers whose TTL Node does not report: NAPTR, SRV, getaddrinfo (s). @default 60 */
+    defaultTtlSeconds: z.number().int().min(1).default(DNS_DEFAULTS.defaultTtlSeconds),
+    /** Cached answers at most (one per record type and name). @default 1000 */
+    maxEntries: z.number().int().min(1).default(DNS_DEFAULTS.maxEntries),
+    /** Background refresh tick: entries in use are re-queried before they expire (s). @default 10 */
+    refreshIntervalSeconds: z.number().int().min(1).default(DNS_DEFAULTS.refreshIntervalSeconds),
+    /**
+     * Kamailio `use_dns_failover`: a branch whose target fails (transport error, no reply within
+     * fr_timer, 503) is sent to the next target of its next hop. @default true
+     */
+    failover: z.boolean().default(DNS_DEFAULTS.failover),
+  })
+  .strict()
+  .refine((d) => d.maxTtlSeconds >= d.minTtlSeconds, {
+    message: 'maxTtlSeconds must be at least minTtlSeconds',
+  })
+  .default(DNS_DEFAULTS);
+
+export type DnsConfig = z.infer<typeof dnsSchema>;
 
 /** Listeners with a certificate: SIP over TLS, and SIP over WebSocket over TLS (RFC 7118). */
 const SECURE = new Set(['tls', 'wss']);
@@ -285,6 +342,14 @@ export const edgeConfigSchema = z
         /** Kamailio ds_hash_check_interval: how often counters are rebuilt from live slots (ms). @default 30000 */
         reconcileIntervalMs: z.number().int().min(0).default(30_000),
         /**
+         * Kamailio ds_dns_mode, when destination names are resolved into the DNS cache: `init`
+         * at every list load (start-up and reload), `timer` also every `dnsIntervalSeconds`.
+         * Either way calls then read the cache, which the `dns` settings keep fresh. @default init
+         */
+        dnsMode: z.enum(['init', 'timer']).default('init'),
+        /** Kamailio ds_dns_interval, for dnsMode `timer` (s). @default 600 */
+        dnsIntervalSeconds: z.number().int().min(1).default(600),
+        /**
          * Kamailio `ds_default_socket`: the UDP listener (`udp:address:port`, one of `listen`)
          * requests routed by the dispatcher route leave from, unless the destination's `socket`
          * attribute names another. @default the first UDP listener
@@ -307,7 +372,10 @@ export const edgeConfigSchema = z
         registerSets: [],
         registerAllowFrom: [],
         reconcileIntervalMs: 30_000,
+        dnsMode: 'init',
+        dnsIntervalSeconds: 600,
       }),
+    dns: dnsSchema,
     /** Fleet membership: the heartbeat record each edge keeps in Redis (`sipfleet ctl fleet`). */
     fleet: z
       .object({

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProxyObserver, ResponseOrigin, RoutingMetrics } from '@sipfleet/proxy';
+import { dnsQueryCounter } from './dns.js';
 import type { TransportCounts } from '@sipfleet/transport';
 import { registerProcessMetrics } from './process-metrics.js';
 
@@ -47,6 +48,8 @@ export class EdgeMetrics implements ProxyObserver {
   readonly overloaded: Gauge;
   readonly overloadShedFraction: Gauge;
   readonly eventLoopDelay: Histogram;
+  readonly dnsQueries: Counter<'type' | 'result'>;
+  private readonly dnsFailovers: Counter<'cause'>;
   readonly handoffSent: Counter<'message'>;
   readonly handoffReceived: Counter<'message'>;
   readonly handoffRejected: Counter<'reason'>;
@@ -193,6 +196,13 @@ export class EdgeMetrics implements ProxyObserver {
       name: 'sipfleet_event_loop_delay_seconds',
       help: 'How late the overload monitor sampling timer fired, one observation per sample',
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [this.registry],
+    });
+    this.dnsQueries = dnsQueryCounter(this.registry);
+    this.dnsFailovers = new Counter({
+      name: 'sipfleet_dns_failovers_total',
+      help: 'Branches sent on to the next DNS target of their next hop (use_dns_failover), by cause (transport-error, timeout, 503)',
+      labelNames: ['cause'],
       registers: [this.registry],
     });
     this.handoffSent = new Counter({
@@ -362,6 +372,10 @@ export class EdgeMetrics implements ProxyObserver {
 
   relayLatency(seconds: number): void {
     this.latency.observe(seconds);
+  }
+
+  dnsFailover(cause: 'transport-error' | 'timeout' | '503'): void {
+    this.dnsFailovers.inc({ cause });
   }
 
   hookError(hook: string): void {

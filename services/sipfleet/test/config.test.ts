@@ -140,6 +140,33 @@ test('routing.dispatcher: hash template checked at start, user-only hashing and 
   );
 });
 
+test('dns and ds_dns_mode settings: defaults, and bad servers or TTL bounds named by path', () => {
+  const config = parseEdgeConfig({});
+  assert.deepEqual(config.dns, {
+    servers: [],
+    minTtlSeconds: 5,
+    maxTtlSeconds: 300,
+    defaultTtlSeconds: 60,
+    maxEntries: 1000,
+    refreshIntervalSeconds: 10,
+    failover: true,
+  });
+  assert.equal(config.dispatcher.dnsMode, 'init');
+  assert.equal(config.dispatcher.dnsIntervalSeconds, 600);
+  const servers = ['127.0.0.1', '127.0.0.1:5353', '::1', '[::1]:5353'];
+  assert.deepEqual(parseEdgeConfig({ dns: { servers } }).dns.servers, servers);
+  const named = (raw: Record<string, unknown>, path: RegExp) =>
+    assert.throws(
+      () => parseEdgeConfig(raw),
+      (err: unknown) => err instanceof ConfigError && path.test(err.message),
+    );
+  named({ dns: { servers: ['dns.example.com'] } }, /dns\.servers\.0/);
+  named({ dns: { servers: ['127.0.0.1:99999'] } }, /dns\.servers\.0/);
+  named({ dns: { minTtlSeconds: 0 } }, /dns\.minTtlSeconds/);
+  named({ dns: { minTtlSeconds: 60, maxTtlSeconds: 30 } }, /dns.*maxTtlSeconds/);
+  named({ dispatcher: { dnsMode: 'always' } }, /dispatcher\.dnsMode/);
+});
+
 test('routing.dispatcher: useDefault, mode and routes defaults, checked at start', () => {
   const base = { set: 1, algorithm: 4 };
   const d = parseEdgeConfig({ routing: { dispatcher: base } }).routing.dispatcher;

@@ -4,12 +4,14 @@ import { ProxyCore } from '@sipfleet/proxy';
 import { redactRedisUrl } from '@sipfleet/redis';
 import { SipEndpoint } from '@sipfleet/transaction';
 import { TransportLayer } from '@sipfleet/transport';
-import type { TransportProtocol } from '@sipfleet/transport';
+import type { SipResolver, TransportProtocol } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import { startAdminServer } from '../admin-server.js';
 import type { EdgeConfig } from '../config.js';
 import { ConsoleApp } from '../console/console.js';
+import { openResolver } from '../dns.js';
 import { EdgeMetrics } from '../metrics.js';
+import { warmDestinations } from './dispatcher-dns.js';
 import { destinationRows } from './gauges.js';
 import { Handoff } from './handoff/handoff.js';
 import { MaintenanceCheck } from './maintenance.js';
@@ -23,6 +25,16 @@ import { startMembership } from './membership.js';
 import { readTlsMaterial } from '../tls-files.js';
 import { openSharedState } from './shared-state.js';
 import type { SharedState } from './shared-state.js';
+
+/**
+ * The transports DNS may pick for a next hop: the listeners' ones, and TLS, which the transport
+ * layer sends without a TLS listener; never ws/wss, reached only over a connection the browser
+ * opened (RFC 7118 §5.2), which `transport=ws|wss` URIs still name.
+ */
+function sendProtocols(listen: readonly { protocol: TransportProtocol }[]): TransportProtocol[] {
+  const streams = listen.map((l) => l.protocol).filter((p) => p !== 'ws' && p !== 'wss');
+  return [...new Set<TransportProtocol>([...streams, 'tls'])];
+}
 
 /** The mirrors (htables, keepalive, dispatcher, secfilter) whose copy may be stale, by name. */
 function notInStep(shared: SharedState): string[] {
@@ -49,6 +61,8 @@ export class Edge {
       admin: { server: Server; port: number };
       /** Overload signal: sheds new calls in the pipeline; `laggedWithin()` for timeout checks. */
       overload: OverloadMonitor;
+      /** RFC 3263 next hops and its cache; `stopWarming` ends the dispatcher's ds_dns_mode work. */
+      dns: { resolver: SipResolver; stopWarming: () => void };
     },
     private readonly fleet: {
       shared: SharedState | undefined;
@@ -68,6 +82,7 @@ export class Edge {
     let transport: TransportLayer | undefined;
     let secfilter: EdgeSecfilter | undefined;
     let overload: OverloadMonitor | undefined;
+    let dns: { resolver: SipResolver; stopWarming: () => void } | undefined;
     let handoff: Handoff | undefined;
     try {
       // The metrics and the pipeline need objects made after them; they read them through this.
@@ -111,6 +126,20 @@ export class Edge {
       for (const socket of transport.sockets) {
         sentBy[socket.protocol] ??= transport.sentBy(socket.protocol);
       }
+      const resolver = openResolver(config.dns, {
+        protocols: sendProtocols(config.listen),
+        addresses: config.listen.map((l) => l.address),
+        log,
+        queries: metrics.dnsQueries,
+      });
+      const view = shared?.dispatcher?.view;
+      dns = {
+        resolver,
+        stopWarming:
+          view === undefined
+            ? () => undefined
+            : warmDestinations(view, resolver, config.dispatcher),
+      };
       const maintenance =
         shared !== undefined && config.maintenance.enabled
           ? new MaintenanceCheck(shared.htables, config.maintenance, config.nodeId, () =>
@@ -150,6 +179,7 @@ export class Edge {
           aliases: config.aliases,
           timers: { frTimerMs: config.timers.frTimerMs, frInvTimerMs: config.timers.frInvTimerMs },
           maxForwards: config.maxForwards,
+          dnsFailover: config.dns.failover,
           udpMtu: config.transport.udpMtu,
           sentBy,
           listeners: transport.sockets,
@@ -157,6 +187,7 @@ export class Edge {
         log,
         observer: metrics,
         admit: overloadAdmission(overload, metrics),
+        resolver,
         ...(handoff === undefined ? {} : { unmatched: handoff.unmatched }),
         transactionTimers: {
           T1: config.timers.T1,
@@ -251,7 +282,7 @@ export class Edge {
       const edge = new Edge(
         config,
         log,
-        { transport, endpoint, metrics, admin, overload },
+        { transport, endpoint, metrics, admin, overload, dns },
         { shared, secfilter, membership, handoff },
       );
       late.edge = edge;
@@ -286,6 +317,8 @@ export class Edge {
       return edge;
     } catch (err) {
       overload?.close();
+      dns?.stopWarming();
+      dns?.resolver.close();
       await handoff?.close();
       await transport?.close();
       await secfilter?.close();
@@ -333,8 +366,10 @@ export class Edge {
 
   async close(): Promise<void> {
     this.closing = true;
-    const { transport, endpoint, admin, overload } = this.local;
+    const { transport, endpoint, admin, overload, dns } = this.local;
     overload.close();
+    dns.stopWarming();
+    dns.resolver.close();
     endpoint.close();
     await transport.close();
     await new Promise<void>((resolve) => admin.server.close(() => resolve()));

@@ -8,7 +8,14 @@ import {
   SipfleetKeepaliveError,
   type ProberSettings,
 } from '@sipfleet/keepalive';
-import { applyCommonEnv, filesNear, invalidConfig, readConfigFile, TLS_FILES } from '../config.js';
+import {
+  applyCommonEnv,
+  dnsSchema,
+  filesNear,
+  invalidConfig,
+  readConfigFile,
+  TLS_FILES,
+} from '../config.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -117,6 +124,8 @@ export const proberConfigSchema = z
       })
       .strict()
       .default({ pingIntervalMs: 30_000, destinations: [] }),
+    /** DNS for destinations given by name (NAPTR, SRV, A/AAAA), as the edge's `dns` section. */
+    dns: dnsSchema,
     /** Destinations per BullMQ job. @default 50 */
     shardSize: z.number().int().min(1).max(10_000).default(50),
     /** Jobs run at once by this prober. @default 64 */

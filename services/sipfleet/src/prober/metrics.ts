@@ -1,6 +1,7 @@
 // The prober's metrics, one registry per process (names listed in packages/keepalive/README.md).
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { PingResult } from '@sipfleet/keepalive';
+import { dnsQueryCounter } from '../dns.js';
 import { registerProcessMetrics } from '../process-metrics.js';
 
 export class ProberMetrics {
@@ -15,11 +16,13 @@ export class ProberMetrics {
   readonly jobErrors: Counter;
   readonly malformed: Counter;
   readonly redisUp: Gauge;
+  readonly dnsQueries: Counter<'type' | 'result'>;
 
   constructor(nodeId: string) {
     this.registry.setDefaultLabels({ node: nodeId });
     registerProcessMetrics(this.registry);
     const registers = [this.registry];
+    this.dnsQueries = dnsQueryCounter(this.registry);
     this.pingsSent = new Counter({
       name: 'sipfleet_prober_pings_total',
       help: 'Keepalive requests sent, by transport',

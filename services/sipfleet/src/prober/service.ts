@@ -6,6 +6,7 @@ import { DispatcherFleet } from '@sipfleet/dispatcher';
 import { KeepaliveStore, Pinger, Prober } from '@sipfleet/keepalive';
 import { RedisConnection } from '@sipfleet/redis';
 import { startAdminServer } from '../admin-server.js';
+import { openResolver } from '../dns.js';
 import { proberSettings, type ProberConfig } from './config.js';
 import { readTlsClient } from '../tls-files.js';
 import { ProberMetrics } from './metrics.js';
@@ -57,6 +58,13 @@ export class ProberService {
           : readTlsClient('sip.tls', config.sip.tls, tlsWarnings);
       for (const warning of tlsWarnings) log.warn(warning);
       pinger = await Pinger.start({
+        resolver: openResolver(config.dns, {
+          // TLS pings leave from the TCP listener (no TLS listener needed).
+          protocols: config.sip.tcp ? ['udp', 'tcp', 'tls'] : ['udp'],
+          addresses: [config.sip.address],
+          log,
+          queries: metrics.dnsQueries,
+        }),
         address: config.sip.address,
         port: config.sip.port,
         tcp: config.sip.tcp,
