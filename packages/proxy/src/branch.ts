@@ -143,6 +143,7 @@ export class Branch implements ClientTransactionHandlers {
           return;
         }
         try {
+          this.forwarder.addPath(req, this.owner.source, target);
           if (this.recordRoute !== undefined) {
             this.forwarder.recordRouteOutbound(req, this.owner.source, target, this.recordRoute);
           }
