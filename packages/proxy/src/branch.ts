@@ -177,6 +177,7 @@ export class Branch implements ClientTransactionHandlers {
     const req = this.spare.length > 0 ? unsent.clone() : unsent;
     const target = this.forwarder.transportFor(req, resolved);
     try {
+      this.forwarder.addPath(req, this.owner.source, target);
       if (this.recordRoute !== undefined) {
         this.forwarder.recordRouteOutbound(req, this.owner.source, target, this.recordRoute);
       }

@@ -23,6 +23,9 @@ import type { OwnAddresses } from './own-addresses.js';
 import { parsed } from './request-checks.js';
 import type { RouteInfo } from './request-checks.js';
 
+/** The tag Path flow tokens are bound to: none, as initial requests towards a Contact have no To tag. */
+const PATH_TAG = '';
+
 /**
  * RFC 3261 §16.6, request forwarding (Kamailio tm's `t_fwd.c`): builds each branch's copy of the
  * request (Request-URI, Record-Route, next hop), runs the branch hook, resolves the next hop, puts
@@ -81,7 +84,9 @@ export class Forwarder {
     if (req.uri !== uri) req.setUri(uri);
     if (recordRoute === undefined) return req;
     const tag = source.protocol === 'udp' ? undefined : req.from.tag;
-    const token = tag === undefined ? undefined : this.flows?.flowToken(source, tag);
+    // An empty tag is the Path tokens' (addPath): a From tag must not mint one of those.
+    const token =
+      tag === undefined || tag === PATH_TAG ? undefined : this.flows?.flowToken(source, tag);
     const value = this.own.recordRoute(source.protocol, recordRoute, token);
     if (value !== undefined) req.prependHeader('Record-Route', value);
     return req;
@@ -105,15 +110,31 @@ export class Forwarder {
   }
 
   /**
-   * An in-dialog request whose Route named one of our flows goes over it, if the flow is still
-   * open and the request is headed towards the side that opened it (its To tag is the tag the
-   * token was minted with); undefined otherwise: the normal next hop.
+   * RFC 3327 with RFC 5626 section 5.1 (Kamailio path `add_path()` with the outbound module): a
+   * REGISTER that came in over a connection gets our Path on top, facing the registrar, its user
+   * part a flow token for that connection and `ob`. Requests the registrar sends to the
+   * registered Contact carry it as their Route and come back over the connection: a WebSocket
+   * client's Contact (an `.invalid` host) or one behind NAT is not reachable otherwise. Registrar
+   * support (`Supported: path`) is the client's and registrar's business, as with `add_path()`.
+   */
+  addPath(req: SipRequest, source: RemoteInfo, target: SendTarget): void {
+    if (req.method !== 'REGISTER' || source.protocol === 'udp') return;
+    const token = this.flows?.flowToken(source, PATH_TAG);
+    if (token === undefined) return;
+    const value = this.own.recordRoute(target.protocol, ';ob', token);
+    if (value !== undefined) req.prependHeader('Path', value);
+  }
+
+  /**
+   * A request whose Route named one of our flows goes over it, if the flow is still open and the
+   * request is headed towards the side that opened it: in a dialog, its To tag is the From tag the
+   * Record-Route token was minted with; an initial request (no To tag) matches only a Path token
+   * ({@link addPath}), never a dialog's. Undefined otherwise: the normal next hop.
    */
   flowTarget(routes: RouteInfo, req: SipRequest): SendTarget | undefined {
     const token = routes.flowToken;
     if (token === undefined || this.flows === undefined) return undefined;
-    const tag = req.to.tag;
-    return tag === undefined ? undefined : this.flows.flowTarget(token, tag);
+    return this.flows.flowTarget(token, req.to.tag ?? PATH_TAG);
   }
 
   /**

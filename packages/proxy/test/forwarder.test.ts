@@ -1,7 +1,10 @@
 // RFC 3261 §16.6: what the forwarder does to each branch's copy of the request.
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { describe, test } from 'node:test';
 import { parseMessage, SipRequest } from '@sipfleet/sip';
+import { TransportLayer } from '@sipfleet/transport';
+import type { FlowRouter, RemoteInfo } from '@sipfleet/transport';
 import { pino } from 'pino';
 import { Forwarder } from '../src/forwarder.js';
 import { HookRunner } from '../src/hook-runner.js';
@@ -12,7 +15,7 @@ import { OwnAddresses } from '../src/own-addresses.js';
 import { BadHeader } from '../src/request-checks.js';
 import { FROM_UAC, makeRequest, PROXY, proxyLayer } from './harness.js';
 
-function forwarder(hooks: RoutingHooks = {}) {
+function forwarder(hooks: RoutingHooks = {}, flows?: FlowRouter) {
   const { net, clock, endpoint, layer } = proxyLayer();
   const own = new OwnAddresses({
     sentBy: { udp: endpoint.sentBy(), tcp: { host: PROXY.address, port: 5062 } },
@@ -21,7 +24,14 @@ function forwarder(hooks: RoutingHooks = {}) {
   const log = pino({ level: 'silent' });
   const hookErrors: string[] = [];
   const observer = { ...NO_OBSERVER, hookError: (hook: string) => hookErrors.push(hook) };
-  const fwd = new Forwarder(own, layer, new HookRunner(hooks, observer, log), observer, clock);
+  const fwd = new Forwarder(
+    own,
+    layer,
+    new HookRunner(hooks, observer, log),
+    observer,
+    clock,
+    flows,
+  );
   return { net, layer, fwd, hookErrors };
 }
 
@@ -85,6 +95,62 @@ describe('forwarder (RFC 3261 §16.6)', () => {
       '',
     );
     assert.equal(noTls.getHeaders('record-route').length, 1);
+  });
+
+  test('RFC 3327 Path: a REGISTER over a connection gets a flow-token Path facing the registrar; only an initial request towards it uses the flow', async (t) => {
+    // A real TCP connection into a real transport layer: the flow tokens are its.
+    const transport = await TransportLayer.listen([
+      { protocol: 'tcp', address: '127.0.0.1', port: 0 },
+    ]);
+    t.after(() => transport.close());
+    const arrived = new Promise<RemoteInfo>((resolve) => {
+      transport.onMessage = (_data, remote) => resolve(remote);
+    });
+    const client = net.connect(transport.sentBy('tcp').port, '127.0.0.1');
+    t.after(() => client.destroy());
+    client.write(makeRequest('REGISTER', 'sip:example.com').toBuffer());
+    const source = await arrived;
+    const { fwd } = forwarder({}, transport);
+    const registrar = { protocol: 'udp', address: '10.0.1.1', port: 5060 } as const;
+
+    const register = fwd.copy(
+      makeRequest('REGISTER', 'sip:example.com'),
+      'sip:example.com',
+      undefined,
+      source,
+    );
+    fwd.addPath(register, source, registrar);
+    const path = register.getHeader('path') ?? '';
+    const m = /^<sip:([^@]+)@edge\.example\.net:5070;lr;ob>$/.exec(path);
+    assert.ok(m !== null, path);
+    const token = m[1] as string;
+    // Over UDP, or another method: no Path.
+    const overUdp = makeRequest('REGISTER', 'sip:example.com');
+    fwd.addPath(overUdp, FROM_UAC, registrar);
+    assert.equal(overUdp.hasHeader('path'), false);
+    const invite = makeRequest('INVITE', 'sip:bob@example.com');
+    fwd.addPath(invite, source, registrar);
+    assert.equal(invite.hasHeader('path'), false);
+
+    // The registrar's INVITE to the Contact (no To tag) goes over the connection.
+    const toContact = makeRequest('INVITE', 'sip:alice@client.invalid;transport=ws');
+    assert.deepEqual(fwd.flowTarget({ hadRouteSet: true, flowToken: token }, toContact), {
+      protocol: 'tcp',
+      address: '127.0.0.1',
+      port: client.localPort,
+      connectionId: source.connectionId,
+    });
+
+    // A Record-Route token is bound to the caller's From tag: an initial request (empty tag)
+    // naming it gets no flow, an in-dialog one towards the caller does.
+    const dialog = fwd.copy(invite, invite.uri, '', source);
+    const rr = /^<sip:([^@]+)@/.exec(dialog.getHeader('record-route') ?? '');
+    assert.ok(rr !== null);
+    const rrRoutes = { hadRouteSet: true, flowToken: rr[1] as string };
+    assert.equal(fwd.flowTarget(rrRoutes, toContact), undefined);
+    const towardsCaller = makeRequest('BYE', 'sip:alice@client.invalid');
+    towardsCaller.setHeader('To', `<sip:alice@example.com>;tag=${invite.from.tag ?? ''}`);
+    assert.equal(fwd.flowTarget(rrRoutes, towardsCaller)?.connectionId, source.connectionId);
   });
 
   test('steps 6-7: $du wins, then a loose router, else the Request-URI; a strict router swaps', () => {

@@ -56,7 +56,8 @@ export interface FlowRouter {
   /**
    * The flow token of the connection `remote` names, bound to `tag` (the From tag of the
    * dialog-creating request), or undefined for UDP or a closed connection. The connection then
-   * counts as carrying a dialog: it is no longer closed as idle.
+   * counts as carrying a dialog: it is no longer closed as idle. The proxy's Path tokens (a
+   * REGISTER's, RFC 3327) use the empty tag: they stand for a registration, not a dialog.
    */
   flowToken(remote: RemoteInfo, tag: string): string | undefined;
   /**
