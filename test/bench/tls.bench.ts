@@ -7,14 +7,11 @@
 // Run: `node --import tsx test/bench/tls.bench.ts` (or `npm run bench -- tls`).
 import { setTimeout as sleep } from 'node:timers/promises';
 import type tls from 'node:tls';
-import { makeCa } from '@sipfleet/test-helpers/certs';
-import { startEdge } from '@sipfleet/test-helpers/edge';
-import { freePort } from '@sipfleet/test-helpers/ports';
-import { startSipp } from '@sipfleet/test-helpers/sipp';
 import { connectStream } from '@sipfleet/test-helpers/stream-ua';
 import type { StreamConnection } from '@sipfleet/test-helpers/stream-ua';
 import { callLoop, measured, Owner, sippCalls } from './ramp.js';
 import type { Row } from './ramp.js';
+import { printCallRows, secureEdge } from './secure-edge.js';
 
 const CALLS = Number(process.env.BENCH_TLS_CALLS ?? 3000);
 const CONNECTIONS = Number(process.env.BENCH_TLS_CONNECTIONS ?? 20);
@@ -64,28 +61,7 @@ async function handshakes(
 async function main(): Promise<void> {
   const owner = new Owner();
   try {
-    const ca = makeCa(owner);
-    const server = ca.issue('edge', ['DNS:localhost', 'IP:127.0.0.1']);
-    const uasPort = await freePort();
-    await startSipp({ scenario: 'uas-call', localPort: uasPort, autoAnswer: true, owner });
-    const tlsPort = await freePort();
-    const edge = await startEdge(
-      owner,
-      // No shedding: this measures what a call costs, with the generators on the same cores.
-      { routing: { destination: `sip:127.0.0.1:${uasPort}` }, overload: { enabled: false } },
-      {},
-      {
-        extraListen: [
-          {
-            protocol: 'tls',
-            address: '127.0.0.1',
-            port: tlsPort,
-            tls: { certFile: server.certFile, keyFile: server.keyFile },
-          },
-        ],
-      },
-    );
-    const pid = edge.process.pid ?? 0;
+    const { ca, edge, port: tlsPort, pid } = await secureEdge(owner, 'tls');
     const tlsOptions = { ca: ca.cert, servername: 'localhost' };
     console.log(
       `## Calls by caller transport: ${CALLS} calls, ${CONNECTIONS} in flight, callee over UDP\n`,
@@ -95,13 +71,7 @@ async function main(): Promise<void> {
     rows.push(await sippCalls(owner, pid, edge.port, 'tcp', CALLS, CONNECTIONS));
     rows.push(await streamCalls(owner, pid, edge.port, 'tcp'));
     rows.push(await streamCalls(owner, pid, tlsPort, 'tls', tlsOptions));
-    console.log('| caller | calls | failed | calls/s | edge CPU per call |');
-    console.log('| --- | --- | --- | --- | --- |');
-    for (const r of rows) {
-      console.log(
-        `| ${r.caller} | ${r.calls} | ${r.failed} | ${(r.calls / r.seconds).toFixed(0)} | ${(r.cpuMs / r.calls).toFixed(3)} ms |`,
-      );
-    }
+    printCallRows(rows);
     await sleep(500); // let the last calls' connections close before the handshake runs
     console.log(
       `\n## Connection set-up: ${HANDSHAKES} new connections, 10 at a time, closed at once\n`,

@@ -6,14 +6,11 @@
 // the machine sustained with the generators on the same 2 cores, CPU per call is the edge
 // process's own (utime+stime). Run: `node --import tsx test/bench/wss.bench.ts` (or
 // `npm run bench -- wss`).
-import { makeCa } from '@sipfleet/test-helpers/certs';
-import { startEdge } from '@sipfleet/test-helpers/edge';
-import { freePort } from '@sipfleet/test-helpers/ports';
-import { startSipp } from '@sipfleet/test-helpers/sipp';
 import { StreamConnection } from '@sipfleet/test-helpers/stream-ua';
 import WebSocket, { createWebSocketStream } from 'ws';
 import { callLoop, measured, Owner, sippCalls } from './ramp.js';
 import type { Row } from './ramp.js';
+import { printCallRows, secureEdge } from './secure-edge.js';
 
 const CALLS = Number(process.env.BENCH_WSS_CALLS ?? 3000);
 const CONNECTIONS = Number(process.env.BENCH_WSS_CONNECTIONS ?? 20);
@@ -49,28 +46,7 @@ async function wssCalls(owner: Owner, pid: number, port: number, ca: Buffer): Pr
 async function main(): Promise<void> {
   const owner = new Owner();
   try {
-    const ca = makeCa(owner);
-    const server = ca.issue('edge', ['DNS:localhost', 'IP:127.0.0.1']);
-    const uasPort = await freePort();
-    await startSipp({ scenario: 'uas-call', localPort: uasPort, autoAnswer: true, owner });
-    const wssPort = await freePort();
-    const edge = await startEdge(
-      owner,
-      // No shedding: this measures what a call costs, with the generators on the same cores.
-      { routing: { destination: `sip:127.0.0.1:${uasPort}` }, overload: { enabled: false } },
-      {},
-      {
-        extraListen: [
-          {
-            protocol: 'wss',
-            address: '127.0.0.1',
-            port: wssPort,
-            tls: { certFile: server.certFile, keyFile: server.keyFile },
-          },
-        ],
-      },
-    );
-    const pid = edge.process.pid ?? 0;
+    const { ca, edge, port: wssPort, pid } = await secureEdge(owner, 'wss');
     console.log(
       `## Calls by caller transport: ${CALLS} calls, ${CONNECTIONS} in flight, callee over UDP\n`,
     );
@@ -78,13 +54,7 @@ async function main(): Promise<void> {
       await sippCalls(owner, pid, edge.port, 'udp', CALLS, CONNECTIONS),
       await wssCalls(owner, pid, wssPort, ca.cert),
     ];
-    console.log('| caller | calls | failed | calls/s | edge CPU per call |');
-    console.log('| --- | --- | --- | --- | --- |');
-    for (const r of rows) {
-      console.log(
-        `| ${r.caller} | ${r.calls} | ${r.failed} | ${(r.calls / r.seconds).toFixed(0)} | ${(r.cpuMs / r.calls).toFixed(3)} ms |`,
-      );
-    }
+    printCallRows(rows);
   } finally {
     await owner.close();
   }
