@@ -100,6 +100,30 @@ export type DnsConfig = z.infer<typeof dnsSchema>;
 /** Listeners with a certificate: SIP over TLS, and SIP over WebSocket over TLS (RFC 7118). */
 const SECURE = new Set(['tls', 'wss']);
 
+/**
+ * TLS towards next hops and destinations (`sips:`, `transport=tls`): the CA their certificates
+ * must chain to, whether to check them, and the certificate shown to one that asks (mutual TLS).
+ * The edge's `tls` and the prober's `sip.tls`.
+ */
+export const tlsClientSettings = z
+  .object({
+    /** PEM CA file next hops' certificates must chain to. @default Node's bundled CAs */
+    caFile: z.string().min(1).optional(),
+    /** PEM certificate shown to a next hop that asks for one. @default none */
+    certFile: z.string().min(1).optional(),
+    /** Its PEM private key. @default none */
+    keyFile: z.string().min(1).optional(),
+    /**
+     * Check each next hop's certificate: chain and the URI's host name (RFC 5922 section 7.2).
+     * Off only for closed lab networks. @default true
+     */
+    verifyServer: z.boolean().default(true),
+  })
+  .strict()
+  .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
+    message: 'set certFile and keyFile together',
+  });
+
 const listenSpec = z
   .object({
     /** `ws` / `wss`: SIP over WebSocket (RFC 7118) for browsers, on HTTP / HTTPS. */
@@ -667,25 +691,7 @@ export const edgeConfigSchema = z
      * certificates must chain to, whether to check them, and the certificate shown to one that
      * asks (mutual TLS). Files are re-read on SIGHUP.
      */
-    tls: z
-      .object({
-        /** PEM CA file next hops' certificates must chain to. @default Node's bundled CAs */
-        caFile: z.string().min(1).optional(),
-        /** PEM certificate shown to a next hop that asks for one. @default none */
-        certFile: z.string().min(1).optional(),
-        /** Its PEM private key. @default none */
-        keyFile: z.string().min(1).optional(),
-        /**
-         * Check each next hop's certificate: chain and the URI's host name (RFC 5922 section
-         * 7.2). Off only for closed lab networks. @default true
-         */
-        verifyServer: z.boolean().default(true),
-      })
-      .strict()
-      .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
-        message: 'set certFile and keyFile together',
-      })
-      .default({ verifyServer: true }),
+    tls: tlsClientSettings.default({ verifyServer: true }),
     /** Max-Forwards added when a request has none. @default 70 */
     maxForwards: z.number().int().min(1).max(255).default(70),
     log: z

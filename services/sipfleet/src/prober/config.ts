@@ -15,6 +15,7 @@ import {
   invalidConfig,
   readConfigFile,
   TLS_FILES,
+  tlsClientSettings,
 } from '../config.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -46,19 +47,7 @@ export const proberConfigSchema = z
          * Pings to `sips:` / `transport=tls` destinations (they leave from the TCP socket, so
          * `tcp` must stay on): the CA, verification, a client certificate; as the edge's `tls`.
          */
-        tls: z
-          .object({
-            /** PEM CA file destinations' certificates must chain to. @default Node's bundled CAs */
-            caFile: z.string().min(1).optional(),
-            /** PEM certificate shown to a destination that asks (mutual TLS). @default none */
-            certFile: z.string().min(1).optional(),
-            /** Its PEM private key. @default none */
-            keyFile: z.string().min(1).optional(),
-            /** Check each destination's certificate, chain and name. @default true */
-            verifyServer: z.boolean().default(true),
-          })
-          .strict()
-          .optional(),
+        tls: tlsClientSettings.optional(),
         /**
          * More UDP sockets (`udp:address:port`) the prober listens on, so that pings to a
          * destination whose `ping_socket` or `socket` attribute names one leave from it.
