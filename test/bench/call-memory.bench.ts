@@ -4,13 +4,12 @@
 // live proxy transactions (an INVITE's or a BYE's: one server plus one client transaction each,
 // which linger `timers.waitMs` after their final) is the heap each one holds (compiled code left out). Prints the total and
 // the object types that grew most. Run: `node --import tsx test/bench/call-memory.bench.ts`.
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startEdge } from '@sipfleet/test-helpers/edge';
-import { freePort } from '@sipfleet/test-helpers/ports';
-import { startRedis, uniquePrefix, waitFor } from '@sipfleet/test-helpers/redis-server';
+import { uniquePrefix, waitFor } from '@sipfleet/test-helpers/redis-server';
 import { startSipp } from '@sipfleet/test-helpers/sipp';
+import { dispatcherWorld } from './dispatcher-world.js';
 import { Owner } from './ramp.js';
 
 const RATE = Number(process.env.BENCH_MEMORY_RATE ?? 200);
@@ -63,18 +62,7 @@ async function snapshot(pid: number, dir: string, count: number): Promise<Map<st
 async function main(): Promise<void> {
   const owner = new Owner();
   try {
-    const redis = await startRedis();
-    owner.after(() => redis.stop());
-    const dir = mkdtempSync(join(tmpdir(), 'sipfleet-call-memory-'));
-    owner.after(() => rmSync(dir, { recursive: true, force: true }));
-    const uris: string[] = [];
-    for (let i = 0; i < 2; i++) {
-      const port = await freePort();
-      await startSipp({ scenario: 'uas-call', localPort: port, autoAnswer: true, owner });
-      uris.push(`sip:127.0.0.1:${port}`);
-    }
-    const listFile = join(dir, 'dispatcher.list');
-    writeFileSync(listFile, uris.map((u) => `1 ${u} 0 0`).join('\n') + '\n');
+    const { redis, dir, listFile } = await dispatcherWorld(owner, 'call-memory');
     const edge = await startEdge(
       owner,
       {

@@ -15,14 +15,11 @@
 // 0, once every call ended), seconds from the fault until calls through every edge complete with
 // zero failures again (the crash: until the slots are back), and the edges' peak RSS.
 // Run: `node --import tsx test/bench/faults.bench.ts` (or `npm run bench`).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEdge } from '@sipfleet/test-helpers/edge';
 import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
 import { callLoads, startFleet, sum, untilCallsComplete } from '@sipfleet/test-helpers/fleet';
-import { freePort } from '@sipfleet/test-helpers/ports';
 import {
   failoverClusterMaster,
   failoverSentinel,
@@ -34,6 +31,7 @@ import {
 } from '@sipfleet/test-helpers/redis-server';
 import { DialogClient } from '@sipfleet/test-helpers/sip-dialog';
 import { messageCount, startSipp } from '@sipfleet/test-helpers/sipp';
+import { dispatcherWorld } from './dispatcher-world.js';
 import { Owner } from './ramp.js';
 
 /** Highest zero-failure rate of one edge routing with algorithm 4 (fleet bench). */
@@ -91,18 +89,7 @@ async function flood(
 ): Promise<string> {
   const owner = new Owner();
   try {
-    const redis = await startRedis();
-    owner.after(() => redis.stop());
-    const dir = mkdtempSync(join(tmpdir(), 'sipfleet-faults-bench-'));
-    owner.after(() => rmSync(dir, { recursive: true, force: true }));
-    const uris: string[] = [];
-    for (let i = 0; i < 2; i++) {
-      const port = await freePort();
-      await startSipp({ scenario: 'uas-call', localPort: port, autoAnswer: true, owner });
-      uris.push(`sip:127.0.0.1:${port}`);
-    }
-    const listFile = join(dir, 'dispatcher.list');
-    writeFileSync(listFile, uris.map((u) => `1 ${u} 0 0`).join('\n') + '\n');
+    const { redis, listFile, uris } = await dispatcherWorld(owner, 'faults-bench');
     const edge = await startEdge(owner, {
       redis: { url: redis.url, prefix: uniquePrefix() },
       dispatcher: { listFile },
