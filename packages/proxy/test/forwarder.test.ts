@@ -30,6 +30,8 @@ function forwarder(hooks: RoutingHooks = {}, flows?: FlowRouter) {
     new HookRunner(hooks, observer, log),
     observer,
     clock,
+    undefined,
+    true,
     flows,
   );
   return { net, layer, fwd, hookErrors };
