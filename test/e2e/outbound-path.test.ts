@@ -2,7 +2,8 @@
 // an RFC 5626 flow token, as Kamailio's path + outbound modules). The client (Node `ws`, the `sip`
 // subprotocol) registers a `.invalid` Contact, which nothing can reach, via the edge to a sipp
 // registrar; the edge adds its Path. The registrar then sends an INVITE to that Contact with the
-// Path as its Route, and the edge must deliver it over the client's own WebSocket connection.
+// Path as its Route, and the edge must deliver it over the client's own WebSocket connection; the
+// registrar's ACK and BYE, routed by the Record-Route set of the 200 to that Contact, too.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
@@ -66,6 +67,16 @@ describe('outbound: Path on REGISTER over WebSocket', { concurrency: 1 }, () => 
     assert.match(invite.topVia?.toString() ?? '', /^SIP\/2\.0\/WS 127\.0\.0\.1:/);
     assert.equal(invite.hasHeader('route'), false, 'the edge popped its Path route');
     client.send(answer(invite, 200, contact).toBuffer().toString('latin1'));
+
+    // The caller's ACK and BYE follow the Record-Route facing the client: its flow token, bound
+    // to the caller's From tag, not the .invalid Contact.
+    const ack = await client.request('ACK');
+    assert.equal(ack.uri, 'sip:alice@df7jal23ls0d.invalid;transport=ws');
+    assert.equal(ack.callId, invite.callId);
+    const bye = await client.request('BYE');
+    assert.equal(bye.callId, invite.callId);
+    assert.equal(bye.hasHeader('route'), false, 'the edge popped its Record-Route entries');
+    client.send(answer(bye, 200, contact).toBuffer().toString('latin1'));
 
     const stats = await registrar.waitForExit(30_000);
     assert.equal(stats.successful, 1, stats.errors.join('\n'));

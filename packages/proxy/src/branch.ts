@@ -70,6 +70,8 @@ export class Branch implements ClientTransactionHandlers {
   private unsent: SipRequest | undefined;
   /** Our Record-Route's extra params, or undefined when this copy is not record-routed. */
   private recordRoute: string | undefined;
+  /** The copy goes over a flow (the owner's), not to a resolved next hop. */
+  private overFlow = false;
 
   constructor(
     private readonly owner: BranchOwner,
@@ -146,6 +148,7 @@ export class Branch implements ClientTransactionHandlers {
     }
     // A flow (RFC 5626) is the only way to the side that opened it: no DNS, no other target.
     const flow = this.destinationOverride === undefined ? this.owner.flow : undefined;
+    this.overFlow = flow !== undefined;
     (flow === undefined ? this.forwarder.resolve(hopUri) : Promise.resolve([flow])).then(
       (targets) => {
         if (this.canceled) {
@@ -179,7 +182,13 @@ export class Branch implements ClientTransactionHandlers {
     try {
       this.forwarder.addPath(req, this.owner.source, target);
       if (this.recordRoute !== undefined) {
-        this.forwarder.recordRouteOutbound(req, this.owner.source, target, this.recordRoute);
+        this.forwarder.recordRouteOutbound(
+          req,
+          this.owner.source,
+          target,
+          this.recordRoute,
+          this.overFlow,
+        );
       }
       this.tx = this.forwarder.send(
         req,

@@ -27,6 +27,14 @@ import type { RouteInfo } from './request-checks.js';
 const PATH_TAG = '';
 
 /**
+ * Marks the tag of a callee's flow token (see {@link Forwarder.recordRouteOutbound}): `'>'` and the
+ * caller's From tag, "towards the callee of the dialog this caller created". No From or To tag can
+ * start with it (`>` is not a token character, RFC 3261 section 25.1), so a callee token never
+ * matches a request's To tag, nor a caller token the marked From tag.
+ */
+const CALLEE_MARK = '>';
+
+/**
  * RFC 3261 §16.6, request forwarding (Kamailio tm's `t_fwd.c`): builds each branch's copy of the
  * request (Request-URI, Record-Route, next hop), runs the branch hook, resolves the next hop, puts
  * our Via on top and starts the client transaction. One per proxy, handed to every branch; it
@@ -84,9 +92,12 @@ export class Forwarder {
     if (req.uri !== uri) req.setUri(uri);
     if (recordRoute === undefined) return req;
     const tag = source.protocol === 'udp' ? undefined : req.from.tag;
-    // An empty tag is the Path tokens' (addPath): a From tag must not mint one of those.
+    // An empty tag is the Path tokens' (addPath), a marked one the callees': a From tag must not
+    // mint one of those.
     const token =
-      tag === undefined || tag === PATH_TAG ? undefined : this.flows?.flowToken(source, tag);
+      tag === undefined || tag === PATH_TAG || tag.startsWith(CALLEE_MARK)
+        ? undefined
+        : this.flows?.flowToken(source, tag);
     const value = this.own.recordRoute(source.protocol, recordRoute, token);
     if (value !== undefined) req.prependHeader('Record-Route', value);
     return req;
@@ -97,15 +108,28 @@ export class Forwarder {
    * leaves on another transport than it came on, a second Record-Route facing the next hop goes
    * on top, so each side's route set leads back over the transport that side uses. A copy that
    * {@link copy} record-routed only.
+   *
+   * When the request leaves over a flow (`overFlow`: its target came from a flow token, a Path's
+   * or a dialog's, so the callee opened that connection to us), this entry's user part is a flow
+   * token for that connection bound to the caller's From tag marked with {@link CALLEE_MARK}
+   * (RFC 5626 section 5.3): the caller's ACK, BYE and re-INVITEs then reach the callee over it,
+   * not at its Contact (a WebSocket client's `.invalid` host). Without double record-routing
+   * (both sides on one transport) the single entry carries the caller's token only.
    */
   recordRouteOutbound(
     req: SipRequest,
     source: RemoteInfo,
     target: SendTarget,
     recordRoute: string,
+    overFlow: boolean,
   ): void {
     if (target.protocol === source.protocol || !this.own.listensOn(target.protocol)) return;
-    const value = this.own.recordRoute(target.protocol, recordRoute);
+    const tag = overFlow ? req.from.tag : undefined;
+    const token =
+      tag === undefined || tag === PATH_TAG || tag.startsWith(CALLEE_MARK)
+        ? undefined
+        : this.flows?.flowToken(target, CALLEE_MARK + tag);
+    const value = this.own.recordRoute(target.protocol, recordRoute, token);
     if (value !== undefined) req.prependHeader('Record-Route', value);
   }
 
@@ -128,13 +152,20 @@ export class Forwarder {
   /**
    * A request whose Route named one of our flows goes over it, if the flow is still open and the
    * request is headed towards the side that opened it: in a dialog, its To tag is the From tag the
-   * Record-Route token was minted with; an initial request (no To tag) matches only a Path token
-   * ({@link addPath}), never a dialog's. Undefined otherwise: the normal next hop.
+   * caller's Record-Route token was minted with ({@link copy}), or its From tag is the caller's
+   * that a callee's token was minted with ({@link recordRouteOutbound}); an initial request (no To
+   * tag) matches only a Path token ({@link addPath}), never a dialog's. Undefined otherwise: the
+   * normal next hop.
    */
   flowTarget(routes: RouteInfo, req: SipRequest): SendTarget | undefined {
     const token = routes.flowToken;
     if (token === undefined || this.flows === undefined) return undefined;
-    return this.flows.flowTarget(token, req.to.tag ?? PATH_TAG);
+    const toTag = req.to.tag;
+    const toCaller = this.flows.flowTarget(token, toTag ?? PATH_TAG);
+    const fromTag = req.from.tag;
+    // A callee's token is a dialog's: an initial request (no To tag) never matches it.
+    if (toCaller !== undefined || toTag === undefined || fromTag === undefined) return toCaller;
+    return fromTag === PATH_TAG ? undefined : this.flows.flowTarget(token, CALLEE_MARK + fromTag);
   }
 
   /**

@@ -31,7 +31,7 @@ function forwarder(hooks: RoutingHooks = {}, flows?: FlowRouter) {
     observer,
     clock,
     undefined,
-    true,
+    undefined,
     flows,
   );
   return { net, layer, fwd, hookErrors };
@@ -75,6 +75,7 @@ describe('forwarder (RFC 3261 §16.6)', () => {
       FROM_UAC,
       { protocol: 'tcp', address: '10.0.1.1', port: 5060 },
       ';dsset=2',
+      false,
     );
     assert.deepEqual(udpToTcp.getHeaders('record-route'), [
       '<sip:edge.example.net:5070;lr;transport=tcp;dsset=2>',
@@ -86,6 +87,7 @@ describe('forwarder (RFC 3261 §16.6)', () => {
       FROM_UAC,
       { protocol: 'udp', address: '10.0.1.1', port: 5060 },
       '',
+      false,
     );
     assert.deepEqual(same.getHeaders('record-route'), ['<sip:edge.example.net:5070;lr>']);
     // No TLS listener: no second entry that would name a transport we cannot take back.
@@ -95,6 +97,7 @@ describe('forwarder (RFC 3261 §16.6)', () => {
       FROM_UAC,
       { protocol: 'tls', address: '10.0.1.1', port: 5061 },
       '',
+      false,
     );
     assert.equal(noTls.getHeaders('record-route').length, 1);
   });
@@ -153,6 +156,38 @@ describe('forwarder (RFC 3261 §16.6)', () => {
     const towardsCaller = makeRequest('BYE', 'sip:alice@client.invalid');
     towardsCaller.setHeader('To', `<sip:alice@example.com>;tag=${invite.from.tag ?? ''}`);
     assert.equal(fwd.flowTarget(rrRoutes, towardsCaller)?.connectionId, source.connectionId);
+
+    // The registrar's INVITE (over UDP) leaves over the flow: the Record-Route facing the client
+    // carries a token for it bound to the caller's tag, marked: the caller's in-dialog requests
+    // (From tag = caller's) match it, the client's (To tag = caller's) do not.
+    const flow = fwd.flowTarget({ hadRouteSet: true, flowToken: token }, toContact);
+    assert.ok(flow !== undefined);
+    const relayed = fwd.copy(toContact, toContact.uri, '', FROM_UAC);
+    fwd.recordRouteOutbound(relayed, FROM_UAC, flow, '', true);
+    const top = /^<sip:([^@]+)@edge\.example\.net:5070;lr;transport=tcp>$/.exec(
+      relayed.getHeader('record-route') ?? '',
+    );
+    assert.ok(top !== null, relayed.getHeaders('record-route').join(', '));
+    const calleeRoutes = { hadRouteSet: true, flowToken: top[1] as string };
+    const callerTag = toContact.from.tag ?? '';
+    const fromCaller = makeRequest('BYE', 'sip:alice@client.invalid;transport=ws');
+    fromCaller.setHeader('From', `<sip:registrar@example.com>;tag=${callerTag}`);
+    fromCaller.setHeader('To', '<sip:alice@example.com>;tag=callee1');
+    assert.equal(fwd.flowTarget(calleeRoutes, fromCaller)?.connectionId, source.connectionId);
+    const fromCallee = makeRequest('BYE', 'sip:registrar@10.0.0.1');
+    fromCallee.setHeader('From', '<sip:alice@example.com>;tag=callee1');
+    fromCallee.setHeader('To', `<sip:registrar@example.com>;tag=${callerTag}`);
+    assert.equal(fwd.flowTarget(calleeRoutes, fromCallee), undefined);
+    // Another request with the caller's tag on the caller's side, or an initial one: no flow.
+    assert.equal(fwd.flowTarget(calleeRoutes, toContact), undefined);
+    assert.equal(fwd.flowTarget(rrRoutes, fromCaller), undefined);
+    // Not over a flow: no token.
+    const resolved = fwd.copy(toContact, toContact.uri, '', FROM_UAC);
+    fwd.recordRouteOutbound(resolved, FROM_UAC, flow, '', false);
+    assert.equal(
+      resolved.getHeader('record-route'),
+      '<sip:edge.example.net:5070;lr;transport=tcp>',
+    );
   });
 
   test('steps 6-7: $du wins, then a loose router, else the Request-URI; a strict router swaps', () => {

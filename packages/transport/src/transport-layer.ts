@@ -224,7 +224,10 @@ export class TransportLayer implements MessageSender, FlowRouter {
     this.tlsClient = clientOptions(client);
   }
 
-  flowToken(remote: RemoteInfo, tag: string): string | undefined {
+  flowToken(
+    remote: Pick<RemoteInfo, 'protocol' | 'connectionId'>,
+    tag: string,
+  ): string | undefined {
     const id = remote.connectionId;
     if (id === undefined || remote.protocol === 'udp') return undefined;
     let conn: RemoteInfo | undefined;

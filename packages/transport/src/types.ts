@@ -57,9 +57,11 @@ export interface FlowRouter {
    * The flow token of the connection `remote` names, bound to `tag` (the From tag of the
    * dialog-creating request), or undefined for UDP or a closed connection. The connection then
    * counts as carrying a dialog: it is no longer closed as idle. The proxy's Path tokens (a
-   * REGISTER's, RFC 3327) use the empty tag: they stand for a registration, not a dialog.
+   * REGISTER's, RFC 3327) use the empty tag: they stand for a registration, not a dialog; a
+   * callee's flow, one the proxy relayed an initial request out over, is bound to `'>'` and the
+   * caller's From tag (`>` is no token character, RFC 3261 section 25.1: no tag collides).
    */
-  flowToken(remote: RemoteInfo, tag: string): string | undefined;
+  flowToken(remote: Pick<RemoteInfo, 'protocol' | 'connectionId'>, tag: string): string | undefined;
   /**
    * Where a request goes whose Route named `token`: the connection, if it is still open and the
    * token was minted with `tag`. The request's To tag is passed, so only requests towards the
