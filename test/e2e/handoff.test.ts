@@ -40,7 +40,7 @@ async function spreadFleet(
   t: CleanupOwner,
   redis: RedisServer,
   uasScenario: string,
-  loss: { dropToEdges?: number; dropToClient?: number },
+  loss: Parameters<typeof startSpreadingRelay>[1],
   extra: Record<string, unknown> = {},
 ): Promise<SpreadFleet> {
   const uasPort = await freePort();
@@ -127,11 +127,12 @@ describe('any edge takes any message (hand-off)', { concurrency: 1 }, () => {
   });
 
   test('INVITE retransmissions spread over the edges: the UAS sees one INVITE per call, every call completes', async (t) => {
-    // Every fifth datagram lost each way: a lost 100 Trying makes the caller retransmit its INVITE,
-    // to the next edge.
+    // Every fifth datagram to the edges lost, and each call's first 100 Trying: the caller
+    // retransmits its INVITE (the 486 comes 1.2 s later), and the relay sends a retransmission to
+    // another edge than its last copy, so each call's INVITE reaches an edge that does not hold it.
     const { edges, relay, uas } = await spreadFleet(t, redis, 'uas-slow-busy', {
       dropToEdges: 5,
-      dropToClient: 5,
+      dropFirstToClient: /^SIP\/2\.0 100 /,
     });
     const stats = await runSipp({
       scenario: 'uac-busy',

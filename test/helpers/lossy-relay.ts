@@ -4,8 +4,8 @@
 //   lossy; replies from the target go back to the last client address untouched.
 // - startSpreadingRelay: a load balancer without affinity in front of several edges. Each datagram
 //   from the client goes to the next edge in turn (round robin, per datagram, whatever the call or
-//   transaction), and whatever the edges send to the relay goes back to the client; each way lossy
-//   or not.
+//   transaction), a retransmission (the same bytes again) always to another edge than its last
+//   copy, and whatever the edges send to the relay goes back to the client; each way lossy or not.
 import { createSocket } from 'node:dgram';
 import type { RemoteInfo } from 'node:dgram';
 import type { CleanupOwner } from './processes.js';
@@ -80,7 +80,12 @@ export interface SpreadingRelay {
 export async function startSpreadingRelay(
   owner: CleanupOwner,
   /** Every n-th datagram lost, per direction. @default no loss that way */
-  opts: { dropToEdges?: number; dropToClient?: number },
+  opts: {
+    dropToEdges?: number;
+    dropToClient?: number;
+    /** The first copy of each datagram to the client whose text matches is lost. @default none */
+    dropFirstToClient?: RegExp;
+  },
 ): Promise<SpreadingRelay> {
   const host = '127.0.0.1';
   const socket = createSocket('udp4');
@@ -95,13 +100,29 @@ export async function startSpreadingRelay(
   };
   const lostToEdges = lossEvery(opts.dropToEdges ?? Infinity, relay.toEdges);
   const lostToClient = lossEvery(opts.dropToClient ?? Infinity, relay.toClient);
+  // Datagram text -> the edge its last copy went to / whether its first copy to the client was lost.
+  const lastEdge = new Map<string, number>();
+  const droppedOnce = new Set<string>();
+  const firstLost = (text: string): boolean => {
+    if (opts.dropFirstToClient?.test(text) !== true || droppedOnce.has(text)) return false;
+    droppedOnce.add(text);
+    relay.toClient.dropped++;
+    return true;
+  };
   socket.on('message', (msg, rinfo) => {
     if (relay.edges.includes(rinfo.port)) {
-      if (client && !lostToClient()) socket.send(msg, client.port, client.address);
+      if (client && !firstLost(msg.toString('latin1')) && !lostToClient()) {
+        socket.send(msg, client.port, client.address);
+      }
       return;
     }
     client = rinfo;
-    const index = next++ % relay.edges.length;
+    const text = msg.toString('latin1');
+    const last = lastEdge.get(text);
+    const index =
+      last === undefined ? next++ % relay.edges.length : (last + 1) % relay.edges.length;
+    if (lastEdge.size > 10_000) lastEdge.clear(); // a test's worth of transactions
+    lastEdge.set(text, index);
     relay.perEdge[index] = (relay.perEdge[index] ?? 0) + 1;
     if (!lostToEdges()) socket.send(msg, relay.edges[index] as number, host);
   });
