@@ -16,6 +16,7 @@ import { parse, stringify } from 'yaml';
 import { SIPFLEET_BIN, startEdge } from '@sipfleet/test-helpers/edge';
 import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
 import { freePort } from '@sipfleet/test-helpers/ports';
+import { startProber } from '@sipfleet/test-helpers/prober';
 import { type CleanupOwner, spawnTracked } from '@sipfleet/test-helpers/processes';
 import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
@@ -137,37 +138,6 @@ async function startPrometheus(
   };
 }
 
-async function startProber(owner: CleanupOwner, redisUrl: string, prefix: string) {
-  const adminPort = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'sipfleet-prober-'));
-  owner.after(() => rmSync(dir, { recursive: true, force: true }));
-  const file = join(dir, 'prober.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      nodeId: `prober-${adminPort}`,
-      redis: { url: redisUrl, prefix },
-      sip: { address: '127.0.0.1', tcp: false },
-      admin: { address: '127.0.0.1', port: adminPort },
-      dispatcher: { pingIntervalMs: 1000, timeoutMs: 500, probingMode: 1, probingThreshold: 1 },
-      log: { level: 'warn' },
-    }),
-  );
-  const proc = spawnTracked(process.execPath, [SIPFLEET_BIN, 'prober', '--config', file], {
-    owner,
-    name: 'prober',
-  });
-  await waitFor('prober /readyz', async () => {
-    if (proc.exitStatus) throw new Error(`prober exited:\n${proc.output()}`);
-    try {
-      return (await fetch(`http://127.0.0.1:${adminPort}/readyz`)).ok ? true : undefined;
-    } catch {
-      return undefined;
-    }
-  });
-  return `127.0.0.1:${adminPort}`;
-}
-
 async function startRouteApi(owner: CleanupOwner, redisUrl: string, prefix: string) {
   const port = await freePort();
   spawnTracked(
@@ -264,7 +234,7 @@ describe('Prometheus with deploy/prometheus and the Grafana dashboard on a real 
       { redis: redisConfig, routing: { module: EDGE_MODULE } },
       { SIPFLEET_ROUTING_URL: routeApi.url },
     );
-    const prober = await startProber(t, redis.url, prefix);
+    const prober = `127.0.0.1:${(await startProber(t, redis.url, prefix, { probingThreshold: 1 })).adminPort}`;
     const allEdges = [...edges, httpEdge];
 
     const prometheus = await startPrometheus(t, {
