@@ -2,8 +2,13 @@ import { createSocket } from 'node:dgram';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
+/** Ports this process has handed out: the kernel may hand the same port 0 bind out again. */
+const handedOut = new Set<number>();
+
 /**
- * A port that is free for both UDP and TCP on 127.0.0.1 right now (SIP listens on both).
+ * A port that is free for both UDP and TCP on 127.0.0.1 right now (SIP listens on both), and not
+ * handed out before by this process (two calls in a row may otherwise get the same port, since
+ * nothing holds the first until its server starts).
  * The kernel picks it; we then check the other protocol can bind it too.
  */
 export async function freePort(): Promise<number> {
@@ -21,7 +26,10 @@ export async function freePort(): Promise<number> {
       socket.once('error', () => resolve(false));
       socket.bind(port, '127.0.0.1', () => socket.close(() => resolve(true)));
     });
-    if (udpFree) return port;
+    if (udpFree && !handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
   }
   throw new Error('freePort: no port free for both UDP and TCP after 50 attempts');
 }
