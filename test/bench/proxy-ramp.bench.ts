@@ -3,7 +3,9 @@
 // maintenance flag checked. The proxies: Kamailio with the project's anchor configuration
 // (test/bench/kamailio/anchor.cfg, a verbatim copy of shared/anchors/kamailio; `-m 1024 -M 32`,
 // 4 children) when it is installed, and one sipfleet edge with Redis routing by dispatcher
-// algorithm 4 (round-robin, one INCR per call) and algorithm 10 (call load, three EVALSHA per call).
+// algorithm 4 (round-robin, one INCR per call) and algorithm 10 (call load, three EVALSHA per call),
+// and two alg-4 edges of one fleet (one process per core, each with its own sipp UAC at half the
+// rate) for what the second core adds.
 // Every step is run twice, interleaved (rate r: Kamailio, alg 4, alg 10, then again), each with a
 // fresh proxy and fresh UASes (warmed up for BENCH_WARMUP_SECONDS at the step's rate, not
 // measured), so a melted step cannot poison the next one and the other jobs on the machine hit
@@ -16,11 +18,12 @@
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEdge } from '@sipfleet/test-helpers/edge';
+import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
 import { freePort } from '@sipfleet/test-helpers/ports';
 import { spawnTracked } from '@sipfleet/test-helpers/processes';
 import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
@@ -37,7 +40,8 @@ const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
 const ANCHOR = fileURLToPath(new URL('./kamailio/anchor.cfg', import.meta.url));
 
 interface Running {
-  port: number;
+  /** Where the UAC sends; several ports get one sipp UAC each (the rate split between them). */
+  port: number | number[];
   pids: () => number[];
 }
 interface Proxy {
@@ -122,25 +126,30 @@ const kamailio: Proxy = {
   },
 };
 
+/** The side-by-side edge's config: dispatcher `algorithm` on set 1 with Redis, as the anchor. */
+function edgeConfig(algorithm: number, redisUrl: string, prefix: string, listFile: string) {
+  return {
+    redis: { url: redisUrl, prefix },
+    dispatcher: { listFile },
+    // The anchor leaves tm's fr_timer at its 30 s default; the edge's dispatcher route fails
+    // over after 2 s by default, which on a loaded host re-sends INVITEs to the other UAS
+    // while the first is merely slow, and the two answers then strand calls.
+    routing: { dispatcher: { set: 1, algorithm, frTimerMs: 30_000 } },
+    log: { level: 'error' },
+    shutdown: { drainTimeoutMs: 0 },
+    // The anchor sheds nothing (no pike, no ratelimit), so neither does the edge here; on a
+    // shared host the loop-delay signal also trips on the other jobs' load, not the edge's.
+    overload: { enabled: false },
+  };
+}
+
 function edge(algorithm: number, redisUrl: string, nodeArgs: string[] = []): Proxy {
   return {
     name: `alg ${algorithm}`,
     async start(owner, uris, dir) {
       const handle = await startEdge(
         owner,
-        {
-          redis: { url: redisUrl, prefix: uniquePrefix() },
-          dispatcher: { listFile: writeList(dir, uris) },
-          // The anchor leaves tm's fr_timer at its 30 s default; the edge's dispatcher route fails
-          // over after 2 s by default, which on a loaded host re-sends INVITEs to the other UAS
-          // while the first is merely slow, and the two answers then strand calls.
-          routing: { dispatcher: { set: 1, algorithm, frTimerMs: 30_000 } },
-          log: { level: 'error' },
-          shutdown: { drainTimeoutMs: 0 },
-          // The anchor sheds nothing (no pike, no ratelimit), so neither does the edge here; on a
-          // shared host the loop-delay signal also trips on the other jobs' load, not the edge's.
-          overload: { enabled: false },
-        },
+        edgeConfig(algorithm, redisUrl, uniquePrefix(), writeList(dir, uris)),
         {},
         { nodeArgs },
       );
@@ -148,6 +157,32 @@ function edge(algorithm: number, redisUrl: string, nodeArgs: string[] = []): Pro
       owner.after(() => handle.process.stop({ signal: 'SIGTERM', graceMs: 10_000 }));
       const pid = handle.process.pid ?? 0;
       return { port: handle.port, pids: () => [pid] };
+    },
+  };
+}
+
+/**
+ * `count` alg-4 edges on this host (one process per core, as `sipfleet up --edges auto`), one
+ * fleet: same Redis prefix, so the round-robin counter and the maintenance flag are shared.
+ * Each edge gets its own sipp UAC (a caller picks one edge of the fleet's name), so the rate
+ * per added core is what the host gains from the second process.
+ */
+function edges(count: number, redisUrl: string): Proxy {
+  return {
+    name: `alg 4x${count}`,
+    async start(owner, uris, dir) {
+      const prefix = uniquePrefix();
+      const list = writeList(dir, uris);
+      const handles: EdgeHandle[] = [];
+      for (let i = 0; i < count; i++) {
+        const handle = await startEdge(owner, edgeConfig(4, redisUrl, prefix, list));
+        owner.after(() => handle.process.stop({ signal: 'SIGTERM', graceMs: 10_000 }));
+        handles.push(handle);
+      }
+      return {
+        port: handles.map((h) => h.port),
+        pids: () => handles.map((h) => h.process.pid ?? 0),
+      };
     },
   };
 }
@@ -173,16 +208,23 @@ async function run(
     const { port, pids } = await proxy.start(owner, uris, dir);
     // Warm up first (the edge's JIT compiles its hot path in the first seconds; Kamailio has none
     // to do), so the measured step is the steady state at this rate.
-    await runSipp({
-      scenario: 'uac-call',
-      remote: { host: '127.0.0.1', port },
-      service: 'warmup',
-      rate,
-      maxCalls: rate * WARMUP_SECONDS,
-      limit: rate * 4,
-      callLengthMs: 0,
-      timeoutMs: WARMUP_SECONDS * 1000 + 20_000,
-    }).catch(() => undefined); // a warm-up that overloads shows in the measured step anyway
+    const ports = typeof port === 'number' ? [port] : port;
+    const each = Math.round(rate / ports.length);
+    await Promise.all(
+      ports.map(
+        (p) =>
+          runSipp({
+            scenario: 'uac-call',
+            remote: { host: '127.0.0.1', port: p },
+            service: 'warmup',
+            rate: each,
+            maxCalls: each * WARMUP_SECONDS,
+            limit: each * 4,
+            callLengthMs: 0,
+            timeoutMs: WARMUP_SECONDS * 1000 + 20_000,
+          }).catch(() => undefined), // a warm-up that overloads shows in the measured step anyway
+      ),
+    );
     const fromUs = nowUs();
     const result = await step(label, port, pids, rate);
     return { ...result, window: { fromUs, toUs: nowUs() } };
@@ -205,6 +247,7 @@ async function main(): Promise<void> {
       ...(kamailioAvailable() ? [kamailio] : []),
       edge(4, redis.url),
       edge(10, redis.url),
+      edges(2, redis.url),
     ].filter((p) => only === undefined || only.includes(p.name));
     if (!proxies.includes(kamailio) && only?.includes('kamailio') !== false) {
       console.log('kamailio not available: comparison skipped (apt-get install kamailio)\n');
@@ -273,6 +316,16 @@ async function main(): Promise<void> {
             `highest zero-failure rate ${mine !== undefined && kam !== undefined ? `${(mine / kam).toFixed(2)} (${mine} / ${kam})` : `${mine ?? 'none'} / ${kam ?? 'none'}`}`,
         );
       }
+    }
+    const one = held('alg 4');
+    const two = held('alg 4x2');
+    if (proxies.some((p) => p.name === 'alg 4x2')) {
+      console.log(
+        `\nUsing every core: one alg-4 edge held ${one ?? 'none'} calls/s, two (one per core) ` +
+          `${two ?? 'none'}; ${one !== undefined && two !== undefined ? `${two - one}` : '-'} calls/s ` +
+          `for the added core (${one !== undefined && two !== undefined ? `${(two / one).toFixed(2)}×` : '-'}), ` +
+          `sipp's UAC and UASes on the same ${availableParallelism()} cores`,
+      );
     }
     // BENCH_PROFILE_RATE profiles at that rate (with BENCH_PROXIES=none: the profile alone).
     const profileRate = Number(process.env.BENCH_PROFILE_RATE ?? held('alg 4'));

@@ -79,37 +79,64 @@ export function percentile(stats: SippStats, p: number): string {
   return 'n/a';
 }
 
+/** Sums the counters of several sipp runs (one per proxy port) into one, buckets included. */
+function mergeStats(all: SippStats[]): SippStats {
+  const [first, ...rest] = all;
+  if (first === undefined) throw new Error('mergeStats: no runs');
+  const sum = { ...first, raw: { ...first.raw }, failures: { ...first.failures } };
+  for (const s of rest) {
+    sum.successful += s.successful;
+    sum.failed += s.failed;
+    sum.currentCalls += s.currentCalls;
+    sum.retransmissions += s.retransmissions;
+    for (const [k, v] of Object.entries(s.failures)) sum.failures[k] = (sum.failures[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(s.raw)) {
+      if (k.startsWith('ResponseTimeRepartition'))
+        sum.raw[k] = String(Number(sum.raw[k] ?? 0) + Number(v));
+    }
+  }
+  return sum;
+}
+
 /**
  * One step: sipp's uac-call at `rate` for STEP_SECONDS through the proxy at `proxyPort`, with the
- * proxy's CPU (all of `pids`) and RSS.
+ * proxy's CPU (all of `pids`) and RSS. Several ports (one edge per core): one sipp UAC per port,
+ * all at once, the rate split evenly between them.
  */
 export async function step(
   name: string,
-  proxyPort: number,
+  proxyPort: number | readonly number[],
   pids: () => number[],
   rate: number,
 ): Promise<Step> {
   const owner = new Owner();
+  const ports = typeof proxyPort === 'number' ? [proxyPort] : proxyPort;
+  const each = Math.round(rate / ports.length);
   const ticks0 = cpuTicks(pids());
   const t0 = performance.now();
   let stats: SippStats;
   let unfinished = false;
   try {
-    const uac = await startSipp({
-      scenario: 'uac-call',
-      remote: { host: '127.0.0.1', port: proxyPort },
-      service: 'bench',
-      rate,
-      maxCalls: rate * STEP_SECONDS,
-      limit: rate * 4,
-      callLengthMs: 0,
-      owner,
-    });
-    // Past the limit calls pile up and sipp never ends by itself: stop it and count what is left.
-    await uac.process.waitForExit(STEP_SECONDS * 1000 + 20_000).catch(() => {
-      unfinished = true;
-    });
-    stats = await uac.stop(2000);
+    const runs = await Promise.all(
+      ports.map(async (port) => {
+        const uac = await startSipp({
+          scenario: 'uac-call',
+          remote: { host: '127.0.0.1', port },
+          service: 'bench',
+          rate: each,
+          maxCalls: each * STEP_SECONDS,
+          limit: each * 4,
+          callLengthMs: 0,
+          owner,
+        });
+        // Past the limit calls pile up and sipp never ends by itself: stop it and count what is left.
+        await uac.process.waitForExit(STEP_SECONDS * 1000 + 20_000).catch(() => {
+          unfinished = true;
+        });
+        return uac.stop(2000);
+      }),
+    );
+    stats = mergeStats(runs);
   } finally {
     await owner.close();
   }
