@@ -1,5 +1,5 @@
 // `sipfleet ctl dispatcher ping-active on|off|status` (dispatcher.ping_active).
-import { getPingActive, setPingActive } from '@sipfleet/keepalive';
+import { getPingActive, setPingActive } from '@sipfleet/keepalive/store';
 import { Argument } from 'commander';
 import { type CtlCommand, type CtlSettings, EXIT, output, withRedis } from '../common.js';
 import { dispatcherAction } from './shared.js';

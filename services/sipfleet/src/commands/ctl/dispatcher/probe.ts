@@ -1,6 +1,6 @@
 // `sipfleet ctl dispatcher probe SET URI`: have a prober ping one destination now.
 import { DispatcherFleet } from '@sipfleet/dispatcher';
-import { getPingActive, requestProbe } from '@sipfleet/keepalive';
+import { getPingActive } from '@sipfleet/keepalive/store';
 import { type CtlCommand, CtlError, type CtlSettings, EXIT, output, withRedis } from '../common.js';
 import { dispatcherAction, findDestination, parseSetId } from './shared.js';
 
@@ -13,6 +13,8 @@ async function probe(settings: CtlSettings, args: string[]) {
     if (dst === undefined) {
       throw new CtlError(`no destination ${uri} in dispatcher set ${setid}`, EXIT.notFound);
     }
+    // The prober side (BullMQ) loads only for this command.
+    const { requestProbe } = await import('@sipfleet/keepalive');
     try {
       await requestProbe(conn, setid, dst.uri);
     } catch (err) {

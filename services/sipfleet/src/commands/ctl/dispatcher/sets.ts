@@ -7,7 +7,7 @@ import {
   type FleetDestinationInfo,
   specialAttrs,
 } from '@sipfleet/dispatcher';
-import { readLatency } from '@sipfleet/keepalive';
+import { readLatency } from '@sipfleet/keepalive/store';
 import type { RedisConnection } from '@sipfleet/redis';
 
 /** The attrs column broken out: special attributes under their list-file names, then `extra`. */

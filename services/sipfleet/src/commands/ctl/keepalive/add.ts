@@ -1,5 +1,5 @@
 // `sipfleet ctl keepalive add URI [--owner O] [--interval MS] [--from URI]` (keepalive.add).
-import { KeepaliveStore } from '@sipfleet/keepalive';
+import { KeepaliveStore } from '@sipfleet/keepalive/store';
 import {
   type CtlCommand,
   type CtlSettings,

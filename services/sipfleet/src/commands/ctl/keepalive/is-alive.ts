@@ -1,5 +1,5 @@
 // `sipfleet ctl keepalive is-alive URI` (keepalive.get, ka_is_alive).
-import { KeepaliveStore, aliveOf, uriField } from '@sipfleet/keepalive';
+import { KeepaliveStore, aliveOf, uriField } from '@sipfleet/keepalive/store';
 import {
   type CtlCommand,
   type CtlSettings,

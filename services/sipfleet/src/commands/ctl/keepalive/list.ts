@@ -1,5 +1,5 @@
 // `sipfleet ctl keepalive list` (keepalive.list).
-import { KeepaliveStore, aliveOf, uriField } from '@sipfleet/keepalive';
+import { KeepaliveStore, aliveOf, uriField } from '@sipfleet/keepalive/store';
 import {
   type CtlCommand,
   type CtlSettings,

@@ -1,5 +1,5 @@
 // `sipfleet ctl keepalive remove URI` (keepalive.del).
-import { KeepaliveStore } from '@sipfleet/keepalive';
+import { KeepaliveStore } from '@sipfleet/keepalive/store';
 import {
   type CtlCommand,
   type CtlSettings,
