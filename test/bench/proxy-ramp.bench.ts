@@ -287,14 +287,14 @@ async function main(): Promise<void> {
       return runs === undefined ? undefined : Math.min(...runs.map((r) => r.cpuPerCallUs));
     };
     console.log(
-      '| proxy | highest zero-failure calls/s (both runs) | CPU per call there (runs) | INVITE→200 p50 / p99 | RSS |',
+      '| proxy | highest zero-failure calls/s (both runs) | CPU per call there, kernel part (runs) | INVITE→200 p50 / p99 | RSS |',
     );
     console.log('| --- | --- | --- | --- | --- |');
     for (const p of proxies) {
       const top = held(p.name);
       const runs = top === undefined ? [] : (results.get(p.name)?.get(top) ?? []);
       console.log(
-        `| ${p.name} | ${top ?? 'none'} | ${runs.map((r) => us(r.cpuPerCallUs)).join(', ') || '-'} | ` +
+        `| ${p.name} | ${top ?? 'none'} | ${runs.map((r) => `${us(r.cpuPerCallUs)} (kernel ${us(r.sysPerCallUs)})`).join(', ') || '-'} | ` +
           `${runs.map((r) => `${percentile(r.stats, 0.5)} / ${percentile(r.stats, 0.99)}`).join(', ') || '-'} | ` +
           `${runs.map((r) => `${r.rssMb.toFixed(0)} MB`).join(', ') || '-'} |`,
       );

@@ -34,21 +34,31 @@ export interface Step {
   cpu: number;
   /** The proxy's CPU time (user + system, all its processes) per completed call. */
   cpuPerCallUs: number;
+  /** The kernel's part of cpuPerCallUs (stime: the socket syscalls, mostly). */
+  sysPerCallUs: number;
   rssMb: number;
 }
 
 /** utime + stime of `pids`, in clock ticks (100 per second). */
 export function cpuTicks(pids: number[]): number {
-  let ticks = 0;
+  const { user, system } = cpuTicksSplit(pids);
+  return user + system;
+}
+
+/** utime and stime (the kernel's share: syscalls, softirqs) of `pids`, in clock ticks. */
+function cpuTicksSplit(pids: number[]): { user: number; system: number } {
+  let user = 0;
+  let system = 0;
   for (const pid of pids) {
     try {
       const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-      ticks += Number(fields[11]) + Number(fields[12]); // utime + stime
+      user += Number(fields[11]);
+      system += Number(fields[12]);
     } catch {
       // process gone
     }
   }
-  return ticks;
+  return { user, system };
 }
 
 function rssMb(pids: number[]): number {
@@ -112,7 +122,7 @@ export async function step(
   const owner = new Owner();
   const ports = typeof proxyPort === 'number' ? [proxyPort] : proxyPort;
   const each = Math.round(rate / ports.length);
-  const ticks0 = cpuTicks(pids());
+  const ticks0 = cpuTicksSplit(pids());
   const t0 = performance.now();
   let stats: SippStats;
   let unfinished = false;
@@ -141,7 +151,9 @@ export async function step(
     await owner.close();
   }
   const seconds = (performance.now() - t0) / 1000;
-  const cpuSeconds = (cpuTicks(pids()) - ticks0) / 100;
+  const ticks1 = cpuTicksSplit(pids());
+  const cpuSeconds = (ticks1.user + ticks1.system - ticks0.user - ticks0.system) / 100;
+  const sysSeconds = (ticks1.system - ticks0.system) / 100;
   const result: Step = {
     rate,
     stats,
@@ -149,13 +161,14 @@ export async function step(
     achieved: stats.successful / seconds,
     cpu: (cpuSeconds / seconds) * 100,
     cpuPerCallUs: (cpuSeconds * 1e6) / Math.max(stats.successful, 1),
+    sysPerCallUs: (sysSeconds * 1e6) / Math.max(stats.successful, 1),
     rssMb: rssMb(pids()),
   };
   console.log(
     `${name.padEnd(9)} offered ${String(rate).padStart(5)}/s  ok ${String(stats.successful).padStart(6)}` +
       `  failed ${String(result.failed).padStart(5)}${unfinished ? ' (unfinished)' : ''}  retrans ${String(stats.retransmissions).padStart(5)}` +
       `  achieved ${result.achieved.toFixed(0).padStart(5)}/s  p50 ${percentile(stats, 0.5)}` +
-      `  p99 ${percentile(stats, 0.99)}  cpu ${result.cpu.toFixed(0)}%  ${result.cpuPerCallUs.toFixed(0)} µs/call` +
+      `  p99 ${percentile(stats, 0.99)}  cpu ${result.cpu.toFixed(0)}%  ${result.cpuPerCallUs.toFixed(0)} µs/call (kernel ${result.sysPerCallUs.toFixed(0)})` +
       `  rss ${result.rssMb.toFixed(0)} MB`,
     result.failed > 0 ? `  why ${JSON.stringify(stats.failures)}` : '',
   );
