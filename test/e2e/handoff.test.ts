@@ -67,6 +67,25 @@ async function spreadFleet(
   return { edges, relay, uas };
 }
 
+/** CALLS calls of `scenario` through the relay, 5 per second; every one must succeed. */
+async function callThrough(
+  t: CleanupOwner,
+  relayPort: number,
+  scenario: string,
+): Promise<SippStats> {
+  const stats = await runSipp({
+    scenario,
+    remote: { host: '127.0.0.1', port: relayPort },
+    service: 'bob',
+    rate: 5,
+    maxCalls: CALLS,
+    recvTimeoutMs: 10_000,
+    owner: t,
+  });
+  assertAllSucceeded(stats, CALLS);
+  return stats;
+}
+
 function assertAllSucceeded(stats: SippStats, calls: number): void {
   assert.equal(
     stats.failed,
@@ -98,16 +117,7 @@ describe('any edge takes any message (hand-off)', { concurrency: 1 }, () => {
     // Loss on the way to the edges: lost INVITEs, CANCELs and ACKs come again, to another edge. (A
     // 180 lost on the way back would never come again: the caller has its 100 and waits.)
     const { edges, relay, uas } = await spreadFleet(t, redis, 'uas-cancel', { dropToEdges: 5 });
-    const stats = await runSipp({
-      scenario: 'uac-cancel',
-      remote: { host: '127.0.0.1', port: relay.port },
-      service: 'bob',
-      rate: 5,
-      maxCalls: CALLS,
-      recvTimeoutMs: 10_000,
-      owner: t,
-    });
-    assertAllSucceeded(stats, CALLS);
+    const stats = await callThrough(t, relay.port, 'uac-cancel');
     assert.ok(
       messageCount(stats, 'received', '200') >= CALLS,
       'the caller got 200 for its CANCELs',
@@ -134,16 +144,7 @@ describe('any edge takes any message (hand-off)', { concurrency: 1 }, () => {
       dropToEdges: 5,
       dropFirstToClient: /^SIP\/2\.0 100 /,
     });
-    const stats = await runSipp({
-      scenario: 'uac-busy',
-      remote: { host: '127.0.0.1', port: relay.port },
-      service: 'bob',
-      rate: 5,
-      maxCalls: CALLS,
-      recvTimeoutMs: 10_000,
-      owner: t,
-    });
-    assertAllSucceeded(stats, CALLS);
+    const stats = await callThrough(t, relay.port, 'uac-busy');
     const uasStats = await uas.stop();
     assertOncePerCall(uasStats, 'INVITE', CALLS);
     assert.ok(stats.retransmissions > 0, 'the caller retransmitted');
@@ -163,16 +164,7 @@ describe('any edge takes any message (hand-off)', { concurrency: 1 }, () => {
       { dropToClient: 5 },
       { timers: { T4: 500, waitMs: 500 } },
     );
-    const stats = await runSipp({
-      scenario: 'uac-busy',
-      remote: { host: '127.0.0.1', port: relay.port },
-      service: 'bob',
-      rate: 5,
-      maxCalls: CALLS,
-      recvTimeoutMs: 10_000,
-      owner: t,
-    });
-    assertAllSucceeded(stats, CALLS);
+    await callThrough(t, relay.port, 'uac-busy');
     assertOncePerCall(await uas.stop(), 'INVITE', CALLS);
     assert.ok((await total(edges, 'sipfleet_handoff_received_total', { message: 'ACK' })) > 0);
     assert.ok(relay.toClient.dropped > 0, 'the path lost datagrams');
