@@ -155,11 +155,9 @@ test('npm start on a fresh clone builds, runs the demo fleet, carries a call, an
   // Free ranges instead of 5060/9060/5080 (a developer's fleet may hold those): 2 edges' SIP ports,
   // their admin ports plus the prober's and the route API's, 2 demo media servers. Below the
   // ephemeral range: `up` binds them only after the build, half a minute later.
-  const taken = new Set<number>();
-  const below = { belowEphemeral: true };
-  const sipPort = await freeRange(2, taken, below);
-  const adminPort = await freeRange(4, taken, below);
-  const demoPort = await freeRange(2, taken, below);
+  const sipPort = await freeRange(2);
+  const adminPort = await freeRange(4);
+  const demoPort = await freeRange(2);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     HOME: home,

@@ -30,10 +30,9 @@ interface Fleet {
 }
 
 async function startUp(owner: CleanupOwner): Promise<Fleet> {
-  const taken = new Set<number>();
-  const sipPort = await freeRange(EDGES, taken);
-  const adminPort = await freeRange(EDGES + 2, taken);
-  const demoPort = await freeRange(2, taken);
+  const sipPort = await freeRange(EDGES);
+  const adminPort = await freeRange(EDGES + 2);
+  const demoPort = await freeRange(2);
   const dataDir = mkdtempSync(join(tmpdir(), 'sipfleet-up-test-'));
   const env = { ...process.env };
   delete env.SIPFLEET_REDIS_URL; // the embedded redis-server is part of what is tested
