@@ -178,6 +178,8 @@ export class Branch implements ClientTransactionHandlers {
   private attempt(resolved: SendTarget): void {
     const unsent = this.unsent as SipRequest;
     const req = this.spare.length > 0 ? unsent.clone() : unsent;
+    // The last target: nothing will copy the request again, and the client transaction has it.
+    if (this.spare.length === 0) this.unsent = undefined;
     const target = this.forwarder.transportFor(req, resolved);
     try {
       this.forwarder.addPath(req, this.owner.source, target);

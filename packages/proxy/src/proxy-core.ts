@@ -153,6 +153,15 @@ export class ProxyCore implements TransactionUser {
   /** One callback for every proxy transaction, not a closure each (they live as long as it). */
   private readonly isMyselfFn = (uri: SipUri): boolean => this.isMyself(uri);
 
+  /**
+   * A final went upstream: a CANCEL has nothing left to end (§16.10), so the proxy transaction is
+   * no longer kept for one. The server transaction lingers `timers.waitMs` more; without this, its
+   * entry here kept the whole proxy transaction alive as long.
+   */
+  private readonly answeredFn = (tx: ServerTransaction): void => {
+    this.byServerTx.delete(tx);
+  };
+
   // --- TransactionUser -----------------------------------------------------------------
 
   onRequest(req: SipRequest, tx: ServerTransaction | null, remote: RemoteInfo): void {
@@ -188,9 +197,11 @@ export class ProxyCore implements TransactionUser {
         observer: this.observer,
         timers: this.timers,
         isMyself: this.isMyselfFn,
+        answered: this.answeredFn,
         log: this.log,
       });
-      this.byServerTx.set(tx, ptx);
+      // Only an INVITE can be canceled (§9.1), and only until its final goes upstream.
+      if (req.method === 'INVITE') this.byServerTx.set(tx, ptx);
       ptx.route();
     } catch (err) {
       if (ptx !== undefined) ptx.abort(err);

@@ -34,6 +34,8 @@ export interface ProxyTransactionInit {
   observer: ProxyObserver;
   timers: BranchTimers;
   isMyself: (uri: SipUri) => boolean;
+  /** A final response went upstream on `serverTx`. */
+  answered: (serverTx: ServerTransaction) => void;
   /** The proxy's logger; this transaction's is a child bound to its Call-ID. */
   log: Logger;
 }
@@ -85,6 +87,7 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
       init.hooks,
       init.stateless,
       init.observer,
+      init.answered,
     );
   }
 

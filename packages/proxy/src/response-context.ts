@@ -69,6 +69,7 @@ export class ResponseContext {
     private readonly hooks: HookRunner,
     private readonly stateless: StatelessRelay,
     private readonly observer: ProxyObserver,
+    private readonly onFinal: (serverTx: ServerTransaction) => void,
   ) {}
 
   /**
@@ -210,8 +211,10 @@ export class ResponseContext {
 
   private sendUpstream(res: SipResponse, fromDownstream: boolean): void {
     if (fromDownstream) res.removeFirstValue('via'); // §16.7 step 9: our Via comes off
-    if (res.status >= 200) this.replied = true;
+    const final = res.status >= 200;
+    if (final) this.replied = true;
     this.serverTx.respond(res);
+    if (final) this.onFinal(this.serverTx);
     this.observer.responseSent(res.status, fromDownstream ? 'relayed' : 'local');
   }
 }
