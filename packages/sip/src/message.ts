@@ -398,8 +398,11 @@ export abstract class SipMessage {
    * Untouched start line and header lines are copied byte-for-byte from the input; changed or new fields
    * are rendered as `Name: value`. Content-Length always matches the body (RFC 3261 section 18.3: it MUST
    * be present on stream transports), so it is added when missing.
+   * @param keep the caller holds the bytes for longer than this tick (a transaction's copy for
+   *   retransmissions): they get an allocation of their own. Otherwise they are a slice of Node's
+   *   shared 8 KiB pool, which one kept slice pins whole.
    */
-  toBuffer(): Buffer {
+  toBuffer(keep = false): Buffer {
     // fields with a byte range (start >= 0) only exist when there is a source
     const src = this.source ?? NO_SOURCE;
     const startLine =
@@ -427,7 +430,7 @@ export abstract class SipMessage {
     size += 2 + this.body.length;
 
     // Pass 2: write, one copy per run of adjacent untouched lines.
-    const out = Buffer.allocUnsafe(size);
+    const out = keep ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size);
     let pos = 0;
     let runStart = -1;
     let runEnd = -1;
