@@ -3,6 +3,7 @@ import type { SipRequest, SipResponse } from '@sipfleet/sip';
 import { isConnectionOriented } from '@sipfleet/transport';
 import type { SendTarget } from '@sipfleet/transport';
 import type { TransactionContext } from './context.js';
+import { releasedRequest } from './errors.js';
 import type { ClientTransaction, ClientTransactionHandlers } from './types.js';
 
 /** What a client transaction calls once the TU has nothing more to hear from it. */
@@ -31,6 +32,10 @@ export class InviteClientTransaction implements ClientTransaction {
   #interval: number;
   /** The INVITE's bytes, kept only while Timer A may still resend them (UDP, Calling). */
   #data: Buffer | undefined;
+  /** Let go of with the final response (see `request`). */
+  #request: SipRequest | undefined;
+  /** The ACK for a non-2xx final (Completed), sent again for each retransmission of it. */
+  #ack: Buffer | undefined;
   /** 0: not asked, 1: asked before any provisional (sent on the first one), 2: sent. */
   #cancel: 0 | 1 | 2 = 0;
   readonly #ctx: TransactionContext;
@@ -45,15 +50,25 @@ export class InviteClientTransaction implements ClientTransaction {
 
   constructor(
     ctx: TransactionContext,
-    readonly request: SipRequest,
+    request: SipRequest,
     readonly target: SendTarget,
     readonly branch: string,
     handlers: ClientTransactionHandlers,
   ) {
+    this.#request = request;
     this.#ctx = ctx;
     this.#handlers = handlers;
     this.#reliable = isConnectionOriented(target.protocol);
     this.#interval = ctx.timers.A;
+  }
+
+  /** The request, until the final response; reading it later throws `SIPFLEET_ERR_TX_RELEASED`. */
+  get request(): SipRequest {
+    return this.#request ?? releasedRequest();
+  }
+
+  get method(): string {
+    return 'INVITE';
   }
 
   get state(): InviteClientState {
@@ -67,7 +82,7 @@ export class InviteClientTransaction implements ClientTransaction {
   /** Section 17.1.1.2: send the INVITE; Timer A on unreliable transports only, Timer B always. */
   start(): void {
     const { timers } = this.#ctx;
-    const data = this.request.toBuffer();
+    const data = this.request.toBuffer(!this.#reliable);
     if (!this.#reliable) {
       this.#data = data;
       this.#armRetransmit(this.#interval);
@@ -105,6 +120,7 @@ export class InviteClientTransaction implements ClientTransaction {
           this.#clearTimers();
           this.#armLife(this.#ctx.timers.M);
           this.#handlers.onResponse(res, this);
+          this.#request = undefined;
         } else {
           // Section 17.1.1.2: pass the response up and generate an ACK (17.1.1.3), sent "to the same address,
           // port, and transport to which the original request was sent".
@@ -112,9 +128,11 @@ export class InviteClientTransaction implements ClientTransaction {
           this.#clearTimers();
           // Timer D: "at least 32 seconds for unreliable transports, and ... zero seconds for reliable".
           if (!this.#reliable) this.#armLife(this.#ctx.timers.D);
-          this.#sendAck(res);
+          this.#ack = createAckForNon2xx(this.request, res).toBuffer(true);
+          this.#sendAck();
           this.#handlers.onResponse(res, this);
           this.#handlers = NO_HANDLERS;
+          this.#request = undefined;
           if (this.#reliable) this.#terminate();
         }
         return;
@@ -127,7 +145,7 @@ export class InviteClientTransaction implements ClientTransaction {
         // layer for retransmission, but the newly received response MUST NOT be passed up to the TU."
         if (status >= 300) {
           this.#ctx.retransmitted('request');
-          this.#sendAck(res);
+          this.#sendAck();
         }
         return;
       case 'Terminated':
@@ -142,15 +160,11 @@ export class InviteClientTransaction implements ClientTransaction {
   }
 
   /**
-   * The ACK is built again for each retransmitted final rather than kept: finals are rarely retransmitted,
-   * and Completed lasts Timer D (32 s), which would hold one more buffer per rejected call.
+   * The ACK's bytes are kept rather than the INVITE: a retransmitted final carries the same To tag, so
+   * its ACK is the same (section 17.1.1.3), and the bytes are a fraction of the parsed request.
    */
-  #sendAck(res: SipResponse): void {
-    this.#ctx.sender.send(
-      this.target,
-      createAckForNon2xx(this.request, res).toBuffer(),
-      this.#onSendError,
-    );
+  #sendAck(): void {
+    if (this.#ack !== undefined) this.#ctx.sender.send(this.target, this.#ack, this.#onSendError);
   }
 
   #timerA(): void {

@@ -3,6 +3,7 @@ import type { SipRequest, SipResponse } from '@sipfleet/sip';
 import { isConnectionOriented } from '@sipfleet/transport';
 import type { RemoteInfo, SendTarget } from '@sipfleet/transport';
 import type { TransactionContext } from './context.js';
+import { releasedRequest } from './errors.js';
 import { TRYING_DELAY_MS } from './timers.js';
 import type { ServerTransaction } from './types.js';
 
@@ -28,6 +29,8 @@ export class InviteServerTransaction implements ServerTransaction {
   #lastResponse: SipResponse | undefined = undefined;
   #finalStatus: number | undefined = undefined;
   #finalToTag: string | undefined = undefined;
+  /** Let go of with the final response (see `request`). */
+  #request: SipRequest | undefined;
   readonly #ctx: TransactionContext;
   readonly #target: SendTarget;
   readonly #reliable: boolean;
@@ -41,16 +44,22 @@ export class InviteServerTransaction implements ServerTransaction {
 
   constructor(
     ctx: TransactionContext,
-    readonly request: SipRequest,
+    request: SipRequest,
     readonly remote: RemoteInfo,
     /** The layer's table key (matching.ts). */
     readonly key: string,
     /** Where responses go (section 18.2.2), computed once by the layer. */
     target: SendTarget,
   ) {
+    this.#request = request;
     this.#ctx = ctx;
     this.#target = target;
     this.#reliable = isConnectionOriented(remote.protocol);
+  }
+
+  /** The request, until the final response; reading it later throws `SIPFLEET_ERR_TX_RELEASED`. */
+  get request(): SipRequest {
+    return this.#request ?? releasedRequest();
   }
 
   get state(): InviteServerState {
@@ -92,7 +101,8 @@ export class InviteServerTransaction implements ServerTransaction {
     }
     if (this.#state !== 'Proceeding') return; // a final was sent already
     this.#clearTimers();
-    const data = res.toBuffer();
+    // Kept for retransmissions unless it is a 2xx (Accepted sends nothing again on its own).
+    const data = res.toBuffer(status < 200 || status >= 300);
     const { timers } = this.#ctx;
     if (status < 200) {
       this.#last = data;
@@ -166,6 +176,7 @@ export class InviteServerTransaction implements ServerTransaction {
     this.#finalStatus = res.status;
     this.#finalToTag = res.to.tag;
     this.#lastResponse = undefined;
+    this.#request = undefined;
   }
 
   #armRetransmit(ms: number): void {
@@ -205,7 +216,7 @@ export class InviteServerTransaction implements ServerTransaction {
   #sendTrying(): void {
     const trying = createResponse(this.request, 100);
     this.#lastResponse = trying;
-    this.#last = trying.toBuffer();
+    this.#last = trying.toBuffer(true);
     this.#send(this.#last);
     this.#ctx.responded(100);
   }

@@ -33,6 +33,15 @@ export function serverTransactionKey(
   return `\u0001${req.uri}\n${tag}\n${req.from.tag ?? ''}\n${req.callId}\n${req.cseq.seq}\n${via.toString()}\n${method}`;
 }
 
+/**
+ * A key to store: a string of its own. The template literal above makes a V8 cons string that keeps
+ * its parts, and the branch is a slice of the received message's whole text: a stored key would
+ * keep that text alive for as long as its transaction lingers. Keys are latin1, as the messages are.
+ */
+export function storedKey(key: string): string {
+  return Buffer.from(key, 'latin1').toString('latin1');
+}
+
 /** Whether a key came from the RFC 2543 branch of {@link serverTransactionKey}. */
 export function isRfc2543Key(key: string): boolean {
   return key.charCodeAt(0) === 1;

@@ -2,6 +2,7 @@ import type { SipRequest, SipResponse } from '@sipfleet/sip';
 import { isConnectionOriented } from '@sipfleet/transport';
 import type { SendTarget } from '@sipfleet/transport';
 import type { TransactionContext } from './context.js';
+import { releasedRequest } from './errors.js';
 import { NO_HANDLERS } from './invite-client-transaction.js';
 import type { ClientTransaction, ClientTransactionHandlers } from './types.js';
 
@@ -15,8 +16,11 @@ export class NonInviteClientTransaction implements ClientTransaction {
   /** Timer F in Trying and Proceeding, Timer K in Completed. */
   #lifeTimer: unknown = undefined;
   #interval: number;
+  readonly method: string;
   /** The request's bytes, kept only while Timer E may still resend them (UDP, Trying and Proceeding). */
   #data: Buffer | undefined;
+  /** Let go of with the final response (see `request`). */
+  #request: SipRequest | undefined;
   readonly #ctx: TransactionContext;
   /** Dropped in Completed: nothing more goes up, so the TU's objects can go. */
   #handlers: ClientTransactionHandlers;
@@ -29,16 +33,23 @@ export class NonInviteClientTransaction implements ClientTransaction {
 
   constructor(
     ctx: TransactionContext,
-    readonly request: SipRequest,
+    request: SipRequest,
     readonly target: SendTarget,
     readonly branch: string,
     handlers: ClientTransactionHandlers,
   ) {
+    this.#request = request;
+    this.method = request.method;
     this.#ctx = ctx;
     this.#handlers = handlers;
     this.#reliable = isConnectionOriented(target.protocol);
-    this.#isCancel = request.method === 'CANCEL';
+    this.#isCancel = this.method === 'CANCEL';
     this.#interval = ctx.timers.E;
+  }
+
+  /** The request, until the final response; reading it later throws `SIPFLEET_ERR_TX_RELEASED`. */
+  get request(): SipRequest {
+    return this.#request ?? releasedRequest();
   }
 
   get state(): NonInviteClientState {
@@ -52,7 +63,7 @@ export class NonInviteClientTransaction implements ClientTransaction {
   /** Section 17.1.2.2: send the request; Timer E on unreliable transports only, Timer F always. */
   start(): void {
     const { timers } = this.#ctx;
-    const data = this.request.toBuffer();
+    const data = this.request.toBuffer(!this.#reliable);
     if (!this.#reliable) {
       this.#data = data;
       this.#armRetransmit(this.#interval);
@@ -77,6 +88,7 @@ export class NonInviteClientTransaction implements ClientTransaction {
     if (!this.#reliable) this.#armLife(this.#ctx.timers.K);
     this.#handlers.onResponse(res, this);
     this.#handlers = NO_HANDLERS;
+    this.#request = undefined;
     if (this.#reliable) this.#terminate();
   }
 

@@ -2,6 +2,7 @@ import type { SipRequest, SipResponse } from '@sipfleet/sip';
 import { isConnectionOriented } from '@sipfleet/transport';
 import type { RemoteInfo, SendTarget } from '@sipfleet/transport';
 import type { TransactionContext } from './context.js';
+import { releasedRequest } from './errors.js';
 import type { ServerTransaction } from './types.js';
 
 export type NonInviteServerState = 'Trying' | 'Proceeding' | 'Completed' | 'Terminated';
@@ -14,6 +15,8 @@ export class NonInviteServerTransaction implements ServerTransaction {
   /** The most recent provisional in Proceeding, the final in Completed. */
   #last: Buffer | undefined = undefined;
   #finalStatus: number | undefined = undefined;
+  /** Let go of with the final response (see `request`). */
+  #request: SipRequest | undefined;
   readonly #ctx: TransactionContext;
   readonly #target: SendTarget;
   readonly #reliable: boolean;
@@ -23,16 +26,22 @@ export class NonInviteServerTransaction implements ServerTransaction {
 
   constructor(
     ctx: TransactionContext,
-    readonly request: SipRequest,
+    request: SipRequest,
     readonly remote: RemoteInfo,
     /** The layer's table key (matching.ts). */
     readonly key: string,
     /** Where responses go (section 18.2.2), computed once by the layer. */
     target: SendTarget,
   ) {
+    this.#request = request;
     this.#ctx = ctx;
     this.#target = target;
     this.#reliable = isConnectionOriented(remote.protocol);
+  }
+
+  /** The request, until the final response; reading it later throws `SIPFLEET_ERR_TX_RELEASED`. */
+  get request(): SipRequest {
+    return this.#request ?? releasedRequest();
   }
 
   get state(): NonInviteServerState {
@@ -49,7 +58,7 @@ export class NonInviteServerTransaction implements ServerTransaction {
 
   respond(res: SipResponse): void {
     if (this.#state !== 'Trying' && this.#state !== 'Proceeding') return; // a final was sent already
-    const data = res.toBuffer();
+    const data = res.toBuffer(true);
     this.#last = data;
     if (res.status < 200) {
       this.#state = 'Proceeding';
@@ -58,6 +67,7 @@ export class NonInviteServerTransaction implements ServerTransaction {
     }
     this.#state = 'Completed';
     this.#finalStatus = res.status;
+    this.#request = undefined;
     // Timer J: "64*T1 seconds for unreliable transports, and zero seconds for reliable transports".
     if (!this.#reliable) {
       this.#lifeTimer = this.#ctx.clock.setTimeout(() => this.#terminate(), this.#ctx.timers.J);

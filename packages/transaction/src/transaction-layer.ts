@@ -8,7 +8,7 @@ import type { TransactionContext } from './context.js';
 import { TransactionError } from './errors.js';
 import { InviteClientTransaction } from './invite-client-transaction.js';
 import { InviteServerTransaction } from './invite-server-transaction.js';
-import { isRfc2543Key, serverTransactionKey } from './matching.js';
+import { isRfc2543Key, serverTransactionKey, storedKey } from './matching.js';
 import { NonInviteClientTransaction } from './non-invite-client-transaction.js';
 import { NonInviteServerTransaction } from './non-invite-server-transaction.js';
 import { resolveTimers } from './timers.js';
@@ -168,7 +168,7 @@ export class TransactionLayer {
       if (branch !== undefined) {
         const method = res.cseq.method;
         tx = method === 'CANCEL' ? this.#clientCancel.get(branch) : this.#client.get(branch);
-        if (tx !== undefined && tx.request.method !== method) tx = undefined;
+        if (tx !== undefined && tx.method !== method) tx = undefined;
       }
     } catch (err) {
       this.onMalformed?.(res, err);
@@ -222,6 +222,7 @@ export class TransactionLayer {
       return;
     }
 
+    key = storedKey(key);
     if (method === 'INVITE') {
       const invite = new InviteServerTransaction(this.#ctx, req, remote, key, target);
       this.#server.set(key, invite);

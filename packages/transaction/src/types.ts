@@ -34,7 +34,12 @@ export interface ClientTransactionHandlers {
 }
 
 export interface ClientTransaction {
+  /**
+   * Until the final response; reading it later throws `SIPFLEET_ERR_TX_RELEASED` (a lingering
+   * transaction keeps only what absorbing retransmissions needs: thousands linger at once).
+   */
   readonly request: SipRequest;
+  readonly method: string;
   readonly target: SendTarget;
   readonly branch: string;
   readonly state: string;
@@ -44,6 +49,7 @@ export interface ClientTransaction {
 }
 
 export interface ServerTransaction {
+  /** Until the final response is sent; reading it later throws `SIPFLEET_ERR_TX_RELEASED`. */
   readonly request: SipRequest;
   readonly remote: RemoteInfo;
   readonly state: string;

@@ -65,8 +65,10 @@ test('non-2xx final: ACK to the same target, retransmitted finals re-ACKed but n
   assert.equal(tx.state, 'Completed');
   assert.deepEqual(r.responses, [486]);
 
+  assert.throws(() => tx.request, { code: 'SIPFLEET_ERR_TX_RELEASED' }, 'only the ACK is kept');
   h.peerSends(responseText(req, 486, 'busy'));
   assert.deepEqual(h.takeInbox(), ['ACK']);
+  assert.equal(lastRequest(h).toString(), ack.toString(), 'the same ACK again');
   assert.deepEqual(r.responses, [486]);
   assert.deepEqual(h.retransmissions, ['request']);
 
@@ -91,6 +93,7 @@ test('2xx: Accepted (RFC 6026), every 2xx passed to the TU until Timer M, no ACK
   h.peerSends(responseText(req, 200, 'forked'));
   h.peerSends(responseText(req, 180, 'late'));
   assert.equal(tx.state, 'Accepted');
+  assert.throws(() => tx.request, { code: 'SIPFLEET_ERR_TX_RELEASED' });
   assert.deepEqual(r.responses, [200, 200, 200]);
   assert.deepEqual(h.takeInbox(), [], 'the ACK for a 2xx belongs to the TU');
   h.tick(6399);

@@ -68,14 +68,14 @@ test(`${CALLS} INVITE + ${CALLS} BYE transactions leave both tables empty`, (t) 
   const TIMER_C_MS = 10_000;
   const timerC = new Map<ClientTransaction, unknown>();
   const settle = (tx: ClientTransaction, outcome: string) => {
-    assert.equal(outcomes.get(tx), 'pending', `${tx.request.method} ${tx.branch} settled twice`);
+    assert.equal(outcomes.get(tx), 'pending', `${tx.method} ${tx.branch} settled twice`);
     outcomes.set(tx, outcome);
     clock.clearTimeout(timerC.get(tx));
     timerC.delete(tx);
   };
   const handlers = {
     onResponse(res: SipResponse, tx: ClientTransaction) {
-      if (res.status === 180 && tx.request.method === 'INVITE') tx.cancel();
+      if (res.status === 180 && tx.method === 'INVITE') tx.cancel();
       if (res.status < 200 || outcomes.get(tx) !== 'pending') return; // provisional, or a 2xx retransmission
       settle(tx, String(res.status));
       if (res.status < 300) {
@@ -128,7 +128,7 @@ test(`${CALLS} INVITE + ${CALLS} BYE transactions leave both tables empty`, (t) 
   assert.ok(retransmissions > 0, 'the lossy network exercised retransmissions');
   const tally = new Map<string, number>();
   for (const [tx, outcome] of outcomes) {
-    const k = `${tx.request.method} ${outcome}`;
+    const k = `${tx.method} ${outcome}`;
     tally.set(k, (tally.get(k) ?? 0) + 1);
   }
   assert.equal(tally.get('INVITE pending'), undefined);

@@ -26,8 +26,10 @@ test('Trying discards retransmissions, Proceeding resends the provisional, Compl
   h.peerSends(OPTIONS);
   assert.deepEqual(h.takeInbox(), ['100', '100']);
 
-  tx.respond(createResponse(tx.request, 200, undefined, { toTag: 'o' }));
-  tx.respond(createResponse(tx.request, 500, undefined, { toTag: 'o' }));
+  const options = tx.request;
+  tx.respond(createResponse(options, 200, undefined, { toTag: 'o' }));
+  assert.throws(() => tx.request, { code: 'SIPFLEET_ERR_TX_RELEASED' }, 'let go of with the final');
+  tx.respond(createResponse(options, 500, undefined, { toTag: 'o' }));
   assert.equal(tx.state, 'Completed');
   assert.equal(tx.finalStatus, 200);
   h.peerSends(OPTIONS);
