@@ -231,7 +231,7 @@ export class ProxyCore implements TransactionUser {
     let refusal: Refusal = { status: 500, reason: 'Server Internal Error' };
     if (err instanceof BadHeader) refusal = err.refusal;
     else if (err instanceof SipParseError) refusal = { status: 400, reason: 'Bad Request' };
-    else this.log.error({ err, callId: tx.request.getHeader('call-id') }, 'request check failed');
+    else this.log.error({ err, callId: req.getHeader('call-id') }, 'request check failed');
     try {
       this.refuse(tx, req, refusal);
     } catch (again) {
