@@ -13,7 +13,7 @@ import {
   createRedisConnection,
   redactRedisUrl,
 } from '@sipfleet/redis';
-import { type EdgeConfig, loadEdgeConfig } from '../../config.js';
+import type { EdgeConfig } from '../../config.js';
 
 /** Where Redis is when neither --redis-url, SIPFLEET_REDIS_URL nor --config says. */
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
@@ -199,7 +199,7 @@ export function ctlAction<O extends object = object>(
     if (!(root instanceof CtlProgram)) throw new Error('a ctl command outside CtlProgram');
     const options = this.optsWithGlobals<CommonValues & O>();
     try {
-      root.exitCode = await handler(resolveSettings(options, root.env), this.args, options);
+      root.exitCode = await handler(await resolveSettings(options, root.env), this.args, options);
     } catch (err) {
       if (err instanceof UsageError) err.command ??= this;
       throw err;
@@ -225,11 +225,16 @@ export interface CtlSettings {
 
 /**
  * Precedence: option, then environment, then the --config file, then the default. loadEdgeConfig
- * already lets the environment override the file, exactly as `sipfleet edge` does.
+ * already lets the environment override the file, exactly as `sipfleet edge` does. The config
+ * module (its schema library is a few hundred files) is loaded only when --config is given.
  */
-export function resolveSettings(values: CommonValues, env: NodeJS.ProcessEnv): CtlSettings {
+export async function resolveSettings(
+  values: CommonValues,
+  env: NodeJS.ProcessEnv,
+): Promise<CtlSettings> {
   let edgeConfig: EdgeConfig | undefined;
   if (values.config !== undefined) {
+    const { loadEdgeConfig } = await import('../../config.js');
     try {
       edgeConfig = loadEdgeConfig(values.config, env);
     } catch (err) {
