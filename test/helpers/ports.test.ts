@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import { freePort, freeRange } from './ports.js';
 
 const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').split(/\s+/)[0]);
-const lockOf = (port: number) => join(tmpdir(), 'sipfleet-test-ports', String(port));
+const lockOf = (port: number) =>
+  join(tmpdir(), `sipfleet-test-ports-${process.getuid?.() ?? 0}`, String(port));
 
 test('freePort: below the ephemeral range, binds on UDP and TCP, locked for other test processes', async () => {
   const port = await freePort();
