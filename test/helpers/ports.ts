@@ -10,7 +10,7 @@ import { join } from 'node:path';
  * process on the machine: the runner has two files going at once, and a port picked by one and
  * not yet bound (an edge binds it a second later) must not be picked by the other.
  */
-/** One directory per user: another user's test processes cannot bind our ports anyway. */
+/** One directory per user: a directory another user made is not ours to write in. */
 const LOCKS = join(tmpdir(), `sipfleet-test-ports-${process.getuid?.() ?? 0}`);
 const LOWEST = 10_000;
 
