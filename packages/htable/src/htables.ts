@@ -26,6 +26,7 @@ import {
 } from './definition.js';
 import { HtableError } from './errors.js';
 import { type HtableMatchOp, htableMatcher } from './match.js';
+import { ReplyOrder } from './reply-order.js';
 import { HtableStore, type StoredItem } from './store.js';
 
 export interface HtablesOptions {
@@ -118,6 +119,8 @@ export class Htables extends EventEmitter<HtablesEvents> {
   readonly mirror: Mirror;
   private readonly tables = new Map<string, Table>();
   private readonly keys: TrackedKeys;
+  /** Which reply may set a key (see ReplyOrder). */
+  private readonly order = new ReplyOrder();
   private readonly store: HtableStore;
   private readonly onError: (err: SipfleetRedisError) => void;
   /** Initial values are written once, on the first contact with Redis (start may precede it). */
@@ -287,12 +290,21 @@ export class Htables extends EventEmitter<HtablesEvents> {
     if (!Number.isSafeInteger(expire) || expire < 0)
       throw this.badValue('expire must be whole seconds >= 0');
     const sentAt = Date.now();
-    const { expiresInMs } = await this.store.set(t.def, key, value, expire);
-    this.setLocal(t, key, cached({ value, expiresInMs }, sentAt));
+    const seq = this.order.begin();
+    try {
+      const { expiresInMs } = await this.store.set(t.def, key, value, expire);
+      this.setLocal(t, key, cached({ value, expiresInMs }, sentAt), seq);
+    } finally {
+      this.order.end(seq);
+    }
   }
 
-  /** Read-your-writes: the cache takes a write's result at once (the invalidation follows). */
-  private setLocal(t: Table, key: string, item: CachedItem | undefined): void {
+  /**
+   * Read-your-writes: the cache takes a write's result at once (the invalidation follows), unless
+   * the reply to a later command for the key was taken already (ReplyOrder).
+   */
+  private setLocal(t: Table, key: string, item: CachedItem | undefined, seq: number): void {
+    if (!this.order.take(t.prefix + key, seq)) return;
     if (item) t.items.set(key, item);
     else t.items.delete(key);
     this.keys.wrote(t.prefix + key);
@@ -303,9 +315,14 @@ export class Htables extends EventEmitter<HtablesEvents> {
     const t = this.table(table);
     if (!Number.isSafeInteger(by)) throw this.badValue('inc/dec take an integer amount');
     const sentAt = Date.now();
-    const item = await this.store.inc(t.def, key, by);
-    this.setLocal(t, key, cached(item, sentAt));
-    return Number(item.value);
+    const seq = this.order.begin();
+    try {
+      const item = await this.store.inc(t.def, key, by);
+      this.setLocal(t, key, cached(item, sentAt), seq);
+      return Number(item.value);
+    } finally {
+      this.order.end(seq);
+    }
   }
 
   /** `$shtdec(table=>key)`: atomic subtract, returns the new value. */
@@ -328,9 +345,14 @@ export class Htables extends EventEmitter<HtablesEvents> {
   /** `htable.delete` / `sht_rm`: removes one item. True if it existed. */
   async delete(table: string, key: string): Promise<boolean> {
     const t = this.table(table);
-    const removed = await this.store.delete(table, key);
-    this.setLocal(t, key, undefined);
-    return removed;
+    const seq = this.order.begin();
+    try {
+      const removed = await this.store.delete(table, key);
+      this.setLocal(t, key, undefined, seq);
+      return removed;
+    } finally {
+      this.order.end(seq);
+    }
   }
 
   /**
@@ -360,9 +382,14 @@ export class Htables extends EventEmitter<HtablesEvents> {
   }
 
   private async removeKeys(t: Table, keys: string[]): Promise<number> {
-    const removed = await this.store.remove(t.def.name, keys);
-    for (const key of keys) this.setLocal(t, key, undefined);
-    return removed;
+    const seq = this.order.begin();
+    try {
+      const removed = await this.store.remove(t.def.name, keys);
+      for (const key of keys) this.setLocal(t, key, undefined, seq);
+      return removed;
+    } finally {
+      this.order.end(seq);
+    }
   }
 
   /** `htable.flush` / `sht_reset`: removes every item of the table; returns how many. */
@@ -446,23 +473,29 @@ export class Htables extends EventEmitter<HtablesEvents> {
     }
     for (const t of this.tables.values()) {
       const sentAt = Date.now();
-      const read = await this.store.read(t.def.name);
+      const seq = this.order.begin();
       const items = new Map<string, CachedItem>();
-      for (const [key, item] of read.items) items.set(key, cached(item, sentAt));
-      for (const [key, item] of t.items) {
-        if (!items.has(key) && !changed.has(t.prefix + key)) this.gone(t, key, item);
-      }
-      // A key changed while we were reading may have been read before its change landed: keep
-      // what the cache holds for it (never blink to unset); TrackedKeys re-reads it after.
-      for (const fullKey of changed) {
-        if (!fullKey.startsWith(t.prefix)) continue;
-        const key = fullKey.slice(t.prefix.length);
-        const current = t.items.get(key);
-        if (current) items.set(key, current);
-        else items.delete(key);
+      try {
+        const read = await this.store.read(t.def.name);
+        for (const key of new Set([...read.items.keys(), ...t.items.keys()])) {
+          const fullKey = t.prefix + key;
+          const current = t.items.get(key);
+          // A key changed while we were reading may have been read before its change landed, and
+          // a reply to a later command may be in the cache already (ReplyOrder): keep what the
+          // cache holds for those (never blink to unset); TrackedKeys re-reads changed keys after.
+          if (changed.has(fullKey) || !this.order.take(fullKey, seq)) {
+            if (current) items.set(key, current);
+            continue;
+          }
+          const item = read.items.get(key);
+          if (item) items.set(key, cached(item, sentAt));
+          else if (current) this.gone(t, key, current);
+        }
+        t.stats.malformed = read.malformed.length;
+      } finally {
+        this.order.end(seq);
       }
       t.items = items;
-      t.stats.malformed = read.malformed.length;
       t.stats.resyncs++;
     }
   }
@@ -486,14 +519,20 @@ export class Htables extends EventEmitter<HtablesEvents> {
       if (mine.length === 0) continue;
       // Replies on one connection come back in order, so the newest read is applied last.
       const sentAt = Date.now();
-      const read = await this.store.read(t.def.name, mine);
-      for (const key of mine) {
-        const item = read.items.get(key);
-        if (item) t.items.set(key, cached(item, sentAt));
-        else {
-          const was = t.items.get(key);
-          if (was) this.gone(t, key, was);
+      const seq = this.order.begin();
+      try {
+        const read = await this.store.read(t.def.name, mine);
+        for (const key of mine) {
+          if (!this.order.take(t.prefix + key, seq)) continue;
+          const item = read.items.get(key);
+          if (item) t.items.set(key, cached(item, sentAt));
+          else {
+            const was = t.items.get(key);
+            if (was) this.gone(t, key, was);
+          }
         }
+      } finally {
+        this.order.end(seq);
       }
     }
   }
