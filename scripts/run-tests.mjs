@@ -32,6 +32,12 @@ function tierOf(file) {
   return 'unit';
 }
 
+/**
+ * Files start in this tier order, the slow ones first: with two at a time, a long e2e file left
+ * for the end would run on alone while the other slot has nothing left to do.
+ */
+const TIER_ORDER = ['e2e', 'fault', 'redis', 'unit'];
+
 const args = process.argv.slice(2);
 const tiers = args.flatMap((a, i) => (args[i - 1] === '--tier' ? [a] : []));
 const filter = args.filter((a, i) => a !== '--tier' && args[i - 1] !== '--tier');
@@ -39,7 +45,9 @@ const files = ['packages', 'services', 'test']
   .flatMap((top) => collect(join(root, top), []))
   .filter((f) => filter.length === 0 || filter.some((x) => f.includes(x)))
   .filter((f) => tiers.length === 0 || tiers.includes(tierOf(f)))
-  .sort();
+  .sort(
+    (a, b) => TIER_ORDER.indexOf(tierOf(a)) - TIER_ORDER.indexOf(tierOf(b)) || (a < b ? -1 : 1),
+  );
 if (files.length === 0) {
   process.stderr.write('run-tests: no test files found\n');
   process.exit(1);
