@@ -158,7 +158,7 @@ export class ProxyCore implements TransactionUser {
    * no longer kept for one. The server transaction lingers `timers.waitMs` more; without this, its
    * entry here kept the whole proxy transaction alive as long.
    */
-  private readonly answeredFn = (tx: ServerTransaction): void => {
+  private readonly onFinalFn = (tx: ServerTransaction): void => {
     this.byServerTx.delete(tx);
   };
 
@@ -197,7 +197,7 @@ export class ProxyCore implements TransactionUser {
         observer: this.observer,
         timers: this.timers,
         isMyself: this.isMyselfFn,
-        answered: this.answeredFn,
+        onFinal: this.onFinalFn,
         log: this.log,
       });
       // Only an INVITE can be canceled (§9.1), and only until its final goes upstream.

@@ -35,7 +35,7 @@ export interface ProxyTransactionInit {
   timers: BranchTimers;
   isMyself: (uri: SipUri) => boolean;
   /** A final response went upstream on `serverTx`. */
-  answered: (serverTx: ServerTransaction) => void;
+  onFinal: (serverTx: ServerTransaction) => void;
   /** The proxy's logger; this transaction's is a child bound to its Call-ID. */
   log: Logger;
 }
@@ -87,7 +87,7 @@ export class ProxyTransaction implements RequestContext, FailureContext, BranchO
       init.hooks,
       init.stateless,
       init.observer,
-      init.answered,
+      init.onFinal,
     );
   }
 
