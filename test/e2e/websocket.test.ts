@@ -160,11 +160,17 @@ describe('WebRTC browser over WebSocket', { concurrency: 1 }, () => {
     assert.equal(stats.failed, 0);
 
     // Per-transport metrics: the browser's connection is open; INVITE, ACK and the 200 for the
-    // BYE came in over it; 100, 180, 200 and the BYE went out (a 2xx retransmission may add one).
+    // BYE came in over it; 100, 180, 200 and the BYE went out. On a busy host the UAS may
+    // retransmit its 200 before the ACK reaches it: the edge relays each one (one more sent) and
+    // the browser ACKs each again (one more received, RFC 3261 section 13.2.2.4).
     assert.equal(await edge.metric('sipfleet_transport_connections', { transport: 'wss' }), 1);
     const wss = (way: 'received' | 'sent') =>
       edge.metric(`sipfleet_transport_messages_${way}_total`, { transport: 'wss' });
-    assert.equal(await wss('received'), 3);
-    assert.ok((await wss('sent')) >= 4, `wss sent: ${await wss('sent')}`);
+    const [received, sent] = [await wss('received'), await wss('sent')];
+    assert.ok(sent >= 4, `wss sent: ${sent}`);
+    assert.ok(
+      received >= 3 && received - 3 <= sent - 4,
+      `wss received ${received}: INVITE, ACK, 200, and an ACK per relayed 2xx retransmission (sent ${sent})`,
+    );
   });
 });
