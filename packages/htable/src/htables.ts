@@ -290,13 +290,10 @@ export class Htables extends EventEmitter<HtablesEvents> {
     if (!Number.isSafeInteger(expire) || expire < 0)
       throw this.badValue('expire must be whole seconds >= 0');
     const sentAt = Date.now();
-    const seq = this.order.begin();
-    try {
+    await this.order.command(async (seq) => {
       const { expiresInMs } = await this.store.set(t.def, key, value, expire);
       this.setLocal(t, key, cached({ value, expiresInMs }, sentAt), seq);
-    } finally {
-      this.order.end(seq);
-    }
+    });
   }
 
   /**
@@ -315,14 +312,11 @@ export class Htables extends EventEmitter<HtablesEvents> {
     const t = this.table(table);
     if (!Number.isSafeInteger(by)) throw this.badValue('inc/dec take an integer amount');
     const sentAt = Date.now();
-    const seq = this.order.begin();
-    try {
+    return this.order.command(async (seq) => {
       const item = await this.store.inc(t.def, key, by);
       this.setLocal(t, key, cached(item, sentAt), seq);
       return Number(item.value);
-    } finally {
-      this.order.end(seq);
-    }
+    });
   }
 
   /** `$shtdec(table=>key)`: atomic subtract, returns the new value. */
@@ -345,14 +339,11 @@ export class Htables extends EventEmitter<HtablesEvents> {
   /** `htable.delete` / `sht_rm`: removes one item. True if it existed. */
   async delete(table: string, key: string): Promise<boolean> {
     const t = this.table(table);
-    const seq = this.order.begin();
-    try {
+    return this.order.command(async (seq) => {
       const removed = await this.store.delete(table, key);
       this.setLocal(t, key, undefined, seq);
       return removed;
-    } finally {
-      this.order.end(seq);
-    }
+    });
   }
 
   /**
@@ -382,14 +373,11 @@ export class Htables extends EventEmitter<HtablesEvents> {
   }
 
   private async removeKeys(t: Table, keys: string[]): Promise<number> {
-    const seq = this.order.begin();
-    try {
+    return this.order.command(async (seq) => {
       const removed = await this.store.remove(t.def.name, keys);
       for (const key of keys) this.setLocal(t, key, undefined, seq);
       return removed;
-    } finally {
-      this.order.end(seq);
-    }
+    });
   }
 
   /** `htable.flush` / `sht_reset`: removes every item of the table; returns how many. */
@@ -473,9 +461,8 @@ export class Htables extends EventEmitter<HtablesEvents> {
     }
     for (const t of this.tables.values()) {
       const sentAt = Date.now();
-      const seq = this.order.begin();
       const items = new Map<string, CachedItem>();
-      try {
+      await this.order.command(async (seq) => {
         const read = await this.store.read(t.def.name);
         for (const key of new Set([...read.items.keys(), ...t.items.keys()])) {
           const fullKey = t.prefix + key;
@@ -492,9 +479,7 @@ export class Htables extends EventEmitter<HtablesEvents> {
           else if (current) this.gone(t, key, current);
         }
         t.stats.malformed = read.malformed.length;
-      } finally {
-        this.order.end(seq);
-      }
+      });
       t.items = items;
       t.stats.resyncs++;
     }
@@ -519,8 +504,7 @@ export class Htables extends EventEmitter<HtablesEvents> {
       if (mine.length === 0) continue;
       // Replies on one connection come back in order, so the newest read is applied last.
       const sentAt = Date.now();
-      const seq = this.order.begin();
-      try {
+      await this.order.command(async (seq) => {
         const read = await this.store.read(t.def.name, mine);
         for (const key of mine) {
           if (!this.order.take(t.prefix + key, seq)) continue;
@@ -531,9 +515,7 @@ export class Htables extends EventEmitter<HtablesEvents> {
             if (was) this.gone(t, key, was);
           }
         }
-      } finally {
-        this.order.end(seq);
-      }
+      });
     }
   }
 

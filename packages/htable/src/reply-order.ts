@@ -20,6 +20,16 @@ export class ReplyOrder {
     return seq;
   }
 
+  /** Runs `work` as one such command, numbered: begin before it, end once it settled. */
+  async command<T>(work: (seq: number) => Promise<T>): Promise<T> {
+    const seq = this.begin();
+    try {
+      return await work(seq);
+    } finally {
+      this.end(seq);
+    }
+  }
+
   /** Call once the command's reply was handled (or it failed). */
   end(seq: number): void {
     this.inFlight.delete(seq);
