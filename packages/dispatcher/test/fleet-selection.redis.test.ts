@@ -94,7 +94,10 @@ describe('edge selection', () => {
   before(async () => (server = await startRedis()));
   after(() => server.stop());
 
-  async function twoEdges(t: { after(fn: () => Promise<void> | void): void }) {
+  async function twoEdges(
+    t: { after(fn: () => Promise<void> | void): void },
+    options: { roundRobinLease?: number } = {},
+  ) {
     const prefix = uniquePrefix();
     const conns: RedisConnection[] = [];
     for (let i = 0; i < 3; i++) {
@@ -106,7 +109,7 @@ describe('edge selection', () => {
     await new DispatcherFleet(conns[0] as RedisConnection).load(LIST);
     const views: DispatcherView[] = [];
     for (const conn of conns.slice(1)) {
-      const view = await DispatcherView.open(conn, { reconcileIntervalMs: 0 });
+      const view = await DispatcherView.open(conn, { reconcileIntervalMs: 0, ...options });
       t.after(() => view.close());
       views.push(view);
     }
@@ -130,6 +133,48 @@ describe('edge selection', () => {
     // Alg 5 without credentials is round-robin on the same counter (Kamailio falls back to it).
     const s = await b.selectDestinations(1, DS_ALG.HASH_AUTH_USER, {});
     assert.equal(s.candidates[0]?.destination.uri, order[0]);
+  });
+
+  test('round-robin with roundRobinLease: each edge cycles its blocks, the fleet shares stay exact, one INCRBY per block', async (t) => {
+    const [a, b] = await twoEdges(t, { roundRobinLease: 30 });
+    const order = a.snapshot.sets.get(1)?.destinations.map((d) => d.uri) ?? [];
+    await a.selectDestinations(1, DS_ALG.ROUND_ROBIN, {}); // a leases 0..29, b will lease 30..59
+    const drain = await clientCommands(t, server.port);
+    const counts = new Map<string, number>();
+    const perEdge = new Map<DispatcherView, string[]>([
+      [a, []],
+      [b, []],
+    ]);
+    // 1 + 299 calls: 300 positions leased by the two edges (10 blocks), every one used.
+    for (let i = 0; i < 299; i++) {
+      const view = (i * 7) % 3 === 0 ? a : b;
+      const s = await view.selectDestinations(1, DS_ALG.ROUND_ROBIN, {});
+      const uri = s.candidates[0]?.destination.uri ?? '';
+      counts.set(uri, (counts.get(uri) ?? 0) + 1);
+      perEdge.get(view)?.push(uri);
+    }
+    counts.set(order[0] ?? '', (counts.get(order[0] ?? '') ?? 0) + 1); // a's first call
+    const sent = await drain();
+    assert.ok(
+      sent.every((c) => c === 'incrby') && sent.length <= 12,
+      `only INCRBY, about one per 30 calls: ${sent.join(',')}`,
+    );
+    // Within an edge calls cycle in order, whatever the other edge does.
+    for (const picks of perEdge.values()) {
+      for (let i = 1; i < picks.length; i++) {
+        const step = order.indexOf(picks[i] ?? '') - order.indexOf(picks[i - 1] ?? '');
+        assert.ok(step === 1 || step === -2, `in order: ${picks.slice(0, i + 1).join(' ')}`);
+      }
+    }
+    const leased = 30 * (sent.length + 2);
+    const unused = leased - 300;
+    for (const uri of order) {
+      const n = counts.get(uri) ?? 0;
+      assert.ok(
+        Math.abs(n - 100) <= unused,
+        `${uri} took ${n} of 300 calls (${unused} positions leased, not yet used)`,
+      );
+    }
   });
 
   test('weights (alg 9) come out exact per edge, with no round trip', async (t) => {

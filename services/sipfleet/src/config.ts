@@ -366,6 +366,14 @@ export const edgeConfigSchema = z
         /** Kamailio ds_hash_check_interval: how often counters are rebuilt from live slots (ms). @default 30000 */
         reconcileIntervalMs: z.number().int().min(0).default(30_000),
         /**
+         * Round-robin (algorithm 4, and 5 without credentials): positions of the fleet-wide
+         * counter an edge leases per round trip. 1: one INCR per call, calls through all edges
+         * cycle in exact order. N: one INCRBY per N calls, fetched ahead so no call waits for
+         * Redis; each edge cycles in order and the fleet's shares stay exact to within 2N
+         * positions per edge. @default 100
+         */
+        roundRobinLease: z.number().int().min(1).max(1_000_000).default(100),
+        /**
          * Kamailio ds_dns_mode, when destination names are resolved into the DNS cache: `init`
          * at every list load (start-up and reload), `timer` also every `dnsIntervalSeconds`.
          * Either way calls then read the cache, which the `dns` settings keep fresh. @default init
@@ -396,6 +404,7 @@ export const edgeConfigSchema = z
         registerSets: [],
         registerAllowFrom: [],
         reconcileIntervalMs: 30_000,
+        roundRobinLease: 100,
         dnsMode: 'init',
         dnsIntervalSeconds: 600,
       }),

@@ -1,7 +1,8 @@
 // What an edge routes with: a local immutable Snapshot of the fleet's dispatcher list, read at
 // start and kept fresh by the `dispatcher` bus channel, plus the per-call selection with its
 // Redis budget (0 round trips for hash/priority/weight/random/latency algorithms, 1 INCR for
-// round-robin, 1 EVALSHA for call load).
+// round-robin, or one INCRBY per leased block of positions off the call path, 1 EVALSHA for
+// call load).
 //
 // Freshness: a state event carries the new flags and is applied in place (withFlags, no round
 // trip); a reload event re-reads everything. Events arriving during a re-read are applied again
@@ -52,6 +53,7 @@ import { type CountFilter, countDestinations, setIsActive } from '../count.js';
 import type { RouteRule } from '../route-rules.js';
 import type { RandomSource } from '../prng.js';
 import { CallLoad, type CallLoadOptions } from './call-load.js';
+import { RoundRobinLease } from './round-robin-lease.js';
 import { readFleet, readSetLatency } from './codec.js';
 import { DispatcherFleetError } from './errors.js';
 import {
@@ -103,6 +105,15 @@ export interface DispatcherViewOptions extends CallLoadOptions {
    * @default 0
    */
   latencyRefreshMs?: number;
+  /**
+   * Round-robin (alg 4, and 5 without credentials): positions of the fleet's counter taken per
+   * round trip. 1: one INCR per call, so calls through every edge cycle in exact order. N > 1:
+   * blocks of N leased with INCRBY, the next one fetched when half of this one is used, so no
+   * call waits for Redis (fleet-wide shares stay exact to within 2N positions per edge; calls
+   * cycle in order per edge). See round-robin-lease.ts.
+   * @default 1
+   */
+  roundRobinLease?: number;
 }
 
 export interface DispatcherViewEvents {
@@ -136,6 +147,8 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
   private readonly reconcileIntervalMs: number;
   private readonly random: RandomSource;
   private readonly counters = new Map<string, number>();
+  private readonly roundRobinLease: number;
+  private readonly leases = new Map<number, RoundRobinLease>();
   private readonly latencyRefreshMs: number;
   /** The prober's statistics per set, replaced whole on each refresh (select() caches by identity). */
   private latencyBySet = new Map<number, ReadonlyMap<string, LatencyStats>>();
@@ -165,6 +178,7 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
     this.reconcileIntervalMs = options.reconcileIntervalMs ?? 30_000;
     this.random = options.random ?? Math.random;
     this.latencyRefreshMs = options.latencyRefreshMs ?? 0;
+    this.roundRobinLease = options.roundRobinLease ?? 1;
     this.initialList = options.initialList;
     this.current = createSnapshot(
       options.initialList === undefined ? [] : parseList(options.initialList),
@@ -340,8 +354,9 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
    * ds_select_dst(setid, alg, limit): the candidates in the order to try them (first = selected),
    * or a Selection with `failure`. Round trips, as the algorithm table's callPath says: 0 for
    * algorithms 0-3, 5 with credentials, 6-9 and 11-13; 1 INCR for 4 and 5 without credentials
-   * (the fleet-wide round-robin counter; if Redis is down a local counter is used and onError
-   * told); 1 EVALSHA for 10 (reserve).
+   * (the fleet-wide round-robin counter; with roundRobinLease > 1 none but one INCRBY per leased
+   * block; if Redis is down a local counter is used and onError told); 1 EVALSHA for 10
+   * (reserve).
    * @throws SipfleetRedisError for alg 10 when Redis cannot be asked: an exact maxload cannot be
    *   promised without it, so the caller decides (another algorithm, or 503).
    */
@@ -407,14 +422,33 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
     };
   }
 
-  /** The set's fleet-wide round-robin position: one INCR, 0 on the fleet's first call. */
+  /**
+   * The set's fleet-wide round-robin position, 0 on the fleet's first call: one INCR, or a
+   * position of the block this edge leased (roundRobinLease).
+   */
   private async fleetCounter(setid: number): Promise<number> {
-    try {
-      return Number(await this.conn.call('INCR', this.conn.keys.dsRoundRobin(String(setid)))) - 1;
-    } catch (err) {
-      this.onError(toRedisError(err));
-      return this.localCounter(setid, DS_ALG.ROUND_ROBIN);
+    const key = this.conn.keys.dsRoundRobin(String(setid));
+    if (this.roundRobinLease <= 1) {
+      try {
+        return Number(await this.conn.call('INCR', key)) - 1;
+      } catch (err) {
+        this.onError(toRedisError(err));
+        return this.localCounter(setid, DS_ALG.ROUND_ROBIN);
+      }
     }
+    let lease = this.leases.get(setid);
+    if (lease === undefined) {
+      lease = new RoundRobinLease(
+        this.roundRobinLease,
+        async (size) => Number(await this.conn.call('INCRBY', key, size)),
+        (err) => this.onError(toRedisError(err)),
+      );
+      this.leases.set(setid, lease);
+    }
+    const position = lease.take();
+    if (position !== undefined) return position;
+    await lease.refill();
+    return lease.take() ?? this.localCounter(setid, DS_ALG.ROUND_ROBIN);
   }
 
   /**

@@ -103,6 +103,7 @@ export function openSharedState(config: EdgeConfig, log: Logger): SharedState | 
         initExpireSeconds: config.dispatcher.initExpireSeconds,
         expireSeconds: config.dispatcher.expireSeconds,
         reconcileIntervalMs: config.dispatcher.reconcileIntervalMs,
+        roundRobinLease: config.dispatcher.roundRobinLease,
         // Only algorithms 11 (cc=1) and 13 read latency: other routes spare Redis the reads.
         ...(config.routing.dispatcher !== undefined &&
         (config.routing.dispatcher.algorithm === DS_ALG.LATENCY ||
