@@ -4,7 +4,7 @@
 // samples inside the measured window count, so start-up and shutdown are left out.
 import { readFileSync } from 'node:fs';
 
-interface CallFrame {
+export interface CallFrame {
   functionName: string;
   url: string;
 }
@@ -36,11 +36,18 @@ const RULES: [string, (f: CallFrame) => boolean][] = [
   ['transport layer (framing, Via routing)', (f) => /\/transport\/dist\//.test(f.url)],
   ['metrics', (f) => /prom-client|\/sipfleet\/dist\/(metrics|process-metrics)\.js$/.test(f.url)],
 ]; // prettier-ignore
-const OTHER = 'other (Node internals, microtasks, (program))';
+export const OTHER = 'other (Node internals, microtasks, (program))';
+
+/** The category of one JavaScript frame, or undefined when none of the rules names it. */
+export function frameCategory(frame: CallFrame): string | undefined {
+  for (const [name, test] of RULES) if (test(frame)) return name;
+  return undefined;
+}
 
 function category(node: ProfileNode, parent: Map<number, ProfileNode>): string {
   for (let n: ProfileNode | undefined = node; n !== undefined; n = parent.get(n.id)) {
-    for (const [name, test] of RULES) if (test(n.callFrame)) return name;
+    const found = frameCategory(n.callFrame);
+    if (found !== undefined) return found;
   }
   return OTHER;
 }

@@ -7,8 +7,8 @@
 // and two alg-4 edges of one fleet (one process per core, each with its own sipp UAC at half the
 // rate) for what the second core adds.
 // Every step is run twice, interleaved (rate r: Kamailio, alg 4, alg 10, then again), each with a
-// fresh proxy and fresh UASes (warmed up for BENCH_WARMUP_SECONDS at the step's rate, not
-// measured), so a melted step cannot poison the next one and the other jobs on the machine hit
+// fresh proxy and fresh UASes (warmed up over BENCH_WARMUP_SECONDS climbing to the step's rate,
+// not measured), so a melted step cannot poison the next one and the other jobs on the machine hit
 // every proxy alike. A proxy climbs to the next rate while both runs at this one
 // had zero failures. Per run: CPU per completed call (the proxy's own, all its processes, from
 // /proc), INVITE→200 p50/p99, RSS. Then one more run of the alg-4 edge at its highest zero-failure
@@ -29,14 +29,15 @@ import { spawnTracked } from '@sipfleet/test-helpers/processes';
 import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
 import { breakdown } from './cpu-profile.js';
-import { Owner, percentile, step } from './ramp.js';
+import { perfShares } from './perf-profile.js';
+import { Owner, percentile, STEP_SECONDS, step } from './ramp.js';
 import type { Step } from './ramp.js';
 
 const RATES = (process.env.BENCH_RATES ?? '1200,1800,2400,3000,3600,4200,4800')
   .split(',')
   .map(Number);
 const REPEATS = 2;
-const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 4);
 const ANCHOR = fileURLToPath(new URL('./kamailio/anchor.cfg', import.meta.url));
 
 interface Running {
@@ -196,6 +197,8 @@ async function run(
   rate: number,
   dir: string,
   label = proxy.name,
+  /** Called as the measured step starts, with the proxy's pids; its result awaited after it. */
+  measure?: (pids: number[], owner: Owner) => () => Promise<unknown>,
 ): Promise<Step & { window: { fromUs: number; toUs: number } }> {
   const owner = new Owner();
   try {
@@ -207,9 +210,14 @@ async function run(
     }
     const { port, pids } = await proxy.start(owner, uris, dir);
     // Warm up first (the edge's JIT compiles its hot path in the first seconds; Kamailio has none
-    // to do), so the measured step is the steady state at this rate.
+    // to do), so the measured step is the steady state at this rate. The warm-up climbs to the
+    // rate in WARMUP_SECONDS steps of a second (a quarter of it more each second with the default
+    // 4) instead of starting at it: a cold edge hit at once with the full rate near its ceiling
+    // falls behind, and the UASes' 200 retransmissions of the calls that warm-up left unfinished
+    // then run on into the measured step, which measures that instead of the rate.
     const ports = typeof port === 'number' ? [port] : port;
     const each = Math.round(rate / ports.length);
+    const stepUp = Math.max(1, Math.round(each / WARMUP_SECONDS));
     await Promise.all(
       ports.map(
         (p) =>
@@ -217,8 +225,16 @@ async function run(
             scenario: 'uac-call',
             remote: { host: '127.0.0.1', port: p },
             service: 'warmup',
-            rate: each,
-            maxCalls: each * WARMUP_SECONDS,
+            rate: stepUp,
+            extraArgs: [
+              '-rate_increase',
+              String(stepUp),
+              '-rate_max',
+              String(each),
+              '-no_rate_quit',
+            ],
+            // 1/n + 2/n + ... + n/n seconds of the full rate
+            maxCalls: Math.round((each * (WARMUP_SECONDS + 1)) / 2),
             limit: each * 4,
             callLengthMs: 0,
             timeoutMs: WARMUP_SECONDS * 1000 + 20_000,
@@ -226,7 +242,9 @@ async function run(
       ),
     );
     const fromUs = nowUs();
+    const finish = measure?.(pids(), owner);
     const result = await step(label, port, pids, rate);
+    await finish?.();
     return { ...result, window: { fromUs, toUs: nowUs() } };
   } finally {
     await owner.close();
@@ -329,7 +347,10 @@ async function main(): Promise<void> {
     }
     // BENCH_PROFILE_RATE profiles at that rate (with BENCH_PROXIES=none: the profile alone).
     const profileRate = Number(process.env.BENCH_PROFILE_RATE ?? held('alg 4'));
-    if (profileRate > 0) await profiled(profileRate, redis.url, dir);
+    if (profileRate > 0) {
+      await profiled(profileRate, redis.url, dir);
+      await perfProfiled(profileRate, redis.url, dir);
+    }
   } finally {
     await owner.close();
   }
@@ -365,6 +386,81 @@ async function profiled(rate: number, redisUrl: string, dir: string): Promise<vo
   console.log('```');
   for (const [fn, v] of b.top) console.log(`${v.toFixed(1).padStart(6)}  ${fn}`);
   console.log('```');
+}
+
+function perfAvailable(): boolean {
+  const has = () => spawnSync('perf', ['--version'], { stdio: 'ignore' }).status === 0;
+  if (has()) return true;
+  if (process.getuid?.() !== 0) return false;
+  console.log('installing perf for the on-CPU profile (apt-get install linux-perf)...');
+  spawnSync('apt-get', ['install', '-y', '-qq', 'linux-perf'], {
+    stdio: 'ignore',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  return has();
+}
+
+/**
+ * One more alg-4 run under `perf record` (cpu-clock, every thread, kernel included), broken down
+ * per call by perf-profile.ts: where the process' CPU time goes, GC threads and syscalls
+ * included, which the V8 profile (wall time, main thread) cannot say.
+ */
+async function perfProfiled(rate: number, redisUrl: string, dir: string): Promise<void> {
+  if (!perfAvailable()) {
+    console.log('\nperf not available: on-CPU profile skipped (apt-get install linux-perf)');
+    return;
+  }
+  const data = join(dir, 'perf.data');
+  const owner = new Owner();
+  try {
+    const result = await run(
+      edge(4, redisUrl, ['--perf-basic-prof']),
+      rate,
+      dir,
+      'alg 4 perf',
+      (pids, o) => {
+        const pid = pids[0] ?? 0;
+        // node writes the names of its JIT code there; perf script reads them after the run
+        owner.after(() => rmSync(`/tmp/perf-${pid}.map`, { force: true }));
+        const perf = spawnTracked(
+          'perf',
+          [
+            'record',
+            '-q',
+            '-F',
+            '999',
+            '-g',
+            '-p',
+            String(pid),
+            '-o',
+            data,
+            '--',
+            'sleep',
+            String(STEP_SECONDS),
+          ],
+          { name: 'perf record' },
+        );
+        o.after(() => perf.stop());
+        return () => perf.waitForExit(STEP_SECONDS * 1000 + 20_000);
+      },
+    );
+    const { shares, samples } = perfShares(data);
+    console.log(
+      `\n### On-CPU profile of the alg-4 edge at ${rate} calls/s (perf record -F 999 -g, every thread, kernel included), per completed call\n`,
+    );
+    console.log(
+      `${result.stats.successful} calls, ${result.failed} failed, ${samples} samples; process CPU ${us(result.cpuPerCallUs)} per call (kernel ${us(result.sysPerCallUs)}), perf's own cost included\n`,
+    );
+    console.log('| category | µs per call | share |');
+    console.log('| --- | --- | --- |');
+    for (const [cat, share] of shares) {
+      console.log(
+        `| ${cat} | ${(share * result.cpuPerCallUs).toFixed(0)} | ${(share * 100).toFixed(1)}% |`,
+      );
+    }
+  } finally {
+    await owner.close();
+  }
 }
 
 await main();
