@@ -55,7 +55,10 @@ test('calls never wait while the block ahead arrives in time', async () => {
     await Promise.resolve();
     await Promise.resolve();
   }
-  assert.deepEqual(seen, Array.from({ length: 50 }, (_, i) => i));
+  assert.deepEqual(
+    seen,
+    Array.from({ length: 50 }, (_, i) => i),
+  );
   assert.ok(c.calls.length <= 6, `${c.calls.length} INCRBY for 50 positions of blocks of 10`);
 });
 
