@@ -4,6 +4,7 @@ import { isConnectionOriented } from '@sipfleet/transport';
 import type { RemoteInfo, SendTarget } from '@sipfleet/transport';
 import type { TransactionContext } from './context.js';
 import { releasedRequest } from './errors.js';
+import { detached } from './matching.js';
 import { TRYING_DELAY_MS } from './timers.js';
 import type { ServerTransaction } from './types.js';
 
@@ -171,10 +172,14 @@ export class InviteServerTransaction implements ServerTransaction {
     this.#clearTimers();
   }
 
-  /** Only the status and To tag outlive the final response: Accepted and Completed last 64*T1. */
+  /**
+   * Only the status and To tag outlive the final response: Accepted and Completed last 64*T1. The
+   * tag is a slice of the response's text, so it is copied: the text would linger with it.
+   */
   #setFinal(res: SipResponse): void {
     this.#finalStatus = res.status;
-    this.#finalToTag = res.to.tag;
+    const tag = res.to.tag;
+    this.#finalToTag = tag === undefined ? undefined : detached(tag);
     this.#lastResponse = undefined;
     this.#request = undefined;
   }

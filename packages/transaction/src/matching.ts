@@ -34,12 +34,12 @@ export function serverTransactionKey(
 }
 
 /**
- * A key to store: a string of its own. The template literal above makes a V8 cons string that keeps
- * its parts, and the branch is a slice of the received message's whole text: a stored key would
- * keep that text alive for as long as its transaction lingers. Keys are latin1, as the messages are.
+ * A string to keep: a copy of its own. The template literal above makes a V8 cons string that keeps
+ * its parts, and a branch or a tag is a slice of the received message's whole text: kept as is, it
+ * would keep that text alive for as long as its transaction lingers. Latin1, as the messages are.
  */
-export function storedKey(key: string): string {
-  return Buffer.from(key, 'latin1').toString('latin1');
+export function detached(text: string): string {
+  return Buffer.from(text, 'latin1').toString('latin1');
 }
 
 /** Whether a key came from the RFC 2543 branch of {@link serverTransactionKey}. */

@@ -8,7 +8,7 @@ import type { TransactionContext } from './context.js';
 import { TransactionError } from './errors.js';
 import { InviteClientTransaction } from './invite-client-transaction.js';
 import { InviteServerTransaction } from './invite-server-transaction.js';
-import { isRfc2543Key, serverTransactionKey, storedKey } from './matching.js';
+import { detached, isRfc2543Key, serverTransactionKey } from './matching.js';
 import { NonInviteClientTransaction } from './non-invite-client-transaction.js';
 import { NonInviteServerTransaction } from './non-invite-server-transaction.js';
 import { resolveTimers } from './timers.js';
@@ -222,7 +222,7 @@ export class TransactionLayer {
       return;
     }
 
-    key = storedKey(key);
+    key = detached(key);
     if (method === 'INVITE') {
       const invite = new InviteServerTransaction(this.#ctx, req, remote, key, target);
       this.#server.set(key, invite);
