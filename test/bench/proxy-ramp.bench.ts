@@ -51,13 +51,17 @@ interface Proxy {
   start(owner: Owner, uris: string[], dir: string): Promise<Running>;
 }
 
-function kamailioAvailable(): boolean {
+/**
+ * Whether `command` runs here; as root, installs the Debian `pkg` first when it does not (the
+ * bench says so), else the caller skips what needs it.
+ */
+function available(command: string, pkg: string, why: string): boolean {
   const has = () =>
-    spawnSync('sh', ['-c', 'command -v kamailio'], { stdio: 'ignore' }).status === 0;
+    spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
   if (has()) return true;
   if (process.getuid?.() !== 0) return false;
-  console.log('installing kamailio for the comparison (apt-get install kamailio)...');
-  spawnSync('apt-get', ['install', '-y', '-qq', 'kamailio'], {
+  console.log(`installing ${command} for ${why} (apt-get install ${pkg})...`);
+  spawnSync('apt-get', ['install', '-y', '-qq', pkg], {
     stdio: 'ignore',
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
@@ -262,7 +266,7 @@ async function main(): Promise<void> {
     owner.after(() => rmSync(dir, { recursive: true, force: true }));
     const only = process.env.BENCH_PROXIES?.split(',');
     const proxies = [
-      ...(kamailioAvailable() ? [kamailio] : []),
+      ...(available('kamailio', 'kamailio', 'the comparison') ? [kamailio] : []),
       edge(4, redis.url),
       edge(10, redis.url),
       edges(2, redis.url),
@@ -388,25 +392,13 @@ async function profiled(rate: number, redisUrl: string, dir: string): Promise<vo
   console.log('```');
 }
 
-function perfAvailable(): boolean {
-  const has = () => spawnSync('perf', ['--version'], { stdio: 'ignore' }).status === 0;
-  if (has()) return true;
-  if (process.getuid?.() !== 0) return false;
-  console.log('installing perf for the on-CPU profile (apt-get install linux-perf)...');
-  spawnSync('apt-get', ['install', '-y', '-qq', 'linux-perf'], {
-    stdio: 'ignore',
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
-  });
-  return has();
-}
-
 /**
  * One more alg-4 run under `perf record` (cpu-clock, every thread, kernel included), broken down
  * per call by perf-profile.ts: where the process' CPU time goes, GC threads and syscalls
  * included, which the V8 profile (wall time, main thread) cannot say.
  */
 async function perfProfiled(rate: number, redisUrl: string, dir: string): Promise<void> {
-  if (!perfAvailable()) {
+  if (!available('perf', 'linux-perf', 'the on-CPU profile')) {
     console.log('\nperf not available: on-CPU profile skipped (apt-get install linux-perf)');
     return;
   }
