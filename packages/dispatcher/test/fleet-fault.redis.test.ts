@@ -102,6 +102,8 @@ test('a view started with Redis down routes on its list file, loads it when Redi
     reconcileIntervalMs: 0,
     initialList: '1 sip:10.0.0.1 0 0\n1 sip:10.0.0.2 0 0\n',
     onError: (e) => errors.push(e),
+    // round-robin leases blocks here (the edge's default): no block can be had while Redis is down
+    roundRobinLease: 10,
   });
   t.after(() => view.close());
   assert.equal(view.ready, false);
@@ -126,6 +128,14 @@ test('a view started with Redis down routes on its list file, loads it when Redi
   assert.ok(view.listVersion >= 1);
   const reserved = await view.callLoad.reserve(1, 'c2');
   assert.ok(reserved.ok, 'call load works once Redis holds the list');
+  const leased = [];
+  for (let i = 0; i < 4; i++) leased.push(await view.selectDestinations(1, DS_ALG.ROUND_ROBIN, {}));
+  assert.deepEqual(
+    leased.map((s) => s.candidates[0]?.destination.uri),
+    [0, 1, 0, 1].map((i) => view.snapshot.sets.get(1)?.destinations[i]?.uri),
+    'round-robin takes positions 0, 1, 2, 3 of a leased block of the fleet counter again',
+  );
+  assert.equal(await conn.call('GET', conn.keys.dsRoundRobin('1')), '10', 'one INCRBY of 10');
   assert.ok(errors.every(unavailable), 'only "unavailable" was reported while Redis was away');
 
   // Redis restarts without its data (no AOF): the file is loaded again, call load comes back.
