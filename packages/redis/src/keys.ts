@@ -49,7 +49,7 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     name: 'dsRoundRobin',
     pattern: '<prefix>:{ds:<setid>}:rr',
     type: 'string',
-    writer: 'edge (INCR, round-robin algorithm)',
+    writer: 'edge (INCRBY per leased block, or INCR per call; round-robin algorithm)',
     reader: 'edge',
   },
   {
