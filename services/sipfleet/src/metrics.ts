@@ -2,6 +2,8 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProxyObserver, ResponseOrigin, RoutingMetrics } from '@sipfleet/proxy';
 import { dnsQueryCounter } from './dns.js';
 import type { TransportCounts } from '@sipfleet/transport';
+import { CellCounter } from './counter-cells.js';
+import type { CounterCell } from './counter-cells.js';
 import { registerProcessMetrics } from './process-metrics.js';
 
 /** What the transport layer counts, read when Prometheus scrapes (no work per message here). */
@@ -27,8 +29,7 @@ const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', '6xx'] as const;
 /** One registry per process; every metric name is listed in docs/metrics.md (a test keeps them in step). */
 export class EdgeMetrics implements ProxyObserver {
   readonly registry = new Registry();
-  private readonly requests: Counter<'method'>;
-  private readonly responses: Counter<'class' | 'origin'>;
+  private readonly requests: CellCounter<'method'>;
   private readonly latency: Histogram;
   private readonly hookErrors: Counter<'hook'>;
   readonly parseErrors: Counter<'action'>;
@@ -37,7 +38,7 @@ export class EdgeMetrics implements ProxyObserver {
   readonly drainRefusals: Counter;
   readonly maintenanceRefusals: Counter;
   readonly redisUp: Gauge;
-  readonly dispatcherSelections: Counter<'set' | 'alg' | 'result'>;
+  readonly dispatcherSelections: CellCounter<'set' | 'alg' | 'result'>;
   readonly dispatcherFailovers: Counter<'set'>;
   readonly dispatcherRefusals: Counter<'set' | 'reason'>;
   readonly dispatcherMarks: Counter<'set' | 'result'>;
@@ -57,9 +58,10 @@ export class EdgeMetrics implements ProxyObserver {
   readonly handoffOwners: Gauge;
   readonly handoffOwnersEvicted: Counter;
   readonly handoffPeers: Gauge;
-  private readonly byMethod = new Map<string, Counter.Internal>();
-  /** Children by origin, then class index (status / 100 - 1): no label lookup per response. */
-  private readonly byOrigin: Record<ResponseOrigin, Counter.Internal[]>;
+  private readonly byMethod = new Map<string, CounterCell>();
+  private otherMethods: CounterCell | undefined;
+  /** Cells by origin, then class index (status / 100 - 1): no label lookup per response. */
+  private readonly byOrigin: Record<ResponseOrigin, CounterCell[]>;
 
   constructor(
     nodeId: string,
@@ -69,24 +71,24 @@ export class EdgeMetrics implements ProxyObserver {
   ) {
     this.registry.setDefaultLabels({ node: nodeId });
     registerProcessMetrics(this.registry);
-    this.requests = new Counter({
+    this.requests = new CellCounter({
       name: 'sipfleet_sip_requests_total',
       help: 'SIP requests received, by method',
       labelNames: ['method'],
       registers: [this.registry],
     });
-    this.responses = new Counter({
+    const responses = new CellCounter({
       name: 'sipfleet_sip_responses_total',
       help: 'Every SIP response the edge sent, by class (1xx..6xx) and origin (relayed, local, stateless, transaction)',
       labelNames: ['class', 'origin'],
       registers: [this.registry],
     });
-    const byOrigin: Partial<Record<ResponseOrigin, Counter.Internal[]>> = {};
+    const byOrigin: Partial<Record<ResponseOrigin, CounterCell[]>> = {};
     for (const origin of ORIGINS) {
       // Every series exists from the start, at 0, so rate() and sums see no gaps.
-      byOrigin[origin] = CLASSES.map((c) => this.responses.labels({ class: c, origin }));
+      byOrigin[origin] = CLASSES.map((c) => responses.cell({ class: c, origin }));
     }
-    this.byOrigin = byOrigin as Record<ResponseOrigin, Counter.Internal[]>;
+    this.byOrigin = byOrigin as Record<ResponseOrigin, CounterCell[]>;
     this.latency = new Histogram({
       name: 'sipfleet_relay_latency_seconds',
       help: 'Time from a request arriving to its branch being relayed',
@@ -132,7 +134,7 @@ export class EdgeMetrics implements ProxyObserver {
       help: '1 while Redis is reachable and the caches are in sync, else 0 (routing goes on from the caches)',
       registers: [this.registry],
     });
-    this.dispatcherSelections = new Counter({
+    this.dispatcherSelections = new CellCounter({
       name: 'sipfleet_dispatcher_selections_total',
       help: 'Dispatcher selections by set, algorithm and result (ok or the failure reason)',
       labelNames: ['set', 'alg', 'result'],
@@ -356,18 +358,20 @@ export class EdgeMetrics implements ProxyObserver {
   }
 
   requestReceived(method: string): void {
-    let child = this.byMethod.get(method);
-    if (child === undefined) {
-      // Bound the label set: unknown extension methods share one label.
-      const label = this.byMethod.size < 32 ? method : 'other';
-      child = this.requests.labels(label);
-      this.byMethod.set(method, child);
+    let cell = this.byMethod.get(method);
+    if (cell === undefined) {
+      // Bound the label set (and this map): past 32 methods, extension methods share one label.
+      if (this.byMethod.size < 32) {
+        cell = this.requests.cell({ method });
+        this.byMethod.set(method, cell);
+      } else cell = this.otherMethods ??= this.requests.cell({ method: 'other' });
     }
-    child.inc();
+    cell.n++;
   }
 
   responseSent(status: number, origin: ResponseOrigin): void {
-    this.byOrigin[origin][Math.floor(status / 100) - 1]?.inc();
+    const cell = this.byOrigin[origin][Math.floor(status / 100) - 1];
+    if (cell !== undefined) cell.n++;
   }
 
   relayLatency(seconds: number): void {

@@ -14,6 +14,7 @@ import type { DispatcherFleet, DispatcherView } from '@sipfleet/dispatcher';
 import { withinDialog } from '@sipfleet/proxy';
 import type { FailureContext, RequestContext, RoutingHooks } from '@sipfleet/proxy';
 import type { EdgeConfig } from '../../config.js';
+import type { CounterCell } from '../../counter-cells.js';
 import type { EdgeMetrics } from '../../metrics.js';
 import { type PathState, relayTo } from './registered-path.js';
 
@@ -144,6 +145,18 @@ export function dispatcherRoute(
       ctx.setSendSocket(defaultSocket);
     }
   };
+  // One counter cell per algorithm and result, taken on first use: no label hashing per call.
+  const selectionCells = new Map<number, Map<string, CounterCell>>();
+  const selected = (alg: number, result: string): void => {
+    let byResult = selectionCells.get(alg);
+    if (byResult === undefined) selectionCells.set(alg, (byResult = new Map()));
+    let cell = byResult.get(result);
+    if (cell === undefined) {
+      cell = metrics.dispatcherSelections.cell({ set, alg: String(alg), result });
+      byResult.set(result, cell);
+    }
+    cell.n++;
+  };
   // One warning per outage, not one per refused call; the metric counts each.
   let selectionFailures = 0;
   const refuse = (ctx: RequestContext | FailureContext, code: number, reason: string): void => {
@@ -239,7 +252,7 @@ export function dispatcherRoute(
             'dispatcher selection failed (Redis unavailable for call load); refusing calls until it answers',
           );
         }
-        metrics.dispatcherSelections.inc({ set, alg: String(alg), result: 'error' });
+        selected(alg, 'error');
         refuse(ctx, opts.maxloadRefusal.code, opts.maxloadRefusal.reason);
         return;
       }
@@ -249,11 +262,7 @@ export function dispatcherRoute(
       }
       const cursor = new FailoverCursor(selection);
       const first = cursor.next();
-      metrics.dispatcherSelections.inc({
-        set,
-        alg: String(alg),
-        result: first === undefined ? (selection.failure?.reason ?? 'none') : 'ok',
-      });
+      selected(alg, first === undefined ? (selection.failure?.reason ?? 'none') : 'ok');
       if (first === undefined) {
         if (selection.failure?.reason === 'all-at-maxload') {
           refuse(ctx, opts.maxloadRefusal.code, opts.maxloadRefusal.reason);
