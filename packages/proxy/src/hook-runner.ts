@@ -24,22 +24,26 @@ export class HookRunner {
     ctx: C,
     handlers: { then: () => void; onFailed: () => void; onFault: (err: unknown) => void },
   ): void {
-    const failed = (err: unknown): void => {
-      this.observer.hookError(name);
-      this.log.error({ err, hook: name }, 'routing hook failed');
-      handlers.onFailed();
-    };
     let result: void | Promise<void>;
     try {
       result = hook(ctx);
     } catch (err) {
-      failed(err);
+      this.failed(name, err, handlers.onFailed);
       return;
     }
     if (!(result instanceof Promise)) {
       handlers.then();
       return;
     }
-    result.then(handlers.then, failed).catch(handlers.onFault);
+    result
+      .then(handlers.then, (err: unknown) => this.failed(name, err, handlers.onFailed))
+      .catch(handlers.onFault);
+  }
+
+  /** A hook threw or rejected: counted, logged, then `onFailed` (a closure only for async hooks). */
+  private failed(name: keyof RoutingHooks, err: unknown, onFailed: () => void): void {
+    this.observer.hookError(name);
+    this.log.error({ err, hook: name }, 'routing hook failed');
+    onFailed();
   }
 }
