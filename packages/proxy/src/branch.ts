@@ -3,6 +3,7 @@ import type { ClientTransaction, ClientTransactionHandlers } from '@sipfleet/tra
 import type { RemoteInfo, SendTarget, SocketSpec } from '@sipfleet/transport';
 import type { Logger } from 'pino';
 import type { Forwarder } from './forwarder.js';
+import { BranchHookContext } from './hook-contexts.js';
 import type { BranchContext } from './hooks.js';
 import type { BranchTimers } from './options.js';
 
@@ -114,18 +115,16 @@ export class Branch implements ClientTransactionHandlers {
 
   private branchContext(req: SipRequest): BranchContext {
     const owner = this.owner;
-    return {
-      request: req,
-      destination: this.destination,
-      index: this.index,
-      vars: owner.vars,
-      get log(): Logger {
-        return owner.log;
-      },
-      drop: () => {
+    return new BranchHookContext(
+      owner,
+      req,
+      this.destination,
+      this.index,
+      owner.vars,
+      () => {
         this.dropped = true;
       },
-      addRecordRouteParam: (name, value) => {
+      (name, value) => {
         // Ours is the field the forwarder put in front of the ones the request came with.
         const received = owner.request.getHeaders('record-route').length;
         const ours = req.getHeader('record-route');
@@ -138,7 +137,7 @@ export class Branch implements ClientTransactionHandlers {
         );
         return true;
       },
-    };
+    );
   }
 
   private send(req: SipRequest, hopUri: string): void {

@@ -3,8 +3,8 @@ import type { SipRequest, SipResponse } from '@sipfleet/sip';
 import type { ServerTransaction } from '@sipfleet/transaction';
 import type { Logger } from 'pino';
 import type { Branch } from './branch.js';
+import { ReplyHookContext } from './hook-contexts.js';
 import type { HookRunner } from './hook-runner.js';
-import type { ReplyContext } from './hooks.js';
 import type { ProxyObserver } from './observer.js';
 import type { StatelessRelay } from './stateless-relay.js';
 
@@ -109,19 +109,17 @@ export class ResponseContext {
     }
     let dropped = false;
     const scope = this.scope;
-    const ctx: ReplyContext = {
-      response: res,
+    const ctx = new ReplyHookContext(
+      scope,
+      res,
       status,
-      request: scope.request,
-      destination: branch.destination,
-      vars: scope.vars,
-      get log() {
-        return scope.log;
-      },
-      drop: () => {
+      scope.request,
+      branch.destination,
+      scope.vars,
+      () => {
         dropped = true;
       },
-    };
+    );
     const then = (): void => {
       if (!dropped || status >= 200) pass();
     };

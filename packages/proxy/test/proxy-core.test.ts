@@ -322,3 +322,35 @@ describe('unmatched messages (a fleet host takes them: the edge hand-off)', () =
     assert.deepEqual(uac.statuses(), [100, 180, 200], 'no 481 for the CANCEL from this node');
   });
 });
+
+describe('hook contexts', () => {
+  test('the branch and reply hooks get contexts whose log is read from the prototype, lazily', async () => {
+    const seen: object[] = [];
+    const { world, uac, uases } = setup((u) => ({
+      ...defaultRoute({ destination: u[0]?.uri ?? '' }),
+      branch: (ctx) => {
+        seen.push(ctx);
+      },
+      reply: (ctx) => {
+        seen.push(ctx);
+      },
+    }));
+    uac.send(uac.request('INVITE', `sip:bob@${PROXY.address}`));
+    await world.settle();
+    assert.deepEqual(uac.statuses(), [100, 180, 200]);
+    assert.ok(uases[0]?.received.some((r) => r.method === 'INVITE'));
+    // One branch context and a reply context per response (180, 200).
+    assert.equal(seen.length, 3);
+    for (const ctx of seen) {
+      // An accessor made per object (an object literal's `get log()`) kept every call's proxy
+      // transaction alive through V8's young-generation GCs (docs/benchmarks.md): it must stay a
+      // getter of the class.
+      assert.equal(Object.getOwnPropertyDescriptor(ctx, 'log'), undefined);
+      assert.equal(
+        typeof Object.getOwnPropertyDescriptor(Object.getPrototypeOf(ctx), 'log')?.get,
+        'function',
+      );
+      assert.equal(typeof (ctx as { log: { info: unknown } }).log.info, 'function');
+    }
+  });
+});
