@@ -14,14 +14,15 @@ export interface CounterCell {
  */
 export class CellCounter<T extends string> {
   readonly counter: Counter<T>;
-  private readonly cells: { labels: LabelValues<T>; cell: CounterCell }[] = [];
+  /** By label set (names sorted): a route rebuilt on reload gets the cells it had, not new ones. */
+  private readonly cells = new Map<string, { labels: LabelValues<T>; cell: CounterCell }>();
 
   constructor(config: Omit<CounterConfiguration<T>, 'collect'>) {
     const cells = this.cells;
     this.counter = new Counter<T>({
       ...config,
       collect() {
-        for (const { labels, cell } of cells) {
+        for (const { labels, cell } of cells.values()) {
           if (cell.n === 0) continue;
           this.inc(labels, cell.n);
           cell.n = 0;
@@ -30,11 +31,14 @@ export class CellCounter<T extends string> {
     });
   }
 
-  /** A new cell for `labels`; its series exists (at 0) from now on. */
+  /** The cell for `labels` (made on the first call, off the message path); its series exists from then on, at 0. */
   cell(labels: LabelValues<T>): CounterCell {
+    const key = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)));
+    const held = this.cells.get(key);
+    if (held !== undefined) return held.cell;
     const cell = { n: 0 };
     this.counter.inc(labels, 0);
-    this.cells.push({ labels, cell });
+    this.cells.set(key, { labels, cell });
     return cell;
   }
 }

@@ -19,6 +19,8 @@ test('a cell counter shows each cell at 0 from its creation and adds what cells 
   });
   const a = counter.cell({ kind: 'a' });
   const b = counter.cell({ kind: 'b' });
+  // Asking again (a route rebuilt on reload) gives the same cell, not a second series.
+  assert.equal(counter.cell({ kind: 'a' }), a);
   assert.deepEqual(await series(registry, 'cells_total'), [
     'cells_total{kind="a"} 0',
     'cells_total{kind="b"} 0',
