@@ -23,7 +23,7 @@ import {
 
 const RATES = (process.env.BENCH_FLEET_RATES ?? '1000,1500,2000,2500').split(',').map(Number);
 /** The rate of the step whose Redis commands are counted. */
-const MEASURE_RATE = 500;
+const MEASURE_RATE = Number(process.env.BENCH_FLEET_MEASURE_RATE ?? 500);
 
 /**
  * What the edge sends on the call path: scripts (call load) and INCR (round-robin). The rest in

@@ -12,7 +12,9 @@
 // every proxy alike. A proxy climbs to the next rate while both runs at this one
 // had zero failures. Per run: CPU per completed call (the proxy's own, all its processes, from
 // /proc), INVITE→200 p50/p99, RSS. Then one more run of the alg-4 edge at its highest zero-failure
-// rate under `node --cpu-prof`, broken down per call (cpu-profile.ts).
+// rate under `node --cpu-prof`, broken down per call (cpu-profile.ts). Before that, pairs of
+// proxies measured at the same time (BENCH_PAIRS): sequential runs on this shared host move by
+// ±15%, so a ratio of two proxies taken at once is the steadier figure.
 // Run: `node --import tsx test/bench/proxy-ramp.bench.ts` (or `npm run bench`);
 // BENCH_RATES, BENCH_STEP_SECONDS, BENCH_PROXIES (e.g. "kamailio,alg 4") narrow it.
 import { spawnSync } from 'node:child_process';
@@ -206,45 +208,7 @@ async function run(
 ): Promise<Step & { window: { fromUs: number; toUs: number } }> {
   const owner = new Owner();
   try {
-    const uris: string[] = [];
-    for (let i = 0; i < 2; i++) {
-      const port = await freePort();
-      await startSipp({ scenario: 'uas-call', localPort: port, autoAnswer: true, owner });
-      uris.push(`sip:127.0.0.1:${port}`);
-    }
-    const { port, pids } = await proxy.start(owner, uris, dir);
-    // Warm up first (the edge's JIT compiles its hot path in the first seconds; Kamailio has none
-    // to do), so the measured step is the steady state at this rate. The warm-up climbs to the
-    // rate in WARMUP_SECONDS steps of a second (a quarter of it more each second with the default
-    // 4) instead of starting at it: a cold edge hit at once with the full rate near its ceiling
-    // falls behind, and the UASes' 200 retransmissions of the calls that warm-up left unfinished
-    // then run on into the measured step, which measures that instead of the rate.
-    const ports = typeof port === 'number' ? [port] : port;
-    const each = Math.round(rate / ports.length);
-    const stepUp = Math.max(1, Math.round(each / WARMUP_SECONDS));
-    await Promise.all(
-      ports.map(
-        (p) =>
-          runSipp({
-            scenario: 'uac-call',
-            remote: { host: '127.0.0.1', port: p },
-            service: 'warmup',
-            rate: stepUp,
-            extraArgs: [
-              '-rate_increase',
-              String(stepUp),
-              '-rate_max',
-              String(each),
-              '-no_rate_quit',
-            ],
-            // 1/n + 2/n + ... + n/n seconds of the full rate
-            maxCalls: Math.round((each * (WARMUP_SECONDS + 1)) / 2),
-            limit: each * 4,
-            callLengthMs: 0,
-            timeoutMs: WARMUP_SECONDS * 1000 + 20_000,
-          }).catch(() => undefined), // a warm-up that overloads shows in the measured step anyway
-      ),
-    );
+    const { port, pids } = await warmedUp(proxy, rate, dir, owner);
     const fromUs = nowUs();
     const finish = measure?.(pids(), owner);
     const result = await step(label, port, pids, rate);
@@ -253,6 +217,69 @@ async function run(
   } finally {
     await owner.close();
   }
+}
+
+/** Fresh UASes and a fresh `proxy` in front of them (stopped with `owner`), warmed up to `rate`. */
+async function warmedUp(proxy: Proxy, rate: number, dir: string, owner: Owner): Promise<Running> {
+  const uris: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const port = await freePort();
+    await startSipp({ scenario: 'uas-call', localPort: port, autoAnswer: true, owner });
+    uris.push(`sip:127.0.0.1:${port}`);
+  }
+  const { port, pids } = await proxy.start(owner, uris, dir);
+  // Warm up first (the edge's JIT compiles its hot path in the first seconds; Kamailio has none
+  // to do), so the measured step is the steady state at this rate. The warm-up climbs to the
+  // rate in WARMUP_SECONDS steps of a second (a quarter of it more each second with the default
+  // 4) instead of starting at it: a cold edge hit at once with the full rate near its ceiling
+  // falls behind, and the UASes' 200 retransmissions of the calls that warm-up left unfinished
+  // then run on into the measured step, which measures that instead of the rate.
+  const ports = typeof port === 'number' ? [port] : port;
+  const each = Math.round(rate / ports.length);
+  const stepUp = Math.max(1, Math.round(each / WARMUP_SECONDS));
+  await Promise.all(
+    ports.map(
+      (p) =>
+        runSipp({
+          scenario: 'uac-call',
+          remote: { host: '127.0.0.1', port: p },
+          service: 'warmup',
+          rate: stepUp,
+          extraArgs: ['-rate_increase', String(stepUp), '-rate_max', String(each), '-no_rate_quit'],
+          // 1/n + 2/n + ... + n/n seconds of the full rate
+          maxCalls: Math.round((each * (WARMUP_SECONDS + 1)) / 2),
+          limit: each * 4,
+          callLengthMs: 0,
+          timeoutMs: WARMUP_SECONDS * 1000 + 20_000,
+        }).catch(() => undefined), // a warm-up that overloads shows in the measured step anyway
+    ),
+  );
+  return { port, pids };
+}
+
+/**
+ * `a` and `b` measured at the same time, each at `rate` with its own sipp UAC and UASes, so both
+ * see the same host (the other tenants' load moves sequential runs by ±15% here): CPU per call
+ * of `a` over `b`, `repeats` times with fresh processes.
+ */
+async function paired(a: Proxy, b: Proxy, rate: number, dir: string, repeats: number) {
+  const ratios: number[] = [];
+  for (let rep = 0; rep < repeats; rep++) {
+    const owner = new Owner();
+    try {
+      const [ra, rb] = await Promise.all([a, b].map((p) => warmedUp(p, rate, dir, owner)));
+      if (ra === undefined || rb === undefined) continue;
+      const [sa, sb] = await Promise.all([
+        step(`${a.name}*`, ra.port, ra.pids, rate),
+        step(`${b.name}*`, rb.port, rb.pids, rate),
+      ]);
+      if (sa === undefined || sb === undefined || sa.failed + sb.failed > 0) continue;
+      ratios.push(sa.cpuPerCallUs / sb.cpuPerCallUs);
+    } finally {
+      await owner.close();
+    }
+  }
+  return ratios.sort((x, y) => x - y);
 }
 
 const us = (x: number | undefined) => (x === undefined ? '-' : `${x.toFixed(0)} µs`);
@@ -265,12 +292,13 @@ async function main(): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'sipfleet-side-by-side-'));
     owner.after(() => rmSync(dir, { recursive: true, force: true }));
     const only = process.env.BENCH_PROXIES?.split(',');
-    const proxies = [
+    const all = [
       ...(available('kamailio', 'kamailio', 'the comparison') ? [kamailio] : []),
       edge(4, redis.url),
       edge(10, redis.url),
       edges(2, redis.url),
-    ].filter((p) => only === undefined || only.includes(p.name));
+    ];
+    const proxies = all.filter((p) => only === undefined || only.includes(p.name));
     if (!proxies.includes(kamailio) && only?.includes('kamailio') !== false) {
       console.log('kamailio not available: comparison skipped (apt-get install kamailio)\n');
     }
@@ -349,25 +377,58 @@ async function main(): Promise<void> {
           `sipp's UAC and UASes on the same ${availableParallelism()} cores`,
       );
     }
+    await pairs(all, dir);
     // BENCH_PROFILE_RATE profiles at that rate (with BENCH_PROXIES=none: the profile alone).
+    // BENCH_PROFILE_ALG picks the dispatcher algorithm profiled (4 unless set, e.g. 10).
     const profileRate = Number(process.env.BENCH_PROFILE_RATE ?? held('alg 4'));
+    const profileAlg = Number(process.env.BENCH_PROFILE_ALG ?? 4);
     if (profileRate > 0) {
-      await profiled(profileRate, redis.url, dir);
-      await perfProfiled(profileRate, redis.url, dir);
+      await profiled(profileAlg, profileRate, redis.url, dir);
+      await perfProfiled(profileAlg, profileRate, redis.url, dir);
     }
   } finally {
     await owner.close();
   }
 }
 
-/** One more alg-4 run under `node --cpu-prof`, broken down per call. */
-async function profiled(rate: number, redisUrl: string, dir: string): Promise<void> {
+/**
+ * BENCH_PAIRS (default "alg 10/alg 4,alg 4/kamailio"; "none" for none): each pair measured at
+ * the same time, BENCH_PAIR_RATE calls/s each (600), BENCH_PAIR_REPEATS times (3).
+ */
+async function pairs(all: Proxy[], dir: string): Promise<void> {
+  const spec = process.env.BENCH_PAIRS ?? 'alg 10/alg 4,alg 4/kamailio';
+  const rate = Number(process.env.BENCH_PAIR_RATE ?? 600);
+  const repeats = Number(process.env.BENCH_PAIR_REPEATS ?? 3);
+  const found = spec
+    .split(',')
+    .map((pair) => pair.split('/').map((name) => all.find((p) => p.name === name)))
+    .filter((pair): pair is [Proxy, Proxy] => pair.length === 2 && pair.every(Boolean));
+  if (found.length === 0) return;
+  console.log(
+    `\n## Paired: two proxies at the same time, ${rate} calls/s each with its own sipp (same host load for both), CPU per call of the first over the second\n`,
+  );
+  console.log('```');
+  const lines: string[] = [];
+  for (const [a, b] of found) {
+    const ratios = await paired(a, b, rate, dir, repeats);
+    const median = ratios[Math.floor(ratios.length / 2)];
+    lines.push(
+      `${a.name} / ${b.name}: ${ratios.map((r) => r.toFixed(2)).join(', ') || '-'}` +
+        ` (median ${median === undefined ? '-' : median.toFixed(2)}; ${ratios.length} of ${repeats} runs with no failed call)`,
+    );
+  }
+  console.log('```\n');
+  for (const line of lines) console.log(`- ${line}`);
+}
+
+/** One more run of an `alg` edge under `node --cpu-prof`, broken down per call. */
+async function profiled(alg: number, rate: number, redisUrl: string, dir: string): Promise<void> {
   const profDir = join(dir, 'cpu-prof');
   const result = await run(
-    edge(4, redisUrl, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]),
+    edge(alg, redisUrl, ['--cpu-prof', `--cpu-prof-dir=${profDir}`]),
     rate,
     dir,
-    'alg 4 prof',
+    `alg ${alg} prof`,
   );
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   if (file === undefined) {
@@ -376,7 +437,7 @@ async function profiled(rate: number, redisUrl: string, dir: string): Promise<vo
   }
   const b = breakdown(join(profDir, file), result.window, result.stats.successful);
   console.log(
-    `\n### CPU profile of the alg-4 edge at ${rate} calls/s (node --cpu-prof, main thread), per completed call\n`,
+    `\n### CPU profile of the alg-${alg} edge at ${rate} calls/s (node --cpu-prof, main thread), per completed call\n`,
   );
   console.log(
     `${result.stats.successful} calls, ${result.failed} failed; process CPU (all threads, kernel included) ${us(result.cpuPerCallUs)} per call, main thread sampled ${us(b.totalUs)}\n`,
@@ -393,11 +454,16 @@ async function profiled(rate: number, redisUrl: string, dir: string): Promise<vo
 }
 
 /**
- * One more alg-4 run under `perf record` (cpu-clock, every thread, kernel included), broken down
+ * One more run of an `alg` edge under `perf record` (cpu-clock, every thread, kernel included), broken down
  * per call by perf-profile.ts: where the process' CPU time goes, GC threads and syscalls
  * included, which the V8 profile (wall time, main thread) cannot say.
  */
-async function perfProfiled(rate: number, redisUrl: string, dir: string): Promise<void> {
+async function perfProfiled(
+  alg: number,
+  rate: number,
+  redisUrl: string,
+  dir: string,
+): Promise<void> {
   if (!available('perf', 'linux-perf', 'the on-CPU profile')) {
     console.log('\nperf not available: on-CPU profile skipped (apt-get install linux-perf)');
     return;
@@ -406,10 +472,10 @@ async function perfProfiled(rate: number, redisUrl: string, dir: string): Promis
   const owner = new Owner();
   try {
     const result = await run(
-      edge(4, redisUrl, ['--perf-basic-prof']),
+      edge(alg, redisUrl, ['--perf-basic-prof']),
       rate,
       dir,
-      'alg 4 perf',
+      `alg ${alg} perf`,
       (pids, o) => {
         const pid = pids[0] ?? 0;
         // node writes the names of its JIT code there; perf script reads them after the run
@@ -438,7 +504,7 @@ async function perfProfiled(rate: number, redisUrl: string, dir: string): Promis
     );
     const { shares, samples } = perfShares(data);
     console.log(
-      `\n### On-CPU profile of the alg-4 edge at ${rate} calls/s (perf record -F 999 -g, every thread, kernel included), per completed call\n`,
+      `\n### On-CPU profile of the alg-${alg} edge at ${rate} calls/s (perf record -F 999 -g, every thread, kernel included), per completed call\n`,
     );
     console.log(
       `${result.stats.successful} calls, ${result.failed} failed, ${samples} samples; process CPU ${us(result.cpuPerCallUs)} per call (kernel ${us(result.sysPerCallUs)}), perf's own cost included\n`,
