@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisConnection } from '@sipfleet/redis';
 import {
   uniquePrefix,
+  waitFor,
   REDIS_BACKENDS,
   type RedisBackend,
 } from '@sipfleet/test-helpers/redis-server';
@@ -103,6 +104,40 @@ for (const [name, start] of REDIS_BACKENDS) {
       assert.deepEqual(both.sort(), [false, true]);
       assert.deepEqual([...(await callLoad.loads(1))], []);
       await assert.rejects(a.callLoad.release(1, ''), DispatcherFleetError);
+    });
+
+    test('call-path confirms and releases: gathered per turn, in order, before a reserve of the call', async (t) => {
+      const errors: Error[] = [];
+      const { a, callLoad } = await fleetOf(t, '1 sip:10.0.0.1 0 0 duid=a\n', {
+        onError: (err) => errors.push(err),
+      });
+      for (const id of ['g1', 'g2', 'g3']) assert.ok((await a.callLoad.reserve(1, id)).ok);
+      // One turn: 2xx and BYE of g1, a bad op (it alone is refused), the 503 of g2's first
+      // attempt and at once its failover reserve with `replace`.
+      a.callLoad.confirmOrRetry(1, 'g1');
+      a.callLoad.releaseOrRetry(1, 'g1');
+      a.callLoad.releaseOrRetry(1, '');
+      a.callLoad.releaseOrRetry(1, 'g2');
+      const failover = a.callLoad.reserve(1, 'g2', { replace: true });
+      const moved = await failover;
+      // Sent after the release: a new slot, not g2's old one handed back and then freed.
+      assert.deepEqual(moved.ok && moved.existing, false);
+      await waitFor(
+        'the gathered ops applied',
+        async () => (await callLoad.loads(1)).get('a') === 2,
+      );
+      assert.deepEqual(Object.fromEntries(await callLoad.loads(1)), { a: 2 }, 'g2 (new) and g3');
+      assert.deepEqual(
+        errors.map((e) => (e as DispatcherFleetError).code),
+        ['SIPFLEET_ERR_DISPATCHER_BAD_ARGUMENT'],
+      );
+      // close() sends what was gathered in its turn.
+      a.callLoad.releaseOrRetry(1, 'g3');
+      a.callLoad.close();
+      await waitFor(
+        'the release sent on close',
+        async () => (await callLoad.loads(1)).get('a') === 1,
+      );
     });
 
     test('maxload is never overbooked, even by concurrent edges', async (t) => {

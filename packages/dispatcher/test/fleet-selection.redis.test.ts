@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import {
   redisCli,
   startRedis,
+  waitFor,
   uniquePrefix,
   type RedisServer,
 } from '@sipfleet/test-helpers/redis-server';
@@ -96,7 +97,7 @@ describe('edge selection', () => {
 
   async function twoEdges(
     t: { after(fn: () => Promise<void> | void): void },
-    options: { roundRobinLease?: number } = {},
+    options: { roundRobinLease?: number; settleDelayMs?: number } = {},
   ) {
     const prefix = uniquePrefix();
     const conns: RedisConnection[] = [];
@@ -113,7 +114,8 @@ describe('edge selection', () => {
       t.after(() => view.close());
       views.push(view);
     }
-    return views as [DispatcherView, DispatcherView];
+    // The third connection is the operator's, for reading keys.
+    return [...views, conns[0]] as [DispatcherView, DispatcherView, RedisConnection];
   }
 
   test('round-robin (alg 4) is fleet-wide: two edges together cycle exactly', async (t) => {
@@ -194,7 +196,7 @@ describe('edge selection', () => {
   });
 
   test('per-call Redis budget, measured with INFO commandstats', async (t) => {
-    const [a, b] = await twoEdges(t);
+    const [a, b, admin] = await twoEdges(t);
     const N = 50;
     // Load every script once (the first EVALSHA of a fresh server answers NOSCRIPT).
     await a.callLoad.reserve(1, 'warm');
@@ -231,7 +233,8 @@ describe('edge selection', () => {
     assert.deepEqual(await drain(), Array(N).fill('incr'));
     figures.push(`alg 4: ${JSON.stringify(d)} for ${N} calls`);
 
-    // Alg 10: one EVALSHA per INVITE (reserve), per 2xx (confirm) and per BYE (release).
+    // Alg 10: one EVALSHA per INVITE (reserve), per 2xx (confirm) and per BYE (release), when
+    // each waits for the one before.
     for (const step of ['INVITE', '2xx', 'BYE'] as const) {
       await drain();
       before = await commandStats(server.port);
@@ -257,6 +260,53 @@ describe('edge selection', () => {
           .join(', ')}`,
       );
     }
+    // The INVITEs, 2xx and BYEs of one event-loop turn go together: one script per set and turn.
+    await drain();
+    before = await commandStats(server.port);
+    const selections = await Promise.all(
+      Array.from({ length: N }, (_, i) =>
+        a.selectDestinations(1, DS_ALG.CALL_LOAD, { callId: `turn-${i}` }),
+      ),
+    );
+    assert.ok(selections.every((s) => s.candidates.length === 3));
+    assert.equal(delta(before, await commandStats(server.port)).evalsha, 1, 'INVITEs of one turn');
+    assert.deepEqual(await drain(), ['evalsha'], 'alg 10 INVITEs of one turn: one round trip');
+    figures.push(`alg 10 call path: ${N} INVITEs in one turn, 1 round trip`);
+    for (const step of ['2xx', 'BYE'] as const) {
+      await drain();
+      before = await commandStats(server.port);
+      for (let i = 0; i < N; i++) {
+        if (step === '2xx') b.callLoad.confirmOrRetry(1, `turn-${i}`);
+        else b.callLoad.releaseOrRetry(1, `turn-${i}`);
+      }
+      const applied = async () =>
+        step === '2xx'
+          ? ((await admin.call('HVALS', admin.keys.dsCalls('1'))) as string[]).filter((v) =>
+              v.startsWith('c '),
+            ).length === N
+          : (await b.callLoad.loads(1)).size === 0;
+      await waitFor(`gathered ${step}s applied`, applied);
+      d = delta(before, await commandStats(server.port));
+      assert.equal(d.evalsha, 1, `alg 10 ${step}s of one turn: one EVALSHA`);
+      const sent = (await drain()).filter((c) => c !== 'hvals' && c !== 'hgetall'); // the checks'
+      assert.deepEqual(sent, ['evalsha'], `alg 10 ${step}s of one turn: one round trip`);
+      figures.push(`alg 10 call path: ${N} ${step}s in one turn, 1 round trip`);
+    }
     for (const f of figures) console.log(`# ${f}`);
+  });
+
+  test('alg 10: a call-path release waits for the next reserve and rides with it', async (t) => {
+    const [a] = await twoEdges(t, { settleDelayMs: 60_000 });
+    assert.ok((await a.callLoad.reserve(1, 'first')).ok); // loads the script
+    const drain = await clientCommands(t, server.port);
+    a.callLoad.releaseOrRetry(1, 'first');
+    // Turns pass with no reserve: the release waits (for up to settleDelayMs).
+    for (let i = 0; i < 5; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.deepEqual(await drain(), []);
+    assert.equal(a.callLoad.queued, 0, 'waiting to ride along, not queued for an outage');
+    const next = await a.selectDestinations(1, DS_ALG.CALL_LOAD, { callId: 'next' });
+    assert.equal(next.failure, undefined);
+    assert.deepEqual(await drain(), ['evalsha'], 'the release and the reserve: one round trip');
+    assert.deepEqual([...(await a.callLoad.loads(1)).values()], [1], 'first released, next held');
   });
 });

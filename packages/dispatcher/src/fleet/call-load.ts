@@ -5,9 +5,14 @@
 // state, load, calls, expiry), so reserve can read destinations and states and take the slot in
 // one script. A Call-ID alone cannot name that slot, so confirm/release take the set id too: the
 // edge that selected puts it in its Record-Route URI (routeParam.ts), every in-dialog request and
-// every response carries it back, and whichever edge sees the 2xx, BYE or CANCEL makes one
-// round trip. (A per-call key {dsc:<callid>} would be findable from the Call-ID but lives in
-// another slot: reserve would then need two round trips and could leave one half written.)
+// every response carries it back, and whichever edge sees the 2xx, BYE or CANCEL sends the step.
+// (A per-call key {dsc:<callid>} would be findable from the Call-ID but lives in another slot:
+// reserve would then need two round trips and could leave one half written.)
+//
+// Round trips: the steps go as one script per set (ds-call-ops), applied in the order the edge
+// made them. A reserve goes after the event-loop turn it was made in, with every step gathered
+// by then; the call path's confirms and releases wait for the next reserve (settleDelayMs at
+// most). So under load a call costs one round trip or less, not three.
 //
 // Nothing leaks through a Redis outage: a release or confirm that cannot reach Redis waits in a
 // bounded queue and is sent again after the reconnect (both are idempotent), and a reserve whose
@@ -16,7 +21,12 @@
 // The outage is reported once, with counts, when the queue has drained.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { type RedisConnection, toRedisError } from '@sipfleet/redis';
+import {
+  type RedisConnection,
+  SCRIPT_ERROR_CODES,
+  SipfleetRedisError,
+  toRedisError,
+} from '@sipfleet/redis';
 import { pairs } from './codec.js';
 import { DispatcherFleetError, checkSetId } from './errors.js';
 import { scriptsFor } from './scripts.js';
@@ -49,6 +59,15 @@ export interface CallLoadOptions {
    */
   retryQueueDelayMs?: number;
   /**
+   * Longest the call path's confirms and releases wait for a reserve of this edge to go with
+   * (one round trip for all), before they go on their own. Under load the next INVITE comes
+   * sooner, so a call costs one round trip, not three. Kamailio updates its in-memory counters at
+   * once; a release here reaches the fleet's counters up to this much later. 0 = with the other
+   * steps of the event-loop turn only.
+   * @default 10
+   */
+  settleDelayMs?: number;
+  /**
    * Releases Redis acknowledged within this window are sent again after a reconnect. Replication
    * is asynchronous: in a Sentinel or Cluster failover the old master may acknowledge writes in
    * the moment before it is demoted, and the promoted replica never sees them. A release is
@@ -76,6 +95,25 @@ interface Pending {
   callId: string;
   token: string;
 }
+
+interface Waiting {
+  resolve(reply: unknown): void;
+  reject(err: unknown): void;
+}
+
+/** One step in its set's batch of this turn; `done` when a caller awaits its reply. */
+type Step =
+  | (Pending & { done?: Waiting })
+  | {
+      op: 'reserve';
+      setid: number;
+      callId: string;
+      token: string;
+      /** Lower-cased URIs to leave out, space-separated. */
+      exclude: string;
+      replace: boolean;
+      done: Waiting;
+    };
 
 /** Error replies of a Redis that is failing over or starting: the same command works later. */
 const FAILOVER_REPLY = /\b(READONLY|CLUSTERDOWN|LOADING|MASTERDOWN|TRYAGAIN|MOVED|ASK)\b/;
@@ -128,6 +166,9 @@ export interface ReconcileResult {
   readonly corrected: number;
 }
 
+/** Most steps in one ds-call-ops (4 arguments each). */
+const STEP_BATCH_LIMIT = 512;
+
 /** Most releases remembered for a replay (about 5 s at 2,000 calls/s). */
 const REPLAY_LIMIT = 10_000;
 
@@ -156,6 +197,13 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
   /** Unconditional releases Redis acknowledged lately, oldest first (see replayWindowMs). */
   private recent: { at: number; setid: number; callId: string }[] = [];
   private recentHead = 0;
+  /** The steps submitted this event-loop turn, per set, in their order (sendBatches). */
+  private batches = new Map<number, Step[]>();
+  private batchTimer: NodeJS.Immediate | undefined;
+  private readonly settleDelayMs: number;
+  /** Sends the waiting confirms and releases when no reserve came for settleDelayMs. */
+  private settleTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(
     private readonly conn: RedisConnection,
@@ -174,6 +222,13 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     this.purgePerReserve = purge;
     this.retryQueueLimit = options.retryQueueLimit ?? 10_000;
     this.retryQueueDelayMs = options.retryQueueDelayMs ?? 1000;
+    this.settleDelayMs = options.settleDelayMs ?? 10;
+    if (!(this.settleDelayMs >= 0 && this.settleDelayMs < 2 ** 31)) {
+      throw new DispatcherFleetError(
+        'SIPFLEET_ERR_DISPATCHER_BAD_ARGUMENT',
+        `settleDelayMs must be a number of ms from 0, got ${this.settleDelayMs}`,
+      );
+    }
     this.onError = options.onError ?? (() => undefined);
     this.replayWindowMs = options.replayWindowMs ?? 5000;
     if (this.replayWindowMs > 0) conn.on('up', this.replay);
@@ -241,10 +296,11 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
 
   /**
    * ds_select_dst with alg 10 + ds_load_add: the least-loaded active destination under its
-   * maxload gets a slot for `callId`. One round trip. Idempotent per Call-ID: a Call-ID that
-   * holds a slot gets it back (unless `replace`). When the command was sent but its reply is lost
-   * (timeout, connection dropped, failover), a release of exactly this reserve is queued, so a
-   * slot Redis applied anyway does not leak behind the caller's 503.
+   * maxload gets a slot for `callId`. One round trip, shared with the set's other steps of this
+   * event-loop turn. Idempotent per Call-ID: a Call-ID that holds a slot gets it back (unless
+   * `replace`). When the command was sent but its reply is lost (timeout, connection dropped,
+   * failover), a release of exactly this reserve is queued, so a slot Redis applied anyway does
+   * not leak behind the caller's 503.
    * @throws SipfleetRedisError (e.g. SIPFLEET_ERR_REDIS_UNAVAILABLE) when Redis cannot be asked.
    */
   async reserve(
@@ -252,41 +308,39 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     callId: string,
     options: ReserveOptions = {},
   ): Promise<ReserveResult> {
-    const k = this.keys(setid);
+    checkSetId(setid);
+    checkCallId(callId);
     const exclude = (options.exclude ?? []).map((u) => u.toLowerCase()).join(' ');
     const token = `${this.tokenPrefix}.${(this.tokens = (this.tokens + 1) % 0x40000000)}`;
-    const sent = this.conn.ready;
-    let reply;
-    try {
-      reply = await scriptsFor(this.conn).run(
-        'ds-reserve',
-        [k.dst, k.state, k.load, k.calls, k.expiry],
-        [
-          checkCallId(callId),
-          this.initExpireMs,
-          this.purgePerReserve,
-          exclude,
-          options.replace ? '1' : '0',
-          this.owner,
-          token,
-        ],
+    const reply = await new Promise<unknown>((resolve, reject) =>
+      this.submit({
+        op: 'reserve',
+        setid,
+        callId,
+        token,
+        exclude,
+        replace: options.replace === true,
+        done: { resolve, reject },
+      }),
+    );
+    const steps = Array.isArray(reply) ? reply : [];
+    const code = Number(steps[0]);
+    if (code < 0 || Number.isNaN(code)) {
+      throw new SipfleetRedisError(
+        SCRIPT_ERROR_CODES[code] ?? 'SIPFLEET_ERR_REDIS_SCRIPT_REPLY',
+        `lua script "ds-call-ops" refused the reserve of "${callId}" (${code})`,
       );
-    } catch (err) {
-      // Rejected before sending (fail-fast while down): nothing was applied, nothing to undo.
-      if (sent && isTransient(err)) this.defer({ op: 'release', setid, callId, token });
-      throw err;
     }
-    const code = Number(reply[0]);
     if (code === 10 || code === 11 || code === 12) return { ok: false, reason: REFUSED[code] };
     // A new attempt of this Call-ID (an INVITE retried after 407 or 503) now owns the slot: a
     // release still owed for an earlier attempt must not free it.
     this.pending.delete(`${setid} ${callId}`);
     const loads = new Map<string, number>();
-    for (const [key, n] of pairs(reply.slice(3))) loads.set(key, Number(n));
+    for (const [key, n] of pairs(steps.slice(3))) loads.set(key, Number(n));
     return {
       ok: true,
-      uri: String(reply[1]),
-      loadKey: String(reply[2]),
+      uri: String(steps[1]),
+      loadKey: String(steps[2]),
       existing: code === 2,
       loads,
     };
@@ -294,13 +348,7 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
 
   /** 2xx to the INVITE (ds_load_update): the slot is confirmed for `expireSeconds`. One round trip. */
   async confirm(setid: number, callId: string): Promise<boolean> {
-    const k = this.keys(setid);
-    const [code] = await scriptsFor(this.conn).run(
-      'ds-confirm',
-      [k.calls, k.expiry],
-      [checkCallId(callId), this.expireMs],
-    );
-    return code === 1;
+    return (await this.awaited({ op: 'confirm', setid, callId, token: '' })) === 1;
   }
 
   /**
@@ -309,36 +357,120 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
    * trip.
    */
   async release(setid: number, callId: string, token = ''): Promise<boolean> {
-    const k = this.keys(setid);
-    const [code] = await scriptsFor(this.conn).run(
-      'ds-release',
-      [k.load, k.calls, k.expiry],
-      [checkCallId(callId), token],
-    );
-    if (token === '') this.remember(setid, callId);
-    return code === 1;
+    return (await this.awaited({ op: 'release', setid, callId, token })) === 1;
+  }
+
+  private awaited(op: Pending): Promise<unknown> {
+    checkSetId(op.setid);
+    checkCallId(op.callId);
+    return new Promise((resolve, reject) => this.submit({ ...op, done: { resolve, reject } }));
   }
 
   /**
-   * release() that never throws: when Redis cannot be reached (or answers a failover error) the
-   * release waits in the queue and is sent after the reconnect. For the call path.
+   * release() that never throws, for the call path: when Redis cannot be reached (or answers a
+   * failover error) the release waits in the queue and is sent after the reconnect.
    */
   releaseOrRetry(setid: number, callId: string): void {
-    this.release(setid, callId).catch((err: unknown) => this.failed('release', setid, callId, err));
+    this.queue({ op: 'release', setid, callId, token: '' });
   }
 
   /** confirm() that never throws; queued like releaseOrRetry (a later release replaces it). */
   confirmOrRetry(setid: number, callId: string): void {
-    this.confirm(setid, callId).catch((err: unknown) => this.failed('confirm', setid, callId, err));
+    this.queue({ op: 'confirm', setid, callId, token: '' });
   }
 
-  private failed(op: DeferredOp, setid: number, callId: string, err: unknown): void {
-    if (isTransient(err)) this.defer({ op, setid, callId, token: '' });
-    else this.onError(err instanceof Error ? err : toRedisError(err));
+  private queue(op: Pending): void {
+    try {
+      checkSetId(op.setid);
+      checkCallId(op.callId);
+    } catch (err) {
+      this.onError(err as Error); // this step alone, not the batch it would have joined
+      return;
+    }
+    this.submit(op);
+  }
+
+  /**
+   * Adds a step to its set's batch. A step someone waits for (a reserve) goes after this
+   * event-loop turn, with everything gathered; the call path's confirms and releases wait up to
+   * settleDelayMs for one.
+   */
+  private submit(step: Step): void {
+    let batch = this.batches.get(step.setid);
+    if (batch === undefined) this.batches.set(step.setid, (batch = []));
+    batch.push(step);
+    if (batch.length >= STEP_BATCH_LIMIT) this.sendBatches();
+    else if (step.done !== undefined || this.settleDelayMs <= 0)
+      this.batchTimer ??= setImmediate(this.sendBatches);
+    else this.settleTimer ??= setTimeout(this.sendBatches, this.settleDelayMs);
+  }
+
+  /** One ds-call-ops per set with the steps submitted since the last call, in their order. */
+  private readonly sendBatches = (): void => {
+    clearImmediate(this.batchTimer);
+    this.batchTimer = undefined;
+    clearTimeout(this.settleTimer);
+    this.settleTimer = undefined;
+    const batches = this.batches;
+    this.batches = new Map();
+    for (const [setid, steps] of batches) void this.sendSet(setid, steps);
+  };
+
+  private async sendSet(setid: number, steps: readonly Step[]): Promise<void> {
+    const k = this.keys(setid);
+    const args: (string | number)[] = [
+      this.initExpireMs,
+      this.expireMs,
+      this.purgePerReserve,
+      this.owner,
+    ];
+    for (const s of steps) {
+      if (s.op === 'reserve') args.push(s.replace ? 'V' : 'v', s.callId, s.exclude, s.token);
+      else
+        args.push(s.op === 'confirm' ? 'c' : 'r', s.callId, s.op === 'release' ? s.token : '', '');
+    }
+    const sent = this.conn.ready;
+    let results: unknown[];
+    try {
+      [, ...results] = await scriptsFor(this.conn).run(
+        'ds-call-ops',
+        [k.dst, k.state, k.load, k.calls, k.expiry],
+        args,
+      );
+    } catch (err) {
+      this.failed(steps, sent, err);
+      return;
+    }
+    steps.forEach((s, i) => {
+      if (s.op === 'release' && s.token === '') this.remember(setid, s.callId);
+      s.done?.resolve(results[i]);
+    });
+  }
+
+  /**
+   * A batch that failed: callers waiting get the error; a reserve that was sent and may have been
+   * applied gets a release of exactly it queued; the call path's confirms and releases wait in
+   * the queue when the error is transient, else the error is reported once for the batch.
+   */
+  private failed(steps: readonly Step[], sent: boolean, err: unknown): void {
+    const transient = isTransient(err);
+    let report = false;
+    for (const s of steps) {
+      if (s.op === 'reserve') {
+        if (sent && transient)
+          this.defer({ op: 'release', setid: s.setid, callId: s.callId, token: s.token });
+      } else if (s.done === undefined) {
+        if (transient) this.defer(s);
+        else report = true;
+      }
+      s.done?.reject(err);
+    }
+    if (report) this.onError(err instanceof Error ? err : toRedisError(err));
   }
 
   /** One op owed per call: a release wins over a confirm, an unconditional one over a token. */
   private defer(entry: Pending): void {
+    if (this.closed) return; // close() gave the queue up
     const key = `${entry.setid} ${entry.callId}`;
     const held = this.pending.get(key);
     if (held !== undefined) {
@@ -441,8 +573,13 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     return dropped;
   }
 
-  /** Stops the retry timer; queued ops are given up (the slots end by expiry). */
+  /**
+   * Sends the steps gathered this turn and stops the retry timer; releases and confirms queued for
+   * a Redis outage are given up (the slots end by expiry).
+   */
   close(): void {
+    this.sendBatches();
+    this.closed = true;
     this.conn.off('up', this.replay);
     this.recent = [];
     this.recentHead = 0;

@@ -1,0 +1,176 @@
+-- Call load (algorithm 10) steps of one set, applied in order in one script: the edge sends the
+-- reserves, confirms and releases of an event-loop turn together (one round trip per set and turn
+-- instead of one per step), and a lone step is a batch of one.
+--
+-- reserve (INVITE, Kamailio ds_load_add): picks the least-loaded active destination under its
+--   maxload and takes a slot for the Call-ID, all in one step, so edges racing for the last free
+--   slot of a destination can never overbook it. Ties go to the earlier destination in set order
+--   (priority descending, then reverse file order, as model.ts buildSet). Expired slots of the set
+--   are dropped first (at most ARGV[3] per reserve), so the counters heal even between reconcile
+--   runs. A Call-ID that holds a slot (a retransmitted INVITE) gets the same one back, unless the
+--   step moves it (failover, ds_load_replace).
+-- confirm (2xx, ds_load_update): the Call-ID's slot becomes confirmed and lives for the confirmed
+--   expiry from now. A retransmitted 2xx just refreshes it; a Call-ID without a slot (released
+--   already, or never reserved) is left alone, so a late 2xx never resurrects a call.
+-- release (3xx-6xx, BYE, CANCEL; ds_load_unset): frees the Call-ID's slot exactly once.
+--   Retransmissions, a BYE from each side or a CANCEL racing a final reply find no slot and change
+--   nothing. With a token, only the slot that reserve took goes (a later INVITE with the same
+--   Call-ID keeps its own).
+--
+-- KEYS[1]  destinations hash  <prefix>:{ds:<setid>}:dst
+-- KEYS[2]  state hash         <prefix>:{ds:<setid>}:state
+-- KEYS[3]  load hash          <prefix>:{ds:<setid>}:load
+-- KEYS[4]  calls hash         <prefix>:{ds:<setid>}:calls
+-- KEYS[5]  expiry zset        <prefix>:{ds:<setid>}:expiry
+-- ARGV[1]  initial expiry in ms (ds_hash_initexpire)
+-- ARGV[2]  confirmed expiry in ms (ds_hash_expire)
+-- ARGV[3]  most expired slots a reserve drops first (0 = none)
+-- ARGV[4]  owner: the reserving edge's membership instance, '-' for none
+-- then four per step: op, Call-ID, a, b
+--   'v' reserve, 'V' reserve moving a held slot: a = lower-cased URIs to leave out,
+--       space-separated ('' = none); b = token naming this reserve (what a release for a lost
+--       reply names)
+--   'c' confirm: a and b ''
+--   'r' release: a = reserve token, or '' (any slot); b ''
+-- returns  {0, r1, r2, ...}, per step:
+--   reserve: {1, uri, loadkey, loads...} reserved, {2, uri, loadkey, loads...} already held,
+--            {10} every active destination is at maxload, {11} none is active, {12} no such set,
+--            {ERR_BAD_ARGUMENT}; loads is the flat load hash after the step
+--   confirm, release: 1 done, 0 no slot (or another reserve's)
+--   {ERR_BAD_ARGUMENT} for the whole call when the arguments do not parse (nothing applied)
+-- @include reply
+-- @include ds-calls
+
+local initms = tonumber(ARGV[1])
+local confirmms = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local owner = ARGV[4] or '-'
+if initms == nil or initms <= 0 or confirmms == nil or confirmms <= 0 or limit == nil
+  or not string.match(owner, '^%S+$') or #ARGV % 4 ~= 0 then
+  return {ERR_BAD_ARGUMENT}
+end
+for i = 5, #ARGV, 4 do
+  local op = ARGV[i]
+  if (op ~= 'v' and op ~= 'V' and op ~= 'c' and op ~= 'r') or ARGV[i + 1] == '' then
+    return {ERR_BAD_ARGUMENT}
+  end
+end
+local now = ds_now_ms()
+
+local function with_loads(reply)
+  for _, v in ipairs(ds_loads(KEYS[3])) do table.insert(reply, v) end
+  return reply
+end
+
+-- The set's destinations in set order, read once per script; nil when the set does not exist.
+local dsts, noSet
+local function destinations()
+  if dsts or noSet then return dsts end
+  local fields = redis.call('HGETALL', KEYS[1])
+  if #fields == 0 then
+    noSet = true
+    return nil
+  end
+  dsts = {}
+  for i = 1, #fields, 2 do
+    local ok, d = pcall(cjson.decode, fields[i + 1])
+    if ok and type(d) == 'table' then
+      local duid = d.duid
+      if type(duid) ~= 'string' or duid == '' or string.find(duid, '%s') then duid = nil end
+      table.insert(dsts, {
+        uri = fields[i],
+        p = tonumber(d.p) or 0,
+        o = tonumber(d.o) or 0,
+        f = tonumber(d.f) or 0,
+        key = duid or fields[i],
+        maxload = tonumber(d.maxload) or 0,
+      })
+    end
+  end
+  table.sort(dsts, function(a, b)
+    if a.p ~= b.p then return a.p > b.p end
+    return a.o > b.o
+  end)
+  return dsts
+end
+
+local function reserve(callid, replace, exclude, token)
+  if not string.match(token, '^%S+$') then return {ERR_BAD_ARGUMENT} end
+  ds_purge_expired(KEYS[3], KEYS[4], KEYS[5], now, limit)
+  local held = redis.call('HGET', KEYS[4], callid)
+  if held then
+    if not replace then
+      local _, key, uri = ds_parse_call(held)
+      if key then return with_loads({2, uri, key}) end
+    end
+    ds_drop_call(KEYS[3], KEYS[4], KEYS[5], callid)
+  end
+
+  local list = destinations()
+  if list == nil then return {12} end
+  local excluded = {}
+  for uri in string.gmatch(exclude, '%S+') do excluded[uri] = true end
+  local loads = {}
+  local flat = ds_loads(KEYS[3])
+  for i = 1, #flat, 2 do loads[flat[i]] = tonumber(flat[i + 1]) or 0 end
+
+  local best, bestLoad, anyActive = nil, nil, false
+  for _, d in ipairs(list) do
+    local state = redis.call('HGET', KEYS[2], d.uri)
+    local flags = d.f
+    if state then flags = tonumber(string.match(state, '^(%d+)')) or flags end
+    -- Active = neither inactive (1) nor disabled (4): Kamailio's ds_skip_dst.
+    if bit.band(flags, 5) == 0 and not excluded[d.uri] then
+      anyActive = true
+      local load = loads[d.key] or 0
+      if (d.maxload == 0 or load < d.maxload) and (bestLoad == nil or load < bestLoad) then
+        best, bestLoad = d, load
+      end
+    end
+  end
+  if best == nil then
+    if anyActive then return {10} end
+    return {11}
+  end
+
+  redis.call('HINCRBY', KEYS[3], best.key, 1)
+  redis.call('HSET', KEYS[4], callid, 'i ' .. best.key .. ' ' .. best.uri .. ' ' .. owner .. ' ' .. token)
+  redis.call('ZADD', KEYS[5], now + initms, callid)
+  return with_loads({1, best.uri, best.key})
+end
+
+local function confirm(callid)
+  local value = redis.call('HGET', KEYS[4], callid)
+  if not value then return 0 end
+  local _, key, uri = ds_parse_call(value)
+  if not key then return 0 end
+  redis.call('HSET', KEYS[4], callid, 'c ' .. key .. ' ' .. uri)
+  redis.call('ZADD', KEYS[5], now + confirmms, callid)
+  return 1
+end
+
+local function release(callid, token)
+  if token ~= '' then
+    local value = redis.call('HGET', KEYS[4], callid)
+    if not value then return 0 end
+    local _, _, _, _, held = ds_parse_call(value)
+    if held ~= token then return 0 end
+  end
+  if ds_drop_call(KEYS[3], KEYS[4], KEYS[5], callid) then return 1 end
+  return 0
+end
+
+local reply = {0}
+for i = 5, #ARGV, 4 do
+  local op, callid = ARGV[i], ARGV[i + 1]
+  local r
+  if op == 'c' then
+    r = confirm(callid)
+  elseif op == 'r' then
+    r = release(callid, ARGV[i + 2])
+  else
+    r = reserve(callid, op == 'V', ARGV[i + 2], ARGV[i + 3])
+  end
+  reply[#reply + 1] = r
+end
+return reply
