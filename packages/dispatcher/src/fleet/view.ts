@@ -549,10 +549,14 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
     }
   }
 
-  /** Stops timers, unsubscribes (closing the bus if the view made it). The connection stays open. */
+  /**
+   * Stops timers, sends the call-load steps still gathered, unsubscribes (closing the bus if the
+   * view made it). The connection stays open.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.callLoad.close();
     clearInterval(this.reconcileTimer);
     clearInterval(this.latencyTimer);
     await this.latencyRunning;
