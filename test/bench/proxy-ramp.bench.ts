@@ -40,6 +40,13 @@ const RATES = (process.env.BENCH_RATES ?? '1200,1800,2400,3000,3600,4200,4800')
   .map(Number);
 const REPEATS = 2;
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 4);
+/**
+ * Pairs warm up longer, to compare steady states: an edge that runs for hours has compiled its
+ * rarer paths too (the Redis client's, which alg 10 runs a few hundred times a second; with the
+ * ramp's 4 s their compiling lands in the measured step, perf: JIT 46 against 21 µs per call),
+ * and Kamailio's kernel time per call falls by a quarter over its first 40 s (docs/benchmarks.md).
+ */
+const PAIR_WARMUP_SECONDS = Number(process.env.BENCH_PAIR_WARMUP_SECONDS ?? 40);
 const ANCHOR = fileURLToPath(new URL('./kamailio/anchor.cfg', import.meta.url));
 
 interface Running {
@@ -220,7 +227,13 @@ async function run(
 }
 
 /** Fresh UASes and a fresh `proxy` in front of them (stopped with `owner`), warmed up to `rate`. */
-async function warmedUp(proxy: Proxy, rate: number, dir: string, owner: Owner): Promise<Running> {
+async function warmedUp(
+  proxy: Proxy,
+  rate: number,
+  dir: string,
+  owner: Owner,
+  warmupSeconds = WARMUP_SECONDS,
+): Promise<Running> {
   const uris: string[] = [];
   for (let i = 0; i < 2; i++) {
     const port = await freePort();
@@ -230,13 +243,13 @@ async function warmedUp(proxy: Proxy, rate: number, dir: string, owner: Owner): 
   const { port, pids } = await proxy.start(owner, uris, dir);
   // Warm up first (the edge's JIT compiles its hot path in the first seconds; Kamailio has none
   // to do), so the measured step is the steady state at this rate. The warm-up climbs to the
-  // rate in WARMUP_SECONDS steps of a second (a quarter of it more each second with the default
+  // rate in `warmupSeconds` steps of a second (a quarter of it more each second with the default
   // 4) instead of starting at it: a cold edge hit at once with the full rate near its ceiling
   // falls behind, and the UASes' 200 retransmissions of the calls that warm-up left unfinished
   // then run on into the measured step, which measures that instead of the rate.
   const ports = typeof port === 'number' ? [port] : port;
   const each = Math.round(rate / ports.length);
-  const stepUp = Math.max(1, Math.round(each / WARMUP_SECONDS));
+  const stepUp = Math.max(1, Math.round(each / warmupSeconds));
   await Promise.all(
     ports.map(
       (p) =>
@@ -247,10 +260,10 @@ async function warmedUp(proxy: Proxy, rate: number, dir: string, owner: Owner): 
           rate: stepUp,
           extraArgs: ['-rate_increase', String(stepUp), '-rate_max', String(each), '-no_rate_quit'],
           // 1/n + 2/n + ... + n/n seconds of the full rate
-          maxCalls: Math.round((each * (WARMUP_SECONDS + 1)) / 2),
+          maxCalls: Math.round((each * (warmupSeconds + 1)) / 2),
           limit: each * 4,
           callLengthMs: 0,
-          timeoutMs: WARMUP_SECONDS * 1000 + 20_000,
+          timeoutMs: warmupSeconds * 1000 + 20_000,
         }).catch(() => undefined), // a warm-up that overloads shows in the measured step anyway
     ),
   );
@@ -267,7 +280,9 @@ async function paired(a: Proxy, b: Proxy, rate: number, dir: string, repeats: nu
   for (let rep = 0; rep < repeats; rep++) {
     const owner = new Owner();
     try {
-      const [ra, rb] = await Promise.all([a, b].map((p) => warmedUp(p, rate, dir, owner)));
+      const [ra, rb] = await Promise.all(
+        [a, b].map((p) => warmedUp(p, rate, dir, owner, PAIR_WARMUP_SECONDS)),
+      );
       if (ra === undefined || rb === undefined) continue;
       const [sa, sb] = await Promise.all([
         step(`${a.name}*`, ra.port, ra.pids, rate),
@@ -393,7 +408,8 @@ async function main(): Promise<void> {
 
 /**
  * BENCH_PAIRS (default "alg 10/alg 4,alg 4/kamailio"; "none" for none): each pair measured at
- * the same time, BENCH_PAIR_RATE calls/s each (600), BENCH_PAIR_REPEATS times (3).
+ * the same time, BENCH_PAIR_RATE calls/s each (600), BENCH_PAIR_REPEATS times (3), after a
+ * warm-up of BENCH_PAIR_WARMUP_SECONDS (40).
  */
 async function pairs(all: Proxy[], dir: string): Promise<void> {
   const spec = process.env.BENCH_PAIRS ?? 'alg 10/alg 4,alg 4/kamailio';
@@ -405,7 +421,7 @@ async function pairs(all: Proxy[], dir: string): Promise<void> {
     .filter((pair): pair is [Proxy, Proxy] => pair.length === 2 && pair.every(Boolean));
   if (found.length === 0) return;
   console.log(
-    `\n## Paired: two proxies at the same time, ${rate} calls/s each with its own sipp (same host load for both), CPU per call of the first over the second\n`,
+    `\n## Paired: two proxies at the same time, ${rate} calls/s each with its own sipp (same host load for both), after ${PAIR_WARMUP_SECONDS} s of warm-up; CPU per call of the first over the second\n`,
   );
   console.log('```');
   const lines: string[] = [];
