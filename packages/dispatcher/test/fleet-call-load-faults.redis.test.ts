@@ -146,7 +146,7 @@ describe('call load through Redis faults', () => {
   test('a new INVITE of the Call-ID takes over: a release still owed for the earlier attempt is dropped', async (t) => {
     const { admin, callLoad, check } = await setup(t, { retryQueueDelayMs: 60_000 }, 150);
     assert.ok((await callLoad.reserve(1, 'retried')).ok);
-    assert.equal(await callLoad.release(1, 'warm-up'), false); // Redis knows ds-settle now
+    assert.equal(await callLoad.release(1, 'warm-up'), false); // Redis knows ds-call-ops now
     // The 407 (or 503) ending the first attempt: its release times out on the client, queued.
     await redisCli(redis.port, 'CLIENT', 'PAUSE', '400', 'WRITE');
     callLoad.releaseOrRetry(1, 'retried');
