@@ -101,19 +101,18 @@ interface Waiting {
   reject(err: unknown): void;
 }
 
+interface Reserve {
+  op: 'reserve';
+  setid: number;
+  callId: string;
+  token: string;
+  /** Lower-cased URIs to leave out, space-separated. */
+  exclude: string;
+  replace: boolean;
+}
+
 /** One step in its set's batch of this turn; `done` when a caller awaits its reply. */
-type Step =
-  | (Pending & { done?: Waiting })
-  | {
-      op: 'reserve';
-      setid: number;
-      callId: string;
-      token: string;
-      /** Lower-cased URIs to leave out, space-separated. */
-      exclude: string;
-      replace: boolean;
-      done: Waiting;
-    };
+type Step = (Pending | Reserve) & { done?: Waiting };
 
 /** Error replies of a Redis that is failing over or starting: the same command works later. */
 const FAILOVER_REPLY = /\b(READONLY|CLUSTERDOWN|LOADING|MASTERDOWN|TRYAGAIN|MOVED|ASK)\b/;
@@ -308,21 +307,16 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     callId: string,
     options: ReserveOptions = {},
   ): Promise<ReserveResult> {
-    checkSetId(setid);
-    checkCallId(callId);
     const exclude = (options.exclude ?? []).map((u) => u.toLowerCase()).join(' ');
     const token = `${this.tokenPrefix}.${(this.tokens = (this.tokens + 1) % 0x40000000)}`;
-    const reply = await new Promise<unknown>((resolve, reject) =>
-      this.submit({
-        op: 'reserve',
-        setid,
-        callId,
-        token,
-        exclude,
-        replace: options.replace === true,
-        done: { resolve, reject },
-      }),
-    );
+    const reply = await this.awaited({
+      op: 'reserve',
+      setid,
+      callId,
+      token,
+      exclude,
+      replace: options.replace === true,
+    });
     const steps = Array.isArray(reply) ? reply : [];
     const code = Number(steps[0]);
     if (code < 0 || Number.isNaN(code)) {
@@ -360,10 +354,11 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     return (await this.awaited({ op: 'release', setid, callId, token })) === 1;
   }
 
-  private awaited(op: Pending): Promise<unknown> {
-    checkSetId(op.setid);
-    checkCallId(op.callId);
-    return new Promise((resolve, reject) => this.submit({ ...op, done: { resolve, reject } }));
+  /** Submits a step whose reply the caller waits for. */
+  private awaited(step: Pending | Reserve): Promise<unknown> {
+    checkSetId(step.setid);
+    checkCallId(step.callId);
+    return new Promise((resolve, reject) => this.submit({ ...step, done: { resolve, reject } }));
   }
 
   /**
