@@ -5,7 +5,8 @@
 // 4 children) when it is installed, and one sipfleet edge with Redis routing by dispatcher
 // algorithm 4 (round-robin, one INCR per call) and algorithm 10 (call load, three EVALSHA per call),
 // and two alg-4 edges of one fleet (one process per core, each with its own sipp UAC at half the
-// rate) for what the second core adds.
+// rate) for what the second core adds. And the floor (udp-floor.mjs): a bare node:dgram relay that
+// does no SIP work, the least any Node.js proxy can cost per call here.
 // Every step is run twice, interleaved (rate r: Kamailio, alg 4, alg 10, then again), each with a
 // fresh proxy and fresh UASes (warmed up over BENCH_WARMUP_SECONDS climbing to the step's rate,
 // not measured), so a melted step cannot poison the next one and the other jobs on the machine hit
@@ -140,6 +141,26 @@ const kamailio: Proxy = {
   },
 };
 
+const FLOOR = fileURLToPath(new URL('./udp-floor.mjs', import.meta.url));
+
+/**
+ * The floor (udp-floor.mjs): a bare node:dgram relay to the first UAS, no SIP at all. What any
+ * Node.js proxy costs at least on this job; not a proxy (no 100 Trying, no failover).
+ */
+const floor: Proxy = {
+  name: 'floor',
+  async start(owner, uris) {
+    const port = await freePort();
+    const uas = Number(uris[0]?.split(':').at(-1));
+    const relay = spawnTracked(process.execPath, [FLOOR, String(port), String(uas)], {
+      name: 'floor',
+    });
+    owner.after(() => relay.stop());
+    await untilAnswers(port);
+    return { port, pids: () => [relay.pid ?? 0] };
+  },
+};
+
 /** The side-by-side edge's config: dispatcher `algorithm` on set 1 with Redis, as the anchor. */
 function edgeConfig(algorithm: number, redisUrl: string, prefix: string, listFile: string) {
   return {
@@ -157,15 +178,15 @@ function edgeConfig(algorithm: number, redisUrl: string, prefix: string, listFil
   };
 }
 
-function edge(algorithm: number, redisUrl: string, nodeArgs: string[] = []): Proxy {
+function edge(algorithm: number, redisUrl: string, nodeArgs: string[] = [], base?: string): Proxy {
   return {
-    name: `alg ${algorithm}`,
+    name: `${base === undefined ? '' : 'base '}alg ${algorithm}`,
     async start(owner, uris, dir) {
       const handle = await startEdge(
         owner,
         edgeConfig(algorithm, redisUrl, uniquePrefix(), writeList(dir, uris)),
         {},
-        { nodeArgs },
+        { nodeArgs, ...(base === undefined ? {} : { bin: base }) },
       );
       // A graceful stop first, so that a profiled edge writes its profile (SIGKILL comes after).
       owner.after(() => handle.process.stop({ signal: 'SIGTERM', graceMs: 10_000 }));
@@ -307,11 +328,16 @@ async function main(): Promise<void> {
     const dir = mkdtempSync(join(tmpdir(), 'sipfleet-side-by-side-'));
     owner.after(() => rmSync(dir, { recursive: true, force: true }));
     const only = process.env.BENCH_PROXIES?.split(',');
+    // BENCH_BASE_BIN: another checkout's built services/sipfleet/bin/sipfleet.js, for pairs such
+    // as "alg 4/base alg 4" (a change measured against the commit before it, at the same time)
+    const baseline = process.env.BENCH_BASE_BIN === undefined ? [] : [4, 10];
     const all = [
       ...(available('kamailio', 'kamailio', 'the comparison') ? [kamailio] : []),
       edge(4, redis.url),
       edge(10, redis.url),
       edges(2, redis.url),
+      floor,
+      ...baseline.map((alg) => edge(alg, redis.url, [], process.env.BENCH_BASE_BIN)),
     ];
     const proxies = all.filter((p) => only === undefined || only.includes(p.name));
     if (!proxies.includes(kamailio) && only?.includes('kamailio') !== false) {
@@ -376,7 +402,7 @@ async function main(): Promise<void> {
         const a = cpuAt(p.name, at);
         const b = cpuAt('kamailio', at);
         console.log(
-          `sipfleet ${p.name} / Kamailio: CPU per call at ${at}/s (${where}) ` +
+          `${p === floor ? p.name : `sipfleet ${p.name}`} / Kamailio: CPU per call at ${at}/s (${where}) ` +
             `${a !== undefined && b !== undefined ? `${(a / b).toFixed(2)} (${us(a)} / ${us(b)})` : '-'}; ` +
             `highest zero-failure rate ${mine !== undefined && kam !== undefined ? `${(mine / kam).toFixed(2)} (${mine} / ${kam})` : `${mine ?? 'none'} / ${kam ?? 'none'}`}`,
         );
@@ -407,12 +433,12 @@ async function main(): Promise<void> {
 }
 
 /**
- * BENCH_PAIRS (default "alg 10/alg 4,alg 4/kamailio"; "none" for none): each pair measured at
+ * BENCH_PAIRS (default "alg 10/alg 4,alg 4/kamailio,floor/kamailio"; "none" for none): each pair measured at
  * the same time, BENCH_PAIR_RATE calls/s each (600), BENCH_PAIR_REPEATS times (3), after a
  * warm-up of BENCH_PAIR_WARMUP_SECONDS (40).
  */
 async function pairs(all: Proxy[], dir: string): Promise<void> {
-  const spec = process.env.BENCH_PAIRS ?? 'alg 10/alg 4,alg 4/kamailio';
+  const spec = process.env.BENCH_PAIRS ?? 'alg 10/alg 4,alg 4/kamailio,floor/kamailio';
   const rate = Number(process.env.BENCH_PAIR_RATE ?? 600);
   const repeats = Number(process.env.BENCH_PAIR_REPEATS ?? 3);
   const found = spec

@@ -33,6 +33,11 @@ export interface StartEdgeOptions {
   ready?: boolean;
   /** Node.js options before the CLI (`--cpu-prof` is refused in NODE_OPTIONS). @default [] */
   nodeArgs?: string[];
+  /**
+   * The `sipfleet.js` to run: another checkout's, built, for a before/after comparison.
+   * @default this checkout's services/sipfleet/bin/sipfleet.js
+   */
+  bin?: string;
   /** Listeners after the UDP and TCP ones (a `tls` listener on a port of its own). @default none */
   extraListen?: Record<string, unknown>[];
 }
@@ -64,7 +69,7 @@ export async function startEdge(
   );
   const proc = spawnTracked(
     process.execPath,
-    [...(options.nodeArgs ?? []), SIPFLEET_BIN, 'edge', '--config', file],
+    [...(options.nodeArgs ?? []), options.bin ?? SIPFLEET_BIN, 'edge', '--config', file],
     {
       env: { ...process.env, ...env },
       name: `edge:${port}`,
