@@ -6,10 +6,11 @@
 // algorithm 4 (round-robin, one INCR per call) and algorithm 10 (call load, three EVALSHA per call),
 // and two alg-4 edges of one fleet (one process per core, each with its own sipp UAC at half the
 // rate) for what the second core adds. And the floor (udp-floor.mjs): a bare node:dgram relay that
-// does no SIP work, the least any Node.js proxy can cost per call here.
+// does no SIP work, the least any Node.js proxy can cost per call here (in the pairs; in the ramp
+// only when BENCH_PROXIES names it).
 // Every step is run twice, interleaved (rate r: Kamailio, alg 4, alg 10, then again), each with a
-// fresh proxy and fresh UASes (warmed up over BENCH_WARMUP_SECONDS climbing to the step's rate,
-// not measured), so a melted step cannot poison the next one and the other jobs on the machine hit
+// fresh proxy and fresh UASes (warmed up over BENCH_WARMUP_SECONDS, 30 by default, climbing to
+// the step's rate, not measured), so a melted step cannot poison the next one and the other jobs on the machine hit
 // every proxy alike. A proxy climbs to the next rate while both runs at this one
 // had zero failures. Per run: CPU per completed call (the proxy's own, all its processes, from
 // /proc), INVITE→200 p50/p99, RSS. Then one more run of the alg-4 edge at its highest zero-failure
@@ -36,17 +37,24 @@ import { perfShares } from './perf-profile.js';
 import { Owner, percentile, STEP_SECONDS, step } from './ramp.js';
 import type { Step } from './ramp.js';
 
-const RATES = (process.env.BENCH_RATES ?? '1200,1800,2400,3000,3600,4200,4800')
+/**
+ * Steps of 150 calls/s: with steps of 300 the 2026-12-02 steady-state ramp read 1.50× Kamailio's
+ * rate where one step in between each gave 1.44× (docs/benchmarks.md, session 9).
+ */
+const RATES = (process.env.BENCH_RATES ?? '1200,1350,1500,1650,1800,1950,2100,2250,2400,2700,3000')
   .split(',')
   .map(Number);
 const REPEATS = 2;
-const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 4);
 /**
- * Pairs warm up longer, to compare steady states: an edge that runs for hours has compiled its
- * rarer paths too (the Redis client's, which alg 10 runs a few hundred times a second; with the
- * ramp's 4 s their compiling lands in the measured step, perf: JIT 46 against 21 µs per call),
- * and Kamailio's kernel time per call falls by a quarter over its first 40 s (docs/benchmarks.md).
+ * Every run warms up this long before it is measured, to compare steady states: an edge that
+ * runs for hours has compiled its rarer paths too (the Redis client's, which alg 10 runs a few
+ * hundred times a second; after 4 s their compiling lands in the measured step, perf: JIT 46
+ * against 21 µs per call), and Kamailio's CPU per call keeps falling for tens of seconds (its
+ * kernel time per call by a quarter over its first 40 s). With the 4 s used before 2026-12-02 the
+ * ramp put alg 4 at 0.68–0.77× Kamailio's CPU per call; at steady state it is 0.86–0.99×
+ * (docs/benchmarks.md). Pairs warm up for PAIR_WARMUP_SECONDS.
  */
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 30);
 const PAIR_WARMUP_SECONDS = Number(process.env.BENCH_PAIR_WARMUP_SECONDS ?? 40);
 const ANCHOR = fileURLToPath(new URL('./kamailio/anchor.cfg', import.meta.url));
 
@@ -264,8 +272,8 @@ async function warmedUp(
   const { port, pids } = await proxy.start(owner, uris, dir);
   // Warm up first (the edge's JIT compiles its hot path in the first seconds; Kamailio has none
   // to do), so the measured step is the steady state at this rate. The warm-up climbs to the
-  // rate in `warmupSeconds` steps of a second (a quarter of it more each second with the default
-  // 4) instead of starting at it: a cold edge hit at once with the full rate near its ceiling
+  // rate in `warmupSeconds` steps of a second (a thirtieth of it more each second with the
+  // default 30) instead of starting at it: a cold edge hit at once with the full rate near its ceiling
   // falls behind, and the UASes' 200 retransmissions of the calls that warm-up left unfinished
   // then run on into the measured step, which measures that instead of the rate.
   const ports = typeof port === 'number' ? [port] : port;
@@ -339,7 +347,10 @@ async function main(): Promise<void> {
       floor,
       ...baseline.map((alg) => edge(alg, redis.url, [], process.env.BENCH_BASE_BIN)),
     ];
-    const proxies = all.filter((p) => only === undefined || only.includes(p.name));
+    // The floor and the baseline edges are for the pairs; the ramp takes them only when named.
+    const proxies = all.filter((p) =>
+      only === undefined ? p !== floor && !p.name.startsWith('base ') : only.includes(p.name),
+    );
     if (!proxies.includes(kamailio) && only?.includes('kamailio') !== false) {
       console.log('kamailio not available: comparison skipped (apt-get install kamailio)\n');
     }
