@@ -3,16 +3,17 @@
 // maintenance flag checked. The proxies: Kamailio with the project's anchor configuration
 // (test/bench/kamailio/anchor.cfg, a verbatim copy of shared/anchors/kamailio; `-m 1024 -M 32`,
 // 4 children) when it is installed, and one sipfleet edge with Redis routing by dispatcher
-// algorithm 4 (round-robin, one INCR per call) and algorithm 10 (call load, three EVALSHA per call),
+// algorithm 4 (round-robin, one INCRBY per 100 calls for its lease of counter positions) and
+// algorithm 10 (call load: reserves, confirms and releases gathered, 0.3–0.4 EVALSHA per call),
 // and two alg-4 edges of one fleet (one process per core, each with its own sipp UAC at half the
 // rate) for what the second core adds. And the floor (udp-floor.mjs): a bare node:dgram relay that
 // does no SIP work, the least any Node.js proxy can cost per call here (in the pairs; in the ramp
 // only when BENCH_PROXIES names it).
 // Every step is run twice, interleaved (rate r: Kamailio, alg 4, alg 10, then again), each with a
 // fresh proxy and fresh UASes (warmed up over BENCH_WARMUP_SECONDS, 30 by default, climbing to
-// the step's rate, not measured), so a melted step cannot poison the next one and the other jobs on the machine hit
-// every proxy alike. A proxy climbs to the next rate while both runs at this one
-// had zero failures. Per run: CPU per completed call (the proxy's own, all its processes, from
+// the step's rate, not measured), so a melted step cannot poison the next one and the other jobs
+// on the machine hit every proxy alike. A proxy climbs to the next rate while both runs at this
+// one had zero failures. Per run: CPU per completed call (the proxy's own, all its processes, from
 // /proc), INVITE→200 p50/p99, RSS. Then one more run of the alg-4 edge at its highest zero-failure
 // rate under `node --cpu-prof`, broken down per call (cpu-profile.ts). Before that, pairs of
 // proxies measured at the same time (BENCH_PAIRS): sequential runs on this shared host move by
@@ -273,9 +274,9 @@ async function warmedUp(
   // Warm up first (the edge's JIT compiles its hot path in the first seconds; Kamailio has none
   // to do), so the measured step is the steady state at this rate. The warm-up climbs to the
   // rate in `warmupSeconds` steps of a second (a thirtieth of it more each second with the
-  // default 30) instead of starting at it: a cold edge hit at once with the full rate near its ceiling
-  // falls behind, and the UASes' 200 retransmissions of the calls that warm-up left unfinished
-  // then run on into the measured step, which measures that instead of the rate.
+  // default 30) instead of starting at it: a cold edge hit at once with the full rate near its
+  // ceiling falls behind, and the UASes' 200 retransmissions of the calls that warm-up left
+  // unfinished then run on into the measured step, which measures that instead of the rate.
   const ports = typeof port === 'number' ? [port] : port;
   const each = Math.round(rate / ports.length);
   const stepUp = Math.max(1, Math.round(each / warmupSeconds));
@@ -444,8 +445,8 @@ async function main(): Promise<void> {
 }
 
 /**
- * BENCH_PAIRS (default "alg 10/alg 4,alg 4/kamailio,floor/kamailio"; "none" for none): each pair measured at
- * the same time, BENCH_PAIR_RATE calls/s each (600), BENCH_PAIR_REPEATS times (3), after a
+ * BENCH_PAIRS (default "alg 10/alg 4,alg 4/kamailio,floor/kamailio"; "none" for none): each
+ * pair measured at the same time, BENCH_PAIR_RATE calls/s each (600), BENCH_PAIR_REPEATS times (3), after a
  * warm-up of BENCH_PAIR_WARMUP_SECONDS (40).
  */
 async function pairs(all: Proxy[], dir: string): Promise<void> {
