@@ -60,13 +60,6 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     reader: 'edge, sipfleet ctl dispatcher',
   },
   {
-    name: 'dsSlot',
-    pattern: '<prefix>:{ds:<setid>}:slot:<callid>',
-    type: 'string',
-    writer: 'edge (call-load slot taken on INVITE, released once on BYE or CANCEL)',
-    reader: 'edge',
-  },
-  {
     name: 'dsIndex',
     pattern: '<prefix>:{ds}:index',
     type: 'hash',
@@ -249,10 +242,6 @@ export class KeyBuilder {
 
   dsLoad(setid: string): string {
     return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:load`;
-  }
-
-  dsSlot(setid: string, callid: string): string {
-    return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:slot:${callid}`;
   }
 
   /** The fleet's dispatcher list: `version` (bumped per change) and `sets` (space-separated ids). */
