@@ -53,6 +53,43 @@ if (
   }
 }
 
+// The native UDP engine (packages/transport/native/udp4.c; docs/architecture.md, "UDP engine"),
+// built with the node-gyp that ships with npm, against the headers npm is set to use. Without it
+// UDP runs on node:dgram: `start` says so and goes on; `test` stops, since tests cover both engines.
+const transport = join(root, 'packages', 'transport');
+const addon = join(transport, 'build', 'Release', 'udp4.node');
+const addonSource = join(transport, 'native', 'udp4.c');
+if (!existsSync(addon) || statSync(addon).mtimeMs < statSync(addonSource).mtimeMs) {
+  const npmConfig = (key) =>
+    process.env[`npm_config_${key}`] ??
+    spawnSync('npm', ['config', 'get', key], { encoding: 'utf8' }).stdout?.trim();
+  const npmRoot = spawnSync('npm', ['root', '-g'], { encoding: 'utf8' }).stdout?.trim() ?? '';
+  const gyp = [
+    process.env.npm_config_node_gyp,
+    join(npmRoot, 'npm', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js'),
+  ].find((p) => p !== undefined && existsSync(p));
+  const nodedir = npmConfig('nodedir');
+  const built =
+    gyp !== undefined &&
+    run(
+      process.execPath,
+      [
+        gyp,
+        'rebuild',
+        '--silent',
+        ...(nodedir && existsSync(nodedir) ? [`--nodedir=${nodedir}`] : []),
+      ],
+      { cwd: transport },
+    );
+  if (!built) {
+    const why = gyp === undefined ? "npm's node-gyp was not found" : 'node-gyp failed (see above)';
+    if (purpose === 'test') fail(`the native UDP engine could not be built: ${why}`);
+    process.stderr.write(
+      `sipfleet bootstrap: the native UDP engine could not be built (${why}); UDP runs on node:dgram\n`,
+    );
+  }
+}
+
 // Debian packages: binary -> package
 const wanted = [['redis-server', 'redis-server']];
 if (purpose === 'test')

@@ -19,7 +19,9 @@ import type {
   TlsClientOptions,
   TransportProtocol,
 } from './types.js';
-import { UdpSocket } from './udp.js';
+import { bindUdp } from './udp.js';
+import type { UdpEngine } from './udp.js';
+import type { DatagramSocket } from './udp-common.js';
 import { WsTransport } from './ws.js';
 
 export interface TransportOptions {
@@ -63,6 +65,13 @@ export interface TransportOptions {
    * @default 4194304
    */
   udpSendBufferSize?: number;
+  /**
+   * Who reads and writes UDP: `native` (the addon built by scripts/bootstrap.mjs; IPv4 listeners,
+   * IPv6 ones stay on node:dgram), `dgram` (node:dgram for all), `auto` (native where it was built).
+   * `native` without the addon fails listen. docs/architecture.md, "UDP engine".
+   * @default 'auto'
+   */
+  udpEngine?: UdpEngine;
   /**
    * WS/WSS: a WebSocket ping goes to every connection this often, and one that has not answered the
    * previous ping (nor sent anything) is closed.
@@ -112,10 +121,10 @@ export class TransportLayer implements MessageSender, FlowRouter {
     messagesOut: { udp: 0, tcp: 0, tls: 0, ws: 0, wss: 0 },
     handshakesFailed: 0,
   };
-  private udp4: UdpSocket | undefined;
-  private udp6: UdpSocket | undefined;
+  private udp4: DatagramSocket | undefined;
+  private udp6: DatagramSocket | undefined;
   /** Every UDP socket, the two defaults above included (force_send_socket picks among them). */
-  private udpAll: UdpSocket[] = [];
+  private udpAll: DatagramSocket[] = [];
   private readonly tcp: TcpTransport;
   private readonly tls: TcpTransport;
   /** Made by the first WS/WSS listener (its keep-alive timer is not wanted otherwise). */
@@ -166,6 +175,7 @@ export class TransportLayer implements MessageSender, FlowRouter {
       maxMessageBytes: opts.maxMessageBytes ?? 65_535,
       udpRecvBufferSize: opts.udpRecvBufferSize ?? 4 * 1024 * 1024,
       udpSendBufferSize: opts.udpSendBufferSize ?? 4 * 1024 * 1024,
+      udpEngine: opts.udpEngine ?? 'auto',
       tlsClient: opts.tlsClient ?? {},
       wsKeepaliveIntervalMs: opts.wsKeepaliveIntervalMs ?? 30_000,
     };
@@ -350,15 +360,18 @@ export class TransportLayer implements MessageSender, FlowRouter {
     if (spec.protocol === 'udp') {
       // The first UDP socket of a family sends by default; others only when a send names them
       // (SendTarget.local).
-      const socket = await UdpSocket.bind({
-        address: spec.address,
-        port: spec.port,
-        maxMessageBytes: options.maxMessageBytes,
-        recvBufferSize: options.udpRecvBufferSize,
-        sendBufferSize: options.udpSendBufferSize,
-        onMessage: (data, remote) => this.received(data, remote),
-        onDropped: (reason, remote) => this.onDropped(reason, remote),
-      });
+      const socket = await bindUdp(
+        {
+          address: spec.address,
+          port: spec.port,
+          maxMessageBytes: options.maxMessageBytes,
+          recvBufferSize: options.udpRecvBufferSize,
+          sendBufferSize: options.udpSendBufferSize,
+          onMessage: (data, remote) => this.received(data, remote),
+          onDropped: (reason, remote) => this.onDropped(reason, remote),
+        },
+        options.udpEngine,
+      );
       this.udpAll.push(socket);
       if (family === 'IPv4') this.udp4 ??= socket;
       else this.udp6 ??= socket;

@@ -10,19 +10,38 @@ import dns from 'node:dns';
 import net from 'node:net';
 import { reportLater, TransportError, TransportErrorCode } from './errors.js';
 import type { RemoteInfo } from './types.js';
+import { isOnlyCrlf, MAX_UDP4_PAYLOAD, MAX_UDP6_PAYLOAD, sendError } from './udp-common.js';
+import type { DatagramSocket, UdpSocketOptions } from './udp-common.js';
+import { NativeUdp4Socket, nativeUdpMissing } from './udp-native.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
 
-export interface UdpSocketOptions {
-  address: string;
-  port: number;
-  maxMessageBytes: number;
-  recvBufferSize: number;
-  sendBufferSize: number;
-  onMessage(data: Buffer, remote: RemoteInfo): void;
-  onDropped(reason: string, remote: RemoteInfo): void;
+/**
+ * Which code reads and writes UDP: `native` (the addon, IPv4 listeners; IPv6 ones stay on
+ * node:dgram), `dgram` (node:dgram for all), or `auto`: native where the addon was built.
+ */
+export type UdpEngine = 'auto' | 'native' | 'dgram';
+
+/** Binds one UDP socket with the engine asked for; `native` without the addon is refused. */
+export async function bindUdp(
+  options: UdpSocketOptions,
+  engine: UdpEngine = 'auto',
+): Promise<DatagramSocket> {
+  if (engine === 'native' && nativeUdpMissing !== undefined) {
+    throw new TransportError(
+      TransportErrorCode.Listen,
+      `udpEngine 'native': the UDP addon is not built (${nativeUdpMissing}); run scripts/bootstrap.mjs, or use 'auto'`,
+    );
+  }
+  if (engine !== 'dgram') {
+    const native = NativeUdp4Socket.bind(options);
+    if (native !== undefined) return native;
+  }
+  return UdpSocket.bind(options);
 }
+
+export { nativeUdpMissing };
 
 /**
  * dgram resolves every destination through `lookup`; the default (dns.lookup) answers IP literals on a
@@ -44,7 +63,7 @@ function lookupLiteral(
   dns.lookup(address, { family: family === 6 || family === 'IPv6' ? 6 : 4 }, callback);
 }
 
-export class UdpSocket {
+export class UdpSocket implements DatagramSocket {
   readonly family: 'IPv4' | 'IPv6';
   /** The bound address and port, shared by the RemoteInfo of every datagram. */
   readonly local: { address: string; port: number };
@@ -137,25 +156,6 @@ export class UdpSocket {
     }
     this.options.onMessage(data, remote);
   }
-}
-
-/** 65535 minus the IPv4 (20) and UDP (8) headers; IPv6 without jumbograms: 65535 - 8. */
-const MAX_UDP4_PAYLOAD = 65_507;
-const MAX_UDP6_PAYLOAD = 65_527;
-
-function sendError(address: string, port: number, why: string, cause?: unknown): TransportError {
-  return new TransportError(
-    TransportErrorCode.Send,
-    `udp send to ${address}:${port} failed: ${why}`,
-    cause === undefined ? undefined : { cause },
-  );
-}
-
-function isOnlyCrlf(data: Buffer): boolean {
-  for (let i = 0; i < data.length; i++) {
-    if (data[i] !== CR && data[i] !== LF) return false;
-  }
-  return true;
 }
 
 /**

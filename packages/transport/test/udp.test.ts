@@ -9,129 +9,171 @@ import {
 } from '../src/index.js';
 import { inbox, sipMessage } from './helpers.js';
 
-describe('UDP transport (RFC 3261 section 18)', () => {
-  let a: TransportLayer;
-  let b: TransportLayer;
-  before(async () => {
-    a = await TransportLayer.listen(
-      [
-        { protocol: 'udp', address: '127.0.0.1', port: 0 },
-        { protocol: 'udp', address: '::1', port: 0 },
-      ],
-      { maxMessageBytes: 2000 },
-    );
-    b = await TransportLayer.listen([
-      { protocol: 'udp', address: '127.0.0.1', port: 0, advertise: { host: 'edge.example.com' } },
-      { protocol: 'udp', address: '::1', port: 0 },
-    ]);
-  });
-  after(async () => {
-    await a.close();
-    await b.close();
-  });
-
-  it('reports the bound sockets with their ephemeral ports', () => {
-    assert.equal(a.sockets.length, 2);
-    for (const s of a.sockets) {
-      assert.equal(s.protocol, 'udp');
-      assert.ok(s.port > 0);
-    }
-    assert.deepEqual(a.sockets.map((s) => s.address).sort(), ['127.0.0.1', '::1']);
-  });
-
-  it('round-trips a datagram over IPv4 with the source address in RemoteInfo', async () => {
-    const inA = inbox(a);
-    const inB = inbox(b);
-    const aPort = a.sentBy('udp', 'IPv4').port;
-    const bPort = b.sockets.find((s) => s.address === '127.0.0.1')?.port as number;
-    const request = sipMessage('v4');
-    a.send({ protocol: 'udp', address: '127.0.0.1', port: bPort }, request);
-    const got = await inB.next();
-    assert.deepEqual(got.data, request);
-    assert.deepEqual(got.remote, {
-      protocol: 'udp',
-      address: '127.0.0.1',
-      port: aPort,
-      family: 'IPv4',
-      local: { address: '127.0.0.1', port: bPort },
-    });
-    b.send(
-      { protocol: 'udp', address: got.remote.address, port: got.remote.port },
-      sipMessage('r'),
-    );
-    assert.deepEqual((await inA.next()).data, sipMessage('r'));
-  });
-
-  it('round-trips a datagram over IPv6, choosing the socket by family', async () => {
-    const inB = inbox(b);
-    const bPort = b.sockets.find((s) => s.address === '::1')?.port as number;
-    a.send({ protocol: 'udp', address: '::1', port: bPort }, sipMessage('v6'));
-    const got = await inB.next();
-    assert.deepEqual(got.data, sipMessage('v6'));
-    assert.equal(got.remote.family, 'IPv6');
-    assert.equal(got.remote.address, '::1');
-    assert.equal(got.remote.port, a.sentBy('udp', 'IPv6').port);
-  });
-
-  it('advertises the configured host, or the bound address (IPv6 in brackets)', () => {
-    const bPort = b.sockets.find((s) => s.address === '127.0.0.1')?.port as number;
-    assert.deepEqual(b.sentBy('udp'), { host: 'edge.example.com', port: bPort });
-    assert.equal(a.sentBy('udp', 'IPv6').host, '[::1]');
-    assert.equal(a.sentBy('udp').host, '127.0.0.1');
-    assert.throws(() => a.sentBy('tcp'), { code: TransportErrorCode.NoSocket });
-  });
-
-  it('drops an oversize datagram and ignores CRLF keep-alives', async (t) => {
-    const inA = inbox(a);
-    const raw = dgram.createSocket('udp4');
-    t.after(() => raw.close());
-    const aPort = a.sentBy('udp', 'IPv4').port;
-    raw.send(Buffer.alloc(2001, 0x41), aPort, '127.0.0.1');
-    const drop = await inA.nextDrop();
-    assert.equal(drop.reason, TransportErrorCode.MessageTooLarge);
-    assert.equal(drop.remote.address, '127.0.0.1');
-    raw.send(Buffer.from('\r\n\r\n'), aPort, '127.0.0.1');
-    raw.send(sipMessage('after-ping'), aPort, '127.0.0.1');
-    const got = await inA.next();
-    assert.deepEqual(got.data, sipMessage('after-ping'));
-    assert.equal(inA.messages.length, 1);
-    assert.equal(inA.dropped.length, 1);
-  });
-
-  it('reports a send it cannot make through onError, asynchronously', async () => {
-    const v4only = await TransportLayer.listen([
-      { protocol: 'udp', address: '127.0.0.1', port: 0 },
-    ]);
-    let sync = true;
-    const err = await new Promise<Error>((resolve) => {
-      v4only.send({ protocol: 'udp', address: '::1', port: 5060 }, sipMessage('x'), resolve);
-      sync = false;
-    });
-    assert.equal(sync, false);
-    assert.ok(err instanceof TransportError);
-    assert.equal(err.code, TransportErrorCode.NoSocket);
-    const tooBig = await new Promise<Error>((resolve) => {
-      v4only.send(
-        { protocol: 'udp', address: '127.0.0.1', port: 9 },
-        Buffer.alloc(70_000),
-        resolve,
+// Both engines: the addon (IPv4 listeners) and node:dgram (docs/architecture.md, "UDP engine").
+for (const udpEngine of ['native', 'dgram'] as const)
+  describe(`UDP transport (RFC 3261 section 18), ${udpEngine} engine`, () => {
+    let a: TransportLayer;
+    let b: TransportLayer;
+    before(async () => {
+      a = await TransportLayer.listen(
+        [
+          { protocol: 'udp', address: '127.0.0.1', port: 0 },
+          { protocol: 'udp', address: '::1', port: 0 },
+        ],
+        { maxMessageBytes: 2000, udpEngine },
+      );
+      b = await TransportLayer.listen(
+        [
+          {
+            protocol: 'udp',
+            address: '127.0.0.1',
+            port: 0,
+            advertise: { host: 'edge.example.com' },
+          },
+          { protocol: 'udp', address: '::1', port: 0 },
+        ],
+        { udpEngine },
       );
     });
-    assert.equal((tooBig as TransportError).code, TransportErrorCode.Send);
-    await v4only.close();
-    const closed = await new Promise<Error>((resolve) => {
-      v4only.send({ protocol: 'udp', address: '127.0.0.1', port: 9 }, sipMessage('x'), resolve);
+    after(async () => {
+      await a.close();
+      await b.close();
     });
-    assert.equal((closed as TransportError).code, TransportErrorCode.Closed);
-  });
 
-  it('rejects listen on a port in use with a typed error', async () => {
-    const port = a.sentBy('udp', 'IPv4').port;
-    await assert.rejects(TransportLayer.listen([{ protocol: 'udp', address: '127.0.0.1', port }]), {
-      code: TransportErrorCode.Listen,
+    it('reports the bound sockets with their ephemeral ports', () => {
+      assert.equal(a.sockets.length, 2);
+      for (const s of a.sockets) {
+        assert.equal(s.protocol, 'udp');
+        assert.ok(s.port > 0);
+      }
+      assert.deepEqual(a.sockets.map((s) => s.address).sort(), ['127.0.0.1', '::1']);
+    });
+
+    it('round-trips a datagram over IPv4 with the source address in RemoteInfo', async () => {
+      const inA = inbox(a);
+      const inB = inbox(b);
+      const aPort = a.sentBy('udp', 'IPv4').port;
+      const bPort = b.sockets.find((s) => s.address === '127.0.0.1')?.port as number;
+      const request = sipMessage('v4');
+      a.send({ protocol: 'udp', address: '127.0.0.1', port: bPort }, request);
+      const got = await inB.next();
+      assert.deepEqual(got.data, request);
+      assert.deepEqual(got.remote, {
+        protocol: 'udp',
+        address: '127.0.0.1',
+        port: aPort,
+        family: 'IPv4',
+        local: { address: '127.0.0.1', port: bPort },
+      });
+      b.send(
+        { protocol: 'udp', address: got.remote.address, port: got.remote.port },
+        sipMessage('r'),
+      );
+      assert.deepEqual((await inA.next()).data, sipMessage('r'));
+    });
+
+    it('round-trips a datagram over IPv6, choosing the socket by family', async () => {
+      const inB = inbox(b);
+      const bPort = b.sockets.find((s) => s.address === '::1')?.port as number;
+      a.send({ protocol: 'udp', address: '::1', port: bPort }, sipMessage('v6'));
+      const got = await inB.next();
+      assert.deepEqual(got.data, sipMessage('v6'));
+      assert.equal(got.remote.family, 'IPv6');
+      assert.equal(got.remote.address, '::1');
+      assert.equal(got.remote.port, a.sentBy('udp', 'IPv6').port);
+    });
+
+    it('advertises the configured host, or the bound address (IPv6 in brackets)', () => {
+      const bPort = b.sockets.find((s) => s.address === '127.0.0.1')?.port as number;
+      assert.deepEqual(b.sentBy('udp'), { host: 'edge.example.com', port: bPort });
+      assert.equal(a.sentBy('udp', 'IPv6').host, '[::1]');
+      assert.equal(a.sentBy('udp').host, '127.0.0.1');
+      assert.throws(() => a.sentBy('tcp'), { code: TransportErrorCode.NoSocket });
+    });
+
+    it('drops an oversize datagram and ignores CRLF keep-alives', async (t) => {
+      const inA = inbox(a);
+      const raw = dgram.createSocket('udp4');
+      t.after(() => raw.close());
+      const aPort = a.sentBy('udp', 'IPv4').port;
+      raw.send(Buffer.alloc(2001, 0x41), aPort, '127.0.0.1');
+      const drop = await inA.nextDrop();
+      assert.equal(drop.reason, TransportErrorCode.MessageTooLarge);
+      assert.equal(drop.remote.address, '127.0.0.1');
+      raw.send(Buffer.from('\r\n\r\n'), aPort, '127.0.0.1');
+      raw.send(sipMessage('after-ping'), aPort, '127.0.0.1');
+      const got = await inA.next();
+      assert.deepEqual(got.data, sipMessage('after-ping'));
+      assert.equal(inA.messages.length, 1);
+      assert.equal(inA.dropped.length, 1);
+    });
+
+    it('delivers a burst whole and in order, each datagram with its own source', async (t) => {
+      const inA = inbox(a);
+      const aPort = a.sentBy('udp', 'IPv4').port;
+      const raws = [dgram.createSocket('udp4'), dgram.createSocket('udp4')];
+      t.after(() => raws.forEach((r) => r.close()));
+      await Promise.all(raws.map((r) => new Promise<void>((ok) => r.bind(0, '127.0.0.1', ok))));
+      // more than one recvmmsg batch (64) from two sources, interleaved
+      for (let i = 0; i < 150; i++) raws[i % 2]?.send(sipMessage(`burst-${i}`), aPort, '127.0.0.1');
+      for (let i = 0; i < 150; i++) {
+        const got = await inA.next();
+        assert.deepEqual(got.data, sipMessage(`burst-${i}`));
+        assert.equal(got.remote.port, raws[i % 2]?.address().port);
+        assert.equal(got.remote.address, '127.0.0.1');
+      }
+    });
+
+    it('reports a send it cannot make through onError, asynchronously', async () => {
+      const v4only = await TransportLayer.listen(
+        [{ protocol: 'udp', address: '127.0.0.1', port: 0 }],
+        { udpEngine },
+      );
+      let sync = true;
+      const err = await new Promise<Error>((resolve) => {
+        v4only.send({ protocol: 'udp', address: '::1', port: 5060 }, sipMessage('x'), resolve);
+        sync = false;
+      });
+      assert.equal(sync, false);
+      assert.ok(err instanceof TransportError);
+      assert.equal(err.code, TransportErrorCode.NoSocket);
+      const tooBig = await new Promise<Error>((resolve) => {
+        v4only.send(
+          { protocol: 'udp', address: '127.0.0.1', port: 9 },
+          Buffer.alloc(70_000),
+          resolve,
+        );
+      });
+      assert.equal((tooBig as TransportError).code, TransportErrorCode.Send);
+      await v4only.close();
+      const closed = await new Promise<Error>((resolve) => {
+        v4only.send({ protocol: 'udp', address: '127.0.0.1', port: 9 }, sipMessage('x'), resolve);
+      });
+      assert.equal((closed as TransportError).code, TransportErrorCode.Closed);
+    });
+
+    it('frees its port on close: the same port binds again', async () => {
+      const first = await TransportLayer.listen(
+        [{ protocol: 'udp', address: '127.0.0.1', port: 0 }],
+        { udpEngine },
+      );
+      const port = first.sentBy('udp').port;
+      await first.close();
+      const again = await TransportLayer.listen([{ protocol: 'udp', address: '127.0.0.1', port }], {
+        udpEngine,
+      });
+      assert.equal(again.sentBy('udp').port, port);
+      await again.close();
+    });
+
+    it('rejects listen on a port in use with a typed error', async () => {
+      const port = a.sentBy('udp', 'IPv4').port;
+      await assert.rejects(
+        TransportLayer.listen([{ protocol: 'udp', address: '127.0.0.1', port }], { udpEngine }),
+        { code: TransportErrorCode.Listen },
+      );
     });
   });
-});
 
 describe('UDP: several sockets of one family (force_send_socket)', () => {
   it('sends from the default socket, or from the one SendTarget.local names; parseSocketSpec', async () => {
