@@ -511,6 +511,13 @@ export const edgeConfigSchema = z
         /** @default 65535 */
         maxMessageBytes: z.number().int().min(1024).default(65_535),
         /**
+         * Who reads and writes UDP: `native` (the addon scripts/bootstrap.mjs builds: batched
+         * receives, one `sendto` per send; IPv4 listeners, IPv6 ones stay on node:dgram),
+         * `dgram` (node:dgram for all), `auto` (native where it was built). docs/architecture.md,
+         * "UDP engine". @default 'auto'
+         */
+        udpEngine: z.enum(['auto', 'native', 'dgram']).default('auto'),
+        /**
          * WS/WSS listeners: a WebSocket ping to every connection this often; one that has not
          * answered the previous ping (nor sent anything) is closed (Kamailio websocket
          * `keepalive_mechanism` ping). @default 30000
@@ -551,6 +558,7 @@ export const edgeConfigSchema = z
         tcpMessageTimeoutMs: 10_000,
         maxConnectionsPerSource: 64,
         maxMessageBytes: 65_535,
+        udpEngine: 'auto',
         wsKeepaliveIntervalMs: 30_000,
         udpMtu: 0,
         ...DEFAULT_PARSE_LIMITS,

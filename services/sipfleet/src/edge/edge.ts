@@ -120,6 +120,7 @@ export class Edge {
         maxConnectionsPerSource: config.transport.maxConnectionsPerSource,
         maxMessageBytes: config.transport.maxMessageBytes,
         wsKeepaliveIntervalMs: config.transport.wsKeepaliveIntervalMs,
+        udpEngine: config.transport.udpEngine,
       });
       late.transport = transport;
       const sentBy: Partial<Record<TransportProtocol, { host: string; port: number }>> = {};
