@@ -15,8 +15,15 @@ import { frameCategory, OTHER } from './cpu-profile.js';
 
 /** Native (C++ / libc) frames that name what a sample was doing; tried leaf first, in order. */
 const NATIVE: [string, RegExp][] = [
-  ['send', /UDPWrap::(DoSend|Send)|uv__udp_send|uv_udp_try_send|__libc_sendmsg/],
-  ['receive', /UDPWrap::OnRecv|UDPWrap::OnAlloc|uv__udp_io|uv__udp_recv|__libc_recvmsg/],
+  // node:dgram's frames, then the native engine's (packages/transport/native/udp4.c)
+  [
+    'send',
+    /UDPWrap::(DoSend|Send)|uv__udp_send|uv_udp_try_send|__libc_sendmsg|__libc_sendto|^Send$/,
+  ],
+  [
+    'receive',
+    /UDPWrap::OnRecv|UDPWrap::OnAlloc|uv__udp_io|uv__udp_recv|__libc_recvmsg|recvmmsg|^(on_readable|read_batch|deliver)$/,
+  ],
   ['Redis', /uv__stream_io|uv__read|uv__write|LibuvStreamWrap|StreamBase|__libc_(read|write)\b/],
 ];
 const GC =
