@@ -77,6 +77,8 @@ export class NativeUdp4Socket implements DatagramSocket {
   private readonly handle: object;
   private readonly binding: Binding;
   private readonly options: UdpSocketOptions;
+  /** The addon frees the socket once libuv lets go of it: no call may reach it after close. */
+  private closed = false;
 
   private constructor(binding: Binding, options: UdpSocketOptions) {
     this.binding = binding;
@@ -138,12 +140,19 @@ export class NativeUdp4Socket implements DatagramSocket {
     address: string,
     onError: ((err: Error) => void) | undefined,
   ): void {
+    if (this.closed) {
+      reportLater(onError, sendError(address, port, 'the socket is closed'));
+      return;
+    }
     const result = this.binding.send(this.handle, data, ip, port);
     if (result < 0) reportLater(onError, sendError(address, port, `errno ${-result}`));
   }
 
   close(): Promise<void> {
-    this.binding.close(this.handle);
+    if (!this.closed) {
+      this.closed = true;
+      this.binding.close(this.handle);
+    }
     return Promise.resolve();
   }
 

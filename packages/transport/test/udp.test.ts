@@ -7,6 +7,7 @@ import {
   TransportLayer,
   parseSocketSpec,
 } from '../src/index.js';
+import { bindUdp } from '../src/udp.js';
 import { inbox, sipMessage } from './helpers.js';
 
 // Both engines: the addon (IPv4 listeners) and node:dgram (docs/architecture.md, "UDP engine").
@@ -150,6 +151,28 @@ for (const udpEngine of ['native', 'dgram'] as const)
         v4only.send({ protocol: 'udp', address: '127.0.0.1', port: 9 }, sipMessage('x'), resolve);
       });
       assert.equal((closed as TransportError).code, TransportErrorCode.Closed);
+    });
+
+    it('reports a send after close instead of making it', async () => {
+      const socket = await bindUdp(
+        {
+          address: '127.0.0.1',
+          port: 0,
+          maxMessageBytes: 2000,
+          recvBufferSize: 0,
+          sendBufferSize: 0,
+          onMessage: () => undefined,
+          onDropped: () => undefined,
+        },
+        udpEngine,
+      );
+      await socket.close();
+      // a loop turn later the native engine has freed the socket: the send must not reach it
+      await new Promise((resolve) => setImmediate(resolve));
+      const err = await new Promise<Error>((resolve) => {
+        socket.send(sipMessage('late'), 9, '127.0.0.1', resolve);
+      });
+      assert.equal((err as TransportError).code, TransportErrorCode.Send);
     });
 
     it('frees its port on close: the same port binds again', async () => {
