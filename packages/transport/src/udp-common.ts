@@ -2,8 +2,8 @@
 import { TransportError, TransportErrorCode } from './errors.js';
 import type { RemoteInfo } from './types.js';
 
-const CR = 0x0d;
-const LF = 0x0a;
+export const CR = 0x0d;
+export const LF = 0x0a;
 
 export interface UdpSocketOptions {
   address: string;

@@ -11,7 +11,7 @@ import { getSystemErrorName } from 'node:util';
 import dns from 'node:dns';
 import { reportLater, TransportError, TransportErrorCode } from './errors.js';
 import type { RemoteInfo } from './types.js';
-import { isOnlyCrlf, MAX_UDP4_PAYLOAD, sendError } from './udp-common.js';
+import { CR, isOnlyCrlf, LF, MAX_UDP4_PAYLOAD, sendError } from './udp-common.js';
 import type { DatagramSocket, UdpSocketOptions } from './udp-common.js';
 
 interface Binding {
@@ -171,7 +171,7 @@ export class NativeUdp4Socket implements DatagramSocket {
         this.options.onDropped(TransportErrorCode.MessageTooLarge, remote);
         continue;
       }
-      if ((datagram[0] === 0x0d || datagram[0] === 0x0a) && isOnlyCrlf(datagram)) continue;
+      if ((datagram[0] === CR || datagram[0] === LF) && isOnlyCrlf(datagram)) continue;
       this.options.onMessage(datagram, remote);
     }
   }

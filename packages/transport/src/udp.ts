@@ -10,12 +10,9 @@ import dns from 'node:dns';
 import net from 'node:net';
 import { reportLater, TransportError, TransportErrorCode } from './errors.js';
 import type { RemoteInfo } from './types.js';
-import { isOnlyCrlf, MAX_UDP4_PAYLOAD, MAX_UDP6_PAYLOAD, sendError } from './udp-common.js';
+import { CR, isOnlyCrlf, LF, MAX_UDP4_PAYLOAD, MAX_UDP6_PAYLOAD, sendError } from './udp-common.js';
 import type { DatagramSocket, UdpSocketOptions } from './udp-common.js';
 import { NativeUdp4Socket, nativeUdpMissing } from './udp-native.js';
-
-const CR = 0x0d;
-const LF = 0x0a;
 
 /**
  * Which code reads and writes UDP: `native` (the addon, IPv4 listeners; IPv6 ones stay on
@@ -40,8 +37,6 @@ export async function bindUdp(
   }
   return UdpSocket.bind(options);
 }
-
-export { nativeUdpMissing };
 
 /**
  * dgram resolves every destination through `lookup`; the default (dns.lookup) answers IP literals on a
