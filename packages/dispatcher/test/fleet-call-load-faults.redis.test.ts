@@ -1,14 +1,17 @@
 // Call load through Redis faults, on a real redis-server: releases and confirms that cannot reach
 // Redis are queued and sent after it comes back (one report per outage), the queue is bounded, and
 // a reserve applied by Redis after the client gave up on it is undone without touching a later
-// reserve of the same Call-ID.
+// reserve of the same Call-ID, or takes nothing when that undo arrives first, and a Cluster
+// failover sends the releases of the last moments again.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisConnection } from '@sipfleet/redis';
 import {
   type RedisServer,
+  failoverClusterMaster,
   redisCli,
+  startCluster,
   startRedis,
   uniquePrefix,
 } from '@sipfleet/test-helpers/redis-server';
@@ -18,6 +21,7 @@ import {
   DispatcherFleet,
   DispatcherFleetError,
 } from '../src/index.js';
+import { scriptsFor } from '../src/fleet/scripts.js';
 
 type TestContext = { after(fn: () => Promise<void> | void): void };
 
@@ -162,6 +166,41 @@ describe('call load through Redis faults', () => {
     assert.equal(total(await check.loads(1)), 1);
   });
 
+  test('a release naming a reserve that has not run yet voids it: the late reserve takes no slot', async (t) => {
+    const { admin, callLoad, check } = await setup(t, { initExpireSeconds: 0.5 });
+    // The reserve's reply was lost and its release (naming its token) reached Redis first.
+    assert.equal(await callLoad.release(1, 'late', 'tok.1'), false, 'no slot to free yet');
+    const k = (key: 'dsDestinations' | 'dsState' | 'dsLoad' | 'dsCalls' | 'dsExpiry' | 'dsVoid') =>
+      admin.keys[key]('1');
+    const keys = ['dsDestinations', 'dsState', 'dsLoad', 'dsCalls', 'dsExpiry', 'dsVoid'] as const;
+    // Then the reserve itself arrives: the same ds-call-ops step the edge sent.
+    const late = (token: string) =>
+      scriptsFor(admin).run('ds-call-ops', keys.map(k), [
+        500,
+        7_200_000,
+        32,
+        '-',
+        'v',
+        'late',
+        '',
+        token,
+      ]);
+    assert.deepEqual(await late('tok.1'), [0, [13]], 'voided: nothing taken');
+    assert.equal(total(await check.loads(1)), 0);
+    assert.equal(await admin.call('HGET', k('dsCalls'), 'late'), null);
+    // A void is used once: the same token again (never sent twice by an edge) would reserve.
+    const again = (await late('tok.1')) as [number, unknown[]];
+    assert.equal(again[1]?.[0], 1);
+    assert.equal(await check.release(1, 'late'), true);
+    // An unused void ends with the reserve it stood for (initExpireSeconds), key and all.
+    assert.equal(await callLoad.release(1, 'never-sent', 'tok.2'), false);
+    assert.equal(await admin.call('ZCARD', k('dsVoid')), 1);
+    await until(
+      'the void expired',
+      async () => Number(await admin.call('EXISTS', k('dsVoid'))) === 0,
+    );
+  });
+
   test('a reserve refused before it was sent (Redis down) queues nothing', async (t) => {
     const { edge, callLoad } = await setup(t);
     await redis.kill();
@@ -170,5 +209,46 @@ describe('call load through Redis faults', () => {
     assert.equal(callLoad.queued, 0);
     await redis.restart();
     await edge.waitUntilReady();
+  });
+});
+
+describe('call load through a Cluster failover', () => {
+  test("when the master of the set's slot is lost, releases of the last moments are sent again to the promoted replica", async (t) => {
+    const cluster = await startCluster({ replicas: 1 });
+    t.after(() => cluster.stop());
+    const prefix = uniquePrefix();
+    const admin = new RedisConnection({ redis: cluster.url, keyPrefix: prefix });
+    const edge = new RedisConnection({
+      redis: cluster.url,
+      keyPrefix: prefix,
+      maxRetryDelayMs: 100,
+    });
+    t.after(() => admin.close());
+    t.after(() => edge.close());
+    await admin.waitUntilReady();
+    await edge.waitUntilReady();
+    await new DispatcherFleet(admin).load(LIST);
+    const callLoad = new CallLoad(edge, { retryQueueDelayMs: 200 });
+    t.after(() => callLoad.close());
+    let replayed = 0;
+    callLoad.on('replayed', (n) => (replayed += n));
+    for (const id of ['ended-1', 'ended-2', 'live']) assert.ok((await callLoad.reserve(1, id)).ok);
+    // Two calls end: Redis acknowledges both releases (the old master could lose them to the
+    // failover, asynchronous replication being what it is).
+    assert.ok(await callLoad.release(1, 'ended-1'));
+    assert.ok(await callLoad.release(1, 'ended-2'));
+    // The replica has them all, so the counters below do not depend on what the kill loses.
+    const master = await cluster.masterOf(edge.keys.dsLoad('1'));
+    await until('the replica caught up', async () => {
+      const info = await redisCli(master, 'INFO', 'replication');
+      const offset = /master_repl_offset:(\d+)/.exec(info)?.[1];
+      return offset !== undefined && new RegExp(`slave0:.*offset=${offset},`).test(info);
+    });
+    await failoverClusterMaster(cluster, edge.keys.dsLoad('1'));
+    await until('the releases were sent again', () => replayed === 2, 30_000);
+    await until('and reached the promoted master', () => callLoad.queued === 0, 30_000);
+    assert.ok(edge.ready, 'the connection stayed up through the failover');
+    const loads = await new CallLoad(admin).loads(1);
+    assert.equal(total(loads), 1, 'the live call keeps its slot');
   });
 });

@@ -34,6 +34,12 @@ export interface RedisConnectionEvents {
   up: [];
   /** The connection was lost; commands now reject with SIPFLEET_ERR_REDIS_UNAVAILABLE. */
   down: [cause: SipfleetRedisError | undefined];
+  /**
+   * Cluster only: a node left the topology (it died, or a failover or resharding dropped it) while
+   * the connection stays up. Writes it acknowledged in its last moments may not have reached the
+   * replica that took over (replication is asynchronous), as after a Sentinel switch's `up`.
+   */
+  failover: [];
 }
 
 /**
@@ -186,7 +192,11 @@ export class RedisConnection extends EventEmitter<RedisConnectionEvents> {
           slotsRefreshInterval: 5000,
           redisOptions,
         };
-        return new Cluster(t.nodes, opts);
+        const cluster = new Cluster(t.nodes, opts);
+        cluster.on('-node', () => {
+          if (this.isUp) this.emit('failover');
+        });
+        return cluster;
       }
     }
   }

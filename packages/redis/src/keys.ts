@@ -81,6 +81,13 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     reader: 'edge (reserve and reconcile drop expired calls)',
   },
   {
+    name: 'dsVoid',
+    pattern: '<prefix>:{ds:<setid>}:void',
+    type: 'zset',
+    writer: 'edge (call-load: tokens of reserves released before they ran, scored by expiry in ms)',
+    reader: 'edge (a reserve carrying a listed token takes no slot)',
+  },
+  {
     name: 'dsLatency',
     pattern: '<prefix>:{ds:<setid>}:latency',
     type: 'hash',
@@ -255,6 +262,10 @@ export class KeyBuilder {
 
   dsExpiry(setid: string): string {
     return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:expiry`;
+  }
+
+  dsVoid(setid: string): string {
+    return `${this.prefix}:{ds:${segment('dispatcher set id', setid)}}:void`;
   }
 
   /** Per URI: the prober's RTT estimate for alg 13 (same slot as the set's state). */

@@ -43,6 +43,7 @@ export class EdgeMetrics implements ProxyObserver {
   readonly dispatcherRefusals: Counter<'set' | 'reason'>;
   readonly dispatcherMarks: Counter<'set' | 'result'>;
   readonly dispatcherCallLoadDeferred: Counter<'op'>;
+  readonly dispatcherCallLoadReplayed: Counter;
   readonly dispatcherCallLoadDropped: Counter<'op'>;
   readonly overloadShed: Counter<'reason'>;
   readonly registrations: Counter<'set' | 'result'>;
@@ -162,6 +163,11 @@ export class EdgeMetrics implements ProxyObserver {
       name: 'sipfleet_dispatcher_call_load_deferred_total',
       help: 'Call-load releases and confirms that could not reach Redis and were queued for the reconnect',
       labelNames: ['op'],
+      registers: [this.registry],
+    });
+    this.dispatcherCallLoadReplayed = new Counter({
+      name: 'sipfleet_dispatcher_call_load_replayed_total',
+      help: 'Call-load releases of the last moments sent again after a Redis reconnect or the loss of a Cluster node (writes a failover may have lost)',
       registers: [this.registry],
     });
     this.dispatcherCallLoadDropped = new Counter({

@@ -18,7 +18,9 @@
 // bounded queue and is sent again after the reconnect (both are idempotent), and a reserve whose
 // reply was lost (sent, then a timeout or a dropped connection: Redis may have applied it) is
 // undone by a release naming that reserve's token, so it can never drop a later INVITE's slot.
-// The outage is reported once, with counts, when the queue has drained.
+// That release voids the token when the reserve has not run yet, so a reserve that arrives late
+// (ioredis redirects a command to a promoted Cluster replica even after its timeout rejected it)
+// takes nothing. The outage is reported once, with counts, when the queue has drained.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
@@ -68,7 +70,8 @@ export interface CallLoadOptions {
    */
   settleDelayMs?: number;
   /**
-   * Releases Redis acknowledged within this window are sent again after a reconnect. Replication
+   * Releases Redis acknowledged within this window are sent again after a reconnect or the loss
+   * of a Cluster node (the connection's `failover` event). Replication
    * is asynchronous: in a Sentinel or Cluster failover the old master may acknowledge writes in
    * the moment before it is demoted, and the promoted replica never sees them. A release is
    * idempotent, so sending it twice costs a round trip and nothing else. 0 = off.
@@ -86,6 +89,8 @@ export interface CallLoadEvents {
   deferred: [op: DeferredOp];
   /** A waiting release or confirm was dropped: the queue was full (metric). */
   dropped: [op: DeferredOp];
+  /** Releases of the last replayWindowMs sent again after a reconnect or a failover (metric). */
+  replayed: [count: number];
 }
 
 /** One release or confirm waiting for Redis; `token` makes a release conditional (lost reserve). */
@@ -193,8 +198,8 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
   /** This outage's counts, reported once the queue is empty again. */
   private outage = { deferred: 0, dropped: 0, sent: 0 };
   private readonly replayWindowMs: number;
-  /** Unconditional releases Redis acknowledged lately, oldest first (see replayWindowMs). */
-  private recent: { at: number; setid: number; callId: string }[] = [];
+  /** Releases Redis acknowledged lately, oldest first (see replayWindowMs). */
+  private recent: { at: number; setid: number; callId: string; token: string }[] = [];
   private recentHead = 0;
   /** The steps submitted this event-loop turn, per set, in their order (sendBatches). */
   private batches = new Map<number, Step[]>();
@@ -230,19 +235,27 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     }
     this.onError = options.onError ?? (() => undefined);
     this.replayWindowMs = options.replayWindowMs ?? 5000;
-    if (this.replayWindowMs > 0) conn.on('up', this.replay);
+    if (this.replayWindowMs > 0) {
+      conn.on('up', this.replay);
+      conn.on('failover', this.replay);
+    }
   }
 
-  /** After a reconnect (a failover among others): the releases of the last moments again. */
+  /**
+   * After a reconnect or a Cluster node's loss (failovers among others): the releases of the last
+   * moments again.
+   */
   private readonly replay = (): void => {
     const since = Date.now() - this.replayWindowMs;
     const again = this.recent.slice(this.recentHead).filter((r) => r.at >= since);
     this.recent = [];
     this.recentHead = 0;
-    for (const r of again) this.releaseOrRetry(r.setid, r.callId);
+    for (const r of again)
+      this.queue({ op: 'release', setid: r.setid, callId: r.callId, token: r.token });
+    if (again.length > 0) this.emit('replayed', again.length);
   };
 
-  private remember(setid: number, callId: string): void {
+  private remember(setid: number, callId: string, token: string): void {
     if (this.replayWindowMs <= 0) return;
     const now = Date.now();
     const recent = this.recent;
@@ -258,7 +271,7 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
       this.recent = recent.slice(this.recentHead);
       this.recentHead = 0;
     }
-    this.recent.push({ at: now, setid, callId });
+    this.recent.push({ at: now, setid, callId, token });
   }
 
   /**
@@ -290,6 +303,7 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
       load: k.dsLoad(id),
       calls: k.dsCalls(id),
       expiry: k.dsExpiry(id),
+      void: k.dsVoid(id),
     };
   }
 
@@ -326,6 +340,13 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
       );
     }
     if (code === 10 || code === 11 || code === 12) return { ok: false, reason: REFUSED[code] };
+    if (code === 13) {
+      // Only a reserve whose caller was told it failed can have been voided (see release).
+      throw new SipfleetRedisError(
+        'SIPFLEET_ERR_REDIS_SCRIPT_REPLY',
+        `lua script "ds-call-ops" found the reserve of "${callId}" voided`,
+      );
+    }
     // A new attempt of this Call-ID (an INVITE retried after 407 or 503) now owns the slot: a
     // release still owed for an earlier attempt must not free it.
     this.pending.delete(`${setid} ${callId}`);
@@ -347,8 +368,9 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
 
   /**
    * 3xx-6xx, BYE or CANCEL (ds_load_unset): frees the slot exactly once; false when there was
-   * none (retransmission, second BYE). With `token`, only the slot that reserve took. One round
-   * trip.
+   * none (retransmission, second BYE). With `token`, only the slot that reserve took; when that
+   * reserve has taken none (yet), the token is voided and the reserve takes nothing if it runs
+   * later. One round trip.
    */
   async release(setid: number, callId: string, token = ''): Promise<boolean> {
     return (await this.awaited({ op: 'release', setid, callId, token })) === 1;
@@ -429,7 +451,7 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     try {
       [, ...results] = await scriptsFor(this.conn).run(
         'ds-call-ops',
-        [k.dst, k.state, k.load, k.calls, k.expiry],
+        [k.dst, k.state, k.load, k.calls, k.expiry, k.void],
         args,
       );
     } catch (err) {
@@ -437,7 +459,7 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
       return;
     }
     steps.forEach((s, i) => {
-      if (s.op === 'release' && s.token === '') this.remember(setid, s.callId);
+      if (s.op === 'release') this.remember(setid, s.callId, s.token);
       s.done?.resolve(results[i]);
     });
   }
@@ -576,6 +598,7 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     this.sendBatches();
     this.closed = true;
     this.conn.off('up', this.replay);
+    this.conn.off('failover', this.replay);
     this.recent = [];
     this.recentHead = 0;
     clearTimeout(this.retryTimer);

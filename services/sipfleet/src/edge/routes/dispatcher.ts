@@ -171,6 +171,7 @@ export function dispatcherRoute(
   if (callLoad) {
     view.callLoad.on('deferred', (op) => metrics.dispatcherCallLoadDeferred.inc({ op }));
     view.callLoad.on('dropped', (op) => metrics.dispatcherCallLoadDropped.inc({ op }));
+    view.callLoad.on('replayed', (n) => metrics.dispatcherCallLoadReplayed.inc(n));
   }
 
   // Marks this edge sent whose event has not reached its snapshot yet (the bus takes a few ms):

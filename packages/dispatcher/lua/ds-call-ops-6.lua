@@ -15,13 +15,17 @@
 -- release (3xx-6xx, BYE, CANCEL; ds_load_unset): frees the Call-ID's slot exactly once.
 --   Retransmissions, a BYE from each side or a CANCEL racing a final reply find no slot and change
 --   nothing. With a token, only the slot that reserve took goes (a later INVITE with the same
---   Call-ID keeps its own).
+--   Call-ID keeps its own); when that reserve has taken no slot yet, its token is voided, so the
+--   reserve takes none when it runs after all. (A reserve whose reply was lost can run late: the
+--   client gave up on it, but the command still travels, e.g. redirected to a promoted Cluster
+--   replica. Voiding makes the release win whichever arrives first.)
 --
 -- KEYS[1]  destinations hash  <prefix>:{ds:<setid>}:dst
 -- KEYS[2]  state hash         <prefix>:{ds:<setid>}:state
 -- KEYS[3]  load hash          <prefix>:{ds:<setid>}:load
 -- KEYS[4]  calls hash         <prefix>:{ds:<setid>}:calls
 -- KEYS[5]  expiry zset        <prefix>:{ds:<setid>}:expiry
+-- KEYS[6]  void zset          <prefix>:{ds:<setid>}:void (voided reserve tokens, scored by expiry)
 -- ARGV[1]  initial expiry in ms (ds_hash_initexpire)
 -- ARGV[2]  confirmed expiry in ms (ds_hash_expire)
 -- ARGV[3]  most expired slots a reserve drops first (0 = none)
@@ -35,7 +39,8 @@
 -- returns  {0, r1, r2, ...}, per step:
 --   reserve: {1, uri, loadkey, loads...} reserved, {2, uri, loadkey, loads...} already held,
 --            {10} every active destination is at maxload, {11} none is active, {12} no such set,
---            {ERR_BAD_ARGUMENT}; loads is the flat load hash after the step
+--            {13} its token was voided (nothing taken), {ERR_BAD_ARGUMENT}; loads is the flat
+--            load hash after the step
 --   confirm, release: 1 done, 0 no slot (or another reserve's)
 --   {ERR_BAD_ARGUMENT} for the whole call when the arguments do not parse (nothing applied)
 -- @include reply
@@ -96,6 +101,7 @@ end
 
 local function reserve(callid, replace, exclude, token)
   if not string.match(token, '^%S+$') then return {ERR_BAD_ARGUMENT} end
+  if redis.call('ZREM', KEYS[6], token) == 1 then return {13} end
   ds_purge_expired(KEYS[3], KEYS[4], KEYS[5], now, limit)
   local held = redis.call('HGET', KEYS[4], callid)
   if held then
@@ -149,12 +155,22 @@ local function confirm(callid)
   return 1
 end
 
+-- Voids a reserve token for as long as a reserved slot would live; the key goes with the last.
+local function void(token)
+  redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)
+  redis.call('ZADD', KEYS[6], now + initms, token)
+  redis.call('PEXPIRE', KEYS[6], initms)
+end
+
 local function release(callid, token)
   if token ~= '' then
     local value = redis.call('HGET', KEYS[4], callid)
-    if not value then return 0 end
-    local _, _, _, _, held = ds_parse_call(value)
-    if held ~= token then return 0 end
+    local held
+    if value then held = select(5, ds_parse_call(value)) end
+    if held ~= token then
+      void(token)
+      return 0
+    end
   end
   if ds_drop_call(KEYS[3], KEYS[4], KEYS[5], callid) then return 1 end
   return 0
