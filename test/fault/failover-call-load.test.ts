@@ -89,17 +89,23 @@ async function noneMarked(fleet: Fleet) {
   }
 }
 
-/** Once the calls ended, every edge reads call-load counters equal to the live calls: 0. */
-async function countersAtZero(fleet: Fleet) {
+/**
+ * Once the calls ended, every edge reads call-load counters equal to the live calls: 0. When not,
+ * the message shows the slots left (`slots()`: the set's calls hash, Call-ID -> state, load key,
+ * URI, owner, token), to tell which step of which call went missing.
+ */
+async function countersAtZero(fleet: Fleet, slots: () => Promise<string>) {
   const zero = fleet.uris.map(() => 0);
   for (const edge of fleet.edges) {
     await waitFor(`call-load counters at 0 on edge :${edge.port}`, async () =>
       (await callLoads(edge, fleet.uris)).every((n) => n === 0),
     ).catch(() => undefined); // the assertion below shows what is left
+    const loads = await callLoads(edge, fleet.uris);
     assert.deepEqual(
-      await callLoads(edge, fleet.uris),
+      loads,
       zero,
-      `call-load counters on edge :${edge.port} equal the live calls (none)`,
+      `call-load counters on edge :${edge.port} equal the live calls (none)` +
+        (loads.every((n) => n === 0) ? '' : `; slots left: ${await slots()}`),
     );
   }
 }
@@ -179,7 +185,7 @@ describe('Redis faults under call load', { concurrency: 1 }, () => {
     await endLoad(t, sipps);
     await noneMarked(fleet);
     await flipReachesEvery(fleet.edges, master, `${prefix}:{ht:config}:maint`, t);
-    await countersAtZero(fleet);
+    await countersAtZero(fleet, () => redisCli(master, 'HGETALL', `${prefix}:{ds:1}:calls`));
   });
 
   test('Cluster master failover (the master of {ds:1}) under algorithm 10 load: counters equal live calls, a flag flip reaches every edge', async (t) => {
@@ -195,6 +201,9 @@ describe('Redis faults under call load', { concurrency: 1 }, () => {
     await noneMarked(fleet);
     const key = `${prefix}:{ht:config}:maint`;
     await flipReachesEvery(fleet.edges, await cluster.masterOf(key), key, t);
-    await countersAtZero(fleet);
+    const calls = `${prefix}:{ds:1}:calls`;
+    await countersAtZero(fleet, async () =>
+      redisCli(await cluster.masterOf(calls), 'HGETALL', calls),
+    );
   });
 });
