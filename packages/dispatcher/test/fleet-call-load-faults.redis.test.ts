@@ -40,6 +40,24 @@ function total(loads: Map<string, number>): number {
   return [...loads.values()].reduce((a, b) => a + b, 0);
 }
 
+/** An admin and an edge connection on a fresh prefix of `url`, with LIST loaded. */
+async function connections(t: TestContext, url: string, commandTimeoutMs = 1000) {
+  const prefix = uniquePrefix();
+  const admin = new RedisConnection({ redis: url, keyPrefix: prefix });
+  const edge = new RedisConnection({
+    redis: url,
+    keyPrefix: prefix,
+    commandTimeoutMs,
+    maxRetryDelayMs: 100,
+  });
+  t.after(() => admin.close());
+  t.after(() => edge.close());
+  await admin.waitUntilReady();
+  await edge.waitUntilReady();
+  await new DispatcherFleet(admin).load(LIST);
+  return { admin, edge };
+}
+
 describe('call load through Redis faults', () => {
   let redis: RedisServer;
   before(async () => {
@@ -49,19 +67,7 @@ describe('call load through Redis faults', () => {
   after(() => redis.stop());
 
   async function setup(t: TestContext, options: CallLoadOptions = {}, commandTimeoutMs = 1000) {
-    const prefix = uniquePrefix();
-    const admin = new RedisConnection({ redis: redis.url, keyPrefix: prefix });
-    const edge = new RedisConnection({
-      redis: redis.url,
-      keyPrefix: prefix,
-      commandTimeoutMs,
-      maxRetryDelayMs: 100,
-    });
-    t.after(() => admin.close());
-    t.after(() => edge.close());
-    await admin.waitUntilReady();
-    await edge.waitUntilReady();
-    await new DispatcherFleet(admin).load(LIST);
+    const { admin, edge } = await connections(t, redis.url, commandTimeoutMs);
     const errors: Error[] = [];
     const callLoad = new CallLoad(edge, {
       ...options,
@@ -216,18 +222,7 @@ describe('call load through a Cluster failover', () => {
   test("when the master of the set's slot is lost, releases of the last moments are sent again to the promoted replica", async (t) => {
     const cluster = await startCluster({ replicas: 1 });
     t.after(() => cluster.stop());
-    const prefix = uniquePrefix();
-    const admin = new RedisConnection({ redis: cluster.url, keyPrefix: prefix });
-    const edge = new RedisConnection({
-      redis: cluster.url,
-      keyPrefix: prefix,
-      maxRetryDelayMs: 100,
-    });
-    t.after(() => admin.close());
-    t.after(() => edge.close());
-    await admin.waitUntilReady();
-    await edge.waitUntilReady();
-    await new DispatcherFleet(admin).load(LIST);
+    const { admin, edge } = await connections(t, cluster.url);
     const callLoad = new CallLoad(edge, { retryQueueDelayMs: 200 });
     t.after(() => callLoad.close());
     let replayed = 0;
