@@ -36,6 +36,8 @@ export class DialogClient {
   static async open(): Promise<DialogClient> {
     const socket = createSocket('udp4');
     await new Promise<void>((resolve) => socket.bind(0, '127.0.0.1', resolve));
+    // One 'message' listener per exchange in flight (transact), and callers run many at once.
+    socket.setMaxListeners(0);
     return new DialogClient(socket, socket.address().port);
   }
 
