@@ -33,8 +33,7 @@ export function upstreamStatus(status: number): number {
 
 /** §16.7 step 3: is there a Via below ours? (Counts values without parsing them.) */
 export function hasUpstreamVia(res: SipResponse): boolean {
-  const fields = res.getHeaders('via');
-  return fields.length > 1 || (fields[0]?.includes(',') ?? false);
+  return res.valueCount('via') > 1;
 }
 
 /** The request a response context answers, as the reply hook sees it. */

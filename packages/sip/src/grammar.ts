@@ -132,14 +132,12 @@ export function escape(s: string, allowed: Uint8Array): string {
 }
 
 /**
- * Splits a header value at top-level commas (RFC 3261 section 7.3.1), ignoring commas inside quoted strings
- * and inside <...>. Parts are trimmed; empty parts are kept so strict callers (Via) can reject them.
+ * Where the list element starting at `from` ends: the next top-level comma (RFC 3261 section 7.3.1),
+ * ignoring commas inside quoted strings and inside <...>, or the end of the value. Allocates nothing.
  */
-export function splitList(value: string): string[] {
-  const parts: string[] = [];
-  let start = 0;
+export function listValueEnd(value: string, from: number): number {
   let angle = false;
-  for (let j = 0; j < value.length; j++) {
+  for (let j = from; j < value.length; j++) {
     const c = value.charCodeAt(j);
     if (c === 34 /* " */) {
       // skip the quoted string; an unterminated one runs to the end and the value parser reports it
@@ -150,13 +148,32 @@ export function splitList(value: string): string[] {
       }
     } else if (c === 60 /* < */) angle = true;
     else if (c === 62 /* > */) angle = false;
-    else if (c === 44 /* , */ && !angle) {
-      parts.push(value.slice(start, j).trim());
-      start = j + 1;
-    }
+    else if (c === 44 /* , */ && !angle) return j;
   }
-  parts.push(value.slice(start).trim());
-  return parts;
+  return value.length;
+}
+
+/** Whether s[from, to) holds only what String.prototype.trim() removes (latin1: HTAB-CR, SP, NBSP). */
+export function isBlank(s: string, from: number, to: number): boolean {
+  for (let j = from; j < to; j++) {
+    const c = s.charCodeAt(j);
+    if (!((c >= 9 && c <= 13) || c === 32 || c === 160)) return false;
+  }
+  return true;
+}
+
+/**
+ * Splits a header value at top-level commas ({@link listValueEnd}). Parts are trimmed; empty parts are
+ * kept so strict callers (Via) can reject them.
+ */
+export function splitList(value: string): string[] {
+  const parts: string[] = [];
+  for (let start = 0; ;) {
+    const end = listValueEnd(value, start);
+    parts.push(value.slice(start, end).trim());
+    if (end >= value.length) return parts;
+    start = end + 1;
+  }
 }
 
 /**

@@ -1,7 +1,7 @@
 // SIP messages (RFC 3261 section 7): header fields kept as split lines, routing headers parsed on first
 // read and cached, and a serialiser that copies untouched lines byte-for-byte.
 import { SipErrorCode, SipParseError, fail } from './errors.js';
-import { splitList } from './grammar.js';
+import { isBlank, listValueEnd, splitList } from './grammar.js';
 import { headerKey, isListHeader, newField } from './headers.js';
 import type { HeaderField } from './headers.js';
 import { parseNameAddrLazy } from './name-addr.js';
@@ -147,6 +147,27 @@ export abstract class SipMessage {
     return out;
   }
 
+  /** How many values {@link getHeaders} returns, without building them. */
+  valueCount(name: string): number {
+    const key = headerKey(name);
+    const list = isListHeader(key);
+    let count = 0;
+    for (const f of this.fields) {
+      if (f.key !== key) continue;
+      if (!list) {
+        count++;
+        continue;
+      }
+      const value = f.value;
+      for (let at = 0; at <= value.length;) {
+        const end = listValueEnd(value, at);
+        if (!isBlank(value, at, end)) count++;
+        at = end + 1;
+      }
+    }
+    return count;
+  }
+
   hasHeader(name: string): boolean {
     const key = headerKey(name);
     for (const f of this.fields) if (f.key === key) return true;
@@ -227,15 +248,21 @@ export abstract class SipMessage {
     if (field === undefined) return undefined;
     this.invalidate(key);
     // the usual case (our Via on a response, one Route per field): the field goes, nothing is split
-    if (!isListHeader(key) || !field.value.includes(',')) {
+    const value = field.value;
+    const end = isListHeader(key) ? listValueEnd(value, 0) : value.length;
+    if (end === value.length) {
       removeAt(fields, at);
-      return field.value;
+      return value;
     }
-    const parts = splitList(field.value);
-    const rest = parts.slice(1).filter((p) => p !== '');
-    if (rest.length === 0) removeAt(fields, at);
-    else fields[at] = { ...newField(field.name, rest.join(', ')), name: field.name };
-    return parts[0];
+    // a list written on one line (sipp's [last_Via:] echoes it so): the first element comes off
+    const rest =
+      listValueEnd(value, end + 1) === value.length
+        ? [value.slice(end + 1).trim()]
+        : splitList(value.slice(end + 1));
+    const kept = rest.filter((p) => p !== '');
+    if (kept.length === 0) removeAt(fields, at);
+    else fields[at] = { ...newField(field.name, kept.join(', ')), name: field.name };
+    return value.slice(0, end).trim();
   }
 
   private invalidate(key: string): void {
@@ -315,14 +342,13 @@ export abstract class SipMessage {
     let top = true;
     for (const f of this.fields) {
       if (f.key !== 'via') continue;
-      if (!f.value.includes(',')) {
-        if (!top) checkVia(f.value);
+      const value = f.value;
+      for (let at = 0; ;) {
+        const end = listValueEnd(value, at);
+        if (!top) checkVia(at === 0 && end === value.length ? value : value.slice(at, end).trim());
         top = false;
-        continue;
-      }
-      for (const v of splitList(f.value)) {
-        if (!top) checkVia(v);
-        top = false;
+        if (end >= value.length) break;
+        at = end + 1;
       }
     }
   }
@@ -333,8 +359,8 @@ export abstract class SipMessage {
       const value = this.getHeader('via');
       if (value === undefined) this.cTopVia = null;
       else {
-        const first = value.includes(',') ? splitList(value)[0] : value;
-        this.cTopVia = parseVia(first ?? '');
+        const end = listValueEnd(value, 0);
+        this.cTopVia = parseVia(end === value.length ? value : value.slice(0, end).trim());
       }
     }
     return this.cTopVia ?? undefined;

@@ -251,7 +251,8 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
       }
       contentLength = cl;
     }
-    if (key === 'via' && (vias += countListValues(value)) > maxVias) {
+    // a native indexOf first: most Via fields hold one value
+    if (key === 'via' && (vias += value.includes(',') ? countListValues(value) : 1) > maxVias) {
       deferred ??= new SipParseError(SipErrorCode.LIMIT, `more than ${maxVias} Via values`);
     }
     fields.push({ key, name, value, start: i, end: e + 1 });

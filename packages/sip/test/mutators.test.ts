@@ -66,6 +66,36 @@ describe('mutators', () => {
     assert.deepEqual(out.slice(2), lines(Buffer.from(text)).slice(2));
   });
 
+  it('pop from a list of three: the rest re-rendered without empty elements; quoted commas stay', () => {
+    const m = request(
+      INVITE.replace(
+        /Route: .*\r\n/,
+        'Route: <sip:a.example.net;lr>,"x, y" <sip:b.example.net;lr>, ,<sip:c.example.net;lr>\r\n',
+      ),
+    );
+    assert.equal(m.valueCount('route'), 3);
+    assert.equal(m.removeFirstValue('route'), '<sip:a.example.net;lr>');
+    assert.equal(m.getHeader('route'), '"x, y" <sip:b.example.net;lr>, <sip:c.example.net;lr>');
+    assert.equal(m.valueCount('route'), 2);
+  });
+
+  it('valueCount is the length of getHeaders, for lists and single values alike', () => {
+    const cases: [string, string][] = [
+      ['Via', 'SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2'],
+      ['Via', 'SIP/2.0/UDP a;branch=z9hG4bK1,'],
+      ['Route', ' , <sip:x;lr> ,, <sip:y;lr>'],
+      ['Route', '"a,b" <sip:x;lr>'],
+      ['Supported', ''],
+      ['Subject', 'one, two'],
+      ['WWW-Authenticate', 'Digest realm="a", nonce="b"'],
+    ];
+    for (const [name, value] of cases) {
+      const m = request(INVITE);
+      m.appendHeader(name, value);
+      assert.equal(m.valueCount(name), m.getHeaders(name).length, `${name}: ${value}`);
+    }
+  });
+
   it('Record-Route insert before existing ones', () => {
     const m = parseMessage(OK200);
     m.prependHeader('Record-Route', '<sip:edge2.example.net;lr>');
