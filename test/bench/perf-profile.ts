@@ -15,10 +15,11 @@ import { frameCategory, OTHER } from './cpu-profile.js';
 
 /** Native (C++ / libc) frames that name what a sample was doing; tried leaf first, in order. */
 const NATIVE: [string, RegExp][] = [
-  // node:dgram's frames, then the native engine's (packages/transport/native/udp4.c)
+  // node:dgram's frames, then the native engine's (packages/transport/native/udp4.c), whose queued
+  // sends leave from inside its readiness callback: send is tried first, leaf first
   [
     'send',
-    /UDPWrap::(DoSend|Send)|uv__udp_send|uv_udp_try_send|__libc_sendmsg|__libc_sendto|^Send$/,
+    /UDPWrap::(DoSend|Send)|uv__udp_send|uv_udp_try_send|__libc_sendmsg|__libc_sendto|sendmmsg|^(Send|flush|on_prepare)$/,
   ],
   [
     'receive',

@@ -3,7 +3,9 @@
 // inet_ntop per datagram, and a SendWrap and a lookup per send: about a third of the floor under
 // any Node.js proxy (docs/benchmarks.md, session 11). Here one readiness event reads up to BATCH
 // datagrams with recvmmsg into one ArrayBuffer and makes one call into JavaScript with a metadata
-// array, and send is one sendto. Plain N-API and libuv's stable uv_poll_t, so one source builds for
+// array. Sends are queued and leave together in one sendmmsg: after the batch that caused them, or
+// before the loop next waits for events (a uv_prepare_t), so a send is never later than that turn
+// of the loop. Plain N-API and libuv's stable uv_poll_t and uv_prepare_t, so one source builds for
 // every Node.js version the project supports.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,18 +21,30 @@
 #define BATCH 64
 #define SLOT 65536 // the largest UDP payload fits one slot, so no datagram is truncated
 #define ROUNDS 4   // batches read per readiness event before the loop gets a turn
+#define OUT_BATCH 64
+#define OUT_AREA (4 * SLOT) // queued payload bytes; a datagram that does not fit sends the queue first
 
 typedef struct {
   int fd;
   int closed;
   uv_poll_t poll;
+  uv_prepare_t prepare;
   napi_env env;
   napi_ref onBatch;
+  napi_ref onSendFailed;
   napi_async_context context;
   char *area;
   struct mmsghdr msgs[BATCH];
   struct iovec iov[BATCH];
   struct sockaddr_in from[BATCH];
+  // the send queue
+  char *outArea;
+  size_t outUsed;
+  int outCount;
+  struct mmsghdr out[OUT_BATCH];
+  struct iovec outIov[OUT_BATCH];
+  struct sockaddr_in to[OUT_BATCH];
+  int32_t failed[2 * OUT_BATCH];
 } Socket;
 
 static void throw_errno(napi_env env, const char *what, int err) {
@@ -86,6 +100,56 @@ static void deliver(Socket *s, int n) {
   }
 }
 
+/**
+ * Sends the queue with sendmmsg. A datagram the kernel refuses is skipped and goes to
+ * onSendFailed(failed: Int32Array [queue index, errno] per datagram, n); `inJs` tells whether
+ * JavaScript is on the stack (a send that found the queue full, close) or not (libuv callbacks).
+ */
+static void flush(Socket *s, int inJs) {
+  int count = s->outCount;
+  int done = 0, nFailed = 0;
+  while (done < count) {
+    int sent = sendmmsg(s->fd, s->out + done, (unsigned)(count - done), MSG_DONTWAIT);
+    if (sent > 0) {
+      done += sent;
+    } else {
+      // sendmmsg reports the error of the first datagram it could not send
+      s->failed[2 * nFailed] = done;
+      s->failed[2 * nFailed + 1] = sent < 0 ? errno : EIO;
+      nFailed++;
+      done++;
+    }
+  }
+  s->outCount = 0;
+  s->outUsed = 0;
+  if (nFailed == 0) return;
+  napi_env env = s->env;
+  napi_handle_scope scope;
+  napi_open_handle_scope(env, &scope);
+  void *data;
+  napi_value buffer, argv[2], fn, global, ignored;
+  napi_create_arraybuffer(env, (size_t)nFailed * 8, &data, &buffer);
+  memcpy(data, s->failed, (size_t)nFailed * 8);
+  napi_create_typedarray(env, napi_int32_array, (size_t)nFailed * 2, buffer, 0, &argv[0]);
+  napi_create_int32(env, nFailed, &argv[1]);
+  napi_get_reference_value(env, s->onSendFailed, &fn);
+  napi_get_global(env, &global);
+  if (inJs) {
+    napi_call_function(env, global, fn, 2, argv, &ignored);
+  } else if (napi_make_callback(env, s->context, global, fn, 2, argv, &ignored) ==
+             napi_pending_exception) {
+    napi_value err;
+    napi_get_and_clear_last_exception(env, &err);
+    napi_fatal_exception(env, err);
+  }
+  napi_close_handle_scope(env, scope);
+}
+
+static void on_prepare(uv_prepare_t *handle) {
+  Socket *s = handle->data;
+  if (s->outCount > 0 && !s->closed) flush(s, 0);
+}
+
 static void on_readable(uv_poll_t *handle, int status, int events) {
   Socket *s = handle->data;
   if (status < 0) return;
@@ -95,6 +159,7 @@ static void on_readable(uv_poll_t *handle, int status, int events) {
     int n = read_batch(s);
     if (n <= 0) break;
     deliver(s, n);
+    if (s->outCount > 0 && !s->closed) flush(s, 0); // the answers to this batch leave now
     if (n < BATCH) break;
   }
   napi_close_handle_scope(s->env, scope);
@@ -112,10 +177,13 @@ static Socket *unwrap(napi_env env, napi_value handle) {
   return s;
 }
 
-/** open(address: int32 IPv4, port, recvBufferSize, sendBufferSize, onBatch) -> handle; throws with the errno as code. */
+/**
+ * open(address: int32 IPv4, port, recvBufferSize, sendBufferSize, onBatch, onSendFailed) -> handle;
+ * throws with the errno as code.
+ */
 static napi_value Open(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t address, port, rcvbuf, sndbuf;
   napi_get_value_int32(env, argv[0], &address);
@@ -143,9 +211,11 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   }
   Socket *s = calloc(1, sizeof(Socket));
   s->area = malloc((size_t)BATCH * SLOT);
+  s->outArea = malloc(OUT_AREA);
   s->fd = fd;
   s->env = env;
   napi_create_reference(env, argv[4], 1, &s->onBatch);
+  napi_create_reference(env, argv[5], 1, &s->onSendFailed);
   napi_value name;
   napi_create_string_utf8(env, "sipfleet:udp4", NAPI_AUTO_LENGTH, &name);
   napi_async_init(env, NULL, name, &s->context);
@@ -154,6 +224,10 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   uv_poll_init(loop, &s->poll, fd);
   s->poll.data = s;
   uv_poll_start(&s->poll, UV_READABLE, on_readable);
+  uv_prepare_init(loop, &s->prepare);
+  s->prepare.data = s;
+  uv_prepare_start(&s->prepare, on_prepare);
+  uv_unref((uv_handle_t *)&s->prepare); // the queue never keeps the process alive: close flushes it
   napi_value handle;
   napi_create_external(env, s, NULL, NULL, &handle);
   return handle;
@@ -171,7 +245,11 @@ static napi_value Port(napi_env env, napi_callback_info info) {
   return make_int(env, ntohs(local.sin_port));
 }
 
-/** send(handle, data: Uint8Array, address: int32 IPv4, port) -> 0, or -errno. */
+/**
+ * send(handle, data: Uint8Array, address: int32 IPv4, port) -> the datagram's index in the send
+ * queue (0 starts a new queue), or -errno. Failures found when the queue goes out come later, to
+ * onSendFailed, by index.
+ */
 static napi_value Send(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -184,33 +262,54 @@ static napi_value Send(napi_env env, napi_callback_info info) {
   napi_get_value_int32(env, argv[2], &address);
   napi_get_value_int32(env, argv[3], &port);
   if (s == NULL || s->closed) return make_int(env, -EBADF);
-  struct sockaddr_in to;
-  memset(&to, 0, sizeof to);
-  to.sin_family = AF_INET;
-  to.sin_port = htons((uint16_t)port);
-  to.sin_addr.s_addr = htonl((uint32_t)address);
-  ssize_t sent = sendto(s->fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&to, sizeof to);
-  return make_int(env, sent < 0 ? -errno : 0);
+  if (len > OUT_AREA) return make_int(env, -EMSGSIZE);
+  if (s->outCount == OUT_BATCH || s->outUsed + len > OUT_AREA) flush(s, 1);
+  int i = s->outCount++;
+  char *at = s->outArea + s->outUsed;
+  memcpy(at, data, len);
+  s->outUsed += len;
+  struct sockaddr_in *to = &s->to[i];
+  memset(to, 0, sizeof *to);
+  to->sin_family = AF_INET;
+  to->sin_port = htons((uint16_t)port);
+  to->sin_addr.s_addr = htonl((uint32_t)address);
+  s->outIov[i].iov_base = at;
+  s->outIov[i].iov_len = len;
+  memset(&s->out[i].msg_hdr, 0, sizeof(struct msghdr));
+  s->out[i].msg_hdr.msg_iov = &s->outIov[i];
+  s->out[i].msg_hdr.msg_iovlen = 1;
+  s->out[i].msg_hdr.msg_name = to;
+  s->out[i].msg_hdr.msg_namelen = sizeof *to;
+  return make_int(env, i);
+}
+
+static void on_prepare_closed(uv_handle_t *handle) {
+  Socket *s = handle->data;
+  // Here, not in Close: Close may run inside onBatch, while the context and callbacks are in use.
+  napi_delete_reference(s->env, s->onBatch);
+  napi_delete_reference(s->env, s->onSendFailed);
+  napi_async_destroy(s->env, s->context);
+  free(s->area);
+  free(s->outArea);
+  free(s);
 }
 
 static void on_closed(uv_handle_t *handle) {
   Socket *s = handle->data;
-  // Here, not in Close: Close may run inside onBatch, while the context and callback are in use.
-  napi_delete_reference(s->env, s->onBatch);
-  napi_async_destroy(s->env, s->context);
-  free(s->area);
-  free(s);
+  uv_close((uv_handle_t *)&s->prepare, on_prepare_closed);
 }
 
-/** close(handle): stops reading now; the memory goes when libuv has let go of the handle. */
+/** close(handle): sends what is queued and stops reading now; the memory goes when libuv has let go of the handles. */
 static napi_value Close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   Socket *s = unwrap(env, argv[0]);
   if (s == NULL || s->closed) return NULL;
-  s->closed = 1;
+  s->closed = 1; // first: onSendFailed may call close or send again
+  if (s->outCount > 0) flush(s, 1);
   uv_poll_stop(&s->poll);
+  uv_prepare_stop(&s->prepare);
   close(s->fd);
   uv_close((uv_handle_t *)&s->poll, on_closed);
   return NULL;

@@ -1,7 +1,8 @@
 /**
  * The native IPv4 UDP engine (native/udp4.c, built by scripts/bootstrap.mjs with node-gyp): one
  * call into JavaScript per batch of datagrams (recvmmsg) instead of one per datagram, no `rinfo`
- * object or address formatting per datagram, and a send that is one `sendto`. It serves IPv4
+ * object or address formatting per datagram, and sends queued to leave together in one `sendmmsg`
+ * per batch or turn of the loop (docs/architecture.md, "UDP engine"). It serves IPv4
  * listeners; IPv6 stays on node:dgram. Where the addon could not be built the transport uses
  * node:dgram for everything, and says why once (`udpEngine`).
  */
@@ -21,9 +22,10 @@ interface Binding {
     recvBufferSize: number,
     sendBufferSize: number,
     onBatch: (data: ArrayBuffer, meta: Int32Array, count: number) => void,
+    onSendFailed: (failed: Int32Array, count: number) => void,
   ): object;
   port(handle: object): number;
-  /** 0, or -errno. */
+  /** The datagram's index in the send queue (0: a new queue), or -errno. */
   send(handle: object, data: Uint8Array, address: number, port: number): number;
   close(handle: object): void;
 }
@@ -71,6 +73,10 @@ function intToIpv4(v: number): string {
   return s;
 }
 
+function errnoText(errno: number): string {
+  return `${getSystemErrorName(-errno)} (errno ${errno})`;
+}
+
 export class NativeUdp4Socket implements DatagramSocket {
   readonly family = 'IPv4' as const;
   readonly local: { address: string; port: number };
@@ -79,6 +85,10 @@ export class NativeUdp4Socket implements DatagramSocket {
   private readonly options: UdpSocketOptions;
   /** The addon frees the socket once libuv lets go of it: no call may reach it after close. */
   private closed = false;
+  /** Who to tell when a queued datagram fails, by its index in the addon's send queue. */
+  private readonly queuedOnError: (((err: Error) => void) | undefined)[] = [];
+  private readonly queuedAddress: string[] = [];
+  private readonly queuedPort: number[] = [];
 
   private constructor(binding: Binding, options: UdpSocketOptions) {
     this.binding = binding;
@@ -90,6 +100,7 @@ export class NativeUdp4Socket implements DatagramSocket {
         options.recvBufferSize,
         options.sendBufferSize,
         (data, meta, count) => this.receive(data, meta, count),
+        (failed, count) => this.sendFailed(failed, count),
       );
     } catch (err) {
       // as node:dgram's: `bind EADDRINUSE 127.0.0.1:5060` with code, errno and syscall
@@ -144,8 +155,27 @@ export class NativeUdp4Socket implements DatagramSocket {
       reportLater(onError, sendError(address, port, 'the socket is closed'));
       return;
     }
-    const result = this.binding.send(this.handle, data, ip, port);
-    if (result < 0) reportLater(onError, sendError(address, port, `errno ${-result}`));
+    const at = this.binding.send(this.handle, data, ip, port);
+    if (at < 0) {
+      reportLater(onError, sendError(address, port, errnoText(-at)));
+      return;
+    }
+    this.queuedOnError[at] = onError;
+    this.queuedAddress[at] = address;
+    this.queuedPort[at] = port;
+  }
+
+  /** The addon sent its queue and the kernel refused some datagrams: [index, errno] pairs. */
+  private sendFailed(failed: Int32Array, count: number): void {
+    for (let k = 0; k < count; k++) {
+      const at = failed[2 * k] as number;
+      const err = sendError(
+        this.queuedAddress[at] ?? '',
+        this.queuedPort[at] ?? 0,
+        errnoText(failed[2 * k + 1] as number),
+      );
+      reportLater(this.queuedOnError[at], err);
+    }
   }
 
   close(): Promise<void> {

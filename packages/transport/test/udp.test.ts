@@ -198,6 +198,73 @@ for (const udpEngine of ['native', 'dgram'] as const)
     });
   });
 
+// The native engine queues a turn's sends and hands them to the kernel together (sendmmsg); a
+// datagram the kernel refuses must still reach its own onError. (node:dgram's try-send reports
+// such failures on the socket's 'error' listener instead: see UdpSocket.send.)
+describe('UDP native engine: the send queue', () => {
+  it('reports the one datagram the kernel refuses among several sent in one turn', async (t) => {
+    const b = await TransportLayer.listen([{ protocol: 'udp', address: '127.0.0.1', port: 0 }], {
+      udpEngine: 'native',
+    });
+    t.after(() => b.close());
+    const inB = inbox(b);
+    const bPort = b.sentBy('udp').port;
+    const socket = await bindUdp(
+      {
+        address: '127.0.0.1',
+        port: 0,
+        maxMessageBytes: 2000,
+        recvBufferSize: 0,
+        sendBufferSize: 0,
+        onMessage: () => undefined,
+        onDropped: () => undefined,
+      },
+      'native',
+    );
+    t.after(() => socket.close());
+    const others: Error[] = [];
+    socket.send(sipMessage('first'), bPort, '127.0.0.1', (err) => others.push(err));
+    // broadcast without SO_BROADCAST: Linux refuses it with EACCES
+    const refused = new Promise<Error>((resolve) => {
+      socket.send(sipMessage('refused'), bPort, '255.255.255.255', resolve);
+    });
+    socket.send(sipMessage('third'), bPort, '127.0.0.1', (err) => others.push(err));
+    const err = await refused;
+    assert.equal((err as TransportError).code, TransportErrorCode.Send);
+    assert.match(err.message, /255\.255\.255\.255:\d+ failed: .*EACCES/);
+    assert.deepEqual((await inB.next()).data, sipMessage('first'));
+    assert.deepEqual((await inB.next()).data, sipMessage('third'));
+    assert.deepEqual(others, []);
+  });
+
+  it('sends more datagrams than the queue holds in one turn, every one in order', async (t) => {
+    const layers = await Promise.all(
+      [0, 1].map(() =>
+        TransportLayer.listen([{ protocol: 'udp', address: '127.0.0.1', port: 0 }], {
+          udpEngine: 'native',
+          udpRecvBufferSize: 1 << 20,
+        }),
+      ),
+    );
+    const [a, b] = layers as [TransportLayer, TransportLayer];
+    t.after(() => Promise.all(layers.map((l) => l.close())));
+    const inB = inbox(b);
+    const errors: Error[] = [];
+    // 64 datagrams fill the queue, and 4 of 40 kB do not fit its area together
+    const sent = [
+      ...Array.from({ length: 150 }, (_, i) => sipMessage(`small-${i}`)),
+      ...Array.from({ length: 4 }, (_, i) => sipMessage(`large-${i}`, 'x'.repeat(40_000))),
+    ];
+    for (const data of sent) {
+      a.send({ protocol: 'udp', address: '127.0.0.1', port: b.sentBy('udp').port }, data, (err) =>
+        errors.push(err),
+      );
+    }
+    for (const data of sent) assert.deepEqual((await inB.next()).data, data);
+    assert.deepEqual(errors, []);
+  });
+});
+
 describe('UDP: several sockets of one family (force_send_socket)', () => {
   it('sends from the default socket, or from the one SendTarget.local names; parseSocketSpec', async () => {
     const multi = await TransportLayer.listen([
