@@ -112,6 +112,8 @@ static void flush(Socket *s, int inJs) {
     int sent = sendmmsg(s->fd, s->out + done, (unsigned)(count - done), MSG_DONTWAIT);
     if (sent > 0) {
       done += sent;
+    } else if (sent < 0 && errno == EINTR) {
+      continue; // a signal came before anything was sent: try again
     } else {
       // sendmmsg reports the error of the first datagram it could not send
       s->failed[2 * nFailed] = done;
