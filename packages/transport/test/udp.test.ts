@@ -10,6 +10,22 @@ import {
 import { bindUdp } from '../src/udp.js';
 import { inbox, sipMessage } from './helpers.js';
 
+/** A bare UDP socket on 127.0.0.1 that ignores what it receives: for the send paths. */
+function sendOnlySocket(udpEngine: 'native' | 'dgram'): ReturnType<typeof bindUdp> {
+  return bindUdp(
+    {
+      address: '127.0.0.1',
+      port: 0,
+      maxMessageBytes: 2000,
+      recvBufferSize: 0,
+      sendBufferSize: 0,
+      onMessage: () => undefined,
+      onDropped: () => undefined,
+    },
+    udpEngine,
+  );
+}
+
 // Both engines: the addon (IPv4 listeners) and node:dgram (docs/architecture.md, "UDP engine").
 for (const udpEngine of ['native', 'dgram'] as const)
   describe(`UDP transport (RFC 3261 section 18), ${udpEngine} engine`, () => {
@@ -154,18 +170,7 @@ for (const udpEngine of ['native', 'dgram'] as const)
     });
 
     it('reports a send after close instead of making it', async () => {
-      const socket = await bindUdp(
-        {
-          address: '127.0.0.1',
-          port: 0,
-          maxMessageBytes: 2000,
-          recvBufferSize: 0,
-          sendBufferSize: 0,
-          onMessage: () => undefined,
-          onDropped: () => undefined,
-        },
-        udpEngine,
-      );
+      const socket = await sendOnlySocket(udpEngine);
       await socket.close();
       // a loop turn later the native engine has freed the socket: the send must not reach it
       await new Promise((resolve) => setImmediate(resolve));
@@ -209,18 +214,7 @@ describe('UDP native engine: the send queue', () => {
     t.after(() => b.close());
     const inB = inbox(b);
     const bPort = b.sentBy('udp').port;
-    const socket = await bindUdp(
-      {
-        address: '127.0.0.1',
-        port: 0,
-        maxMessageBytes: 2000,
-        recvBufferSize: 0,
-        sendBufferSize: 0,
-        onMessage: () => undefined,
-        onDropped: () => undefined,
-      },
-      'native',
-    );
+    const socket = await sendOnlySocket('native');
     t.after(() => socket.close());
     const others: Error[] = [];
     socket.send(sipMessage('first'), bPort, '127.0.0.1', (err) => others.push(err));
