@@ -255,11 +255,7 @@ export abstract class SipMessage {
       return value;
     }
     // a list written on one line (sipp's [last_Via:] echoes it so): the first element comes off
-    const rest =
-      listValueEnd(value, end + 1) === value.length
-        ? [value.slice(end + 1).trim()]
-        : splitList(value.slice(end + 1));
-    const kept = rest.filter((p) => p !== '');
+    const kept = splitList(value.slice(end + 1)).filter((p) => p !== '');
     if (kept.length === 0) removeAt(fields, at);
     else fields[at] = { ...newField(field.name, kept.join(', ')), name: field.name };
     return value.slice(0, end).trim();
