@@ -153,12 +153,14 @@ export function listValueEnd(value: string, from: number): number {
   return value.length;
 }
 
-/** Whether s[from, to) holds only what String.prototype.trim() removes (latin1: HTAB-CR, SP, NBSP). */
+/** The latin1 chars String.prototype.trim() removes (HTAB, LF, VT, FF, CR, SP, NBSP). */
+export function isTrimmed(c: number): boolean {
+  return (c >= 9 && c <= 13) || c === 32 || c === 160;
+}
+
+/** Whether s[from, to) holds only what String.prototype.trim() removes. */
 export function isBlank(s: string, from: number, to: number): boolean {
-  for (let j = from; j < to; j++) {
-    const c = s.charCodeAt(j);
-    if (!((c >= 9 && c <= 13) || c === 32 || c === 160)) return false;
-  }
+  for (let j = from; j < to; j++) if (!isTrimmed(s.charCodeAt(j))) return false;
   return true;
 }
 

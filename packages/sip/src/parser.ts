@@ -2,7 +2,7 @@
 // RFC 4475 section 3.1). The header block is split in one indexOf/charCodeAt pass; values stay raw until a
 // getter needs them.
 import { SipErrorCode, SipParseError } from './errors.js';
-import { ALPHANUM_SCHEME, TOKEN, isWs, scan } from './grammar.js';
+import { ALPHANUM_SCHEME, TOKEN, isTrimmed, isWs, scan } from './grammar.js';
 import { headerKey, knownHeader, knownMatch } from './headers.js';
 import type { HeaderField } from './headers.js';
 import { SipMessage, SipRequest, SipResponse } from './message.js';
@@ -310,11 +310,6 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
     throw err;
   }
   return msg;
-}
-
-/** The latin1 chars String.prototype.trim() removes (HTAB, LF, VT, FF, CR, SP, NBSP): same values as before. */
-function isTrimmed(c: number): boolean {
-  return (c >= 9 && c <= 13) || c === 32 || c === 160;
 }
 
 const DIGIT_TABLE = new Uint8Array(256).fill(1, 48, 58);
