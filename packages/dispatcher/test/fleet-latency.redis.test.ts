@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisConnection } from '@sipfleet/redis';
 import { Redis } from 'ioredis';
 import { startRedis, uniquePrefix, type RedisServer } from '@sipfleet/test-helpers/redis-server';
+import { monitorCommands } from './monitor.js';
 import { DispatcherFleet, DispatcherView, DS_ALG } from '../src/index.js';
 
 // Equal priorities: alg 13 rotates among the ones latency does not push down.
@@ -116,12 +117,9 @@ describe('edge latency statistics', () => {
     await write({ [A]: stats(200), [B]: stats(1), [C]: stats(1) });
     const { view } = await open();
     await waitFor('latency read with the snapshot', () => view.latency(1).size === 3);
-    const client = new Redis({ port: server.port, host: '127.0.0.1' });
-    t.after(() => client.disconnect());
-    const monitor = await client.monitor();
-    t.after(() => monitor.disconnect());
     const seen: string[] = [];
-    monitor.on('monitor', (_time: string, args: string[]) => seen.push(String(args[0])));
+    const stop = await monitorCommands(server.port, (args) => seen.push(String(args[0])));
+    t.after(stop);
     const picks = await firsts(view, 20);
     assert.equal(picks.get(A), undefined);
     // A marker from another client proves the MONITOR stream caught up.

@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RedisConnection } from '@sipfleet/redis';
 import { Redis } from 'ioredis';
+import { monitorCommands } from './monitor.js';
 import {
   redisCli,
   startRedis,
@@ -57,17 +58,14 @@ function delta(before: Map<string, number>, after: Map<string, number>): Record<
  * what was seen, after a marker ECHO from another client proves the stream caught up.
  */
 async function clientCommands(t: { after(fn: () => Promise<void> | void): void }, port: number) {
-  const client = new Redis({ port, host: '127.0.0.1' });
-  t.after(() => client.disconnect());
   const probe = new Redis({ port, host: '127.0.0.1' });
   t.after(() => probe.disconnect());
   await probe.ping();
-  const monitor = await client.monitor();
-  t.after(() => monitor.disconnect());
   const seen: string[][] = [];
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (source !== 'lua') seen.push(args.map(String));
+  const stop = await monitorCommands(port, (args, source) => {
+    if (source !== 'lua') seen.push(args);
   });
+  t.after(stop);
   let marks = 0;
   return async function drain(): Promise<string[]> {
     const marker = `budget-mark-${++marks}`;
