@@ -136,6 +136,8 @@ export function escape(s: string, allowed: Uint8Array): string {
  * ignoring commas inside quoted strings and inside <...>, or the end of the value. Allocates nothing.
  */
 export function listValueEnd(value: string, from: number): number {
+  // most values hold one element: one native search settles it
+  if (value.indexOf(',', from) < 0) return value.length;
   let angle = false;
   for (let j = from; j < value.length; j++) {
     const c = value.charCodeAt(j);
