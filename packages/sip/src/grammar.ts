@@ -136,8 +136,13 @@ export function escape(s: string, allowed: Uint8Array): string {
  * ignoring commas inside quoted strings and inside <...>, or the end of the value. Allocates nothing.
  */
 export function listValueEnd(value: string, from: number): number {
-  // most values hold one element: one native search settles it
-  if (value.indexOf(',', from) < 0) return value.length;
+  // Native searches settle the usual cases: one element, or a list with no quoted string or <...>
+  // before its next comma (a Via list on one line). The walk below handles the rest.
+  const comma = value.indexOf(',', from);
+  if (comma < 0) return value.length;
+  const quote = value.indexOf('"', from);
+  const open = value.indexOf('<', from);
+  if ((quote < 0 || quote > comma) && (open < 0 || open > comma)) return comma;
   let angle = false;
   for (let j = from; j < value.length; j++) {
     const c = value.charCodeAt(j);

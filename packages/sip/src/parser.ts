@@ -347,6 +347,10 @@ function checkCore(msg: SipRequest | SipResponse): void {
 /** Values in one comma-separated header value: commas outside double quotes, plus one. */
 function countListValues(value: string): number {
   let count = 1;
+  if (!value.includes('"')) {
+    for (let j = value.indexOf(','); j >= 0; j = value.indexOf(',', j + 1)) count++;
+    return count;
+  }
   let quoted = false;
   for (let j = 0; j < value.length; j++) {
     const c = value.charCodeAt(j);
