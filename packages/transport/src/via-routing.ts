@@ -136,6 +136,8 @@ function rewriteViaParams(
   let rportDone = rport === undefined;
   for (let i = 1; i < segments.length; i++) {
     const segment = segments[i] as string;
+    // only `received` and `rport` are of interest: skip the others (branch...) without slicing them
+    if ((segment.trimStart().charCodeAt(0) | 0x20) !== 114 /* r */) continue;
     const eq = segment.indexOf('=');
     const name = (eq < 0 ? segment : segment.slice(0, eq)).trim().toLowerCase();
     if (name === 'received' && received !== undefined) {
@@ -153,6 +155,7 @@ function rewriteViaParams(
 
 /** Splits at `;` outside double-quoted strings (generic-param values may be quoted). */
 function splitParams(text: string): string[] {
+  if (!text.includes('"')) return text.split(';');
   const out: string[] = [];
   let start = 0;
   let quoted = false;
