@@ -85,10 +85,11 @@ export function validate(req: SipRequest, own: OwnAddresses): Refusal | undefine
   if (parsed('Max-Forwards', () => req.maxForwards) === 0) {
     return { status: 483, reason: 'Too Many Hops' };
   }
-  // Step 4: loop detection, with the hash our own branches carry (§16.6 step 8).
-  const hash = loopHash(req);
+  // Step 4: loop detection, with the hash our own branches carry (§16.6 step 8); hashed only when
+  // one of the Vias is ours, which a request straight from a client never has.
+  let hash: string | undefined;
   for (const via of parsed('Via', () => req.vias)) {
-    if (own.isOwnVia(via) && hashInBranch(via.branch) === hash) {
+    if (own.isOwnVia(via) && hashInBranch(via.branch) === (hash ??= loopHash(req))) {
       return { status: 482, reason: 'Loop Detected' };
     }
   }
