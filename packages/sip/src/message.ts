@@ -78,8 +78,20 @@ const SHORT_COPY = 64;
 
 /** Writes `name: value CRLF` (latin1, one byte per char as everywhere else) at pos. */
 function writeLine(out: Buffer, pos: number, name: string, value: string): number {
-  // one native write per line: the small concatenation costs less than a second call
-  return pos + out.write(name + ': ' + value + CRLF, pos, 'latin1');
+  pos = writeLatin1(out, pos, name);
+  out[pos++] = 58; // ':'
+  out[pos++] = 32;
+  pos = writeLatin1(out, pos, value);
+  out[pos++] = 13;
+  out[pos++] = 10;
+  return pos;
+}
+
+/** Writes s as latin1 at pos: a plain loop up to SHORT_COPY chars, as copySource, else one native write. */
+function writeLatin1(out: Buffer, pos: number, s: string): number {
+  if (s.length > SHORT_COPY) return pos + out.write(s, pos, 'latin1');
+  for (let j = 0; j < s.length; j++) out[pos++] = s.charCodeAt(j) & 255;
+  return pos;
 }
 
 /** RFC 3261 section 20.17: rfc1123-date = wkday "," SP date1 SP time SP "GMT" */
