@@ -30,8 +30,6 @@ export class InviteClientTransaction implements ClientTransaction {
   /** Timer B in Calling, D in Completed, M in Accepted, the section 9.1 guard after a CANCEL in Proceeding. */
   #lifeTimer: unknown = undefined;
   #interval: number;
-  /** The INVITE's bytes, kept only while Timer A may still resend them (UDP, Calling). */
-  #data: Buffer | undefined;
   /** Let go of with the final response (see `request`). */
   #request: SipRequest | undefined;
   /** The ACK for a non-2xx final (Completed), sent again for each retransmission of it. */
@@ -79,16 +77,16 @@ export class InviteClientTransaction implements ClientTransaction {
     return true;
   }
 
-  /** Section 17.1.1.2: send the INVITE; Timer A on unreliable transports only, Timer B always. */
+  /**
+   * Section 17.1.1.2: send the INVITE; Timer A on unreliable transports only, Timer B always. A
+   * retransmission serialises the request again (it is kept until the final anyway, and unchanged:
+   * see TransactionLayer.sendRequest), so no copy of its bytes is kept for a timer that rarely fires.
+   */
   start(): void {
     const { timers } = this.#ctx;
-    const data = this.request.toBuffer(!this.#reliable);
-    if (!this.#reliable) {
-      this.#data = data;
-      this.#armRetransmit(this.#interval);
-    }
+    if (!this.#reliable) this.#armRetransmit(this.#interval);
     this.#armLife(timers.B);
-    this.#ctx.sender.send(this.target, data, this.#onSendError);
+    this.#ctx.sender.send(this.target, this.request.toBuffer(), this.#onSendError);
   }
 
   /**
@@ -169,12 +167,13 @@ export class InviteClientTransaction implements ClientTransaction {
 
   #timerA(): void {
     this.#retransmitTimer = undefined;
-    if (this.#state !== 'Calling' || this.#data === undefined) return;
+    const request = this.#request;
+    if (this.#state !== 'Calling' || request === undefined) return;
     // Section 17.1.1.2: retransmit and reset Timer A "with a value of 2*T1" - doubling without a cap.
     this.#interval *= 2;
     this.#armRetransmit(this.#interval);
     this.#ctx.retransmitted('request');
-    this.#ctx.sender.send(this.target, this.#data, this.#onSendError);
+    this.#ctx.sender.send(this.target, request.toBuffer(), this.#onSendError);
   }
 
   #armRetransmit(ms: number): void {
@@ -231,9 +230,7 @@ export class InviteClientTransaction implements ClientTransaction {
     this.#ctx.clientTerminated(this.branch, false, this);
   }
 
-  /** Leaving Calling: no more retransmissions, so the bytes go too. */
   #clearTimers(): void {
-    this.#data = undefined;
     const clock = this.#ctx.clock;
     if (this.#retransmitTimer !== undefined) {
       clock.clearTimeout(this.#retransmitTimer);

@@ -24,9 +24,12 @@ export class InviteServerTransaction implements ServerTransaction {
   /** Timer H in Completed, I in Confirmed, L in Accepted. */
   #lifeTimer: unknown = undefined;
   #interval = 0;
-  /** The most recent provisional in Proceeding, the final in Completed (what a retransmission gets back). */
+  /** The non-2xx final's bytes in Completed (what a retransmission gets back there). */
   #last: Buffer | undefined = undefined;
-  /** The most recent provisional (Proceeding only: its To tag is read lazily, for a CANCEL's 200). */
+  /**
+   * The most recent provisional (Proceeding only): serialised again for a retransmitted INVITE, and
+   * its To tag is read lazily, for a CANCEL's 200. Its bytes are not kept: the object is.
+   */
   #lastResponse: SipResponse | undefined = undefined;
   #finalStatus: number | undefined = undefined;
   #finalToTag: string | undefined = undefined;
@@ -102,16 +105,15 @@ export class InviteServerTransaction implements ServerTransaction {
     }
     if (this.#state !== 'Proceeding') return; // a final was sent already
     this.#clearTimers();
-    // Kept for retransmissions unless it is a 2xx (Accepted sends nothing again on its own).
-    const data = res.toBuffer(status < 200 || status >= 300);
+    // A non-2xx final's bytes are kept for retransmissions: the response object goes with #setFinal.
+    // A provisional is kept as the object; a 2xx not at all (Accepted sends nothing again on its own).
+    const data = res.toBuffer(status >= 300);
     const { timers } = this.#ctx;
     if (status < 200) {
-      this.#last = data;
       this.#lastResponse = res;
     } else if (status < 300) {
       this.#state = 'Accepted';
       this.#setFinal(res);
-      this.#last = undefined;
       this.#armLife(timers.L);
     } else {
       this.#state = 'Completed';
@@ -132,9 +134,15 @@ export class InviteServerTransaction implements ServerTransaction {
     // "If a request retransmission is received while in the Proceeding state, the most recent provisional
     // response that was received from the TU MUST be passed to the transport layer for retransmission";
     // in Completed the final is. Accepted and Confirmed absorb it.
-    if ((this.#state === 'Proceeding' || this.#state === 'Completed') && this.#last !== undefined) {
+    const again =
+      this.#state === 'Proceeding'
+        ? this.#lastResponse?.toBuffer()
+        : this.#state === 'Completed'
+          ? this.#last
+          : undefined;
+    if (again !== undefined) {
       this.#ctx.retransmitted('response');
-      this.#send(this.#last);
+      this.#send(again);
     }
   }
 
@@ -215,14 +223,13 @@ export class InviteServerTransaction implements ServerTransaction {
 
   #tryingTimer(): void {
     this.#retransmitTimer = undefined;
-    if (this.#last === undefined) this.#sendTrying();
+    if (this.#lastResponse === undefined) this.#sendTrying();
   }
 
   #sendTrying(): void {
     const trying = createResponse(this.request, 100);
     this.#lastResponse = trying;
-    this.#last = trying.toBuffer(true);
-    this.#send(this.#last);
+    this.#send(trying.toBuffer());
     this.#ctx.responded(100);
   }
 

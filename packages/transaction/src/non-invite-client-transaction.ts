@@ -17,8 +17,6 @@ export class NonInviteClientTransaction implements ClientTransaction {
   #lifeTimer: unknown = undefined;
   #interval: number;
   readonly method: string;
-  /** The request's bytes, kept only while Timer E may still resend them (UDP, Trying and Proceeding). */
-  #data: Buffer | undefined;
   /** Let go of with the final response (see `request`). */
   #request: SipRequest | undefined;
   readonly #ctx: TransactionContext;
@@ -60,16 +58,15 @@ export class NonInviteClientTransaction implements ClientTransaction {
     return false;
   }
 
-  /** Section 17.1.2.2: send the request; Timer E on unreliable transports only, Timer F always. */
+  /**
+   * Section 17.1.2.2: send the request; Timer E on unreliable transports only, Timer F always. As
+   * in the INVITE client transaction, a retransmission serialises the request again.
+   */
   start(): void {
     const { timers } = this.#ctx;
-    const data = this.request.toBuffer(!this.#reliable);
-    if (!this.#reliable) {
-      this.#data = data;
-      this.#armRetransmit(this.#interval);
-    }
+    if (!this.#reliable) this.#armRetransmit(this.#interval);
     this.#armLife(timers.F);
-    this.#ctx.sender.send(this.target, data, this.#onSendError);
+    this.#ctx.sender.send(this.target, this.request.toBuffer(), this.#onSendError);
   }
 
   /** Section 9.1: "A CANCEL request SHOULD NOT be sent to cancel a request other than INVITE." */
@@ -105,10 +102,11 @@ export class NonInviteClientTransaction implements ClientTransaction {
     if (this.#state === 'Trying') this.#interval = Math.min(2 * this.#interval, timers.T2);
     else if (this.#state === 'Proceeding') this.#interval = timers.T2;
     else return;
-    if (this.#data === undefined) return;
+    const request = this.#request;
+    if (request === undefined) return;
     this.#armRetransmit(this.#interval);
     this.#ctx.retransmitted('request');
-    this.#ctx.sender.send(this.target, this.#data, this.#onSendError);
+    this.#ctx.sender.send(this.target, request.toBuffer(), this.#onSendError);
   }
 
   #armRetransmit(ms: number): void {
@@ -151,9 +149,7 @@ export class NonInviteClientTransaction implements ClientTransaction {
     this.#ctx.clientTerminated(this.branch, this.#isCancel, this);
   }
 
-  /** Leaving Trying/Proceeding: no more retransmissions, so the bytes go too. */
   #clearTimers(): void {
-    this.#data = undefined;
     const clock = this.#ctx.clock;
     if (this.#retransmitTimer !== undefined) {
       clock.clearTimeout(this.#retransmitTimer);

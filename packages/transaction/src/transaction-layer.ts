@@ -112,7 +112,8 @@ export class TransactionLayer {
   /**
    * Starts a client transaction. The request must carry its top Via with a fresh magic-cookie branch (the TU
    * builds the Via: only it knows the sent-by to advertise). ACK is not sent in a transaction (2xx ACKs go
-   * straight to the sender; non-2xx ACKs are generated here). Throws {@link TransactionError}.
+   * straight to the sender; non-2xx ACKs are generated here). From here on the request is the
+   * transaction's and must not change: a retransmission serialises it again. Throws {@link TransactionError}.
    */
   sendRequest(
     req: SipRequest,

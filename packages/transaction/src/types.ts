@@ -54,7 +54,10 @@ export interface ServerTransaction {
   readonly remote: RemoteInfo;
   readonly state: string;
   readonly isInvite: boolean;
-  /** Responses after the final are ignored, except further 2xx on an INVITE (RFC 6026 Accepted state). */
+  /**
+   * Responses after the final are ignored, except further 2xx on an INVITE (RFC 6026 Accepted state).
+   * A provisional must not change once sent: an INVITE's retransmission gets it serialised again.
+   */
   respond(res: SipResponse): void;
   /**
    * The TU drops the request without answering it (Kamailio's `drop`): the transaction ends now,

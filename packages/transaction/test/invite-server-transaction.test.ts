@@ -32,6 +32,12 @@ test("trying 'immediate': 100 Trying at once, without a To tag; retransmissions 
   assert.deepEqual(h.takeInbox(), ['180', '180']);
   assert.equal(h.user.requests.length, 1, 'retransmissions never reach the TU');
   assert.deepEqual(h.retransmissions, ['response', 'response']);
+  const [t1, t2, r1, r2] = h.net.log
+    .filter((p) => p.to.address === h.peer.address)
+    .map((p) => p.data.toString('latin1'));
+  assert.ok(t1?.startsWith('SIP/2.0 100') && r1?.startsWith('SIP/2.0 180'));
+  assert.equal(t2, t1, 'the 100 again, byte for byte');
+  assert.equal(r2, r1, 'the 180 again, byte for byte');
 });
 
 test("trying 'after200ms': no 100 when the TU answers within 200 ms, a 100 at 200 ms when it does not", (t) => {
