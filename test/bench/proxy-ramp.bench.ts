@@ -35,7 +35,7 @@ import { startRedis, uniquePrefix } from '@sipfleet/test-helpers/redis-server';
 import { runSipp, startSipp } from '@sipfleet/test-helpers/sipp';
 import { breakdown } from './cpu-profile.js';
 import { perfShares } from './perf-profile.js';
-import { Owner, percentile, STEP_SECONDS, step } from './ramp.js';
+import { held, Owner, percentile, STEP_SECONDS, step } from './ramp.js';
 import type { Step } from './ramp.js';
 
 /**
@@ -323,7 +323,7 @@ async function paired(a: Proxy, b: Proxy, rate: number, dir: string, repeats: nu
         step(`${a.name}*`, ra.port, ra.pids, rate),
         step(`${b.name}*`, rb.port, rb.pids, rate),
       ]);
-      if (sa === undefined || sb === undefined || sa.failed + sb.failed > 0) continue;
+      if (sa === undefined || sb === undefined || !held(sa) || !held(sb)) continue;
       ratios.push(sa.cpuPerCallUs / sb.cpuPerCallUs);
     } finally {
       await owner.close();
@@ -377,15 +377,15 @@ async function main(): Promise<void> {
       }
       climbing = climbing.filter((p) => {
         const runs = results.get(p.name)?.get(rate) ?? [];
-        return runs.length === REPEATS && runs.every((r) => r.failed === 0);
+        return runs.length === REPEATS && runs.every(held);
       });
     }
     console.log('```\n');
 
-    const held = (name: string) => {
+    const highestHeld = (name: string) => {
       const byRate = results.get(name) ?? new Map<number, Step[]>();
       return [...byRate.entries()]
-        .filter(([, runs]) => runs.length === REPEATS && runs.every((r) => r.failed === 0))
+        .filter(([, runs]) => runs.length === REPEATS && runs.every(held))
         .map(([rate]) => rate)
         .at(-1);
     };
@@ -399,7 +399,7 @@ async function main(): Promise<void> {
     );
     console.log('| --- | --- | --- | --- | --- |');
     for (const p of proxies) {
-      const top = held(p.name);
+      const top = highestHeld(p.name);
       const runs = top === undefined ? [] : (results.get(p.name)?.get(top) ?? []);
       console.log(
         `| ${p.name} | ${top ?? 'none'} | ${runs.map((r) => `${us(r.cpuPerCallUs)} (kernel ${us(r.sysPerCallUs)})`).join(', ') || '-'} | ` +
@@ -409,13 +409,13 @@ async function main(): Promise<void> {
     }
     if (proxies.includes(kamailio)) {
       // CPU per call compared at Kamailio's highest zero-failure rate, else at the first rate.
-      const kam = held('kamailio');
+      const kam = highestHeld('kamailio');
       const at = kam ?? RATES[0] ?? 0;
       const where =
         kam !== undefined ? "Kamailio's highest zero-failure rate" : 'Kamailio held none';
       console.log('');
       for (const p of proxies.filter((x) => x !== kamailio)) {
-        const mine = held(p.name);
+        const mine = highestHeld(p.name);
         const a = cpuAt(p.name, at);
         const b = cpuAt('kamailio', at);
         console.log(
@@ -425,8 +425,8 @@ async function main(): Promise<void> {
         );
       }
     }
-    const one = held('alg 4');
-    const two = held('alg 4x2');
+    const one = highestHeld('alg 4');
+    const two = highestHeld('alg 4x2');
     if (proxies.some((p) => p.name === 'alg 4x2')) {
       console.log(
         `\nUsing every core: one alg-4 edge held ${one ?? 'none'} calls/s, two (one per core) ` +
@@ -438,7 +438,7 @@ async function main(): Promise<void> {
     await pairs(all, dir);
     // BENCH_PROFILE_RATE profiles at that rate (with BENCH_PROXIES=none: the profile alone).
     // BENCH_PROFILE_ALG picks the dispatcher algorithm profiled (4 unless set, e.g. 10).
-    const profileRate = Number(process.env.BENCH_PROFILE_RATE ?? held('alg 4'));
+    const profileRate = Number(process.env.BENCH_PROFILE_RATE ?? highestHeld('alg 4'));
     const profileAlg = Number(process.env.BENCH_PROFILE_ALG ?? 4);
     if (profileRate > 0) {
       await profiled(profileAlg, profileRate, redis.url, dir);

@@ -30,6 +30,11 @@ export interface Step {
   achieved: number;
   /** Calls failed, and calls still unfinished STEP_SECONDS + 20 s after the start. */
   failed: number;
+  /**
+   * sipp had not ended STEP_SECONDS + 20 s after the start: the proxy fell behind the offered
+   * rate, even when every call completed while sipp was being stopped.
+   */
+  unfinished: boolean;
   /** The proxy's CPU, % of one core. */
   cpu: number;
   /** The proxy's CPU time (user + system, all its processes) per completed call. */
@@ -158,6 +163,7 @@ export async function step(
     rate,
     stats,
     failed: stats.failed + stats.currentCalls,
+    unfinished,
     achieved: stats.successful / seconds,
     cpu: (cpuSeconds / seconds) * 100,
     cpuPerCallUs: (cpuSeconds * 1e6) / Math.max(stats.successful, 1),
@@ -175,6 +181,11 @@ export async function step(
   return result;
 }
 
+/** The step held its rate: no call failed and sipp ended in time. */
+export function held(s: Step): boolean {
+  return s.failed === 0 && !s.unfinished;
+}
+
 export async function ramp(
   name: string,
   proxyPort: number,
@@ -185,14 +196,14 @@ export async function ramp(
   for (const rate of rates) {
     const result = await step(name, proxyPort, pids, rate);
     steps.push(result);
-    if (result.failed > 0) break;
+    if (!held(result)) break;
     await sleep(6000); // let finished transactions expire between steps
   }
   return steps;
 }
 
 export function best(steps: Step[]): Step | undefined {
-  return steps.filter((s) => s.failed === 0).at(-1);
+  return steps.filter(held).at(-1);
 }
 
 /** Calls per command from Redis' INFO commandstats (commands run inside scripts included). */
