@@ -117,8 +117,9 @@ export function headerKey(name: string): string {
 }
 
 /**
- * Known keys bucketed by length and first letter, so the parser can name a header line without slicing
- * or lower-casing it: at ~14 header lines per message, two strings per line were a large share of the garbage.
+ * Known keys bucketed by length and first letter, so the parser can name a header line without
+ * slicing or lower-casing it: at ~14 header lines per message, two strings per line were a large
+ * share of the garbage.
  */
 const KNOWN_BY_SHAPE: { key: string; canonical: string }[][] = [];
 /** Bucket of a name of `len` chars starting with `c` (any case): rarely more than one key in it. */

@@ -87,7 +87,7 @@ function writeLine(out: Buffer, pos: number, name: string, value: string): numbe
   return pos;
 }
 
-/** Writes s as latin1 at pos: a plain loop up to SHORT_COPY chars, as copySource, else one native write. */
+/** Writes s as latin1 at pos: a plain loop up to SHORT_COPY chars, like copySource, else Buffer#write. */
 function writeLatin1(out: Buffer, pos: number, s: string): number {
   if (s.length > SHORT_COPY) return pos + out.write(s, pos, 'latin1');
   for (let j = 0; j < s.length; j++) out[pos++] = s.charCodeAt(j) & 255;
