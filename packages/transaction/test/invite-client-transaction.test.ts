@@ -27,7 +27,11 @@ test('Timer A doubles from T1 without a cap on UDP; Timer B (64*T1) times the IN
   assert.equal(h.retransmissions.length, 6);
   const sent = h.net.log.filter((p) => p.to.address === h.peer.address);
   assert.equal(sent.length, 7);
-  assert.equal(new Set(sent.map((p) => p.data.toString('latin1'))).size, 1, 'byte for byte the INVITE');
+  assert.equal(
+    new Set(sent.map((p) => p.data.toString('latin1'))).size,
+    1,
+    'byte for byte the INVITE',
+  );
   assert.equal(r.timeouts, 1);
   assert.equal(tx.state, 'Terminated');
   assert.deepEqual(h.layer.counts, { server: 0, client: 0 });

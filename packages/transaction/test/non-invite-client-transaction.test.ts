@@ -20,7 +20,11 @@ test('Timer E doubles from T1 up to T2 in Trying; Timer F (64*T1) times out', (t
   assert.deepEqual(retransmitTimes(h, 6400), [100, 300, ...capped]);
   const sent = h.net.log.filter((p) => p.to.address === h.peer.address);
   assert.equal(sent.length, 18);
-  assert.equal(new Set(sent.map((p) => p.data.toString('latin1'))).size, 1, 'byte for byte the request');
+  assert.equal(
+    new Set(sent.map((p) => p.data.toString('latin1'))).size,
+    1,
+    'byte for byte the request',
+  );
   assert.equal(r.timeouts, 1);
   assert.equal(tx.state, 'Terminated');
   assert.deepEqual(h.layer.counts, { server: 0, client: 0 });
