@@ -25,6 +25,8 @@ const SHED_ENOUGH = 3000;
 const FLOOD_MAX_MS = 15_000;
 /** Edge B's steady rate, kept through the flood and after it. */
 const STEADY_RATE = 50;
+/** Edge A's transaction cap (overload.maxTransactions, its default). */
+const MAX_TRANSACTIONS = 60_000;
 
 function rssMb(pid: number | undefined): number {
   if (pid === undefined) return 0;
@@ -66,6 +68,7 @@ test('a flooded edge sheds with 503 + Retry-After, its neighbour keeps every cal
     redis: { url: redis.url, prefix: uniquePrefix() },
     dispatcher: { listFile },
     routing: { dispatcher: { set: 1, algorithm: 4 } },
+    overload: { maxTransactions: MAX_TRANSACTIONS },
   };
   const a: EdgeHandle = await startEdge(t, config);
   const b: EdgeHandle = await startEdge(t, config);
@@ -140,6 +143,16 @@ test('a flooded edge sheds with 503 + Retry-After, its neighbour keeps every cal
   // failures.
   await waitFor('recovery', async () => (await a.metric('sipfleet_overloaded')) === 0, 10_000);
   t.diagnostic(`edge A out of overload ${Date.now() - floodEnded} ms after the flood ended`);
+  // The part of the flood it served lingers (timers.waitMs): a fast edge can serve enough of it
+  // to fill its transaction table, and the cap sheds every new call until they expire. The calls
+  // below (four transactions each) start when there is room for them.
+  const room = MAX_TRANSACTIONS - 4 * STEADY_RATE * 2;
+  await waitFor(
+    'room in the transaction table',
+    async () => (await a.metric('sipfleet_active_transactions')) < room,
+    40_000,
+  );
+  t.diagnostic(`edge A has room for new calls ${Date.now() - floodEnded} ms after the flood ended`);
   const after = await runSipp({
     scenario: 'uac-call',
     remote: { host: '127.0.0.1', port: a.port },
