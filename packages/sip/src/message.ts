@@ -10,7 +10,7 @@ import { checkCallId, parseBoundedInt, parseCSeq, parseMaxForwards } from './sca
 import type { CSeq } from './scalars.js';
 import { parseUri } from './uri.js';
 import type { SipUri } from './uri.js';
-import { checkVia, parseVia } from './via.js';
+import { checkVia, parseVia, stampVia } from './via.js';
 import type { Via } from './via.js';
 
 declare module './errors.js' {
@@ -106,8 +106,8 @@ export abstract class SipMessage {
   protected source: MessageSource | undefined;
 
   // Lazily parsed routing headers; `undefined` = not parsed yet. Mutators reset the ones they touch.
-  private cVias: Via[] | undefined;
-  private cTopVia: Via | null | undefined;
+  protected cVias: Via[] | undefined;
+  protected cTopVia: Via | null | undefined;
   private cCallId: string | undefined;
   private cCSeq: CSeq | undefined;
   private cFrom: NameAddr | undefined;
@@ -553,6 +553,34 @@ export class SipRequest extends SipMessage {
     public uri: string,
   ) {
     super();
+  }
+
+  /**
+   * Sets `received` and/or the `rport` value of the top Via (RFC 3261 section 18.2.1, RFC 3581 section
+   * 4), keeping every other byte of it: a parameter present is set in place, a new one goes last. The
+   * other Via values stay as received, and the top Via is not parsed again. No-op without a Via.
+   */
+  stampTopVia(received: string | undefined, rport: number | undefined): void {
+    const via = this.topVia;
+    if (via === undefined) return;
+    const fields = this.fields;
+    let at = 0;
+    while ((fields[at] as HeaderField).key !== 'via') at++;
+    const value = (fields[at] as HeaderField).value;
+    const end = listValueEnd(value, 0);
+    const stamped = stampVia(
+      end === value.length ? value : value.slice(0, end).trim(),
+      via,
+      received,
+      rport,
+    );
+    if (end === value.length) fields[at] = newField('Via', stamped.text);
+    else {
+      this.removeFirstValue('via');
+      this.prependHeader('Via', stamped.text);
+    }
+    this.cVias = undefined;
+    this.cTopVia = stamped.via;
   }
 
   /** @internal used by the parser: remember the start line as parsed, for verbatim output */

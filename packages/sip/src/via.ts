@@ -4,9 +4,11 @@ import {
   DIGITS,
   HOST,
   IPV6,
+  PARAM_ABSENT,
   PARAM_FLAG,
   PICKED,
   TOKEN,
+  isWs,
   parseGenericParams,
   pickedValue,
   renderParams,
@@ -52,6 +54,11 @@ class ViaValue implements Via {
     this.#paramsAt = at;
   }
 
+  /** @internal where the via-params start in `text`, or -1 when this Via was not parsed from it. */
+  paramsAtIn(text: string): number {
+    return this.#paramsText === text ? this.#paramsAt : -1;
+  }
+
   get params(): Map<string, string | null> {
     if (this.#params === undefined) {
       this.#params = new Map();
@@ -85,6 +92,72 @@ function sync(
   if (value === undefined) params.delete(key);
   else if (params.get(key) !== value) params.set(key, value);
 }
+
+/**
+ * `text`, one via-parm that parsed as `via`, with `received` and/or the `rport` value set and every other
+ * byte kept: a parameter present is set in place (the last one, which is the one parseVia reads), a new
+ * one goes last, rport before received. The Via of the new text is built from `via`, not parsed again.
+ */
+export function stampVia(
+  text: string,
+  via: Via,
+  received: string | undefined,
+  rport: number | undefined,
+): { text: string; via: Via } {
+  let at = via instanceof ViaValue ? via.paramsAtIn(text) : -1;
+  if (at < 0) at = (readVia(text, true) as ViaValue).paramsAtIn(text);
+  scanGenericParams(text, at, 'Via', null, STAMP_PICK);
+  const edits: Edit[] = [];
+  let tail = '';
+  if (received !== undefined && !stampParam(text, 0, received, edits))
+    tail = ';received=' + received;
+  if (rport !== undefined && !stampParam(text, 1, String(rport), edits)) {
+    tail = ';rport=' + rport + tail;
+  }
+  if (edits.length === 2 && (edits[0] as Edit).from > (edits[1] as Edit).from) edits.reverse();
+  let out = '';
+  let from = 0;
+  for (const edit of edits) {
+    out += text.slice(from, edit.from) + edit.text;
+    from = edit.to;
+  }
+  out += text.slice(from) + tail;
+
+  const stamped = new ViaValue(via.protocol, via.transport, via.host);
+  if (via.port !== undefined) stamped.port = via.port;
+  if (via.branch !== undefined) stamped.branch = via.branch;
+  const stampedReceived = received ?? via.received;
+  if (stampedReceived !== undefined) stamped.received = stampedReceived;
+  const stampedRport = rport ?? via.rport;
+  if (stampedRport !== undefined) stamped.rport = stampedRport;
+  stamped.setParamsSource(out, at);
+  return { text: out, via: stamped };
+}
+
+interface Edit {
+  from: number;
+  to: number;
+  text: string;
+}
+
+/**
+ * After scanGenericParams with STAMP_PICK: an edit setting pick[k]'s value (its value replaced, or
+ * `=value` after a flag) goes to `edits`; false when the parameter is absent.
+ */
+function stampParam(text: string, k: number, value: string, edits: Edit[]): boolean {
+  const vs = PICKED[2 * k] as number;
+  if (vs === PARAM_ABSENT) return false;
+  if (vs >= 0) edits.push({ from: vs, to: PICKED[2 * k + 1] as number, text: value });
+  else {
+    let ke = PICKED[2 * k + 1] as number; // after the name and the whitespace after it
+    while (isWs(text.charCodeAt(ke - 1))) ke--;
+    edits.push({ from: ke, to: ke, text: '=' + value });
+  }
+  return true;
+}
+
+/** The via-params stampVia sets (pickedValue slots 0, 1). */
+const STAMP_PICK = ['received', 'rport'] as const;
 
 /** The via-params parseVia types (pickedValue slots 0, 1, 2). */
 const VIA_PICK = ['branch', 'received', 'rport'] as const;

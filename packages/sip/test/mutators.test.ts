@@ -258,4 +258,93 @@ describe('mutators', () => {
     assert.equal(again.topVia?.rport, 40000);
     assert.equal(again.vias.length, 1);
   });
+
+  describe('stampTopVia (received and rport, RFC 3261 section 18.2.1, RFC 3581 section 4)', () => {
+    /** A request whose Via lines are `vias`, stamped; the top Via it keeps must be what a parse gives. */
+    function stamped(vias: string[], received?: string, rport?: number): SipRequest {
+      const m = request(INVITE.replace(/^Via: .*\r\n/m, vias.map((v) => `${v}\r\n`).join('')));
+      m.stampTopVia(received, rport);
+      const again = request(m.toBuffer().toString('latin1'));
+      const kept = m.topVia;
+      const parsed = again.topVia;
+      assert.ok(kept && parsed);
+      for (const k of [
+        'protocol',
+        'transport',
+        'host',
+        'port',
+        'branch',
+        'received',
+        'rport',
+      ] as const) {
+        assert.deepEqual(kept[k], parsed[k], k);
+      }
+      assert.deepEqual([...kept.params], [...parsed.params]);
+      assert.equal(kept.toString(), parsed.toString());
+      assert.deepEqual(m.getHeaders('via'), again.getHeaders('via'));
+      return m;
+    }
+
+    it('fills a valueless rport in place and appends received; the other lines stay as received', () => {
+      const m = stamped(
+        [
+          'Via: SIP/2.0/UDP 10.1.1.1:4540;rport;branch=z9hG4bKa',
+          'Via: SIP/2.0/UDP b ;branch=z9hG4bKb',
+        ],
+        '192.0.2.1',
+        9988,
+      );
+      assert.deepEqual(m.getHeaders('via'), [
+        'SIP/2.0/UDP 10.1.1.1:4540;rport=9988;branch=z9hG4bKa;received=192.0.2.1',
+        'SIP/2.0/UDP b ;branch=z9hG4bKb',
+      ]);
+      const out = lines(m.toBuffer());
+      assert.equal(out[2], 'Via: SIP/2.0/UDP b ;branch=z9hG4bKb');
+    });
+
+    it('replaces a received value in place and keeps spacing, case and quoted params', () => {
+      const m = stamped(
+        ['v: SIP/2.0/UDP 192.0.2.4 ; RECEIVED = 203.0.113.66 ;x="a;b" ;branch=z9hG4bK1'],
+        '192.0.2.4',
+      );
+      assert.equal(
+        m.getHeader('via'),
+        'SIP/2.0/UDP 192.0.2.4 ; RECEIVED = 192.0.2.4 ;x="a;b" ;branch=z9hG4bK1',
+      );
+    });
+
+    it('gives a flag followed by whitespace its value right after the name', () => {
+      const m = stamped(['Via: SIP/2.0/UDP h ;rport  ;received;branch=z9hG4bK1'], '192.0.2.9', 7);
+      assert.equal(
+        m.getHeader('via'),
+        'SIP/2.0/UDP h ;rport=7  ;received=192.0.2.9;branch=z9hG4bK1',
+      );
+    });
+
+    it('adds both when absent, rport first, to the first value of a comma list only', () => {
+      const m = stamped(
+        ['Via: SIP/2.0/UDP [2001:db8::1]:5062;branch=z9hG4bK1, SIP/2.0/TCP h2;branch=z9hG4bK2'],
+        '2001:db8::9',
+        4000,
+      );
+      assert.deepEqual(m.getHeaders('via'), [
+        'SIP/2.0/UDP [2001:db8::1]:5062;branch=z9hG4bK1;rport=4000;received=2001:db8::9',
+        'SIP/2.0/TCP h2;branch=z9hG4bK2',
+      ]);
+    });
+
+    it('keeps an rport value when only received is set, and a params map read before', () => {
+      const m = request(
+        INVITE.replace(/^Via: .*$/m, 'Via: SIP/2.0/UDP h;rport=7000;branch=z9hG4bK1'),
+      );
+      assert.equal(m.topVia?.params.get('rport'), '7000');
+      m.stampTopVia('192.0.2.1', undefined);
+      assert.equal(m.topVia?.rport, 7000);
+      assert.equal(m.topVia?.params.get('received'), '192.0.2.1');
+      assert.equal(
+        m.getHeader('via'),
+        'SIP/2.0/UDP h;rport=7000;branch=z9hG4bK1;received=192.0.2.1',
+      );
+    });
+  });
 });

@@ -24,9 +24,9 @@ export const DEFAULT_SIPS_PORT = 5061;
  * responses elsewhere with it); an `rport` that already has a value is left alone (RFC 3581 only
  * defines the empty case).
  *
- * Only the top Via value is re-rendered (popped with removeFirstValue, pushed back with
- * prependHeader): the other Via values stay byte-for-byte as received, and the parameters of the top
- * one keep their order and spelling. No-op when nothing needs to change.
+ * Only the top Via value changes (SipRequest.stampTopVia): the other Via values stay byte-for-byte as
+ * received, and the parameters of the top one keep their order and spelling. No-op when nothing needs
+ * to change.
  */
 export function applyReceived(req: SipRequest, remote: RemoteInfo): void {
   const via = req.topVia;
@@ -42,15 +42,9 @@ export function applyReceived(req: SipRequest, remote: RemoteInfo): void {
   const receivedMissing =
     wantReceived && (via.received === undefined || !sameAddress(via.received, remote.address));
   if (!fillRport && !receivedMissing) return;
-  const raw = req.removeFirstValue('via');
-  if (raw === undefined) return;
-  req.prependHeader(
-    'Via',
-    rewriteViaParams(
-      raw.trim(),
-      receivedMissing ? remote.address : undefined,
-      fillRport ? remote.port : undefined,
-    ),
+  req.stampTopVia(
+    receivedMissing ? remote.address : undefined,
+    fillRport ? remote.port : undefined,
   );
 }
 
@@ -120,54 +114,4 @@ function sameAddress(host: string, address: string): boolean {
   } catch {
     return false; // e.g. a zone index inet_pton refuses: treat as different, so received is added
   }
-}
-
-/**
- * Sets `received` and/or the `rport` value in one via-parm text, keeping every other byte: existing
- * parameters are replaced in place, new ones go last.
- */
-function rewriteViaParams(
-  viaParm: string,
-  received: string | undefined,
-  rport: number | undefined,
-): string {
-  const segments = splitParams(viaParm);
-  let receivedDone = received === undefined;
-  let rportDone = rport === undefined;
-  for (let i = 1; i < segments.length; i++) {
-    const segment = segments[i] as string;
-    // only `received` and `rport` are of interest: skip the others (branch...) without slicing them
-    if ((segment.trimStart().charCodeAt(0) | 0x20) !== 114 /* r */) continue;
-    const eq = segment.indexOf('=');
-    const name = (eq < 0 ? segment : segment.slice(0, eq)).trim().toLowerCase();
-    if (name === 'received' && received !== undefined) {
-      segments[i] = `received=${received}`;
-      receivedDone = true;
-    } else if (name === 'rport' && rport !== undefined) {
-      segments[i] = `rport=${rport}`;
-      rportDone = true;
-    }
-  }
-  if (!rportDone) segments.push(`rport=${rport}`);
-  if (!receivedDone) segments.push(`received=${received}`);
-  return segments.join(';');
-}
-
-/** Splits at `;` outside double-quoted strings (generic-param values may be quoted). */
-function splitParams(text: string): string[] {
-  if (!text.includes('"')) return text.split(';');
-  const out: string[] = [];
-  let start = 0;
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i];
-    if (ch === '"') quoted = !quoted;
-    else if (ch === '\\' && quoted) i++;
-    else if (ch === ';' && !quoted) {
-      out.push(text.slice(start, i));
-      start = i + 1;
-    }
-  }
-  out.push(text.slice(start));
-  return out;
 }
