@@ -198,16 +198,18 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
         `a header field of ${e + 1 - i} bytes exceeds ${maxLine}`,
       );
     }
-    const colon = text.indexOf(':', i);
     const ne = scan(text, i, TOKEN);
-    if (ne === i || colon < 0 || colon > e) {
-      throw new SipParseError(SipErrorCode.HEADER, 'malformed header line');
-    }
-    // HCOLON = *( SP / HTAB ) ":" SWS
-    for (let j = ne; j < colon; j++) {
-      if (!isWs(text.charCodeAt(j))) {
-        throw new SipParseError(SipErrorCode.HEADER, 'malformed header name');
-      }
+    if (ne === i) throw new SipParseError(SipErrorCode.HEADER, 'malformed header line');
+    // HCOLON = *( SP / HTAB ) ":" SWS: whitespace never crosses the line end, so the colon is in it
+    let colon = ne;
+    while (isWs(text.charCodeAt(colon))) colon++;
+    if (text.charCodeAt(colon) !== 58) {
+      throw new SipParseError(
+        SipErrorCode.HEADER,
+        colon < e && text.indexOf(':', colon) < e
+          ? 'malformed header name'
+          : 'malformed header line',
+      );
     }
     let value: string;
     if (folded)
