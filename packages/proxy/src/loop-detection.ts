@@ -7,17 +7,22 @@ import type { SipRequest } from '@sipfleet/sip';
  * Call-ID and CSeq number.
  */
 export function loopHash(req: SipRequest): string {
-  let h = 0x811c9dc5;
-  const parts = [req.uri, req.from.tag ?? '', req.to.tag ?? '', req.callId, String(req.cseq.seq)];
-  for (const part of parts) {
-    for (let i = 0; i < part.length; i++) {
-      h ^= part.charCodeAt(i);
-      h = Math.imul(h, 0x01000193);
-    }
-    h ^= 0x7c; // separator, so ('ab','c') and ('a','bc') differ
+  let h = mix(0x811c9dc5, req.uri);
+  h = mix(h, req.from.tag ?? '');
+  h = mix(h, req.to.tag ?? '');
+  h = mix(h, req.callId);
+  h = mix(h, String(req.cseq.seq));
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+/** FNV-1a of `part` and a separator into `h`, so that ('ab','c') and ('a','bc') differ. */
+function mix(h: number, part: string): number {
+  for (let i = 0; i < part.length; i++) {
+    h ^= part.charCodeAt(i);
     h = Math.imul(h, 0x01000193);
   }
-  return (h >>> 0).toString(16).padStart(8, '0');
+  h ^= 0x7c;
+  return Math.imul(h, 0x01000193);
 }
 
 /** Our branches look like `z9hG4bK` + `sf` + loop hash + `.` + unique part. */
