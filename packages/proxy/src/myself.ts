@@ -6,14 +6,19 @@ import type { SipUri } from '@sipfleet/sip';
  * by the default route to tell requests for the proxy itself from requests to forward.
  */
 export class Myself {
-  private readonly hostPorts = new Set<string>();
+  /** Host (lower case) → the ports it is ours on. */
+  private readonly hostPorts = new Map<string, Set<number>>();
   private readonly hostsAnyPort = new Set<string>();
 
   /** Adds `host`, `host:port`; a host without a port matches any port we listen on. */
   add(host: string, port?: number): void {
     const h = host.toLowerCase();
     if (port === undefined) this.hostsAnyPort.add(h);
-    else this.hostPorts.add(`${h}:${port}`);
+    else {
+      let ports = this.hostPorts.get(h);
+      if (ports === undefined) this.hostPorts.set(h, (ports = new Set()));
+      ports.add(port);
+    }
   }
 
   /** Parses `host`, `host:port` or `[v6]:port` forms from config. */
@@ -28,6 +33,6 @@ export class Myself {
     const host = uri.host.toLowerCase();
     if (this.hostsAnyPort.has(host)) return true;
     const port = uri.port ?? (uri.scheme === 'sips' ? 5061 : 5060);
-    return this.hostPorts.has(`${host}:${port}`);
+    return this.hostPorts.get(host)?.has(port) ?? false;
   }
 }
