@@ -215,10 +215,7 @@ export class Forwarder {
    * socket the request leaves from (`from`, force_send_socket) or the protocol's default one.
    */
   addVia(req: SipRequest, protocol: TransportProtocol, branch?: string, from?: SocketSpec): void {
-    req.prependHeader(
-      'Via',
-      this.own.viaPrefix(protocol, from) + (branch ?? ownBranch(loopHash(req))),
-    );
+    req.pushVia(this.own.viaPrefix(protocol, from), branch ?? ownBranch(loopHash(req)));
   }
 
   /** force_send_socket: the listener `spec` names (`udp:10.0.0.1:5070`), else undefined. */

@@ -10,7 +10,7 @@ import { checkCallId, parseBoundedInt, parseCSeq, parseMaxForwards } from './sca
 import type { CSeq } from './scalars.js';
 import { parseUri } from './uri.js';
 import type { SipUri } from './uri.js';
-import { checkVia, parseVia, stampVia } from './via.js';
+import { checkVia, parseVia, stampVia, viaWithBranch } from './via.js';
 import type { Via } from './via.js';
 
 declare module './errors.js' {
@@ -553,6 +553,18 @@ export class SipRequest extends SipMessage {
     public uri: string,
   ) {
     super();
+  }
+
+  /**
+   * Pushes `prefix + branch` as the top Via (RFC 3261 section 16.6 step 8): `prefix` is a proxy's own
+   * `SIP/2.0/UDP host:port;branch=`, parsed once for all the requests it goes on, so `topVia` is ready
+   * without parsing the new value. Throws SipParseError for a prefix not ending with `;branch=` or a
+   * branch that is not a token.
+   */
+  pushVia(prefix: string, branch: string): void {
+    const { text, via } = viaWithBranch(prefix, branch);
+    this.prependHeader('Via', text);
+    this.cTopVia = via;
   }
 
   /**

@@ -59,6 +59,11 @@ class ViaValue implements Via {
     return this.#paramsText === text ? this.#paramsAt : -1;
   }
 
+  /** @internal where the via-params start in the text this Via was parsed from. */
+  paramsAt(): number {
+    return this.#paramsAt;
+  }
+
   get params(): Map<string, string | null> {
     if (this.#params === undefined) {
       this.#params = new Map();
@@ -154,6 +159,35 @@ function stampParam(text: string, k: number, value: string, edits: Edit[]): bool
     edits.push({ from: ke, to: ke, text: '=' + value });
   }
   return true;
+}
+
+/** Parsed Via prefixes of viaWithBranch (a proxy has one per listener); cleared when it grows past 64. */
+const TEMPLATES = new Map<string, ViaValue>();
+const BRANCH_PARAM = ';branch=';
+
+/**
+ * `prefix + branch` and its Via, the prefix parsed once: a proxy's own Via (RFC 3261 section 16.6 step
+ * 8), `SIP/2.0/UDP host:port;branch=` and a new branch for each request.
+ * @throws SipParseError when `prefix` does not end with `;branch=` or `branch` is not a token
+ */
+export function viaWithBranch(prefix: string, branch: string): { text: string; via: Via } {
+  let template = TEMPLATES.get(prefix);
+  if (template === undefined) {
+    if (!prefix.endsWith(BRANCH_PARAM))
+      fail(SipErrorCode.HEADER, 'Via prefix must end with ;branch=');
+    template = readVia(prefix + 'z9hG4bK', true) as ViaValue;
+    if (TEMPLATES.size >= 64) TEMPLATES.clear();
+    TEMPLATES.set(prefix, template);
+  }
+  if (branch.length === 0 || scan(branch, 0, TOKEN) !== branch.length) {
+    fail(SipErrorCode.HEADER, 'Via branch must be a token');
+  }
+  const text = prefix + branch;
+  const via = new ViaValue(template.protocol, template.transport, template.host);
+  if (template.port !== undefined) via.port = template.port;
+  via.branch = branch;
+  via.setParamsSource(text, template.paramsAt());
+  return { text, via };
 }
 
 /** The via-params stampVia sets (pickedValue slots 0, 1). */

@@ -259,6 +259,37 @@ describe('mutators', () => {
     assert.equal(again.vias.length, 1);
   });
 
+  it('pushVia: our Via on top with its parse ready, equal to a parse of what goes out', () => {
+    for (const prefix of [
+      'SIP/2.0/UDP 192.0.2.7:5060;branch=',
+      'SIP/2.0/TCP [2001:db8::7]:5070;branch=',
+    ]) {
+      const m = request(INVITE);
+      m.pushVia(prefix, 'z9hG4bKsf1234.ab');
+      const again = request(m.toBuffer().toString('latin1'));
+      assert.equal(again.getHeader('via'), prefix + 'z9hG4bKsf1234.ab');
+      const [kept, parsed] = [m.topVia, again.topVia];
+      assert.ok(kept && parsed);
+      for (const k of [
+        'protocol',
+        'transport',
+        'host',
+        'port',
+        'branch',
+        'received',
+        'rport',
+      ] as const) {
+        assert.deepEqual(kept[k], parsed[k], k);
+      }
+      assert.deepEqual([...kept.params], [...parsed.params]);
+      assert.equal(m.vias.length, 2);
+    }
+    const m = request(INVITE);
+    assert.throws(() => m.pushVia('SIP/2.0/UDP h:5060;rport', 'z9hG4bK1'), SipParseError);
+    assert.throws(() => m.pushVia('SIP/2.0/UDP h:5060;branch=', 'z9hG4bK1\r\nX: y'), SipParseError);
+    assert.equal(m.vias.length, 1);
+  });
+
   describe('stampTopVia (received and rport, RFC 3261 section 18.2.1, RFC 3581 section 4)', () => {
     /** A request whose Via lines are `vias`, stamped; the top Via it keeps must be what a parse gives. */
     function stamped(vias: string[], received?: string, rport?: number): SipRequest {
