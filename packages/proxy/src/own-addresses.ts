@@ -10,7 +10,8 @@ import type { Listener, ProxyOptions } from './options.js';
  */
 export class OwnAddresses {
   readonly myself = new Myself();
-  private readonly sentBy = new Set<string>();
+  /** Our sent-by hosts (lower case) → their ports. */
+  private readonly sentBy = new Map<string, Set<number>>();
   private readonly viaPrefixes: Partial<Record<TransportProtocol, string>> = {};
   /** `host:port;lr[;transport=x]` of our Record-Route URI per protocol, after `sip:` and a user part. */
   private readonly recordRoutes: Partial<Record<TransportProtocol, string>> = {};
@@ -24,7 +25,7 @@ export class OwnAddresses {
       if (sentBy === undefined) continue;
       const host = hostForUri(sentBy.host);
       this.myself.add(host, sentBy.port);
-      this.sentBy.add(`${host.toLowerCase()}:${sentBy.port}`);
+      this.addSentBy(host, sentBy.port);
       this.viaPrefixes[protocol] =
         `SIP/2.0/${protocol.toUpperCase()} ${host}:${sentBy.port};branch=`;
       const rrHost = hostForUri(options.advertised?.host ?? sentBy.host);
@@ -38,7 +39,7 @@ export class OwnAddresses {
     for (const l of options.listeners ?? []) {
       const host = hostForUri(l.sentBy.host);
       this.myself.add(host, l.sentBy.port);
-      this.sentBy.add(`${host.toLowerCase()}:${l.sentBy.port}`);
+      this.addSentBy(host, l.sentBy.port);
       this.listenerVias.set(
         socketKey(l),
         `SIP/2.0/${l.protocol.toUpperCase()} ${host}:${l.sentBy.port};branch=`,
@@ -57,7 +58,14 @@ export class OwnAddresses {
 
   /** A Via this proxy put there (its sent-by is one of our listening sockets). */
   isOwnVia(via: Via): boolean {
-    return this.sentBy.has(`${via.host.toLowerCase()}:${via.port ?? 5060}`);
+    return this.sentBy.get(via.host.toLowerCase())?.has(via.port ?? 5060) ?? false;
+  }
+
+  private addSentBy(host: string, port: number): void {
+    const h = host.toLowerCase();
+    let ports = this.sentBy.get(h);
+    if (ports === undefined) this.sentBy.set(h, (ports = new Set()));
+    ports.add(port);
   }
 
   /**
