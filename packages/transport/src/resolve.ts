@@ -184,25 +184,38 @@ export class SipResolver {
   }
 
   /**
+   * The target of a URI whose host (or `maddr`) is an IP address, found without DNS and without a
+   * promise: for a given URI it never changes. Undefined when the host is a name. Throws the
+   * TransportError targets() rejects with.
+   */
+  literalTargets(uri: SipUri): SendTarget[] | undefined {
+    const secure = this.#checkScheme(uri);
+    const protocol = this.#transportOf(uri, secure);
+    const host = stripBrackets(uri.params.get('maddr') ?? uri.host);
+    if (net.isIP(host) === 0) return undefined;
+    // §4.1: without NAPTR/SRV, UDP for sip: and TLS for sips:.
+    const fallback = protocol ?? (secure ? 'tls' : 'udp');
+    return [
+      {
+        protocol: fallback as TransportProtocol,
+        address: host,
+        port: uri.port ?? defaultPort(fallback),
+      },
+    ];
+  }
+
+  /**
    * Every target to try for `uri`, in order (RFC 3263 §4.3: the next one after a transport error,
    * a timeout or a 503). Rejects with a TransportError; never resolves to an empty list.
    */
   async targets(uri: SipUri): Promise<SendTarget[]> {
+    const literal = this.literalTargets(uri);
+    if (literal !== undefined) return literal;
     const secure = this.#checkScheme(uri);
     const protocol = this.#transportOf(uri, secure);
     const host = stripBrackets(uri.params.get('maddr') ?? uri.host);
-    // §4.1: without NAPTR/SRV, UDP for sip: and TLS for sips:.
     const fallback = protocol ?? (secure ? 'tls' : 'udp');
     const port = uri.port;
-    if (net.isIP(host) !== 0) {
-      return [
-        {
-          protocol: fallback as TransportProtocol,
-          address: host,
-          port: port ?? defaultPort(fallback),
-        },
-      ];
-    }
     if (port !== undefined || WEBSOCKET.has(fallback)) {
       return this.#hostTargets(host, fallback, port ?? defaultPort(fallback));
     }

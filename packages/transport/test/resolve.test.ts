@@ -34,6 +34,25 @@ describe('resolveTarget (RFC 3263 without DNS)', () => {
     );
   });
 
+  it('literalTargets answers IP hosts at once, like targets(), and names with undefined', async () => {
+    const resolver = createResolver({ protocols: ['udp', 'tcp'] });
+    for (const text of [
+      'sip:a@192.0.2.1',
+      'sip:[2001:db8::1]:5070;transport=tcp',
+      'sip:b@h.invalid;maddr=192.0.2.9',
+    ]) {
+      const uri = parseUri(text);
+      const literal = resolver.literalTargets(uri);
+      assert.ok(literal !== undefined, text);
+      assert.deepEqual(literal, await resolver.targets(uri));
+    }
+    assert.equal(resolver.literalTargets(parseUri('sip:b@h.invalid:5080')), undefined);
+    assert.throws(
+      () => resolver.literalTargets(parseUri('sips:a@192.0.2.1')),
+      (err: { code?: string }) => err.code === TransportErrorCode.UnsupportedScheme,
+    );
+  });
+
   it('lets maddr override the host (no DNS for the host name)', async () => {
     assert.deepEqual(
       await resolveTarget(parseUri('sip:bob@nowhere.invalid:5080;maddr=192.0.2.9;transport=tcp')),
