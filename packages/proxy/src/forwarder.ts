@@ -1,5 +1,5 @@
 import { parseUri } from '@sipfleet/sip';
-import type { SipRequest } from '@sipfleet/sip';
+import type { SipRequest, SipUri } from '@sipfleet/sip';
 import type {
   ClientTransaction,
   ClientTransactionHandlers,
@@ -34,6 +34,9 @@ const PATH_TAG = '';
  */
 const CALLEE_MARK = '>';
 
+/** Next hops kept by Forwarder.resolve; past this many, it starts again from none. */
+const LITERAL_HOPS = 1024;
+
 /**
  * RFC 3261 §16.6, request forwarding (Kamailio tm's `t_fwd.c`): builds each branch's copy of the
  * request (Request-URI, Record-Route, next hop), runs the branch hook, resolves the next hop, puts
@@ -41,6 +44,9 @@ const CALLEE_MARK = '>';
  * keeps no per-request state.
  */
 export class Forwarder {
+  /** resolve() of next hops whose host is an IP address, by URI text (at most LITERAL_HOPS). */
+  private readonly literalHops = new Map<string, Promise<SendTarget[]>>();
+
   constructor(
     private readonly own: OwnAddresses,
     private readonly transactions: TransactionLayer,
@@ -201,13 +207,28 @@ export class Forwarder {
     this.hooks.run('branch', hook, ctx, { ...handlers, onFailed: handlers.then });
   }
 
-  /** The next hop's targets in the order to try them (RFC 3263 is the transport layer's business). */
+  /**
+   * The next hop's targets in the order to try them (RFC 3263 is the transport layer's business).
+   * A hop whose host is an IP address (a dispatcher destination, a Contact) resolves the same way
+   * every time: kept by its text, so it is not parsed again per request. The targets are frozen;
+   * the list is shared, and callers only read it.
+   */
   resolve(uri: string): Promise<SendTarget[]> {
+    const known = this.literalHops.get(uri);
+    if (known !== undefined) return known;
+    let parsedUri: SipUri;
+    let literal: SendTarget[] | undefined;
     try {
-      return this.resolver.targets(parseUri(uri));
+      parsedUri = parseUri(uri);
+      literal = this.resolver.literalTargets(parsedUri);
     } catch (err) {
       return Promise.reject(err as Error);
     }
+    if (literal === undefined) return this.resolver.targets(parsedUri);
+    const resolved = Promise.resolve(literal.map((t) => Object.freeze(t)));
+    if (this.literalHops.size >= LITERAL_HOPS) this.literalHops.clear();
+    this.literalHops.set(uri, resolved);
+    return resolved;
   }
 
   /**
