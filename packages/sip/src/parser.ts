@@ -287,10 +287,13 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
       413,
     );
   }
+  // most messages of a call have no body: they share one empty Buffer instead of a view each
   const body =
-    typeof data === 'string'
-      ? Buffer.from(text.slice(bodyStart, bodyEnd), 'latin1')
-      : data.subarray(bodyStart, bodyEnd);
+    bodyEnd === bodyStart
+      ? NO_BODY
+      : typeof data === 'string'
+        ? Buffer.from(text.slice(bodyStart, bodyEnd), 'latin1')
+        : data.subarray(bodyStart, bodyEnd);
   const source =
     typeof data === 'string'
       ? { text, startLineStart: pos, startLineEnd: lf + 1 }
@@ -315,6 +318,7 @@ export function parseMessage(data: Buffer | string, opts?: ParseOptions): SipReq
 }
 
 const DIGIT_TABLE = new Uint8Array(256).fill(1, 48, 58);
+const NO_BODY = Buffer.alloc(0);
 
 /** Parses (and caches) the routing headers; throws the first fault. */
 function checkCore(msg: SipRequest | SipResponse): void {
