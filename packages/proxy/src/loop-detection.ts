@@ -11,14 +11,30 @@ export function loopHash(req: SipRequest): string {
   h = mix(h, req.from.tag ?? '');
   h = mix(h, req.to.tag ?? '');
   h = mix(h, req.callId);
-  h = mix(h, String(req.cseq.seq));
-  return (h >>> 0).toString(16).padStart(8, '0');
+  h = mixDigits(h, req.cseq.seq);
+  let hex = '';
+  for (let shift = 28; shift >= 0; shift -= 4) hex += HEX[(h >>> shift) & 15];
+  return hex;
 }
+
+const HEX = '0123456789abcdef';
 
 /** FNV-1a of `part` and a separator into `h`, so that ('ab','c') and ('a','bc') differ. */
 function mix(h: number, part: string): number {
   for (let i = 0; i < part.length; i++) {
     h ^= part.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  h ^= 0x7c;
+  return Math.imul(h, 0x01000193);
+}
+
+/** {@link mix} of `String(n)` for a CSeq number (an integer 0..2^32-1), without the string. */
+function mixDigits(h: number, n: number): number {
+  let unit = 1;
+  while (unit * 10 <= n) unit *= 10;
+  for (; unit >= 1; unit /= 10) {
+    h ^= 48 + (Math.floor(n / unit) % 10);
     h = Math.imul(h, 0x01000193);
   }
   h ^= 0x7c;

@@ -210,6 +210,22 @@ describe('forwarder (RFC 3261 §16.6)', () => {
     assert.throws(() => fwd.nextHop(bad, undefined), BadHeader);
   });
 
+  test('the loop hash is FNV-1a over Request-URI, From tag, To tag, Call-ID and CSeq number as text', () => {
+    const fnv = (parts: string[]): string => {
+      let h = 0x811c9dc5;
+      for (const part of parts) {
+        for (const c of Buffer.from(part + '|', 'latin1')) h = Math.imul(h ^ c, 0x01000193);
+      }
+      return (h >>> 0).toString(16).padStart(8, '0');
+    };
+    for (const seq of [0, 1, 9, 10, 99, 314159, 4294967295]) {
+      const req = makeRequest('MESSAGE', 'sip:bob@10.0.1.1');
+      req.setHeader('CSeq', `${seq} MESSAGE`);
+      const parts = [req.uri, req.from.tag ?? '', req.to.tag ?? '', req.callId, String(seq)];
+      assert.equal(loopHash(req), fnv(parts), `CSeq ${seq}`);
+    }
+  });
+
   test('steps 8-10: our Via with the loop hash on top, and a client transaction sends the copy', async () => {
     const { fwd, net, layer } = forwarder();
     const req = makeRequest('MESSAGE', 'sip:bob@10.0.1.1');
