@@ -1,6 +1,6 @@
 import type { Via } from '@sipfleet/sip';
 import { parseSocketSpec, type SocketSpec, type TransportProtocol } from '@sipfleet/transport';
-import { Myself } from './myself.js';
+import { HostPorts, Myself } from './myself.js';
 import type { Listener, ProxyOptions } from './options.js';
 
 /**
@@ -10,8 +10,7 @@ import type { Listener, ProxyOptions } from './options.js';
  */
 export class OwnAddresses {
   readonly myself = new Myself();
-  /** Our sent-by hosts (lower case) → their ports. */
-  private readonly sentBy = new Map<string, Set<number>>();
+  private readonly sentBy = new HostPorts();
   private readonly viaPrefixes: Partial<Record<TransportProtocol, string>> = {};
   /** `host:port;lr[;transport=x]` of our Record-Route URI per protocol, after `sip:` and a user part. */
   private readonly recordRoutes: Partial<Record<TransportProtocol, string>> = {};
@@ -25,7 +24,7 @@ export class OwnAddresses {
       if (sentBy === undefined) continue;
       const host = hostForUri(sentBy.host);
       this.myself.add(host, sentBy.port);
-      this.addSentBy(host, sentBy.port);
+      this.sentBy.add(host, sentBy.port);
       this.viaPrefixes[protocol] =
         `SIP/2.0/${protocol.toUpperCase()} ${host}:${sentBy.port};branch=`;
       const rrHost = hostForUri(options.advertised?.host ?? sentBy.host);
@@ -39,7 +38,7 @@ export class OwnAddresses {
     for (const l of options.listeners ?? []) {
       const host = hostForUri(l.sentBy.host);
       this.myself.add(host, l.sentBy.port);
-      this.addSentBy(host, l.sentBy.port);
+      this.sentBy.add(host, l.sentBy.port);
       this.listenerVias.set(
         socketKey(l),
         `SIP/2.0/${l.protocol.toUpperCase()} ${host}:${l.sentBy.port};branch=`,
@@ -58,14 +57,7 @@ export class OwnAddresses {
 
   /** A Via this proxy put there (its sent-by is one of our listening sockets). */
   isOwnVia(via: Via): boolean {
-    return this.sentBy.get(via.host.toLowerCase())?.has(via.port ?? 5060) ?? false;
-  }
-
-  private addSentBy(host: string, port: number): void {
-    const h = host.toLowerCase();
-    let ports = this.sentBy.get(h);
-    if (ports === undefined) this.sentBy.set(h, (ports = new Set()));
-    ports.add(port);
+    return this.sentBy.has(via.host, via.port ?? 5060);
   }
 
   /**
