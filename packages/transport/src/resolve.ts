@@ -189,19 +189,8 @@ export class SipResolver {
    * TransportError targets() rejects with.
    */
   literalTargets(uri: SipUri): SendTarget[] | undefined {
-    const secure = this.#checkScheme(uri);
-    const protocol = this.#transportOf(uri, secure);
-    const host = stripBrackets(uri.params.get('maddr') ?? uri.host);
-    if (net.isIP(host) === 0) return undefined;
-    // §4.1: without NAPTR/SRV, UDP for sip: and TLS for sips:.
-    const fallback = protocol ?? (secure ? 'tls' : 'udp');
-    return [
-      {
-        protocol: fallback as TransportProtocol,
-        address: host,
-        port: uri.port ?? defaultPort(fallback),
-      },
-    ];
+    const hop = this.#hop(uri);
+    return net.isIP(hop.host) === 0 ? undefined : literalTarget(hop, uri.port);
   }
 
   /**
@@ -209,12 +198,9 @@ export class SipResolver {
    * a timeout or a 503). Rejects with a TransportError; never resolves to an empty list.
    */
   async targets(uri: SipUri): Promise<SendTarget[]> {
-    const literal = this.literalTargets(uri);
-    if (literal !== undefined) return literal;
-    const secure = this.#checkScheme(uri);
-    const protocol = this.#transportOf(uri, secure);
-    const host = stripBrackets(uri.params.get('maddr') ?? uri.host);
-    const fallback = protocol ?? (secure ? 'tls' : 'udp');
+    const hop = this.#hop(uri);
+    if (net.isIP(hop.host) !== 0) return literalTarget(hop, uri.port);
+    const { secure, protocol, host, fallback } = hop;
     const port = uri.port;
     if (port !== undefined || WEBSOCKET.has(fallback)) {
       return this.#hostTargets(host, fallback, port ?? defaultPort(fallback));
@@ -252,6 +238,15 @@ export class SipResolver {
       () => undefined,
       () => undefined,
     );
+  }
+
+  /** What a URI asks for before any DNS: scheme, transport, the host to resolve (maddr wins). */
+  #hop(uri: SipUri): Hop {
+    const secure = this.#checkScheme(uri);
+    const protocol = this.#transportOf(uri, secure);
+    const host = stripBrackets(uri.params.get('maddr') ?? uri.host);
+    // §4.1: without NAPTR/SRV, UDP for sip: and TLS for sips:.
+    return { secure, protocol, host, fallback: protocol ?? (secure ? 'tls' : 'udp') };
   }
 
   #checkScheme(uri: SipUri): boolean {
@@ -521,6 +516,25 @@ export function orderSrv(records: readonly dns.SrvRecord[], random: () => number
 }
 
 /** A resolver with its own cache (the module-level {@link resolveTarget} uses the defaults). */
+/** A hop's fields, from SipResolver's #hop. */
+interface Hop {
+  secure: boolean;
+  protocol: TransportProtocol | undefined;
+  host: string;
+  fallback: TransportProtocol;
+}
+
+/** The one target of a hop whose host is an IP address. */
+function literalTarget(hop: Hop, port: number | undefined): SendTarget[] {
+  return [
+    {
+      protocol: hop.fallback,
+      address: hop.host,
+      port: port ?? defaultPort(hop.fallback),
+    },
+  ];
+}
+
 export function createResolver(opts: ResolverOptions = {}): SipResolver {
   return new SipResolver(opts);
 }
