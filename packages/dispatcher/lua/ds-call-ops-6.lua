@@ -7,7 +7,8 @@
 --   slot of a destination can never overbook it. Ties go to the earlier destination in set order
 --   (priority descending, then reverse file order, as model.ts buildSet). Expired slots of the set
 --   are dropped first (at most ARGV[3] per reserve), so the counters heal even between reconcile
---   runs. A Call-ID that holds a slot (a retransmitted INVITE) gets the same one back, unless the
+--   runs; once a reserve found fewer than that, the later ones of the script do not look again
+--   (the script's clock stands still and its steps only set expiries after it). A Call-ID that holds a slot (a retransmitted INVITE) gets the same one back, unless the
 --   step moves it (failover, ds_load_replace).
 -- confirm (2xx, ds_load_update): the Call-ID's slot becomes confirmed and lives for the confirmed
 --   expiry from now. A retransmitted 2xx just refreshes it; a Call-ID without a slot (released
@@ -28,7 +29,7 @@
 -- KEYS[6]  void zset          <prefix>:{ds:<setid>}:void (voided reserve tokens, scored by expiry)
 -- ARGV[1]  initial expiry in ms (ds_hash_initexpire)
 -- ARGV[2]  confirmed expiry in ms (ds_hash_expire)
--- ARGV[3]  most expired slots a reserve drops first (0 = none)
+-- ARGV[3]  most expired slots a reserve drops first (0 = none: reconcile alone drops them)
 -- ARGV[4]  owner: the reserving edge's membership instance, '-' for none
 -- then four per step: op, Call-ID, a, b
 --   'v' reserve, 'V' reserve moving a held slot: a = lower-cased URIs to leave out,
@@ -67,6 +68,19 @@ local function with_loads(reply)
   return reply
 end
 
+-- Destination states (uri -> "flags ..."), read once per script: no step changes them.
+local stateOf
+local function states()
+  if stateOf then return stateOf end
+  stateOf = {}
+  local fields = redis.call('HGETALL', KEYS[2])
+  for i = 1, #fields, 2 do stateOf[fields[i]] = fields[i + 1] end
+  return stateOf
+end
+
+-- No expired slot is left: an earlier reserve of this script purged fewer than the limit.
+local purged = false
+
 -- The set's destinations in set order, read once per script; nil when the set does not exist.
 local dsts, noSet
 local function destinations()
@@ -102,7 +116,9 @@ end
 local function reserve(callid, replace, exclude, token)
   if not string.match(token, '^%S+$') then return {ERR_BAD_ARGUMENT} end
   if redis.call('ZREM', KEYS[6], token) == 1 then return {13} end
-  ds_purge_expired(KEYS[3], KEYS[4], KEYS[5], now, limit)
+  if limit > 0 and not purged then
+    purged = ds_purge_expired(KEYS[3], KEYS[4], KEYS[5], now, limit) < limit
+  end
   local held = redis.call('HGET', KEYS[4], callid)
   if held then
     if not replace then
@@ -121,8 +137,9 @@ local function reserve(callid, replace, exclude, token)
   for i = 1, #flat, 2 do loads[flat[i]] = tonumber(flat[i + 1]) or 0 end
 
   local best, bestLoad, anyActive = nil, nil, false
+  local stateNow = states()
   for _, d in ipairs(list) do
-    local state = redis.call('HGET', KEYS[2], d.uri)
+    local state = stateNow[d.uri]
     local flags = d.f
     if state then flags = tonumber(string.match(state, '^(%d+)')) or flags end
     -- Active = neither inactive (1) nor disabled (4): Kamailio's ds_skip_dst.
@@ -139,10 +156,18 @@ local function reserve(callid, replace, exclude, token)
     return {11}
   end
 
-  redis.call('HINCRBY', KEYS[3], best.key, 1)
+  local count = redis.call('HINCRBY', KEYS[3], best.key, 1)
   redis.call('HSET', KEYS[4], callid, 'i ' .. best.key .. ' ' .. best.uri .. ' ' .. owner .. ' ' .. token)
   redis.call('ZADD', KEYS[5], now + initms, callid)
-  return with_loads({1, best.uri, best.key})
+  -- the loads read above, with the one that changed: no second read of the hash
+  local reply = {1, best.uri, best.key, best.key, count}
+  for i = 1, #flat, 2 do
+    if flat[i] ~= best.key then
+      reply[#reply + 1] = flat[i]
+      reply[#reply + 1] = flat[i + 1]
+    end
+  end
+  return reply
 end
 
 local function confirm(callid)

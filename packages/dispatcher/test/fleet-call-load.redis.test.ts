@@ -208,5 +208,48 @@ for (const [name, start] of REDIS_BACKENDS) {
       assert.deepEqual(Object.fromEntries(await callLoad.loads(1)), {});
       assert.throws(() => new CallLoad(admin, { initExpireSeconds: 0 }), DispatcherFleetError);
     });
+
+    /** Three slots of set 1 whose expiry has passed (scored at 0), without waiting for it. */
+    async function expiredSlots(admin: RedisConnection, callLoad: CallLoad): Promise<void> {
+      for (let i = 0; i < 3; i++) await callLoad.reserve(1, `old${i}`);
+      for (let i = 0; i < 3; i++) await admin.call('ZADD', admin.keys.dsExpiry('1'), 0, `old${i}`);
+    }
+
+    const total = (loads: ReadonlyMap<string, number>): number =>
+      [...loads.values()].reduce((x, y) => x + y, 0);
+
+    test('one script of reserves: each purges up to the limit, each reply has the loads after it', async (t) => {
+      const { admin, a, callLoad } = await fleetOf(
+        t,
+        '1 sip:10.0.0.1 0 0 duid=a\n1 sip:10.0.0.2 0 0 duid=b\n',
+        { purgePerReserve: 1 },
+      );
+      await expiredSlots(admin, callLoad);
+      // submitted in one turn: one script, four reserves, one expired slot dropped before each
+      // of the first three
+      const results = await Promise.all([0, 1, 2, 3].map((i) => a.callLoad.reserve(1, `new${i}`)));
+      assert.deepEqual(
+        results.map((r) => (r.ok ? total(r.loads) : -1)),
+        [3, 3, 3, 4],
+      );
+      const last = results[3];
+      assert.ok(last?.ok);
+      assert.deepEqual(last.loads, await callLoad.loads(1));
+      assert.equal(await a.callLoad.release(1, 'old0'), false, 'purged');
+      assert.equal((await callLoad.reconcile(1)).purged, 0, 'nothing left to purge');
+    });
+
+    test('purgePerReserve 0: reserves leave expired slots to reconcile', async (t) => {
+      const { admin, a, callLoad } = await fleetOf(
+        t,
+        '1 sip:10.0.0.1 0 0 duid=a\n1 sip:10.0.0.2 0 0 duid=b\n',
+        { purgePerReserve: 0 },
+      );
+      await expiredSlots(admin, callLoad);
+      const fresh = await a.callLoad.reserve(1, 'fresh');
+      assert.ok(fresh.ok);
+      assert.equal(total(fresh.loads), 4);
+      assert.deepEqual(await callLoad.reconcile(1), { purged: 3, live: 1, corrected: 0 });
+    });
   });
 }

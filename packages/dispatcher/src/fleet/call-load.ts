@@ -44,7 +44,7 @@ export interface CallLoadOptions {
   expireSeconds?: number;
   /**
    * Expired slots a reserve drops before choosing, so counters heal between reconcile runs
-   * (bounded so one INVITE never pays for a backlog).
+   * (bounded so one INVITE never pays for a backlog); 0 = none, reconcile alone drops them.
    * @default 32
    */
   purgePerReserve?: number;
