@@ -8,8 +8,9 @@
 --   (priority descending, then reverse file order, as model.ts buildSet). Expired slots of the set
 --   are dropped first (at most ARGV[3] per reserve), so the counters heal even between reconcile
 --   runs; once a reserve found fewer than that, the later ones of the script do not look again
---   (the script's clock stands still and its steps only set expiries after it). A Call-ID that holds a slot (a retransmitted INVITE) gets the same one back, unless the
---   step moves it (failover, ds_load_replace).
+--   (the script's clock stands still and its steps only set expiries after it). A Call-ID that
+--   holds a slot (a retransmitted INVITE) gets the same one back, unless the step moves it
+--   (failover, ds_load_replace).
 -- confirm (2xx, ds_load_update): the Call-ID's slot becomes confirmed and lives for the confirmed
 --   expiry from now. A retransmitted 2xx just refreshes it; a Call-ID without a slot (released
 --   already, or never reserved) is left alone, so a late 2xx never resurrects a call.
