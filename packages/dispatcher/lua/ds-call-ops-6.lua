@@ -14,6 +14,12 @@
 -- confirm (2xx, ds_load_update): the Call-ID's slot becomes confirmed and lives for the confirmed
 --   expiry from now. A retransmitted 2xx just refreshes it; a Call-ID without a slot (released
 --   already, or never reserved) is left alone, so a late 2xx never resurrects a call.
+-- assign (INVITE routed by the edge's own pick, see call-load.ts localPickHeadroom): the Call-ID's
+--   slot is taken on the destination the edge already chose, without choosing; a slot it holds
+--   elsewhere moves there, and one this token took already (an assign sent again after a lost
+--   reply) stays as it is. A voided token takes nothing, as for reserve.
+-- loads: the set's load hash as the script leaves it, so the edge's view of the loads follows
+--   every batch it sends.
 -- release (3xx-6xx, BYE, CANCEL; ds_load_unset): frees the Call-ID's slot exactly once.
 --   Retransmissions, a BYE from each side or a CANCEL racing a final reply find no slot and change
 --   nothing. With a token, only the slot that reserve took goes (a later INVITE with the same
@@ -38,12 +44,17 @@
 --       reply names)
 --   'c' confirm: a and b ''
 --   'r' release: a = reserve token, or '' (any slot); b ''
+--   'a' assign, 'A' assign a confirmed slot (its 2xx came while the assign waited for Redis):
+--       a = '<loadkey> <lower-cased uri>'; b = token naming this assign
+--   'l' loads: Call-ID '-', a and b ''
 -- returns  {0, r1, r2, ...}, per step:
 --   reserve: {1, uri, loadkey, loads...} reserved, {2, uri, loadkey, loads...} already held,
 --            {10} every active destination is at maxload, {11} none is active, {12} no such set,
 --            {13} its token was voided (nothing taken), {ERR_BAD_ARGUMENT}; loads is the flat
 --            load hash after the step
 --   confirm, release: 1 done, 0 no slot (or another reserve's)
+--   assign: 1 taken, 2 this token holds it already, 13 its token was voided, ERR_BAD_ARGUMENT
+--   loads: the flat load hash
 --   {ERR_BAD_ARGUMENT} for the whole call when the arguments do not parse (nothing applied)
 -- @include reply
 -- @include ds-calls
@@ -58,7 +69,7 @@ if initms == nil or initms <= 0 or confirmms == nil or confirmms <= 0 or limit =
 end
 for i = 5, #ARGV, 4 do
   local op = ARGV[i]
-  if (op ~= 'v' and op ~= 'V' and op ~= 'c' and op ~= 'r') or ARGV[i + 1] == '' then
+  if not string.match(op, '^[vVcraAl]$') or ARGV[i + 1] == '' then
     return {ERR_BAD_ARGUMENT}
   end
 end
@@ -171,6 +182,29 @@ local function reserve(callid, replace, exclude, token)
   return reply
 end
 
+local function assign(callid, confirmed, target, token)
+  local key, uri = string.match(target, '^(%S+) (%S+)$')
+  if not key or not string.match(token, '^%S+$') then return ERR_BAD_ARGUMENT end
+  if redis.call('ZREM', KEYS[6], token) == 1 then return 13 end
+  if limit > 0 and not purged then
+    purged = ds_purge_expired(KEYS[3], KEYS[4], KEYS[5], now, limit) < limit
+  end
+  local held = redis.call('HGET', KEYS[4], callid)
+  if held then
+    if select(5, ds_parse_call(held)) == token then return 2 end
+    ds_drop_call(KEYS[3], KEYS[4], KEYS[5], callid)
+  end
+  redis.call('HINCRBY', KEYS[3], key, 1)
+  if confirmed then
+    redis.call('HSET', KEYS[4], callid, 'c ' .. key .. ' ' .. uri)
+    redis.call('ZADD', KEYS[5], now + confirmms, callid)
+  else
+    redis.call('HSET', KEYS[4], callid, 'i ' .. key .. ' ' .. uri .. ' ' .. owner .. ' ' .. token)
+    redis.call('ZADD', KEYS[5], now + initms, callid)
+  end
+  return 1
+end
+
 local function confirm(callid)
   local value = redis.call('HGET', KEYS[4], callid)
   if not value then return 0 end
@@ -210,6 +244,10 @@ for i = 5, #ARGV, 4 do
     r = confirm(callid)
   elseif op == 'r' then
     r = release(callid, ARGV[i + 2])
+  elseif op == 'a' or op == 'A' then
+    r = assign(callid, op == 'A', ARGV[i + 2], ARGV[i + 3])
+  elseif op == 'l' then
+    r = ds_loads(KEYS[3])
   else
     r = reserve(callid, op == 'V', ARGV[i + 2], ARGV[i + 3])
   end

@@ -293,6 +293,11 @@ function walk(
   return { setId: set.id, alg, candidates: out, parallel };
 }
 
+/** What a destination's call load is counted under: its duid, else its lower-cased URI. */
+export function loadKeyOf(d: Destination): string {
+  return d.attrs.duid ?? d.uri.toLowerCase();
+}
+
 /**
  * Alg 10 (dispatch.c ds_get_leastloaded): the active destination with the fewest active calls
  * among those under their maxload (0 = unlimited); ties go to the earlier one in set order. The
@@ -309,10 +314,9 @@ function callLoad(
 ): Selection {
   const all = candidatesOf(set);
   const n = all.length;
-  // Difference: a destination without duid cannot be tracked and counts as 0 calls (Kamailio
-  // logs an error at ds_load_add and dispatches it untracked).
-  const loadOf = (d: Destination) =>
-    d.attrs.duid === undefined ? 0 : (loads?.get(d.attrs.duid) ?? 0);
+  // Difference: a destination without duid is counted under its lower-cased URI, as the fleet's
+  // call-load script counts it (Kamailio logs an error at ds_load_add and dispatches it untracked).
+  const loadOf = (d: Destination) => loads?.get(loadKeyOf(d)) ?? 0;
   const underMax = (d: Destination) => !d.attrs.maxload || loadOf(d) < d.attrs.maxload;
   let best = -1;
   let bestLoad = Infinity;

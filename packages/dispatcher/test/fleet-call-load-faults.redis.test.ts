@@ -103,7 +103,7 @@ describe('call load through Redis faults', () => {
     const report = errors[0];
     assert.ok(report instanceof DispatcherFleetError);
     assert.equal(report.code, 'SIPFLEET_ERR_DISPATCHER_CALL_LOAD_DEFERRED');
-    assert.match(report.message, /^call load: 25 release\(s\)\/confirm\(s\)/);
+    assert.match(report.message, /^call load: 25 release\(s\)\/confirm\(s\)\/assign\(s\)/);
     // The 5 confirmed calls now outlive the initial expiry; the 5 ringing ones do not.
     const calls = await edge.call('HGETALL', edge.keys.dsCalls('1'));
     const states = (calls as string[]).filter((_, i) => i % 2 === 1).map((v) => v.split(' ')[0]);
@@ -205,6 +205,63 @@ describe('call load through Redis faults', () => {
       'the void expired',
       async () => Number(await admin.call('EXISTS', k('dsVoid'))) === 0,
     );
+  });
+
+  test('edge picks whose assign cannot reach Redis are owed: a 2xx confirms it, a BYE undoes it', async (t) => {
+    const { admin, edge, callLoad, errors, events, check } = await setup(t, {
+      localPickHeadroom: 0,
+    });
+    assert.ok((await callLoad.reserve(1, 'before')).ok);
+    assert.ok(callLoad.pickLoads(1), 'loads seen: the edge may pick');
+    await redis.kill();
+    await until('the edge sees Redis down', () => !edge.ready);
+    assert.equal(callLoad.pickLoads(1), undefined, 'Redis away: the reserve decides (and fails)');
+    // Picked just before the edge saw it go: answered, hung up and still ringing in the outage.
+    callLoad.assign(1, 'answered', 'a', 'sip:10.0.0.1');
+    callLoad.assign(1, 'hung-up', 'b', 'sip:10.0.0.2');
+    callLoad.assign(1, 'ringing', 'b', 'sip:10.0.0.2');
+    await until('the assigns queued', () => callLoad.queued === 3 && events.deferred === 3);
+    callLoad.confirmOrRetry(1, 'answered');
+    callLoad.releaseOrRetry(1, 'hung-up');
+    // The release of hung-up's token replaces its assign; the confirm folds into answered's.
+    await until('the release queued', () => callLoad.queued === 3 && events.deferred === 4);
+    await redis.restart();
+    await until('the queue drained', () => callLoad.queued === 0);
+    await admin.waitUntilReady();
+    assert.deepEqual(Object.fromEntries(await check.loads(1)), { a: 1, b: 2 }); // before: b
+    const state = async (callId: string) =>
+      String(await admin.call('HGET', admin.keys.dsCalls('1'), callId)).split(' ')[0];
+    assert.equal(await state('answered'), 'c', 'its 2xx came while it waited: confirmed');
+    assert.equal(await state('ringing'), 'i');
+    assert.equal(await admin.call('HGET', admin.keys.dsCalls('1'), 'hung-up'), null);
+    assert.deepEqual(await check.reconcile(1), { purged: 0, live: 3, corrected: 0 });
+    assert.equal(errors.length, 1, 'one report for the outage');
+    assert.match(errors[0]?.message ?? '', /^call load: 4 release\(s\)\/confirm\(s\)\/assign\(s\)/);
+  });
+
+  test('an assign sent again takes its slot once; a release of its token first voids it', async (t) => {
+    const { admin, check } = await setup(t);
+    const keys = ['dsDestinations', 'dsState', 'dsLoad', 'dsCalls', 'dsExpiry', 'dsVoid'] as const;
+    const run = (...steps: string[]) =>
+      scriptsFor(admin).run(
+        'ds-call-ops',
+        keys.map((key) => admin.keys[key]('1')),
+        [500, 7_200_000, 32, '-', ...steps],
+      );
+    const loads = ['l', '-', '', ''];
+    const x = ['a', 'x', 'a sip:10.0.0.1', 'tok.1'];
+    assert.deepEqual(
+      await run(...x, ...x, ...loads),
+      [0, 1, 2, ['a', '1']],
+      'the second is a no-op',
+    );
+    // A newer attempt of the Call-ID, picked elsewhere: the slot moves.
+    assert.deepEqual(await run('a', 'x', 'b sip:10.0.0.2', 'tok.2', ...loads), [0, 1, ['b', '1']]);
+    // The release of a lost assign's token arrived before the assign: it takes nothing.
+    assert.equal(await check.release(1, 'y', 'tok.3'), false);
+    assert.deepEqual(await run('a', 'y', 'a sip:10.0.0.1', 'tok.3'), [0, 13]);
+    assert.deepEqual(await run('a', 'y', 'no-uri', 'tok.4'), [0, -2], 'refused: bad target');
+    assert.deepEqual(Object.fromEntries(await check.loads(1)), { b: 1 });
   });
 
   test('a reserve refused before it was sent (Redis down) queues nothing', async (t) => {

@@ -251,5 +251,81 @@ for (const [name, start] of REDIS_BACKENDS) {
       assert.equal(total(fresh.loads), 4);
       assert.deepEqual(await callLoad.reconcile(1), { purged: 3, live: 1, corrected: 0 });
     });
+
+    test('picked on the edge: no round trip before routing, its own picks counted, slots exact', async (t) => {
+      const { a, b, callLoad } = await fleetOf(
+        t,
+        '1 sip:10.0.0.1 0 0 duid=a\n1 sip:10.0.0.2 0 0 duid=b\n1 sip:10.0.0.3 0 0\n',
+        // assigns go with a reserve or at close, never by the timer: what Redis holds shows
+        // which selections waited for it
+        { localPickHeadroom: 0, settleDelayMs: 60_000 },
+      );
+      const pick = async (view: DispatcherView, callId: string) => {
+        const s = await view.selectDestinations(1, DS_ALG.CALL_LOAD, { callId });
+        assert.equal(s.failure, undefined);
+        assert.equal(s.candidates.length, 3, 'picked one first, then the failover order');
+        return s.candidates[0]?.destination.uri;
+      };
+      // No loads seen yet: the atomic reserve, which returns them. Ties go to the earlier
+      // destination in set order, the list's last line first (as Kamailio reads it).
+      assert.equal(await pick(a, 'c0'), 'sip:10.0.0.3');
+      const before = { 'sip:10.0.0.3': 1 };
+      assert.deepEqual(Object.fromEntries(await callLoad.loads(1)), before);
+      // Then the edge picks from what it saw plus its own picks: nothing reaches Redis yet.
+      const picked = [];
+      for (const id of ['c1', 'c2', 'c3', 'c4', 'c5']) picked.push(await pick(a, id));
+      assert.deepEqual(picked, [
+        'sip:10.0.0.2',
+        'sip:10.0.0.1',
+        'sip:10.0.0.3',
+        'sip:10.0.0.2',
+        'sip:10.0.0.1',
+      ]);
+      assert.deepEqual(Object.fromEntries(await callLoad.loads(1)), before);
+      // Edge B has seen nothing: its INVITE waits for the reserve, which finds A's one slot.
+      assert.equal(await pick(b, 'd0'), 'sip:10.0.0.2');
+      // A's picks reach Redis with its next batch; a BYE on B releases one of them.
+      a.callLoad.confirmOrRetry(1, 'c1');
+      await a.close();
+      await waitFor("a's picks recorded", async () => (await callLoad.loads(1)).size === 3);
+      assert.deepEqual(Object.fromEntries(await callLoad.loads(1)), {
+        a: 2,
+        b: 3,
+        'sip:10.0.0.3': 2,
+      });
+      assert.equal(await b.callLoad.release(1, 'c1'), true);
+      assert.equal(await b.callLoad.release(1, 'c1'), false, 'released once');
+      assert.deepEqual(await callLoad.reconcile(1), { purged: 0, live: 6, corrected: 0 });
+    });
+
+    test('picked on the edge: within the headroom of maxload the atomic reserve decides', async (t) => {
+      const { a, b, callLoad } = await fleetOf(
+        t,
+        '7 sip:10.0.0.2 0 0 duid=b;maxload=3\n7 sip:10.0.0.1 0 0 duid=a;maxload=3\n',
+        { localPickHeadroom: 1, settleDelayMs: 60_000 },
+      );
+      const held = async () => Object.fromEntries(await callLoad.loads(7));
+      const pick = async (callId: string) => {
+        const s = await a.selectDestinations(7, DS_ALG.CALL_LOAD, { callId });
+        return s.failure?.reason ?? s.candidates[0]?.destination.uri;
+      };
+      assert.equal(await pick('m0'), 'sip:10.0.0.1', 'nothing seen: reserved');
+      // a 1, b 0 -> b; a 1, b 1 -> a; a 2, b 1 -> b: each leaves 1 under maxload, picked here.
+      for (const [id, uri] of [
+        ['m1', 'sip:10.0.0.2'],
+        ['m2', 'sip:10.0.0.1'],
+        ['m3', 'sip:10.0.0.2'],
+      ]) {
+        assert.equal(await pick(id ?? ''), uri);
+        assert.deepEqual(await held(), { a: 1 }, `${id} not in Redis yet`);
+      }
+      // a 2, b 2: a pick would leave none, so the reserve goes, after the three assigns.
+      assert.equal(await pick('m4'), 'sip:10.0.0.1');
+      assert.deepEqual(await held(), { a: 3, b: 2 });
+      // Another edge takes b's last slot; this edge's view (b 2) does not know: still reserved.
+      assert.ok((await b.callLoad.reserve(7, 'other')).ok);
+      assert.equal(await pick('m5'), 'all-at-maxload', 'never overbooked');
+      assert.deepEqual(await held(), { a: 3, b: 3 });
+    });
   });
 }

@@ -14,6 +14,13 @@
 // by then; the call path's confirms and releases wait for the next reserve (settleDelayMs at
 // most). So under load a call costs one round trip or less, not three.
 //
+// Picking on the edge (localPickHeadroom): the edge may choose the least-loaded destination
+// itself, from the loads its last batch returned plus the slots it assigned since, and record the
+// slot with its next batch (`assign`), so the INVITE does not wait for Redis. The counts stay
+// exact (every slot is recorded, once); what goes is that two edges picking within one round trip
+// of each other may pick the same destination. Near a maxload, and whenever the view is stale or
+// Redis looks away, the atomic reserve decides.
+//
 // Nothing leaks through a Redis outage: a release or confirm that cannot reach Redis waits in a
 // bounded queue and is sent again after the reconnect (both are idempotent), and a reserve whose
 // reply was lost (sent, then a timeout or a dropped connection: Redis may have applied it) is
@@ -78,11 +85,23 @@ export interface CallLoadOptions {
    * @default 5000
    */
   replayWindowMs?: number;
+  /**
+   * Algorithm 10 without a round trip before routing: the edge picks the least-loaded active
+   * destination from the set's loads as its last batch returned them (at most 1 s ago) plus the
+   * slots it assigned since, and records the slot with the next batch, as confirms and releases
+   * are. It does so while the pick leaves at least this many calls under its maxload
+   * (destinations without maxload always do); otherwise the INVITE waits for the atomic reserve,
+   * which never overbooks. Edges picking within one round trip of each other may pick the same
+   * destination: maxload holds exactly as long as the fleet's unseen picks of one destination in
+   * that time stay under the headroom. Off when undefined: every INVITE waits for the reserve.
+   * @default off
+   */
+  localPickHeadroom?: number;
   /** The outage report (one SIPFLEET_ERR_DISPATCHER_CALL_LOAD_DEFERRED per outage). @default ignore */
   onError?: (err: Error) => void;
 }
 
-export type DeferredOp = 'release' | 'confirm';
+export type DeferredOp = 'release' | 'confirm' | 'assign';
 
 export interface CallLoadEvents {
   /** A release or confirm could not reach Redis and waits for the reconnect (metric). */
@@ -95,11 +114,41 @@ export interface CallLoadEvents {
 
 /** One release or confirm waiting for Redis; `token` makes a release conditional (lost reserve). */
 interface Pending {
-  op: DeferredOp;
+  op: 'release' | 'confirm';
   setid: number;
   callId: string;
   token: string;
 }
+
+/** The slot of a destination the edge picked itself (see localPickHeadroom). */
+interface Assign {
+  op: 'assign';
+  setid: number;
+  callId: string;
+  /** Names this assign: sending it again after a lost reply takes nothing twice. */
+  token: string;
+  loadKey: string;
+  /** The destination's lower-cased URI. */
+  uri: string;
+  /** Its 2xx came while the assign waited for Redis: the slot starts confirmed. */
+  confirmed: boolean;
+}
+
+/** What one call still owes Redis. */
+type Owed = Pending | Assign;
+
+/** A set's loads as this edge last saw them, for picking on the edge. */
+interface SeenLoads {
+  /** When the last batch's reply came (ms since the epoch). */
+  at: number;
+  /** The loads that reply carried, plus `inflight`. */
+  estimate: Map<string, number>;
+  /** Slots assigned since, not in a reply yet, per load key. */
+  inflight: Map<string, number>;
+}
+
+/** Loads older than this are not picked from: the INVITE waits for the reserve. */
+const SEEN_MAX_AGE_MS = 1000;
 
 interface Waiting {
   resolve(reply: unknown): void;
@@ -117,7 +166,7 @@ interface Reserve {
 }
 
 /** One step in its set's batch of this turn; `done` when a caller awaits its reply. */
-type Step = (Pending | Reserve) & { done?: Waiting };
+type Step = (Owed | Reserve) & { done?: Waiting };
 
 /** Error replies of a Redis that is failing over or starting: the same command works later. */
 const FAILOVER_REPLY = /\b(READONLY|CLUSTERDOWN|LOADING|MASTERDOWN|TRYAGAIN|MOVED|ASK)\b/;
@@ -191,7 +240,10 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
   private readonly tokenPrefix = randomBytes(6).toString('base64url');
   private tokens = 0;
   /** `<setid> <Call-ID>` -> the one op still owed for that call. */
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new Map<string, Owed>();
+  private readonly localPickHeadroom: number | undefined;
+  /** Per set, for picking on the edge (only with localPickHeadroom). */
+  private readonly seen = new Map<number, SeenLoads>();
   private flushing = false;
   private retryTimer: NodeJS.Timeout | undefined;
   private waitingForUp = false;
@@ -233,6 +285,14 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
         `settleDelayMs must be a number of ms from 0, got ${this.settleDelayMs}`,
       );
     }
+    const headroom = options.localPickHeadroom;
+    if (headroom !== undefined && !(Number.isInteger(headroom) && headroom >= 0)) {
+      throw new DispatcherFleetError(
+        'SIPFLEET_ERR_DISPATCHER_BAD_ARGUMENT',
+        `localPickHeadroom must be a non-negative integer, got ${headroom}`,
+      );
+    }
+    this.localPickHeadroom = headroom;
     this.onError = options.onError ?? (() => undefined);
     this.replayWindowMs = options.replayWindowMs ?? 5000;
     if (this.replayWindowMs > 0) {
@@ -322,7 +382,7 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     options: ReserveOptions = {},
   ): Promise<ReserveResult> {
     const exclude = (options.exclude ?? []).map((u) => u.toLowerCase()).join(' ');
-    const token = `${this.tokenPrefix}.${(this.tokens = (this.tokens + 1) % 0x40000000)}`;
+    const token = this.nextToken();
     const reply = await this.awaited({
       op: 'reserve',
       setid,
@@ -361,6 +421,54 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     };
   }
 
+  /**
+   * The loads to pick from on the edge (localPickHeadroom), load key -> calls: the set's loads as
+   * this edge's last batch returned them, plus the slots it assigned since. Undefined when the
+   * edge does not pick (option off), has not seen the set's loads within the last second, or
+   * Redis looks away: then the INVITE takes the atomic reserve.
+   */
+  pickLoads(setid: number): { loads: ReadonlyMap<string, number>; headroom: number } | undefined {
+    if (this.localPickHeadroom === undefined || !this.conn.ready) return undefined;
+    const seen = this.seen.get(setid);
+    if (seen === undefined || Date.now() - seen.at > SEEN_MAX_AGE_MS) return undefined;
+    return { loads: seen.estimate, headroom: this.localPickHeadroom };
+  }
+
+  /**
+   * The edge picked `uri` (lower-cased; load key `loadKey`) for `callId` itself: its slot goes to
+   * Redis with the next batch (settleDelayMs at most), is counted in pickLoads at once, and waits
+   * in the queue when Redis cannot take it (as releaseOrRetry). A slot the Call-ID holds moves.
+   */
+  assign(setid: number, callId: string, loadKey: string, uri: string): void {
+    const token = this.nextToken();
+    const step: Assign = { op: 'assign', setid, callId, token, loadKey, uri, confirmed: false };
+    try {
+      checkSetId(setid);
+      checkCallId(callId);
+      if (!/^\S+$/.test(loadKey) || !/^\S+$/.test(uri)) {
+        throw new DispatcherFleetError(
+          'SIPFLEET_ERR_DISPATCHER_BAD_ARGUMENT',
+          `assign needs a load key and URI of one word each, got "${loadKey}" "${uri}"`,
+        );
+      }
+    } catch (err) {
+      this.onError(err as Error);
+      return;
+    }
+    // This attempt owns the Call-ID's slot now: a release owed for an earlier one must not free it.
+    this.pending.delete(`${setid} ${callId}`);
+    const seen = this.seen.get(setid);
+    if (seen !== undefined) {
+      bump(seen.inflight, loadKey, 1);
+      bump(seen.estimate, loadKey, 1);
+    }
+    this.submit(step);
+  }
+
+  private nextToken(): string {
+    return `${this.tokenPrefix}.${(this.tokens = (this.tokens + 1) % 0x40000000)}`;
+  }
+
   /** 2xx to the INVITE (ds_load_update): the slot is confirmed for `expireSeconds`. One round trip. */
   async confirm(setid: number, callId: string): Promise<boolean> {
     return (await this.awaited({ op: 'confirm', setid, callId, token: '' })) === 1;
@@ -377,7 +485,7 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
   }
 
   /** Submits a step whose reply the caller waits for. */
-  private awaited(step: Pending | Reserve): Promise<unknown> {
+  private awaited(step: Owed | Reserve): Promise<unknown> {
     checkSetId(step.setid);
     checkCallId(step.callId);
     return new Promise((resolve, reject) => this.submit({ ...step, done: { resolve, reject } }));
@@ -403,6 +511,18 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     } catch (err) {
       this.onError(err as Error); // this step alone, not the batch it would have joined
       return;
+    }
+    const key = `${op.setid} ${op.callId}`;
+    const owed = this.pending.get(key);
+    if (owed?.op === 'assign') {
+      if (op.op === 'confirm') owed.confirmed = true;
+      else {
+        // The assign may or may not have been applied: release exactly its slot, and void its
+        // token in case it has not, so it takes nothing when it comes after all.
+        this.pending.delete(key);
+        this.submit({ ...op, token: owed.token });
+        return;
+      }
     }
     this.submit(op);
   }
@@ -443,9 +563,13 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     ];
     for (const s of steps) {
       if (s.op === 'reserve') args.push(s.replace ? 'V' : 'v', s.callId, s.exclude, s.token);
+      else if (s.op === 'assign')
+        args.push(s.confirmed ? 'A' : 'a', s.callId, `${s.loadKey} ${s.uri}`, s.token);
       else
         args.push(s.op === 'confirm' ? 'c' : 'r', s.callId, s.op === 'release' ? s.token : '', '');
     }
+    const picking = this.localPickHeadroom !== undefined;
+    if (picking) args.push('l', '-', '', '');
     const sent = this.conn.ready;
     let results: unknown[];
     try {
@@ -455,13 +579,37 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
         args,
       );
     } catch (err) {
+      if (picking) this.landed(setid, steps, undefined);
       this.failed(steps, sent, err);
       return;
     }
+    if (picking) this.landed(setid, steps, results[steps.length]);
     steps.forEach((s, i) => {
       if (s.op === 'release') this.remember(setid, s.callId, s.token);
       s.done?.resolve(results[i]);
     });
+  }
+
+  /**
+   * A batch's reply (or failure, `loads` undefined) reached the edge: its assigns are no longer in
+   * flight, and the loads the script left become the set's seen loads.
+   */
+  private landed(setid: number, steps: readonly Step[], loads: unknown): void {
+    let seen = this.seen.get(setid);
+    if (seen === undefined) {
+      if (loads === undefined) return;
+      seen = { at: 0, estimate: new Map(), inflight: new Map() };
+      this.seen.set(setid, seen);
+    }
+    // (an assign sent again from the queue, awaited, was counted out when its first batch failed)
+    for (const s of steps)
+      if (s.op === 'assign' && s.done === undefined) bump(seen.inflight, s.loadKey, -1);
+    if (loads === undefined) return;
+    const estimate = new Map<string, number>();
+    for (const [key, n] of pairs(loads)) estimate.set(key, Number(n));
+    for (const [key, n] of seen.inflight) bump(estimate, key, n);
+    seen.estimate = estimate;
+    seen.at = Date.now();
   }
 
   /**
@@ -476,6 +624,10 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
       if (s.op === 'reserve') {
         if (sent && transient)
           this.defer({ op: 'release', setid: s.setid, callId: s.callId, token: s.token });
+      } else if (s.op === 'assign' && s.done === undefined) {
+        // The call is on its way: its slot is owed, and taken at most once (its token).
+        if (transient) this.defer(s);
+        else report = true;
       } else if (s.done === undefined) {
         if (transient) this.defer(s);
         else report = true;
@@ -485,12 +637,21 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     if (report) this.onError(err instanceof Error ? err : toRedisError(err));
   }
 
-  /** One op owed per call: a release wins over a confirm, an unconditional one over a token. */
-  private defer(entry: Pending): void {
+  /**
+   * One op owed per call: a release wins over a confirm, an unconditional one over a token; an
+   * owed assign takes a confirm in (its slot starts confirmed) and becomes a release of its token
+   * (applied or not), and a newer assign replaces whatever is owed (it moves any slot held).
+   */
+  private defer(entry: Owed): void {
     if (this.closed) return; // close() gave the queue up
     const key = `${entry.setid} ${entry.callId}`;
     const held = this.pending.get(key);
     if (held !== undefined) {
+      if (held.op === 'assign' && entry.op !== 'assign') {
+        if (entry.op === 'confirm') held.confirmed = true;
+        else this.pending.set(key, { ...entry, token: held.token });
+        return;
+      }
       if (held.op === 'release' && (entry.op === 'confirm' || held.token === '')) return;
       this.pending.set(key, entry);
     } else if (this.pending.size >= this.retryQueueLimit) {
@@ -548,7 +709,7 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
       this.onError(
         new DispatcherFleetError(
           'SIPFLEET_ERR_DISPATCHER_CALL_LOAD_DEFERRED',
-          `call load: ${deferred} release(s)/confirm(s) could not reach Redis and were sent after ` +
+          `call load: ${deferred} release(s)/confirm(s)/assign(s) could not reach Redis and were sent after ` +
             `it came back (${sent} sent)` +
             (dropped > 0 ? `; ${dropped} dropped (queue full): those slots end by expiry` : ''),
         ),
@@ -556,9 +717,10 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     }
   }
 
-  private async send(key: string, entry: Pending): Promise<void> {
+  private async send(key: string, entry: Owed): Promise<void> {
     try {
       if (entry.op === 'confirm') await this.confirm(entry.setid, entry.callId);
+      else if (entry.op === 'assign') await this.awaited({ ...entry });
       else await this.release(entry.setid, entry.callId, entry.token);
     } catch (err) {
       if (isTransient(err)) return; // stays queued
@@ -601,6 +763,7 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     this.conn.off('failover', this.replay);
     this.recent = [];
     this.recentHead = 0;
+    this.seen.clear();
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.pending.clear();
@@ -628,6 +791,12 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
       loads.set(key, Number(n));
     return loads;
   }
+}
+
+function bump(counts: Map<string, number>, key: string, by: number): void {
+  const n = (counts.get(key) ?? 0) + by;
+  if (n > 0) counts.set(key, n);
+  else counts.delete(key);
 }
 
 function expiryMs(name: string, seconds: number): number {

@@ -38,6 +38,7 @@ import {
   type Selection,
   type SelectFailureReason,
   type SelectOptions,
+  loadKeyOf,
   select,
 } from '../algorithms.js';
 import {
@@ -473,6 +474,23 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
     if (callId === undefined || callId.trim() === '') {
       return failure(set.id, alg, 'missing-input', 'algorithm 10 needs input.callId');
     }
+    const max = options.limit ? options.limit : set.destinations.length;
+    const seen = this.callLoad.pickLoads(set.id);
+    if (seen !== undefined) {
+      // Picked on the edge (CallLoad localPickHeadroom): no round trip before routing, unless
+      // the pick is near its maxload or nothing can be picked (the reserve then decides).
+      const picked = select(set, alg, {}, { loads: seen.loads }, { limit: max });
+      const first = picked.candidates[0]?.destination;
+      const maxload = first?.attrs.maxload ?? 0;
+      const key = first === undefined ? '' : loadKeyOf(first);
+      if (
+        first !== undefined &&
+        (!maxload || (seen.loads.get(key) ?? 0) + seen.headroom < maxload)
+      ) {
+        this.callLoad.assign(set.id, callId, key, first.uri.toLowerCase());
+        return picked;
+      }
+    }
     const reserved = await this.callLoad.reserve(set.id, callId);
     if (!reserved.ok) {
       const reason = reserved.reason === 'unknown-set' ? 'empty-set' : reserved.reason;
@@ -496,7 +514,6 @@ export class DispatcherView extends EventEmitter<DispatcherViewEvents> {
     const rest = select(set, alg, {}, { loads: reserved.loads }).candidates.filter(
       (c) => c.index !== index,
     );
-    const max = options.limit ? options.limit : set.destinations.length;
     const candidates: Candidate[] = [{ destination, index }, ...rest].slice(0, max);
     return { setId: set.id, alg, candidates, parallel: false };
   }
