@@ -168,37 +168,51 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
     assert.ok(failovers >= 2, `failovers counted: ${failovers}`);
   });
 
-  test('call load (alg 10): INVITEs alternate edges, BYEs go to the other edge, counters return to 0', async (t) => {
-    const { edges, uris } = await fleet(t, 10, ['demo', 'demo', 'demo']);
-    const [a, b] = edges as [EdgeHandle, EdgeHandle];
-    const client = await DialogClient.open();
-    t.after(() => client.close());
-    const dialogs = [];
-    for (let i = 0; i < 30; i++) {
-      const [via, other] = i % 2 === 0 ? [a, b] : [b, a];
-      const dialog = await client.invite(via.port);
-      assert.equal(dialog.status, 200);
-      client.ack(dialog, other.port);
-      dialogs.push({ dialog, other });
-    }
-    const during = await callLoads(a, uris);
-    t.diagnostic(`active calls per destination: ${during.join(', ')}`);
-    assert.equal(
-      during.reduce((x, y) => x + y, 0),
-      30,
-    );
-    assert.ok(Math.max(...during) - Math.min(...during) <= 1, `balanced: ${during.join(', ')}`);
-    for (const { dialog, other } of dialogs)
-      assert.equal(await client.bye(dialog, other.port), 200);
-    // A release rides with the edge's next reserve, or goes on its own within settleDelayMs.
-    await until('every slot released', async () => sum(await callLoads(b, uris)) === 0);
-    assert.deepEqual(await callLoads(b, uris), [0, 0, 0]);
-    // A duplicate BYE releases nothing twice.
-    const first = dialogs[0];
-    assert.ok(first);
-    await client.bye(first.dialog, first.other.port).catch(() => 0);
-    assert.deepEqual(await callLoads(a, uris), [0, 0, 0]);
-  });
+  // Picked by the atomic reserve, every pick sees every slot: balanced to within one call. Picked
+  // on the edge (the default), an edge does not see the other's picks since its last batch; the
+  // test lets each slot reach Redis before the next INVITE, so at most one pick is unseen, every
+  // pick goes to a destination at most one over the least loaded, and the spread stays within 2.
+  for (const [pick, spread] of [
+    ['reserve', 1],
+    ['local', 2],
+  ] as const) {
+    test(`call load (alg 10, callLoadPick ${pick}): INVITEs alternate edges, BYEs go to the other edge, counters return to 0`, async (t) => {
+      const { edges, uris } = await fleet(t, 10, ['demo', 'demo', 'demo'], {
+        dispatcher: { callLoadPick: pick },
+      });
+      const [a, b] = edges as [EdgeHandle, EdgeHandle];
+      const client = await DialogClient.open();
+      t.after(() => client.close());
+      const dialogs = [];
+      for (let i = 0; i < 30; i++) {
+        const [via, other] = i % 2 === 0 ? [a, b] : [b, a];
+        const dialog = await client.invite(via.port);
+        assert.equal(dialog.status, 200);
+        client.ack(dialog, other.port);
+        dialogs.push({ dialog, other });
+        await until(
+          `call ${i} in the counters`,
+          async () => sum(await callLoads(a, uris)) === i + 1,
+        );
+      }
+      const during = await callLoads(a, uris);
+      t.diagnostic(`active calls per destination: ${during.join(', ')}`);
+      assert.ok(
+        Math.max(...during) - Math.min(...during) <= spread,
+        `balanced: ${during.join(', ')}`,
+      );
+      for (const { dialog, other } of dialogs)
+        assert.equal(await client.bye(dialog, other.port), 200);
+      // A release rides with the edge's next batch, or goes on its own within settleDelayMs.
+      await until('every slot released', async () => sum(await callLoads(b, uris)) === 0);
+      assert.deepEqual(await callLoads(b, uris), [0, 0, 0]);
+      // A duplicate BYE releases nothing twice.
+      const first = dialogs[0];
+      assert.ok(first);
+      await client.bye(first.dialog, first.other.port).catch(() => 0);
+      assert.deepEqual(await callLoads(a, uris), [0, 0, 0]);
+    });
+  }
 
   test('an edge killed mid-call: the call-load counters heal within the configured expiry', async (t) => {
     const { edges, uris } = await fleet(t, 10, ['demo', 'demo'], {
@@ -212,10 +226,8 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
       assert.equal(dialog.status, 200);
       client.ack(dialog, a.port);
     }
-    assert.equal(
-      (await callLoads(b, uris)).reduce((x, y) => x + y, 0),
-      6,
-    );
+    // An edge's own picks reach Redis with its next batch (settleDelayMs).
+    await until('the 6 slots in Redis', async () => sum(await callLoads(b, uris)) === 6);
     await a.stop(); // SIGKILL: the BYEs never come
     let healed = -1;
     const start = Date.now();

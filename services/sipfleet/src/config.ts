@@ -374,6 +374,23 @@ export const edgeConfigSchema = z
          */
         roundRobinLease: z.number().int().min(1).max(1_000_000).default(100),
         /**
+         * Algorithm 10: who picks the least-loaded destination of an INVITE. `local`: the edge,
+         * from the loads its last call-load batch returned (at most 1 s old) plus its own slots
+         * since, recording the slot with its next batch, so the INVITE does not wait for Redis;
+         * edges picking within one round trip of each other may pick the same destination (the
+         * counts stay exact). `reserve`: one atomic Redis step per INVITE (batched per event-loop
+         * turn) picks and takes the slot. With `local`, a pick within `callLoadHeadroom` calls of
+         * its maxload, a stale view or Redis away falls back to `reserve`. @default local
+         */
+        callLoadPick: z.enum(['local', 'reserve']).default('local'),
+        /**
+         * Algorithm 10 with `callLoadPick: local`: the calls a pick must leave under its
+         * destination's maxload to be made on the edge; nearer, the atomic reserve decides, so
+         * maxload holds exactly while the fleet's unseen picks of one destination within a round
+         * trip stay under it. @default 100
+         */
+        callLoadHeadroom: z.number().int().min(0).default(100),
+        /**
          * Kamailio ds_dns_mode, when destination names are resolved into the DNS cache: `init`
          * at every list load (start-up and reload), `timer` also every `dnsIntervalSeconds`.
          * Either way calls then read the cache, which the `dns` settings keep fresh. @default init
@@ -405,6 +422,8 @@ export const edgeConfigSchema = z
         registerAllowFrom: [],
         reconcileIntervalMs: 30_000,
         roundRobinLease: 100,
+        callLoadPick: 'local',
+        callLoadHeadroom: 100,
         dnsMode: 'init',
         dnsIntervalSeconds: 600,
       }),

@@ -161,7 +161,7 @@ export class EdgeMetrics implements ProxyObserver {
     });
     this.dispatcherCallLoadDeferred = new Counter({
       name: 'sipfleet_dispatcher_call_load_deferred_total',
-      help: 'Call-load releases and confirms that could not reach Redis and were queued for the reconnect',
+      help: 'Call-load releases, confirms and assigns (edge-picked slots) that could not reach Redis and were queued for the reconnect',
       labelNames: ['op'],
       registers: [this.registry],
     });

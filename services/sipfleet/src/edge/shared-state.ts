@@ -104,6 +104,9 @@ export function openSharedState(config: EdgeConfig, log: Logger): SharedState | 
         expireSeconds: config.dispatcher.expireSeconds,
         reconcileIntervalMs: config.dispatcher.reconcileIntervalMs,
         roundRobinLease: config.dispatcher.roundRobinLease,
+        ...(config.dispatcher.callLoadPick === 'local'
+          ? { localPickHeadroom: config.dispatcher.callLoadHeadroom }
+          : {}),
         // Only algorithms 11 (cc=1) and 13 read latency: other routes spare Redis the reads.
         ...(config.routing.dispatcher !== undefined &&
         (config.routing.dispatcher.algorithm === DS_ALG.LATENCY ||
