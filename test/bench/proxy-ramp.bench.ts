@@ -176,10 +176,16 @@ const floor: Proxy = {
 };
 
 /** The side-by-side edge's config: dispatcher `algorithm` on set 1 with Redis, as the anchor. */
-function edgeConfig(algorithm: number, redisUrl: string, prefix: string, listFile: string) {
+function edgeConfig(
+  algorithm: number,
+  redisUrl: string,
+  prefix: string,
+  listFile: string,
+  callLoadPick?: 'reserve',
+) {
   return {
     redis: { url: redisUrl, prefix },
-    dispatcher: { listFile },
+    dispatcher: { listFile, ...(callLoadPick === undefined ? {} : { callLoadPick }) },
     // The anchor leaves tm's fr_timer at its 30 s default; the edge's dispatcher route fails
     // over after 2 s by default, which on a loaded host re-sends INVITEs to the other UAS
     // while the first is merely slow, and the two answers then strand calls.
@@ -192,13 +198,23 @@ function edgeConfig(algorithm: number, redisUrl: string, prefix: string, listFil
   };
 }
 
-function edge(algorithm: number, redisUrl: string, nodeArgs: string[] = [], base?: string): Proxy {
+/**
+ * One edge; `callLoadPick: 'reserve'` ("alg 10 reserve") makes every alg-10 INVITE wait for the
+ * atomic reserve, as before the edge picked on its own.
+ */
+function edge(
+  algorithm: number,
+  redisUrl: string,
+  nodeArgs: string[] = [],
+  base?: string,
+  callLoadPick?: 'reserve',
+): Proxy {
   return {
-    name: `${base === undefined ? '' : 'base '}alg ${algorithm}`,
+    name: `${base === undefined ? '' : 'base '}alg ${algorithm}${callLoadPick === undefined ? '' : ` ${callLoadPick}`}`,
     async start(owner, uris, dir) {
       const handle = await startEdge(
         owner,
-        edgeConfig(algorithm, redisUrl, uniquePrefix(), writeList(dir, uris)),
+        edgeConfig(algorithm, redisUrl, uniquePrefix(), writeList(dir, uris), callLoadPick),
         {},
         { nodeArgs, ...(base === undefined ? {} : { bin: base }) },
       );
@@ -349,13 +365,17 @@ async function main(): Promise<void> {
       ...(available('kamailio', 'kamailio', 'the comparison') ? [kamailio] : []),
       edge(4, redis.url),
       edge(10, redis.url),
+      edge(10, redis.url, [], undefined, 'reserve'),
       edges(2, redis.url),
       floor,
       ...baseline.map((alg) => edge(alg, redis.url, [], process.env.BENCH_BASE_BIN)),
     ];
-    // The floor and the baseline edges are for the pairs; the ramp takes them only when named.
+    // The floor, alg 10 reserve and the baseline edges are for the pairs; the ramp takes them
+    // only when named.
     const proxies = all.filter((p) =>
-      only === undefined ? p !== floor && !p.name.startsWith('base ') : only.includes(p.name),
+      only === undefined
+        ? p !== floor && !p.name.startsWith('base ') && p.name !== 'alg 10 reserve'
+        : only.includes(p.name),
     );
     if (!proxies.includes(kamailio) && only?.includes('kamailio') !== false) {
       console.log('kamailio not available: comparison skipped (apt-get install kamailio)\n');
@@ -450,12 +470,13 @@ async function main(): Promise<void> {
 }
 
 /**
- * BENCH_PAIRS (default "alg 10/alg 4,alg 4/kamailio,floor/kamailio"; "none" for none): each
+ * BENCH_PAIRS (default "alg 10/alg 4,alg 10/alg 10 reserve,alg 4/kamailio,floor/kamailio"; "none" for none): each
  * pair measured at the same time, BENCH_PAIR_RATE calls/s each (600), BENCH_PAIR_REPEATS times (3), after a
  * warm-up of BENCH_PAIR_WARMUP_SECONDS (40).
  */
 async function pairs(all: Proxy[], dir: string): Promise<void> {
-  const spec = process.env.BENCH_PAIRS ?? 'alg 10/alg 4,alg 4/kamailio,floor/kamailio';
+  const spec =
+    process.env.BENCH_PAIRS ?? 'alg 10/alg 4,alg 10/alg 10 reserve,alg 4/kamailio,floor/kamailio';
   const rate = Number(process.env.BENCH_PAIR_RATE ?? 600);
   const repeats = Number(process.env.BENCH_PAIR_REPEATS ?? 3);
   const found = spec
