@@ -17,7 +17,10 @@
 -- assign (INVITE routed by the edge's own pick, see call-load.ts localPickHeadroom): the Call-ID's
 --   slot is taken on the destination the edge already chose, without choosing; a slot it holds
 --   elsewhere moves there, and one this token took already (an assign sent again after a lost
---   reply) stays as it is. A voided token takes nothing, as for reserve.
+--   reply) stays as it is. A voided token takes nothing, as for reserve, and neither does an
+--   assign of a Call-ID that a release found without a slot in the last ASSIGN_VOID_MS (the edge
+--   sends its assign up to settleDelayMs after relaying the INVITE; a BYE through another edge
+--   can come first).
 -- loads: the set's load hash as the script leaves it, so the edge's view of the loads follows
 --   every batch it sends.
 -- release (3xx-6xx, BYE, CANCEL; ds_load_unset): frees the Call-ID's slot exactly once.
@@ -53,7 +56,7 @@
 --            {13} its token was voided (nothing taken), {ERR_BAD_ARGUMENT}; loads is the flat
 --            load hash after the step
 --   confirm, release: 1 done, 0 no slot (or another reserve's)
---   assign: 1 taken, 2 this token holds it already, 13 its token was voided, ERR_BAD_ARGUMENT
+--   assign: 1 taken, 2 this token holds it already, 13 voided (nothing taken), ERR_BAD_ARGUMENT
 --   loads: the flat load hash
 --   {ERR_BAD_ARGUMENT} for the whole call when the arguments do not parse (nothing applied)
 -- @include reply
@@ -74,6 +77,9 @@ for i = 5, #ARGV, 4 do
   end
 end
 local now = ds_now_ms()
+
+-- How long a release without a token that finds no slot keeps the Call-ID's assigns out.
+local ASSIGN_VOID_MS = 10000
 
 local function with_loads(reply)
   for _, v in ipairs(ds_loads(KEYS[3])) do table.insert(reply, v) end
@@ -186,6 +192,8 @@ local function assign(callid, confirmed, target, token)
   local key, uri = string.match(target, '^(%S+) (%S+)$')
   if not key or not string.match(token, '^%S+$') then return ERR_BAD_ARGUMENT end
   if redis.call('ZREM', KEYS[6], token) == 1 then return 13 end
+  local released = redis.call('ZSCORE', KEYS[6], 'c ' .. callid)
+  if released and tonumber(released) > now then return 13 end
   if limit > 0 and not purged then
     purged = ds_purge_expired(KEYS[3], KEYS[4], KEYS[5], now, limit) < limit
   end
@@ -215,11 +223,13 @@ local function confirm(callid)
   return 1
 end
 
--- Voids a reserve token for as long as a reserved slot would live; the key goes with the last.
-local function void(token)
+-- Voids `member` (a reserve token, or 'c <Call-ID>' for assigns) for `ms`; the key goes with the
+-- last entry.
+local function void(member, ms)
   redis.call('ZREMRANGEBYSCORE', KEYS[6], '-inf', now)
-  redis.call('ZADD', KEYS[6], now + initms, token)
-  redis.call('PEXPIRE', KEYS[6], initms)
+  redis.call('ZADD', KEYS[6], now + ms, member)
+  local last = redis.call('ZRANGE', KEYS[6], -1, -1, 'WITHSCORES')
+  redis.call('PEXPIREAT', KEYS[6], math.max(tonumber(last[2]), now + ms))
 end
 
 local function release(callid, token)
@@ -228,11 +238,12 @@ local function release(callid, token)
     local held
     if value then held = select(5, ds_parse_call(value)) end
     if held ~= token then
-      void(token)
+      void(token, initms)
       return 0
     end
   end
   if ds_drop_call(KEYS[3], KEYS[4], KEYS[5], callid) then return 1 end
+  if token == '' then void('c ' .. callid, ASSIGN_VOID_MS) end
   return 0
 end
 

@@ -239,7 +239,7 @@ describe('call load through Redis faults', () => {
     assert.match(errors[0]?.message ?? '', /^call load: 4 release\(s\)\/confirm\(s\)\/assign\(s\)/);
   });
 
-  test('an assign sent again takes its slot once; a release of its token first voids it', async (t) => {
+  test('an assign sent again takes its slot once; a release first (of its token or Call-ID) voids it', async (t) => {
     const { admin, check } = await setup(t);
     const keys = ['dsDestinations', 'dsState', 'dsLoad', 'dsCalls', 'dsExpiry', 'dsVoid'] as const;
     const run = (...steps: string[]) =>
@@ -261,6 +261,10 @@ describe('call load through Redis faults', () => {
     assert.equal(await check.release(1, 'y', 'tok.3'), false);
     assert.deepEqual(await run('a', 'y', 'a sip:10.0.0.1', 'tok.3'), [0, 13]);
     assert.deepEqual(await run('a', 'y', 'no-uri', 'tok.4'), [0, -2], 'refused: bad target');
+    // A BYE through another edge before the picking edge's assign: the release finds no slot,
+    // and the assign of that Call-ID arriving after it takes nothing.
+    assert.equal(await check.release(1, 'quick'), false);
+    assert.deepEqual(await run('a', 'quick', 'a sip:10.0.0.1', 'tok.5'), [0, 13]);
     assert.deepEqual(Object.fromEntries(await check.loads(1)), { b: 1 });
   });
 
