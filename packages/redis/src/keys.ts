@@ -84,8 +84,10 @@ export const KEY_CATALOGUE: readonly KeyCatalogueEntry[] = [
     name: 'dsVoid',
     pattern: '<prefix>:{ds:<setid>}:void',
     type: 'zset',
-    writer: 'edge (call-load: tokens of reserves released before they ran, scored by expiry in ms)',
-    reader: 'edge (a reserve carrying a listed token takes no slot)',
+    writer:
+      'edge (call-load: tokens of reserves and assigns released before they ran, and `c <Call-ID>` for 10 s after a release found no slot, scored by expiry in ms)',
+    reader:
+      'edge (a reserve or assign carrying a listed token takes no slot, nor an assign of a listed Call-ID)',
   },
   {
     name: 'dsLatency',
