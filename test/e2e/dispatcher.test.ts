@@ -8,7 +8,7 @@
 // Issue 13: the built-in route hashes the digest username (alg 5) and a hash_pvar template
 // (alg 7), and ranks alg 13 by the prober's latency statistics read from Redis.
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { type TestContext, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { EdgeHandle } from '@sipfleet/test-helpers/edge';
 import { callLoads, startFleet, sum } from '@sipfleet/test-helpers/fleet';
@@ -172,47 +172,45 @@ describe('dispatcher across two edges', { concurrency: 1 }, () => {
   // on the edge (the default), an edge does not see the other's picks since its last batch; the
   // test lets each slot reach Redis before the next INVITE, so at most one pick is unseen, every
   // pick goes to a destination at most one over the least loaded, and the spread stays within 2.
-  for (const [pick, spread] of [
-    ['reserve', 1],
-    ['local', 2],
-  ] as const) {
-    test(`call load (alg 10, callLoadPick ${pick}): INVITEs alternate edges, BYEs go to the other edge, counters return to 0`, async (t) => {
-      const { edges, uris } = await fleet(t, 10, ['demo', 'demo', 'demo'], {
-        dispatcher: { callLoadPick: pick },
-      });
-      const [a, b] = edges as [EdgeHandle, EdgeHandle];
-      const client = await DialogClient.open();
-      t.after(() => client.close());
-      const dialogs = [];
-      for (let i = 0; i < 30; i++) {
-        const [via, other] = i % 2 === 0 ? [a, b] : [b, a];
-        const dialog = await client.invite(via.port);
-        assert.equal(dialog.status, 200);
-        client.ack(dialog, other.port);
-        dialogs.push({ dialog, other });
-        await until(
-          `call ${i} in the counters`,
-          async () => sum(await callLoads(a, uris)) === i + 1,
-        );
-      }
-      const during = await callLoads(a, uris);
-      t.diagnostic(`active calls per destination: ${during.join(', ')}`);
-      assert.ok(
-        Math.max(...during) - Math.min(...during) <= spread,
-        `balanced: ${during.join(', ')}`,
-      );
-      for (const { dialog, other } of dialogs)
-        assert.equal(await client.bye(dialog, other.port), 200);
-      // A release rides with the edge's next batch, or goes on its own within settleDelayMs.
-      await until('every slot released', async () => sum(await callLoads(b, uris)) === 0);
-      assert.deepEqual(await callLoads(b, uris), [0, 0, 0]);
-      // A duplicate BYE releases nothing twice.
-      const first = dialogs[0];
-      assert.ok(first);
-      await client.bye(first.dialog, first.other.port).catch(() => 0);
-      assert.deepEqual(await callLoads(a, uris), [0, 0, 0]);
+  async function alternatingCalls(t: TestContext, pick: 'local' | 'reserve', spread: number) {
+    const { edges, uris } = await fleet(t, 10, ['demo', 'demo', 'demo'], {
+      dispatcher: { callLoadPick: pick },
     });
+    const [a, b] = edges as [EdgeHandle, EdgeHandle];
+    const client = await DialogClient.open();
+    t.after(() => client.close());
+    const dialogs = [];
+    for (let i = 0; i < 30; i++) {
+      const [via, other] = i % 2 === 0 ? [a, b] : [b, a];
+      const dialog = await client.invite(via.port);
+      assert.equal(dialog.status, 200);
+      client.ack(dialog, other.port);
+      dialogs.push({ dialog, other });
+      await until(`call ${i} in the counters`, async () => sum(await callLoads(a, uris)) === i + 1);
+    }
+    const during = await callLoads(a, uris);
+    t.diagnostic(`active calls per destination: ${during.join(', ')}`);
+    assert.ok(
+      Math.max(...during) - Math.min(...during) <= spread,
+      `balanced: ${during.join(', ')}`,
+    );
+    for (const { dialog, other } of dialogs)
+      assert.equal(await client.bye(dialog, other.port), 200);
+    // A release rides with the edge's next batch, or goes on its own within settleDelayMs.
+    await until('every slot released', async () => sum(await callLoads(b, uris)) === 0);
+    assert.deepEqual(await callLoads(b, uris), [0, 0, 0]);
+    // A duplicate BYE releases nothing twice.
+    const first = dialogs[0];
+    assert.ok(first);
+    await client.bye(first.dialog, first.other.port).catch(() => 0);
+    assert.deepEqual(await callLoads(a, uris), [0, 0, 0]);
   }
+
+  test('call load (alg 10, callLoadPick local): INVITEs alternate edges, BYEs go to the other edge, counters return to 0', (t) =>
+    alternatingCalls(t, 'local', 2));
+
+  test('call load (alg 10, callLoadPick reserve): INVITEs alternate edges, BYEs go to the other edge, counters return to 0', (t) =>
+    alternatingCalls(t, 'reserve', 1));
 
   test('an edge killed mid-call: the call-load counters heal within the configured expiry', async (t) => {
     const { edges, uris } = await fleet(t, 10, ['demo', 'demo'], {
