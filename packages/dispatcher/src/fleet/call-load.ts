@@ -68,12 +68,13 @@ export interface CallLoadOptions {
    */
   retryQueueDelayMs?: number;
   /**
-   * Longest the call path's confirms and releases wait for a reserve of this edge to go with
-   * (one round trip for all), before they go on their own. Under load the next INVITE comes
-   * sooner, so a call costs one round trip, not three. Kamailio updates its in-memory counters at
-   * once; a release here reaches the fleet's counters up to this much later. 0 = with the other
-   * steps of the event-loop turn only.
-   * @default 10
+   * Longest the call path's confirms, releases and assigns wait for a reserve of this edge to go
+   * with (one round trip for all), before they go on their own. Under load the next INVITE comes
+   * sooner, so a call costs one round trip, not three; with assigns (localPickHeadroom) the steps
+   * of every call in this window share one. Kamailio updates its in-memory counters at once; a
+   * release here reaches the fleet's counters up to this much later, and other edges see this
+   * edge's picks that much later. 0 = with the other steps of the event-loop turn only.
+   * @default 25
    */
   settleDelayMs?: number;
   /**
@@ -278,7 +279,7 @@ export class CallLoad extends EventEmitter<CallLoadEvents> {
     this.purgePerReserve = purge;
     this.retryQueueLimit = options.retryQueueLimit ?? 10_000;
     this.retryQueueDelayMs = options.retryQueueDelayMs ?? 1000;
-    this.settleDelayMs = options.settleDelayMs ?? 10;
+    this.settleDelayMs = options.settleDelayMs ?? 25;
     if (!(this.settleDelayMs >= 0 && this.settleDelayMs < 2 ** 31)) {
       throw new DispatcherFleetError(
         'SIPFLEET_ERR_DISPATCHER_BAD_ARGUMENT',
