@@ -131,12 +131,32 @@ local function destinations()
   return dsts
 end
 
-local function reserve(callid, replace, exclude, token)
-  if not string.match(token, '^%S+$') then return {ERR_BAD_ARGUMENT} end
-  if redis.call('ZREM', KEYS[6], token) == 1 then return {13} end
+-- What a reserve or assign does first: true when its token was voided (it takes nothing); else
+-- the set's expired slots are dropped, up to the limit, unless an earlier step found none left.
+local function voided_or_purge(token)
+  if redis.call('ZREM', KEYS[6], token) == 1 then return true end
   if limit > 0 and not purged then
     purged = ds_purge_expired(KEYS[3], KEYS[4], KEYS[5], now, limit) < limit
   end
+  return false
+end
+
+-- Takes the Call-ID's slot on `key` (an initial one carries owner and token); returns the load.
+local function take(callid, key, uri, token, confirmed)
+  local count = redis.call('HINCRBY', KEYS[3], key, 1)
+  if confirmed then
+    redis.call('HSET', KEYS[4], callid, 'c ' .. key .. ' ' .. uri)
+    redis.call('ZADD', KEYS[5], now + confirmms, callid)
+  else
+    redis.call('HSET', KEYS[4], callid, 'i ' .. key .. ' ' .. uri .. ' ' .. owner .. ' ' .. token)
+    redis.call('ZADD', KEYS[5], now + initms, callid)
+  end
+  return count
+end
+
+local function reserve(callid, replace, exclude, token)
+  if not string.match(token, '^%S+$') then return {ERR_BAD_ARGUMENT} end
+  if voided_or_purge(token) then return {13} end
   local held = redis.call('HGET', KEYS[4], callid)
   if held then
     if not replace then
@@ -174,9 +194,7 @@ local function reserve(callid, replace, exclude, token)
     return {11}
   end
 
-  local count = redis.call('HINCRBY', KEYS[3], best.key, 1)
-  redis.call('HSET', KEYS[4], callid, 'i ' .. best.key .. ' ' .. best.uri .. ' ' .. owner .. ' ' .. token)
-  redis.call('ZADD', KEYS[5], now + initms, callid)
+  local count = take(callid, best.key, best.uri, token, false)
   -- the loads read above, with the one that changed: no second read of the hash
   local reply = {1, best.uri, best.key, best.key, count}
   for i = 1, #flat, 2 do
@@ -191,25 +209,14 @@ end
 local function assign(callid, confirmed, target, token)
   local key, uri = string.match(target, '^(%S+) (%S+)$')
   if not key or not string.match(token, '^%S+$') then return ERR_BAD_ARGUMENT end
-  if redis.call('ZREM', KEYS[6], token) == 1 then return 13 end
   local released = redis.call('ZSCORE', KEYS[6], 'c ' .. callid)
-  if released and tonumber(released) > now then return 13 end
-  if limit > 0 and not purged then
-    purged = ds_purge_expired(KEYS[3], KEYS[4], KEYS[5], now, limit) < limit
-  end
+  if voided_or_purge(token) or (released and tonumber(released) > now) then return 13 end
   local held = redis.call('HGET', KEYS[4], callid)
   if held then
     if select(5, ds_parse_call(held)) == token then return 2 end
     ds_drop_call(KEYS[3], KEYS[4], KEYS[5], callid)
   end
-  redis.call('HINCRBY', KEYS[3], key, 1)
-  if confirmed then
-    redis.call('HSET', KEYS[4], callid, 'c ' .. key .. ' ' .. uri)
-    redis.call('ZADD', KEYS[5], now + confirmms, callid)
-  else
-    redis.call('HSET', KEYS[4], callid, 'i ' .. key .. ' ' .. uri .. ' ' .. owner .. ' ' .. token)
-    redis.call('ZADD', KEYS[5], now + initms, callid)
-  end
+  take(callid, key, uri, token, confirmed)
   return 1
 end
 
